@@ -1,0 +1,1 @@
+"""schema_audit: versioned raw-SQL migrations for PostgreSQL with an audit trail."""

@@ -1,0 +1,100 @@
+"""Connections built from Django's DATABASES, and the advisory lock that serialises runners."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from django.db import connections
+
+from schema_audit.exceptions import DatabaseUnavailable, LockTimeout
+
+logger = logging.getLogger(__name__)
+
+# One key for every runner on a database, whatever its --dir: two deploys never interleave.
+LOCK_KEY = 0x5541505F4D494752  # "UAP_MIGR"
+APPLICATION_NAME = "uap_migrate"
+_DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool")
+
+_HOLDER_SQL = """
+SELECT a.pid, a.application_name, a.usename, a.client_addr::text, a.backend_start
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND ((l.classid::bigint << 32) | l.objid::bigint) = %s
+"""
+
+
+def connection_params(database: str = "default") -> dict:
+    """libpq keywords for a Django database alias (starts the embedded server if it is one)."""
+    params = connections[database].get_connection_params()
+    for key in _DJANGO_ONLY:
+        params.pop(key, None)
+    params.setdefault("connect_timeout", 10)
+    return params
+
+
+def describe(params: dict) -> str:
+    """`host:port/dbname` for messages; never the password."""
+    host = params.get("host") or "localhost"
+    port = params.get("port") or 5432
+    return f"{host}:{port}/{params.get('dbname', '')}"
+
+
+def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connection:
+    """An autocommit connection tagged with application_name; DatabaseUnavailable if refused."""
+    params = connection_params(database)
+    name = f"{APPLICATION_NAME} {purpose} pid={os.getpid()}".replace("  ", " ")
+    try:
+        return psycopg.connect(**params, autocommit=True, application_name=name[:63])
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
+        ) from exc
+
+
+@contextmanager
+def advisory_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[None]:
+    """Hold the runners' session-level advisory lock on `conn`, waiting at most `wait_seconds`.
+
+    The lock lives on its own idle connection so that `CREATE INDEX CONCURRENTLY`, which waits
+    for every open transaction, never waits for the lock's holder.
+    """
+    if wait_seconds > 0:
+        conn.execute(f"SET lock_timeout = '{int(wait_seconds * 1000)}ms'")
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+            acquired = True
+        except psycopg.errors.LockNotAvailable:
+            acquired = False
+        conn.execute("SET lock_timeout = 0")
+    else:
+        acquired = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
+    if not acquired:
+        raise LockTimeout(_holder_message(conn, wait_seconds))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            try:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            except psycopg.OperationalError:
+                logger.warning("lost the connection holding the migration lock; it is released")
+
+
+def _holder_message(conn: psycopg.Connection, wait_seconds: float) -> str:
+    holder = conn.execute(_HOLDER_SQL, (LOCK_KEY,)).fetchone()
+    who = (
+        f"pid {holder[0]} ({holder[1] or 'no application_name'}, user {holder[2]}, "
+        f"client {holder[3] or 'local socket'}, connected {holder[4]:%Y-%m-%d %H:%M:%S%z})"
+        if holder
+        else "a session that has since released it"
+    )
+    return (
+        f"another migration run holds the lock: {who}; waited {wait_seconds:g}s. "
+        "Retry when it finishes, or raise --lock-wait."
+    )

@@ -1,0 +1,45 @@
+"""Errors raised by schema_audit; each carries the exit code of `uap_migrate` (CONTRACT §6)."""
+
+from __future__ import annotations
+
+
+class SchemaAuditError(Exception):
+    """Base class of every schema_audit error."""
+
+    exit_code = 2
+
+
+class InvalidMigration(SchemaAuditError, ValueError):
+    """A migration file or directory is malformed; nothing was run."""
+
+    def __init__(self, message: str, path: object = None, line: int | None = None):
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}: " if path and line else f"{path}: " if path else ""
+        super().__init__(f"{where}{message}")
+
+
+class RefusedRequest(SchemaAuditError):
+    """The ledger's state forbids the request (drift, dirty row, out-of-order, bad target)."""
+
+
+class DatabaseUnavailable(SchemaAuditError, ConnectionError):
+    """The database could not be reached, or the connection was lost."""
+
+    exit_code = 3
+
+
+class LockTimeout(SchemaAuditError, TimeoutError):
+    """Another runner held the migration lock longer than the lock wait."""
+
+    exit_code = 3
+
+
+class MigrationFailed(SchemaAuditError):
+    """A migration's SQL failed; it was rolled back and recorded as failed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, outcome: object = None):
+        self.outcome = outcome
+        super().__init__(message)

@@ -1,0 +1,222 @@
+"""The only code that touches `schema_migrations` and `schema_migration_events` (CONTRACT §5)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import dict_row
+
+MIGRATIONS_TABLE = "schema_migrations"
+EVENTS_TABLE = "schema_migration_events"
+APPLIED = ("completed", "baseline", "rolled_back")
+STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
+ACTIONS = ("apply", "dry_run", "rollback", "baseline", "repair", "accept_checksum", "patch")
+
+# Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
+MIGRATION_COLUMNS = (
+    ("version", "text PRIMARY KEY"),
+    ("name", "text"),
+    ("checksum", "char(64)"),
+    ("status", "text"),
+    ("applied_at", "timestamptz"),
+    ("duration_ms", "integer"),
+    ("error_message", "text"),
+    ("applied_by", "text"),
+    ("description", "text"),
+    ("impact", "text"),
+    ("rollback_sql", "text"),
+)
+EVENT_COLUMNS = (
+    ("id", "bigserial PRIMARY KEY"),
+    ("version", "text"),
+    ("action", "text NOT NULL"),
+    ("status", "text NOT NULL"),
+    ("started_at", "timestamptz NOT NULL DEFAULT now()"),
+    ("duration_ms", "integer"),
+    ("error_message", "text"),
+    ("sqlstate", "text"),
+    ("applied_by", "text DEFAULT current_user"),
+    ("os_user", "text"),
+    ("host", "text"),
+    ("app_version", "text"),
+    ("checksum", "char(64)"),
+    ("sql_text", "text"),
+    ("reason", "text"),
+)
+
+_TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION {EVENTS_TABLE}_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{EVENTS_TABLE} is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Record a new event (repair, accept_checksum) instead of editing history.';
+END
+$$;
+DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_update_delete ON {EVENTS_TABLE};
+CREATE TRIGGER {EVENTS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {EVENTS_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
+DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_truncate ON {EVENTS_TABLE};
+CREATE TRIGGER {EVENTS_TABLE}_no_truncate BEFORE TRUNCATE ON {EVENTS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
+"""
+
+# One catalog round trip tells whether the tables are complete; DDL runs only when they are not,
+# so a no-op deploy takes no ACCESS EXCLUSIVE lock on the ledger.
+_SCHEMA_STATE_SQL = """
+SELECT c.relname, array_agg(a.attname::text) AS columns,
+       (SELECT count(*) FROM pg_trigger t
+        WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers
+FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
+GROUP BY c.oid, c.relname
+"""
+
+# Upserts need a unique key on version; an older hand-made table may lack one.
+_HAS_VERSION_KEY_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_index i
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnatts = 1
+      AND a.attname = 'version'
+)
+"""
+
+_UPSERT_SQL = f"""
+WITH row AS (
+    INSERT INTO {MIGRATIONS_TABLE} AS m (version, name, checksum, status, applied_at, duration_ms,
+        error_message, applied_by, description, impact, rollback_sql)
+    VALUES (%(version)s, %(name)s, %(checksum)s, %(status)s, %(started_at)s, %(duration_ms)s,
+        %(error_message)s, current_user, %(description)s, %(impact)s, %(rollback_sql)s)
+    ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum,
+        status = EXCLUDED.status, applied_at = EXCLUDED.applied_at,
+        duration_ms = EXCLUDED.duration_ms, error_message = EXCLUDED.error_message,
+        applied_by = EXCLUDED.applied_by, description = EXCLUDED.description,
+        impact = EXCLUDED.impact, rollback_sql = EXCLUDED.rollback_sql
+    RETURNING version
+)
+INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
+    sqlstate, os_user, host, app_version, checksum, sql_text, reason)
+SELECT version, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
+    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s
+FROM row
+"""
+
+_EVENT_SQL = f"""
+INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
+    sqlstate, os_user, host, app_version, checksum, sql_text, reason)
+VALUES (%(version)s, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
+    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s)
+"""
+
+_ROWS_SQL = f"""
+SELECT version, name, checksum, status, applied_at, duration_ms, error_message, applied_by,
+       description, impact, rollback_sql
+FROM {MIGRATIONS_TABLE}
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the runner observed about one attempt, to be written as a row and an event."""
+
+    version: str
+    action: str
+    status: str
+    started_at: datetime
+    duration_ms: int | None = None
+    name: str | None = None
+    checksum: str | None = None
+    sql_text: str | None = None
+    error_message: str | None = None
+    sqlstate: str | None = None
+    description: str | None = None
+    impact: str | None = None
+    rollback_sql: str | None = None
+    reason: str | None = None
+
+
+def _identity() -> dict[str, str]:
+    """Who and where, for every event: OS user and host (the DB user is current_user)."""
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):
+        os_user = str(os.getuid())
+    return {"os_user": os_user, "host": socket.gethostname()}
+
+
+_IDENTITY = _identity()
+
+
+def tables_exist(conn: psycopg.Connection) -> bool:
+    """True when `schema_migrations` exists (the ledger may be read)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
+    return bool(row[0])
+
+
+def ensure_schema(conn: psycopg.Connection) -> bool:
+    """Create or upgrade both tables and the append-only trigger; True if DDL ran."""
+    state = {
+        row[0]: (set(row[1]), row[2])
+        for row in conn.execute(_SCHEMA_STATE_SQL, (MIGRATIONS_TABLE, EVENTS_TABLE))
+    }
+    wanted = {MIGRATIONS_TABLE: MIGRATION_COLUMNS, EVENTS_TABLE: EVENT_COLUMNS}
+    complete = (
+        all(
+            table in state and {name for name, _ in columns} <= state[table][0]
+            for table, columns in wanted.items()
+        )
+        and state[EVENTS_TABLE][1] >= 2
+    )
+    if complete:
+        return False
+    with conn.transaction():
+        for table, columns in wanted.items():
+            if table not in state:
+                body = ", ".join(f"{name} {ddl}" for name, ddl in columns)
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+            else:
+                for name, ddl in columns:
+                    if name not in state[table][0]:
+                        plain = ddl.replace(" PRIMARY KEY", "")
+                        conn.execute(
+                            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {plain}"
+                        )
+        if not conn.execute(_HAS_VERSION_KEY_SQL, (MIGRATIONS_TABLE,)).fetchone()[0]:
+            conn.execute(f"ALTER TABLE {MIGRATIONS_TABLE} ADD PRIMARY KEY (version)")
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_version_idx "
+            f"ON {EVENTS_TABLE} (version, id)"
+        )
+        conn.execute(_TRIGGER_SQL)
+    return True
+
+
+def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
+    """Every ledger row keyed by version; empty when the table does not exist yet."""
+    if not tables_exist(conn):
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        return {row["version"]: row for row in cur.execute(_ROWS_SQL)}
+
+
+def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
+    """Upsert the version's row and append its event, in one statement."""
+    conn.execute(_UPSERT_SQL, _params(attempt, app_version))
+
+
+def record_event(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
+    """Append an event without touching `schema_migrations` (dry runs, patches)."""
+    conn.execute(_EVENT_SQL, _params(attempt, app_version))
+
+
+def _params(attempt: Attempt, app_version: str) -> dict:
+    params = dict(attempt.__dict__)
+    params.update(_IDENTITY, app_version=app_version or None)
+    return params

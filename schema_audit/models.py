@@ -1,0 +1,62 @@
+"""Read-only Django views of the tracking tables.
+
+Both models are unmanaged: `uap_migrate` owns the tables (it creates and upgrades them before
+Django's own migrations could run), and the event log's trigger forbids the UPDATE and DELETE
+that a managed model's admin would issue.
+"""
+
+from django.db import models
+
+
+class SchemaMigration(models.Model):
+    """One row per version in `schema_migrations`: its latest status."""
+
+    version = models.TextField(primary_key=True)
+    name = models.TextField(null=True)
+    checksum = models.CharField(max_length=64, null=True)
+    status = models.TextField(null=True)
+    applied_at = models.DateTimeField(null=True)
+    duration_ms = models.IntegerField(null=True)
+    error_message = models.TextField(null=True)
+    applied_by = models.TextField(null=True)
+    description = models.TextField(null=True)
+    impact = models.TextField(null=True)
+    rollback_sql = models.TextField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "schema_migrations"
+        ordering = ["-version"]
+        verbose_name = "schema migration"
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.name or ''}".strip()
+
+
+class MigrationEvent(models.Model):
+    """One attempt in the append-only `schema_migration_events` log."""
+
+    id = models.BigAutoField(primary_key=True)
+    version = models.TextField(null=True)
+    action = models.TextField()
+    status = models.TextField()
+    started_at = models.DateTimeField()
+    duration_ms = models.IntegerField(null=True)
+    error_message = models.TextField(null=True)
+    sqlstate = models.TextField(null=True)
+    applied_by = models.TextField(null=True)
+    os_user = models.TextField(null=True)
+    host = models.TextField(null=True)
+    app_version = models.TextField(null=True)
+    checksum = models.CharField(max_length=64, null=True)
+    sql_text = models.TextField(null=True)
+    reason = models.TextField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "schema_migration_events"
+        ordering = ["-id"]
+        verbose_name = "migration event"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.version or ''} {self.status}"

@@ -1,0 +1,121 @@
+"""Decisions from files on disk and ledger rows: pending, drift, dirty, out-of-order. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schema_audit.exceptions import RefusedRequest
+from schema_audit.ledger import APPLIED
+from schema_audit.source import MigrationFile
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One version as seen on disk and in the ledger, for status reports."""
+
+    version: str
+    name: str
+    file: MigrationFile | None
+    row: dict | None
+    drift: str = ""
+
+    @property
+    def status(self) -> str:
+        """The ledger's status, or `pending` for a file never recorded."""
+        return self.row["status"] if self.row else "pending"
+
+    @property
+    def number(self) -> int:
+        """The version as an integer."""
+        return int(self.version)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do: the files to apply, in order, and what blocks them."""
+
+    entries: list[Entry]
+    pending: list[MigrationFile] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def current_version(self) -> str | None:
+        """Highest version whose row is completed or baseline."""
+        done = [e for e in self.entries if e.status in ("completed", "baseline")]
+        return max(done, key=lambda e: e.number).version if done else None
+
+
+def drift_of(file: MigrationFile | None, row: dict | None) -> str:
+    """Why an applied version no longer matches disk, or '' when it does."""
+    if not row or row["status"] not in APPLIED:
+        return ""
+    if file is None:
+        return "applied, but its file is missing from the migrations directory"
+    recorded = (row.get("checksum") or "").strip()
+    if recorded and recorded != file.checksum:
+        return (
+            f"file changed since it was applied (checksum {recorded[:12]}… recorded, "
+            f"{file.checksum[:12]}… on disk); restore it or run --accept-checksum {row['version']}"
+        )
+    return ""
+
+
+def reconcile(files: list[MigrationFile], rows: dict[str, dict]) -> list[Entry]:
+    """Every version on disk or in the ledger, ordered numerically, with its drift."""
+    by_number = {f.number: f for f in files}
+    row_by_number = {int(v): r for v, r in rows.items() if v.isdigit()}
+    entries = []
+    for number in sorted(set(by_number) | set(row_by_number)):
+        file, row = by_number.get(number), row_by_number.get(number)
+        version = row["version"] if row else file.version
+        name = file.name if file else (row.get("name") or "")
+        entries.append(Entry(version, name, file, row, drift_of(file, row)))
+    return entries
+
+
+def build_plan(
+    files: list[MigrationFile],
+    rows: dict[str, dict],
+    *,
+    target: str | None = None,
+    out_of_order: bool = False,
+) -> Plan:
+    """The files to apply next, and the problems that must stop a run before it starts."""
+    entries = reconcile(files, rows)
+    problems = [f"{e.version} {e.name}: {e.drift}" for e in entries if e.drift]
+    problems += [
+        f"{e.version} {e.name}: marked running, a run stopped inside this non-transactional "
+        f"migration. Check the schema, then run --repair {e.version} --mark completed (or failed)"
+        for e in entries
+        if e.status == "running"
+    ]
+    limit = _target_number(target, entries)
+    applied = [e for e in entries if e.status in APPLIED]
+    newest = max(applied, key=lambda e: e.number) if applied else None
+    pending = [
+        e.file
+        for e in entries
+        if e.file and e.status in ("pending", "failed") and (limit is None or e.number <= limit)
+    ]
+    if not out_of_order:
+        problems += [
+            f"{m.version} {m.name}: pending but older than applied version {newest.version}; "
+            "renumber it, or pass --out-of-order to apply it anyway"
+            for m in pending
+            if newest and m.number < newest.number
+        ]
+    return Plan(entries, pending, problems)
+
+
+def _target_number(target: str | None, entries: list[Entry]) -> int | None:
+    if target is None:
+        return None
+    if not target.isdigit() or int(target) not in {e.number for e in entries}:
+        raise RefusedRequest(f"--target {target}: no migration with that version on disk")
+    return int(target)
+
+
+def ensure_runnable(plan: Plan) -> None:
+    """Raise RefusedRequest listing every problem, so nothing runs on a drifted or dirty DB."""
+    if plan.problems:
+        raise RefusedRequest("refusing to run:\n  " + "\n  ".join(plan.problems))

@@ -1,0 +1,131 @@
+"""What `uap_migrate` prints: human lines and tables, or one JSON document. Exit codes here."""
+
+from __future__ import annotations
+
+import json
+
+from schema_audit.exceptions import SchemaAuditError
+from schema_audit.runner import Outcome
+from schema_audit.source import MigrationFile
+
+OK, FAIL = "✓", "✗"
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2, default=str)
+
+
+class Reporter:
+    """Writes results to the command's stdout and stderr; returns the exit code."""
+
+    def __init__(self, stdout, stderr, style, *, as_json: bool = False):
+        self.out, self.err, self.style, self.as_json = stdout, stderr, style, as_json
+        self.tty = stdout.isatty() if hasattr(stdout, "isatty") else False
+
+    def progress(self, event: str, migration: MigrationFile, outcome: Outcome | None) -> None:
+        """One line per finished file as it finishes; a transient `applying …` line on a TTY."""
+        if event == "start":
+            if self.tty:
+                self.err.write(f"\r\033[K… applying {migration.label}", ending="")
+                self.err.flush()
+            return
+        if self.tty:
+            self.err.write("\r\033[K", ending="")
+        mark = self.style.SUCCESS(OK) if event == "done" else self.style.ERROR(FAIL)
+        suffix = "" if event == "done" else "  FAILED"
+        self.out.write(f"{mark} {migration.label}  {outcome.duration_ms} ms{suffix}")
+        self.out.flush()
+
+    def applied(self, result: dict) -> int:
+        """Summary of a run; 1 if a file failed."""
+        if self.as_json:
+            self.out.write(_json(result))
+        else:
+            for error in result["errors"]:
+                self.err.write(self.style.ERROR(f"error: {error['message']}"))
+            total = sum(m["duration_ms"] for m in result["applied"])
+            at = result["current_version"] or "none"
+            if result["failed"]:
+                self.out.write(
+                    f"{result['successful']} applied, {result['failed']} failed in {total} ms; "
+                    f"database at version {at}. Fix the file and run again."
+                )
+            elif result["successful"]:
+                self.out.write(
+                    f"Applied {result['successful']} migration(s) in {total} ms; "
+                    f"database at version {at}."
+                )
+            else:
+                self.out.write(f"Nothing to apply; database at version {at}.")
+        return 1 if result["failed"] else 0
+
+    def plan(self, status: dict) -> int:
+        """What a run would apply; 2 if something would stop it."""
+        if self.as_json:
+            self.out.write(_json(status))
+        else:
+            at = status["current_version"] or "none"
+            self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
+            for item in status["pending"]:
+                self.out.write(f"  {item['version']} {item['name']}  ({item['file']})")
+            self._problems(status)
+        return 2 if status["problems"] else 0
+
+    def status(self, status: dict) -> int:
+        """Table of every version on disk or in the ledger."""
+        if self.as_json:
+            self.out.write(_json(status))
+            return 0
+        header = ("VERSION", "NAME", "STATUS", "APPLIED AT", "MS", "FILE", "CHECKSUM")
+        rows = [
+            (
+                m["version"],
+                m["name"],
+                m["status"],
+                (m["applied_at"] or "")[:19].replace("T", " "),
+                "" if m["duration_ms"] is None else str(m["duration_ms"]),
+                "on disk" if m["on_disk"] else "MISSING",
+                "DRIFT" if m["drift"] else (m["checksum"] or "")[:12],
+            )
+            for m in status["migrations"]
+        ]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.out.write("  ".join(cells).rstrip())
+        at = status["current_version"] or "none"
+        self.out.write(
+            f"\nDatabase at version {at}: {status['total_completed']} completed, "
+            f"{status['total_pending']} pending."
+        )
+        self._problems(status)
+        return 0
+
+    def check(self, status: dict) -> int:
+        """0 up to date, 1 pending, 2 drift, failed or dirty."""
+        failed = [m for m in status["migrations"] if m["status"] == "failed"]
+        code = 2 if status["problems"] or failed else 1 if status["total_pending"] else 0
+        if self.as_json:
+            self.out.write(_json({**status, "exit_code": code}))
+            return code
+        for m in failed:
+            self.err.write(
+                self.style.ERROR(f"{m['version']} {m['name']}: failed: {m['error_message']}")
+            )
+        self._problems(status)
+        verdict = {0: "up to date", 1: f"{status['total_pending']} pending", 2: "not consistent"}
+        self.out.write(
+            f"Database at version {status['current_version'] or 'none'}: {verdict[code]}."
+        )
+        return code
+
+    def error(self, exc: SchemaAuditError) -> int:
+        """An error that stopped the command; its exit code."""
+        if self.as_json:
+            self.out.write(_json({"errors": [{"message": str(exc), "exit_code": exc.exit_code}]}))
+        self.err.write(self.style.ERROR(f"error: {exc}"))
+        return exc.exit_code
+
+    def _problems(self, status: dict) -> None:
+        for problem in status["problems"]:
+            self.err.write(self.style.ERROR(f"problem: {problem}"))

@@ -1,0 +1,217 @@
+"""Migration files on disk: discovery, validation, header parsing and checksums. No database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schema_audit.exceptions import InvalidMigration
+
+FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
+HEADER_FIELDS = {
+    "migration": "migration",
+    "version": "version",
+    "date": "date",
+    "description": "description",
+    "status": "status",
+    "changes": "changes",
+    "impact": "impact",
+    "rollback": "rollback",
+    "transaction": "transaction",
+    "lint-ignore": "lint_ignore",
+}
+_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z-]*)\s*:\s*(.*)$")
+_META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
+_COMMENTS_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_TXN_CANDIDATE_RE = re.compile(
+    r"^\s*(begin|commit|rollback|end|abort|start\s+transaction|prepare\s+transaction)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fields of a migration's leading `--` comment block (the guide's template)."""
+
+    migration: str = ""
+    version: str = ""
+    date: str = ""
+    description: str = ""
+    status: str = ""
+    changes: str = ""
+    impact: str = ""
+    rollback: str = ""
+    transaction: str = ""
+    lint_ignore: str = ""
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One versioned SQL file, read and checksummed; plain values, no database."""
+
+    version: str
+    name: str
+    path: Path
+    sql: str
+    checksum: str
+    header: Header
+
+    @property
+    def number(self) -> int:
+        """The version as an integer, the sort key."""
+        return int(self.version)
+
+    @property
+    def transactional(self) -> bool:
+        """False when the header says `-- Transaction: none`."""
+        return self.header.transaction.strip().lower() != "none"
+
+    @property
+    def label(self) -> str:
+        """`003 v1.2_add_user_preferences`, as printed in reports."""
+        return f"{self.version} {self.name}"
+
+
+def checksum(text: str) -> str:
+    """SHA-256 hex of normalised text (BOM already dropped, CRLF turned into LF)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def decode(data: bytes, path: object) -> str:
+    """UTF-8 text with the BOM dropped and CRLF turned into LF; InvalidMigration otherwise."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidMigration(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            path,
+            line,
+        ) from exc
+    return text.replace("\r\n", "\n")
+
+
+def parse_header(text: str) -> Header:
+    """Parse the leading `--` comment block; continuation lines extend the previous field."""
+    values: dict[str, list[str]] = {}
+    lines: dict[str, int] = {}
+    current = None
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip()
+        if not stripped and not values:
+            continue
+        if not stripped.startswith("--"):
+            break
+        body = stripped[2:].strip()
+        match = _FIELD_RE.match(body)
+        key = HEADER_FIELDS.get(match.group(1).lower()) if match else None
+        if key:
+            current = key
+            values[key] = [match.group(2).strip()] if match.group(2).strip() else []
+            lines[key] = number
+        elif not body:
+            current = None
+        elif current:
+            values[current].append(body)
+    joined = {key: "\n".join(parts) for key, parts in values.items()}
+    return Header(**joined, lines=lines)
+
+
+def has_statements(text: str) -> bool:
+    """True when something other than comments and white space remains."""
+    return bool(_COMMENTS_RE.sub("", text).strip())
+
+
+def read_migration(path: Path) -> MigrationFile:
+    """Read and validate one migration file whose name matches FILENAME_RE."""
+    match = FILENAME_RE.match(path.name)
+    if not match:
+        raise InvalidMigration(
+            "file name does not match NNN_vX.Y_description.sql "
+            "(e.g. 005_v1.4_add_team_invites.sql)",
+            path,
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
+    text = decode(data, path)
+    version = match.group(1)
+    header = parse_header(text)
+    if header.version and not (header.version.isdigit() and int(header.version) == int(version)):
+        raise InvalidMigration(
+            f"header says Version: {header.version} but the file name says {version}; "
+            "make them agree",
+            path,
+            header.lines.get("version"),
+        )
+    meta = _META_RE.search(text)
+    if meta:
+        line = text.count("\n", 0, meta.start()) + 1
+        command = meta.group(0).strip()
+        raise InvalidMigration(
+            f"psql meta-command {command!r} is not SQL; inline the SQL it refers to",
+            path,
+            line,
+        )
+    if not has_statements(text):
+        raise InvalidMigration("contains no SQL statements", path)
+    return MigrationFile(
+        version=version,
+        name=f"v{match.group(2)}.{match.group(3)}_{match.group(4)}",
+        path=path,
+        sql=text,
+        checksum=checksum(text),
+        header=header,
+    )
+
+
+def discover(directory: Path | str) -> list[MigrationFile]:
+    """Every migration in `directory`, ordered by version; InvalidMigration on any bad file."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise InvalidMigration("migrations directory does not exist; check --dir", directory)
+    if not directory.is_dir():
+        raise InvalidMigration("is not a directory; --dir takes the migrations folder", directory)
+    try:
+        names = sorted(entry.name for entry in os.scandir(directory))
+    except OSError as exc:
+        raise InvalidMigration(f"cannot list directory: {exc.strerror or exc}", directory) from exc
+    found: dict[int, MigrationFile] = {}
+    for name in names:
+        if name.startswith(".") or not name.endswith(".sql"):
+            continue
+        migration = read_migration(directory / name)
+        twin = found.get(migration.number)
+        if twin:
+            raise InvalidMigration(
+                f"version {migration.version} is also used by {twin.path.name}; "
+                "renumber one of them",
+                migration.path,
+            )
+        found[migration.number] = migration
+    return [found[number] for number in sorted(found)]
+
+
+def transaction_control_line(migration: MigrationFile) -> int | None:
+    """Line of a top-level BEGIN/COMMIT/ROLLBACK that would break the runner's transaction."""
+    if not _TXN_CANDIDATE_RE.search(migration.sql):
+        return None
+    from pglast import ast, parser  # deferred: only files with a candidate line pay for it
+
+    try:
+        statements = parser.parse_sql(migration.sql)
+    except parser.ParseError:
+        return None  # PostgreSQL reports the syntax error, with its position, when it runs
+    harmless = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
+    for raw in statements:
+        if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind.name not in harmless:
+            offset = len(migration.sql.encode("utf-8")[: raw.stmt_location].decode("utf-8"))
+            return migration.sql.count("\n", 0, offset) + 1
+    return None

@@ -1,0 +1,13 @@
+"""Test settings: the project's, with a throwaway key and a test-only embedded server."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only")
+os.environ.setdefault(
+    "UAP_PGDATA", str(Path(__file__).resolve().parent.parent / ".uap" / "test-pgdata")
+)
+
+from uap_project.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

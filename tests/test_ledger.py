@@ -1,0 +1,113 @@
+"""The tracking tables: created idempotently, upgraded in place, the event log append-only."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from schema_audit import api, ledger
+from tests.conftest import UAP_MIGRATIONS
+
+CONTRACT_COLUMNS = {
+    "schema_migrations": [
+        "version",
+        "name",
+        "checksum",
+        "status",
+        "applied_at",
+        "duration_ms",
+        "error_message",
+        "applied_by",
+        "description",
+        "impact",
+        "rollback_sql",
+    ],
+    "schema_migration_events": [
+        "id",
+        "version",
+        "action",
+        "status",
+        "started_at",
+        "duration_ms",
+        "error_message",
+        "sqlstate",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "checksum",
+        "sql_text",
+    ],
+}
+
+
+def columns(database, table):
+    return [
+        r[0]
+        for r in database.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+
+
+def test_tables_have_the_contract_columns(database):
+    """Both tables carry every column CONTRACT §5 lists."""
+    assert api.initialize_tracking(database.alias) is True
+    for table, expected in CONTRACT_COLUMNS.items():
+        assert set(expected) <= set(columns(database, table))
+    assert api.initialize_tracking(database.alias) is False
+
+
+def test_guide_shaped_table_is_upgraded_keeping_rows(uap, database):
+    """An older 7-column schema_migrations gains the new columns; its rows survive and count."""
+    with database.connect() as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version VARCHAR(50) PRIMARY KEY, name VARCHAR(255),"
+            " applied_at TIMESTAMP DEFAULT now(), duration_ms INT, status VARCHAR(20),"
+            " error_message TEXT, checksum VARCHAR(64))"
+        )
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, duration_ms, status) VALUES "
+            "('001', 'v1.0_initial_schema', 1200, 'completed'),"
+            "('002', 'v1.1_add_audit_logs', 245, 'completed')"
+        )
+        conn.execute(open(UAP_MIGRATIONS / "001_v1.0_initial_schema.sql").read())
+        conn.execute(open(UAP_MIGRATIONS / "002_v1.1_add_audit_logs.sql").read())
+    result = uap(directory=UAP_MIGRATIONS)
+    assert result.code == 0, result.err
+    assert "✓ 001" not in result.out and "✓ 003 v1.2_add_user_preferences" in result.out
+    assert set(CONTRACT_COLUMNS["schema_migrations"]) <= set(
+        columns(database, "schema_migrations")
+    )
+    assert database.query(
+        "SELECT version, duration_ms, status FROM schema_migrations ORDER BY version"
+    )[:2] == [("001", 1200, "completed"), ("002", 245, "completed")]
+
+
+def test_table_without_a_key_on_version_gets_one(database):
+    """Upserts need a unique version; an unkeyed legacy table is given a primary key."""
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE schema_migrations (version text, name text, status text)")
+        assert ledger.ensure_schema(conn) is True
+        conn.execute("INSERT INTO schema_migrations (version) VALUES ('001')")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO schema_migrations (version) VALUES ('001')")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE schema_migration_events SET status = 'completed'",
+        "DELETE FROM schema_migration_events",
+        "TRUNCATE schema_migration_events",
+    ],
+)
+def test_event_log_rejects_edits(uap, database, statement):
+    """UPDATE, DELETE and TRUNCATE on the event log are refused by its trigger."""
+    assert uap(directory=UAP_MIGRATIONS).code == 0
+    with database.connect() as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute(statement)
+    assert database.scalar("SELECT count(*) FROM schema_migration_events") == 4

@@ -1,0 +1,149 @@
+"""Discovery, validation, header parsing and checksums: no database involved."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from schema_audit import source
+from schema_audit.exceptions import InvalidMigration
+from tests.conftest import UAP_MIGRATIONS, migration
+
+
+def test_discover_orders_numerically_and_keeps_version_as_written(migrations_dir):
+    """A 4-digit version sorts after 3-digit ones; '010' stays '010'."""
+    folder = migrations_dir(
+        {
+            "1000_v2.0_big.sql": migration("1000", "SELECT 1;"),
+            "010_v1.1_ten.sql": migration("010", "SELECT 1;"),
+            "002_v1.0_two.sql": migration("002", "SELECT 1;"),
+            "README.md": "not a migration",
+            ".hidden.sql": "ignored",
+        }
+    )
+    found = source.discover(folder)
+    assert [m.version for m in found] == ["002", "010", "1000"]
+    assert found[1].name == "v1.1_ten"
+
+
+def test_uap_migrations_parse_with_full_headers():
+    """The shipped migrations carry every field of the header template."""
+    found = source.discover(UAP_MIGRATIONS)
+    assert [m.version for m in found] == ["001", "002", "003", "004"]
+    for m in found:
+        for name in (
+            "migration",
+            "version",
+            "date",
+            "description",
+            "status",
+            "changes",
+            "impact",
+            "rollback",
+        ):
+            assert getattr(m.header, name), f"{m.path.name} lacks {name}"
+    assert "DROP TABLE IF EXISTS goals" in found[3].header.rollback
+
+
+def test_header_rollback_continues_over_comment_lines():
+    """Rollback: may span several `--` lines, ended by a bare `--`."""
+    header = source.parse_header(
+        "-- Migration: x\n-- Version: 007\n-- Changes:\n-- 1. one\n-- 2. two\n"
+        "-- Rollback: DROP INDEX a;\n-- DROP TABLE b;\n--\n-- not part of it\nSELECT 1;\n"
+    )
+    assert header.rollback == "DROP INDEX a;\nDROP TABLE b;"
+    assert header.changes == "1. one\n2. two"
+    assert header.version == "007"
+
+
+def test_header_directive_transaction_none():
+    """`-- Transaction: none` marks a file non-transactional."""
+    assert source.parse_header("-- Transaction: none\nSELECT 1;").transaction == "none"
+
+
+def test_bom_and_crlf_do_not_change_the_checksum(migrations_dir):
+    """A Windows checkout (BOM + CRLF) has the same checksum as the LF original."""
+    text = migration("001", "CREATE TABLE a (id int);")
+    lf = migrations_dir({"001_v1.0_a.sql": text}, "lf")
+    crlf = migrations_dir(
+        {"001_v1.0_a.sql": b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()}, "crlf"
+    )
+    assert source.discover(lf)[0].checksum == source.discover(crlf)[0].checksum
+    assert "\r" not in source.discover(crlf)[0].sql
+
+
+@pytest.mark.parametrize(
+    ("files", "fragment"),
+    [
+        ({"1_v1.0_short.sql": "SELECT 1;"}, "1_v1.0_short.sql: file name does not match"),
+        ({"001_v1.0_Bad-Name.sql": "SELECT 1;"}, "does not match NNN_vX.Y_description.sql"),
+        ({"001_v1.0_a.sql": "SELECT 1;", "001_v1.1_b.sql": "SELECT 2;"}, "is also used by"),
+        ({"001_v1.0_a.sql": "SELECT 1;", "0001_v1.1_b.sql": "SELECT 2;"}, "is also used by"),
+        ({"003_v1.0_a.sql": "-- Version: 004\nSELECT 1;"}, "003_v1.0_a.sql:1: header says"),
+        ({"001_v1.0_a.sql": "SELECT 1;\n\\i other.sql\n"}, "001_v1.0_a.sql:2: psql meta-command"),
+        ({"001_v1.0_a.sql": b"SELECT 1;\nSELECT '\xff';\n"}, "001_v1.0_a.sql:2: not valid UTF-8"),
+        ({"001_v1.0_a.sql": ""}, "contains no SQL"),
+        (
+            {"001_v1.0_a.sql": "-- Migration: x\n-- only comments\n/* and this */\n"},
+            "contains no SQL",
+        ),
+    ],
+)
+def test_invalid_inputs_name_the_file(migrations_dir, files, fragment):
+    """Each malformed input raises InvalidMigration naming the file (and line)."""
+    folder = migrations_dir(files)
+    with pytest.raises(InvalidMigration) as excinfo:
+        source.discover(folder)
+    assert fragment in str(excinfo.value)
+    assert excinfo.value.exit_code == 2
+
+
+def test_missing_directory_and_file_as_directory(tmp_path):
+    """--dir must name an existing folder."""
+    with pytest.raises(InvalidMigration, match="does not exist"):
+        source.discover(tmp_path / "nope")
+    (tmp_path / "f.sql").write_text("SELECT 1;")
+    with pytest.raises(InvalidMigration, match="is not a directory"):
+        source.discover(tmp_path / "f.sql")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_file(migrations_dir):
+    """A file without read permission is reported, not skipped."""
+    folder = migrations_dir({"001_v1.0_a.sql": "SELECT 1;"})
+    (folder / "001_v1.0_a.sql").chmod(0)
+    with pytest.raises(InvalidMigration, match="cannot read"):
+        source.discover(folder)
+
+
+def test_symlink_loop_is_reported(migrations_dir):
+    """A symlink pointing at itself is an unreadable file, named."""
+    folder = migrations_dir({})
+    os.symlink("001_v1.0_loop.sql", folder / "001_v1.0_loop.sql")
+    with pytest.raises(InvalidMigration, match="001_v1.0_loop.sql: cannot read"):
+        source.discover(folder)
+
+
+def test_empty_directory_has_no_migrations(migrations_dir):
+    """An empty folder is valid and holds nothing."""
+    assert source.discover(migrations_dir({})) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;\n", 2),
+        ("SELECT 1;\ncommit;\n", 2),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n  RETURN 1;\nEND;\n$$;\n"
+            "SAVEPOINT s;\nROLLBACK TO SAVEPOINT s;\n",
+            None,
+        ),
+    ],
+)
+def test_transaction_control_is_found_by_the_parser(migrations_dir, body, line):
+    """Top-level BEGIN/COMMIT is flagged; plpgsql BEGIN and savepoints are not."""
+    folder = migrations_dir({"001_v1.0_a.sql": body})
+    assert source.transaction_control_line(source.discover(folder)[0]) == line
