@@ -31,10 +31,13 @@ def pg_dump(params: dict, dbname: str) -> str:
         args += ["-p", str(params["port"])]
     env = {"PGPASSWORD": str(params.get("password") or "")}
     out = subprocess.run(args, capture_output=True, text=True, check=True, env=env).stdout
+    # \restrict keys are random per dump; some servers stamp a per-column attribute option
+    # (pg_attver) that records when a column was created, not what it is.
     return "\n".join(
         line
         for line in out.splitlines()
         if not line.startswith(("\\restrict", "\\unrestrict", "-- Dumped"))
+        and "SET (pg_attver=" not in line
     )
 
 
