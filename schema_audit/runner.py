@@ -66,9 +66,15 @@ class Runner:
             sql.Literal(check_duration("--lock-timeout", lock_timeout)),
             sql.Literal(check_duration("--statement-timeout", statement_timeout)),
         ).as_string(conn)
+        # Session-level twins for files that run outside a transaction.
+        self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
 
     def apply(self, migration: MigrationFile) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure."""
+        if not migration.transactional:
+            from schema_audit.stepwise import apply_stepwise  # it builds on this class
+
+            return apply_stepwise(self, migration)
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
@@ -89,11 +95,86 @@ class Runner:
         self.progress("done", migration, outcome)
         return outcome
 
+    def dry_run(self, migrations: list[MigrationFile]) -> list[Outcome]:
+        """Run the files in one transaction that is rolled back, then record a dry_run event each.
+
+        One transaction with a savepoint per file, so a file sees the changes of the pending
+        files before it, exactly as in a real run; it stops at the first failure.
+        """
+        outcomes: list[Outcome] = []
+        started = datetime.now(timezone.utc)
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(self.prefix)
+            for migration in migrations:
+                outcomes.append(self._try_in_savepoint(migration, outcomes))
+        by_version = {m.version: m for m in migrations}
+        for outcome in outcomes:
+            migration = by_version[outcome.version]
+            attempt = self._attempt(
+                migration,
+                started,
+                outcome.duration_ms,
+                action="dry_run",
+                status=outcome.status,
+                error_message=outcome.error,
+                sqlstate=outcome.sqlstate,
+            )
+            ledger.record_event(self.conn, attempt, self.app_version)
+        return outcomes
+
+    def _try_in_savepoint(self, migration: MigrationFile, earlier: list[Outcome]) -> Outcome:
+        version, name = migration.version, migration.name
+        if any(o.status == "failed" for o in earlier):
+            return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+        if not migration.transactional:
+            return Outcome(
+                version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
+            )
+        clock = time.perf_counter()
+        try:
+            with self.conn.transaction():
+                self.conn.execute(migration.sql)
+        except psycopg.Error as exc:
+            self._raise_if_lost(exc, migration)
+            return Outcome(
+                version,
+                name,
+                "failed",
+                _elapsed_ms(clock),
+                _describe(exc),
+                exc.sqlstate,
+                _error_line(exc, migration.sql, 0),
+            )
+        return Outcome(version, name, "completed", _elapsed_ms(clock))
+
+    def run_recorded(self, text: str, record: Callable[[int], None]) -> int:
+        """Run `text` in one transaction with the timeouts; `record(duration)` commits with it."""
+        clock = time.perf_counter()
+        with self.conn.transaction():
+            self.conn.execute(self.prefix + text)
+            if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+                raise InvalidMigration("the SQL ended the runner's transaction")
+            duration = _elapsed_ms(clock)
+            record(duration)
+        return duration
+
+    def _raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
+        if (
+            self.conn.broken
+            or self.conn.closed
+            or isinstance(exc, psycopg.OperationalError)
+            and (exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P")))
+        ):
+            raise DatabaseUnavailable(
+                f"lost the connection while applying {migration.label}: {_first_line(exc)}. "
+                "Its transaction did not commit; run again once the database is back."
+            ) from exc
+
     def _attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
         header = migration.header
         return ledger.Attempt(
             version=migration.version,
-            action="apply",
+            action=extra.pop("action", "apply"),
             status=extra.pop("status", "completed"),
             started_at=started,
             duration_ms=duration,
@@ -109,16 +190,7 @@ class Runner:
     def _fail(
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
-        if (
-            self.conn.broken
-            or self.conn.closed
-            or isinstance(exc, psycopg.OperationalError)
-            and (exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P")))
-        ):
-            raise DatabaseUnavailable(
-                f"lost the connection while applying {migration.label}: {_first_line(exc)}. "
-                "Its transaction did not commit; run again once the database is back."
-            ) from exc
+        self._raise_if_lost(exc, migration)
         line = _error_line(exc, migration.sql, len(self.prefix))
         message = _describe(exc)
         attempt = self._attempt(
