@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 from django.conf import settings
 
-from schema_audit import db, ledger, lint, operations, plan, source
+from schema_audit import db, ledger, lint, operations, patches, plan, source
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.runner import Outcome, Progress, Runner
 
@@ -236,7 +236,7 @@ def accept_checksum(
 
 def apply_patch(path: Path | str, database: str = "default", **options) -> dict:
     """Run an emergency patch file in one transaction, recorded as a `patch` event."""
-    return operations.apply_patch(path, database, **options)
+    return patches.apply_patch(path, database, **options)
 
 
 def lint_migrations(

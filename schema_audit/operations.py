@@ -1,18 +1,15 @@
-"""Deploy-safety operations behind the public API: dry run, rollback, baseline, repair,
-accept-checksum and emergency patches. Each runs under the runners' advisory lock."""
+"""Deploy-safety operations behind the public API: dry run, rollback, baseline, repair and
+accept-checksum. Each runs under the runners' advisory lock."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from pglast import ast
 
 from schema_audit import db, ledger, plan, source
 from schema_audit.exceptions import (
@@ -21,10 +18,9 @@ from schema_audit.exceptions import (
     MigrationFailed,
     RefusedRequest,
 )
-from schema_audit.runner import Runner, _describe
+from schema_audit.runner import Runner, describe_error
 from schema_audit.statements import parse
 
-PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
 ROLLBACK_FROM = ("completed", "baseline")
 # Tables that exist before any migration ran: the ledger's own.
 _USER_TABLES_SQL = """
@@ -127,21 +123,21 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             version=entry.version,
             action="rollback",
             status="rolled_back",
-            started_at=_now(),
+            started_at=utcnow(),
             name=entry.name,
             sql_text=text,
             error_message=f"rolled back: {reason}" if reason else "rolled back",
             reason=reason,
         )
         runner = runner_for(conn, **timeouts)
-        duration = _run_recorded(
+        duration = run_recorded_or_fail(
             runner,
             text,
             attempt,
             lambda d: ledger.update(conn, replace(attempt, duration_ms=d), runner.app_version),
             entry.version,
         )
-    return _done("rollback", entry.version, "rolled_back", duration_ms=duration, sql=text)
+    return done("rollback", entry.version, "rolled_back", duration_ms=duration, sql=text)
 
 
 def baseline(files, database, version, *, reason=None, force=False, lock_wait=None):
@@ -165,16 +161,14 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
                 f"--baseline {version}: the database has no tables, so nothing is there to "
                 "adopt; run the migrations instead (or pass --force)"
             )
-        started = _now()
+        started = utcnow()
         with conn.transaction():
             for m in chosen:
-                attempt = replace(
-                    runner_for(conn)._attempt(m, started, None, status="baseline"),
-                    action="baseline",
-                    reason=reason,
+                attempt = runner_for(conn).attempt(
+                    m, started, None, status="baseline", action="baseline", reason=reason
                 )
                 ledger.record(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""))
-    return _done("baseline", version, "baseline", versions=[m.version for m in chosen])
+    return done("baseline", version, "baseline", versions=[m.version for m in chosen])
 
 
 def repair(files, database, version, mark, *, reason=None, lock_wait=None):
@@ -193,12 +187,12 @@ def repair(files, database, version, mark, *, reason=None, lock_wait=None):
             version=entry.version,
             action="repair",
             status=mark,
-            started_at=_now(),
+            started_at=utcnow(),
             error_message=message.rstrip(": ") if message else None,
             reason=reason,
         )
         ledger.update(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""))
-    return _done("repair", entry.version, mark, previous=entry.status)
+    return done("repair", entry.version, mark, previous=entry.status)
 
 
 def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
@@ -216,89 +210,30 @@ def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
             )
         old = (entry.row.get("checksum") or "").strip()
         if old == entry.file.checksum:
-            return _done("accept_checksum", entry.version, "unchanged", checksum=old)
+            return done("accept_checksum", entry.version, "unchanged", checksum=old)
         attempt = ledger.Attempt(
             version=entry.version,
             action="accept_checksum",
             status=entry.status,
-            started_at=_now(),
+            started_at=utcnow(),
             checksum=entry.file.checksum,
             sql_text=entry.file.sql,
             reason=reason,
         )
         ledger.update(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""), keep_message=True)
-    return _done(
+    return done(
         "accept_checksum", entry.version, "accepted", previous=old, checksum=entry.file.checksum
     )
 
 
-def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **timeouts):
-    """Run an emergency patch in one transaction; recorded only as a `patch` event."""
-    path = Path(path)
-    text = _read_patch(path)
-    checksum = source.checksum(text)
-    with locked(database, lock_wait) as conn:
-        earlier = ledger.last_patch(conn, checksum)
-        if earlier and not force:
-            raise RefusedRequest(
-                f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}; "
-                "pass --force to run it again"
-            )
-        attempt = ledger.Attempt(
-            version=path.name,
-            action="patch",
-            status="completed",
-            started_at=_now(),
-            checksum=checksum,
-            sql_text=text,
-            reason=reason,
-        )
-        runner = runner_for(conn, **timeouts)
-        duration = _run_recorded(
-            runner,
-            text,
-            attempt,
-            lambda d: ledger.record_event(
-                conn, replace(attempt, duration_ms=d), runner.app_version
-            ),
-            path.name,
-        )
-    return _done("patch", path.name, "completed", duration_ms=duration, checksum=checksum)
-
-
-def _read_patch(path: Path) -> str:
-    if not PATCH_NAME_RE.match(path.name):
-        raise InvalidMigration("a patch file is named patch_<description>.sql", path)
-    try:
-        text = source.decode(path.read_bytes(), path)
-    except OSError as exc:
-        raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
-    if source.parse_header(text).transaction.strip().lower() == "none":
-        raise InvalidMigration(
-            "patches run in one transaction; ship `-- Transaction: none` work as a migration",
-            path,
-        )
-    statements = parse(text, path)
-    if not statements:
-        raise InvalidMigration("contains no SQL statements", path)
-    for statement in statements:
-        if isinstance(statement.node, ast.TransactionStmt):
-            raise InvalidMigration(
-                "BEGIN/COMMIT/ROLLBACK: the patch already runs in one transaction",
-                path,
-                statement.line,
-            )
-    return text
-
-
-def _run_recorded(runner: Runner, text: str, attempt, record, label: str) -> int:
+def run_recorded_or_fail(runner: Runner, text: str, attempt, record, label: str) -> int:
     """Run `text` atomically with its record; on failure record a failed event and raise."""
     try:
         return runner.run_recorded(text, record)
     except psycopg.Error as exc:
         if runner.conn.broken or isinstance(exc, psycopg.OperationalError):
             raise DatabaseUnavailable(f"lost the connection during {label}: {exc}") from exc
-        message = _describe(exc)
+        message = describe_error(exc)
         failed = replace(attempt, status="failed", error_message=message, sqlstate=exc.sqlstate)
         ledger.record_event(runner.conn, failed, runner.app_version)
         raise MigrationFailed(
@@ -329,9 +264,11 @@ def _number(version: str) -> int:
     return int(version)
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
     return datetime.now(timezone.utc)
 
 
-def _done(action: str, version: str, status: str, **details) -> dict:
+def done(action: str, version: str, status: str, **details) -> dict:
+    """The result dict of an operation."""
     return {"action": action, "version": version, "status": status, **details}

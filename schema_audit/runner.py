@@ -85,12 +85,12 @@ class Runner:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
                     )
-                duration = _elapsed_ms(clock)
+                duration = elapsed_ms(clock)
                 ledger.record(
-                    self.conn, self._attempt(migration, started, duration), self.app_version
+                    self.conn, self.attempt(migration, started, duration), self.app_version
                 )
         except psycopg.Error as exc:
-            return self._fail(migration, started, _elapsed_ms(clock), exc)
+            return self._fail(migration, started, elapsed_ms(clock), exc)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
         self.progress("done", migration, outcome)
         return outcome
@@ -110,7 +110,7 @@ class Runner:
         by_version = {m.version: m for m in migrations}
         for outcome in outcomes:
             migration = by_version[outcome.version]
-            attempt = self._attempt(
+            attempt = self.attempt(
                 migration,
                 started,
                 outcome.duration_ms,
@@ -135,17 +135,17 @@ class Runner:
             with self.conn.transaction():
                 self.conn.execute(migration.sql)
         except psycopg.Error as exc:
-            self._raise_if_lost(exc, migration)
+            self.raise_if_lost(exc, migration)
             return Outcome(
                 version,
                 name,
                 "failed",
-                _elapsed_ms(clock),
-                _describe(exc),
+                elapsed_ms(clock),
+                describe_error(exc),
                 exc.sqlstate,
                 _error_line(exc, migration.sql, 0),
             )
-        return Outcome(version, name, "completed", _elapsed_ms(clock))
+        return Outcome(version, name, "completed", elapsed_ms(clock))
 
     def run_recorded(self, text: str, record: Callable[[int], None]) -> int:
         """Run `text` in one transaction with the timeouts; `record(duration)` commits with it."""
@@ -154,11 +154,12 @@ class Runner:
             self.conn.execute(self.prefix + text)
             if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                 raise InvalidMigration("the SQL ended the runner's transaction")
-            duration = _elapsed_ms(clock)
+            duration = elapsed_ms(clock)
             record(duration)
         return duration
 
-    def _raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
+    def raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
+        """Raise DatabaseUnavailable when `exc` means the connection is gone."""
         if (
             self.conn.broken
             or self.conn.closed
@@ -170,7 +171,8 @@ class Runner:
                 "Its transaction did not commit; run again once the database is back."
             ) from exc
 
-    def _attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
+    def attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
+        """The ledger Attempt of `migration` (action apply, status completed unless given)."""
         header = migration.header
         return ledger.Attempt(
             version=migration.version,
@@ -190,10 +192,10 @@ class Runner:
     def _fail(
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
-        self._raise_if_lost(exc, migration)
+        self.raise_if_lost(exc, migration)
         line = _error_line(exc, migration.sql, len(self.prefix))
-        message = _describe(exc)
-        attempt = self._attempt(
+        message = describe_error(exc)
+        attempt = self.attempt(
             migration,
             started,
             duration,
@@ -209,10 +211,11 @@ class Runner:
             migration.version, migration.name, "failed", duration, message, exc.sqlstate, line
         )
         self.progress("failed", migration, outcome)
-        raise MigrationFailed(_failure_text(migration, outcome), outcome) from exc
+        raise MigrationFailed(failure_text(migration, outcome), outcome) from exc
 
 
-def _elapsed_ms(clock: float) -> int:
+def elapsed_ms(clock: float) -> int:
+    """Milliseconds since the perf_counter value `clock`."""
     return int(round((time.perf_counter() - clock) * 1000))
 
 
@@ -221,7 +224,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _describe(exc: psycopg.Error) -> str:
+def describe_error(exc: psycopg.Error) -> str:
+    """PostgreSQL's message with its DETAIL and HINT lines."""
     diag = exc.diag
     parts = [diag.message_primary or _first_line(exc)]
     if diag.message_detail:
@@ -244,6 +248,7 @@ def _error_line(exc: psycopg.Error, text: str, prefix_length: int) -> int | None
     return text.count("\n", 0, offset) + 1 if offset >= 0 else None
 
 
-def _failure_text(migration: MigrationFile, outcome: Outcome) -> str:
+def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
+    """`file:line: label failed [SQLSTATE]: message`."""
     where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)
     return f"{where}: {migration.label} failed [SQLSTATE {outcome.sqlstate}]: {outcome.error}"

@@ -11,7 +11,7 @@ from pglast import ast
 
 from schema_audit import ledger
 from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
-from schema_audit.runner import Outcome, Runner, _describe, _elapsed_ms, _failure_text
+from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms, failure_text
 from schema_audit.source import MigrationFile
 from schema_audit.statements import Statement, parse
 
@@ -41,7 +41,7 @@ def apply_stepwise(runner: Runner, migration: MigrationFile) -> Outcome:
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     try:
-        ledger.record(conn, runner._attempt(migration, started, None, status="running"))
+        ledger.record(conn, runner.attempt(migration, started, None, status="running"))
         conn.execute(runner.session_prefix)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
@@ -50,10 +50,10 @@ def apply_stepwise(runner: Runner, migration: MigrationFile) -> Outcome:
             conn.execute(statement.text)
         except psycopg.Error as exc:
             return _fail(runner, migration, statements, index, started, clock, exc)
-    duration = _elapsed_ms(clock)
+    duration = elapsed_ms(clock)
     try:
         _reset_timeouts(conn)
-        ledger.record(conn, runner._attempt(migration, started, duration), runner.app_version)
+        ledger.record(conn, runner.attempt(migration, started, duration), runner.app_version)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"lost the connection after every statement of {migration.label} ran; its row "
@@ -73,10 +73,10 @@ def _fail(
     clock: float,
     exc: psycopg.Error,
 ):
-    duration = _elapsed_ms(clock)
+    duration = elapsed_ms(clock)
     statement = statements[index - 1]
     try:
-        runner._raise_if_lost(exc, migration)
+        runner.raise_if_lost(exc, migration)
     except DatabaseUnavailable as lost:
         raise DatabaseUnavailable(
             f"{lost} Statement {index} of {len(statements)} (line {statement.line}) was "
@@ -86,7 +86,7 @@ def _fail(
     line = _line_in(statement, exc)
     done = f"statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
     parts = [
-        _describe(exc),
+        describe_error(exc),
         f"at statement {index} of {len(statements)}" + (f"; {done}" if done else ""),
     ]
     invalid = _invalid_indexes(runner.conn, statement)
@@ -98,7 +98,7 @@ def _fail(
     if index > 1:
         parts.append("the retry re-runs the whole file: keep its statements idempotent")
     message = "\n".join(parts)
-    attempt = runner._attempt(
+    attempt = runner.attempt(
         migration, started, duration, status="failed", error_message=message, sqlstate=exc.sqlstate
     )
     try:
@@ -110,7 +110,7 @@ def _fail(
         migration.version, migration.name, "failed", duration, message, exc.sqlstate, line
     )
     runner.progress("failed", migration, outcome)
-    raise MigrationFailed(_failure_text(migration, outcome), outcome) from exc
+    raise MigrationFailed(failure_text(migration, outcome), outcome) from exc
 
 
 def _line_in(statement: Statement, exc: psycopg.Error) -> int:
