@@ -141,6 +141,7 @@ def _file_dict(migration: source.MigrationFile, status: str) -> dict:
         "status": status,
         "file": str(migration.path),
         "checksum": migration.checksum,
+        "transactional": migration.transactional,
     }
 
 

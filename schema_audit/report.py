@@ -67,7 +67,8 @@ class Reporter:
             at = status["current_version"] or "none"
             self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
             for item in status["pending"]:
-                self.out.write(f"  {item['version']} {item['name']}  ({item['file']})")
+                mode = "" if item.get("transactional", True) else ", outside a transaction"
+                self.out.write(f"  {item['version']} {item['name']}  ({item['file']}{mode})")
             self._problems(status)
         return 2 if status["problems"] else 0
 

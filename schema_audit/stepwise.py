@@ -135,4 +135,6 @@ def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str
 
 
 def _reset_timeouts(conn: psycopg.Connection) -> None:
-    conn.execute("RESET lock_timeout; RESET statement_timeout")
+    # RESET ALL, not just the timeouts: a file's own SET (search_path, role settings) is
+    # session-wide here and must not leak into the files after it.
+    conn.execute("RESET ALL")

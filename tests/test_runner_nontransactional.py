@@ -165,3 +165,24 @@ def test_syntax_error_in_a_non_transactional_file_stops_before_anything_runs(
     assert "001_v1.0_s.sql:13: SQL does not parse" in result.err
     assert "s1" not in database.tables()
     assert database.scalar("SELECT count(*) FROM schema_migrations") == 0
+
+
+def test_a_files_own_set_does_not_leak_into_later_files(uap, database, migrations_dir):
+    """`SET search_path` in a non-transactional file is reset before the next file runs."""
+    with database.connect() as conn:
+        conn.execute("CREATE SCHEMA side")
+    first = stepwise("001", "SET search_path = side;\nCREATE TABLE IF NOT EXISTS s1 (id int);")
+    folder = migrations_dir(
+        {"001_v1.0_s.sql": first, "002_v1.0_t.sql": migration("002", "CREATE TABLE t2 (id int);")}
+    )
+    assert uap(directory=folder).code == 0
+    assert database.query(
+        "SELECT schemaname, tablename FROM pg_tables WHERE tablename IN ('s1', 't2') ORDER BY 2"
+    ) == [("side", "s1"), ("public", "t2")]
+
+
+def test_plan_says_which_files_run_outside_a_transaction(uap, migrations_dir):
+    """--plan marks `-- Transaction: none` files."""
+    folder = migrations_dir({"001_v1.0_i.sql": stepwise("001", "VACUUM;")})
+    result = uap("--plan", directory=folder)
+    assert result.code == 0 and "001_v1.0_i.sql, outside a transaction)" in result.out
