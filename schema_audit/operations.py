@@ -20,6 +20,7 @@ from schema_audit.exceptions import (
 )
 from schema_audit.runner import Runner, describe_error
 from schema_audit.statements import parse
+from schema_audit.stepwise import run_outside_transaction
 
 ROLLBACK_FROM = ("completed", "baseline")
 # Tables that exist before any migration ran: the ledger's own.
@@ -116,7 +117,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
         where = entry.file.path if entry.file else None
         line = entry.file.header.lines.get("rollback") if entry.file else None
         try:
-            parse(text)
+            statements = parse(text)
         except InvalidMigration as exc:
             raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
         attempt = ledger.Attempt(
@@ -130,13 +131,15 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             reason=reason,
         )
         runner = runner_for(conn, **timeouts)
-        duration = run_recorded_or_fail(
-            runner,
-            text,
-            attempt,
-            lambda d: ledger.update(conn, replace(attempt, duration_ms=d), runner.app_version),
-            entry.version,
-        )
+
+        def record(duration: int) -> None:
+            ledger.update(conn, replace(attempt, duration_ms=duration), runner.app_version)
+
+        if entry.file and not entry.file.transactional:
+            # CONCURRENTLY in the rollback of a `-- Transaction: none` file needs autocommit too.
+            duration = run_outside_transaction(runner, statements, attempt, record)
+        else:
+            duration = run_recorded_or_fail(runner, text, attempt, record, entry.version)
     return done("rollback", entry.version, "rolled_back", duration_ms=duration, sql=text)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import psycopg
@@ -138,3 +139,35 @@ def _reset_timeouts(conn: psycopg.Connection) -> None:
     # RESET ALL, not just the timeouts: a file's own SET (search_path, role settings) is
     # session-wide here and must not leak into the files after it.
     conn.execute("RESET ALL")
+
+
+def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:
+    """Run SQL such as a non-transactional file's Rollback one statement at a time.
+
+    `record(duration)` runs after the last statement; a failure records `attempt` as a failed
+    event naming the statement and raises MigrationFailed.
+    """
+    conn = runner.conn
+    clock = time.perf_counter()
+    conn.execute(runner.session_prefix)
+    for index, statement in enumerate(statements, start=1):
+        try:
+            conn.execute(statement.text)
+        except psycopg.Error as exc:
+            if conn.broken or isinstance(exc, psycopg.OperationalError):
+                raise DatabaseUnavailable(f"lost the connection during {attempt.action}") from exc
+            message = f"{describe_error(exc)}\nat statement {index} of {len(statements)}"
+            if index > 1:
+                message += f"; statements 1-{index - 1} were committed and stay applied"
+            _reset_timeouts(conn)
+            failed = replace(
+                attempt, status="failed", error_message=message, sqlstate=exc.sqlstate
+            )
+            ledger.record_event(conn, failed, runner.app_version)
+            raise MigrationFailed(
+                f"{attempt.action} {attempt.version} failed [SQLSTATE {exc.sqlstate}]: {message}"
+            ) from exc
+    _reset_timeouts(conn)
+    duration = elapsed_ms(clock)
+    record(duration)
+    return duration

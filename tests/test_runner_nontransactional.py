@@ -186,3 +186,18 @@ def test_plan_says_which_files_run_outside_a_transaction(uap, migrations_dir):
     folder = migrations_dir({"001_v1.0_i.sql": stepwise("001", "VACUUM;")})
     result = uap("--plan", directory=folder)
     assert result.code == 0 and "001_v1.0_i.sql, outside a transaction)" in result.out
+
+
+def test_rollback_of_a_non_transactional_file_runs_outside_a_transaction(
+    uap, database, migrations_dir
+):
+    """DROP INDEX CONCURRENTLY in the Rollback header works; the version is rolled_back."""
+    index = stepwise("002", "CREATE INDEX CONCURRENTLY IF NOT EXISTS m_a ON m (a);").replace(
+        "-- Rollback: SELECT 1;", "-- Rollback: DROP INDEX CONCURRENTLY IF EXISTS m_a;"
+    )
+    folder = migrations_dir({"001_v1.0_m.sql": TABLE, "002_v1.1_idx.sql": index})
+    assert uap(directory=folder).code == 0
+    result = uap("--rollback", "002", directory=folder)
+    assert result.code == 0, result.err
+    assert database.query(VALID) == []
+    assert database.query(ROW, ("002",)) == [("rolled_back", "rolled back")]
