@@ -23,7 +23,7 @@ from schema_audit.statements import parse
 from schema_audit.stepwise import run_outside_transaction
 
 ROLLBACK_FROM = ("completed", "baseline")
-# Tables that exist before any migration ran: the ledger's own.
+# Tables a user created: anything outside the catalogs except the ledger's own two tables.
 _USER_TABLES_SQL = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')

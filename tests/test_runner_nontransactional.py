@@ -119,6 +119,23 @@ def test_killed_runner_leaves_running_and_blocks_until_repair(uap, database, mig
     assert database.query(ROW, ("002",)) == [("completed", None)]
 
 
+def test_lost_connection_mid_file_exits_3_and_leaves_running(database, migrations_dir):
+    """The server ends the runner's session between statements: exit 3, row running, hint."""
+    body = "CREATE TABLE IF NOT EXISTS k1 (id int);\nSELECT pg_sleep(20);"
+    folder = migrations_dir({"001_v1.0_m.sql": TABLE, "002_v1.1_slow.sql": stepwise("002", body)})
+    runner = run_subprocess(database.url, "--dir", str(folder))
+    wait_for(database, SLEEPING, ("SELECT pg_sleep(20)%",))
+    database.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE query LIKE 'SELECT pg_sleep(20)%%' AND datname = current_database()"
+    )
+    code, err = runner.wait(timeout=30), runner.stderr.read()
+    assert code == 3, err
+    assert "Statement 2 of 2 (line 13) was running" in err
+    assert "--repair 002 --mark failed (or completed)" in err
+    assert database.query(ROW, ("002",)) == [("running", None)]
+
+
 # The file itself waits until a second runner's lock connection exists, so that runner is
 # certainly waiting for the lock when CREATE INDEX CONCURRENTLY starts.
 AWAIT_SECOND_RUNNER = """
