@@ -142,3 +142,22 @@ def test_lint_never_connects_to_the_database():
     assert proc.returncode == 0, proc.stderr
     assert "0 error(s), 2 warning(s)" in proc.stdout
     assert time.monotonic() - started < 30
+
+
+def test_alter_table_shapes_are_checked(migrations_dir):
+    """FKs added by ALTER TABLE, UNIQUE columns, DROP INDEX, RENAME and TRUNCATE."""
+    body = (
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS u_id int REFERENCES u (id) ON DELETE SET NULL;\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_u ON t (u_id);\n"
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS code text UNIQUE;\n"
+        "ALTER TABLE t ADD CONSTRAINT t_v FOREIGN KEY (v_id) REFERENCES v (id);\n"
+        "DROP INDEX CONCURRENTLY IF EXISTS t_old;\n"
+        "ALTER TABLE t RENAME COLUMN a TO b;\n"
+        "TRUNCATE t;"
+    )
+    text = migration("001", body).replace("-- Impact:", "-- Transaction: none\n-- Impact:")
+    found = [
+        (f["line"], f["rule"])
+        for f in lint.check(None, migrations_dir({"001_v1.0_a.sql": text}))["findings"]
+    ]
+    assert found == [(15, "fk-on-delete"), (17, "destructive-change"), (18, "destructive-change")]
