@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 from django.conf import settings
 
-from schema_audit import db, ledger, plan, source
-from schema_audit.exceptions import DatabaseUnavailable, InvalidMigration, MigrationFailed
+from schema_audit import db, ledger, lint, operations, patches, plan, source
+from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.runner import Outcome, Progress, Runner
 
 logger = logging.getLogger(__name__)
@@ -22,15 +20,8 @@ def migrations_dir(directory: Path | str | None = None) -> Path:
     return Path(directory or getattr(settings, "UAP_MIGRATIONS_DIR", "db/migrations"))
 
 
-@contextmanager
-def _connection(database: str, purpose: str = "") -> Iterator[psycopg.Connection]:
-    conn = db.connect(database, purpose=purpose)
-    try:
-        yield conn
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"lost the connection to the database: {exc}") from exc
-    finally:
-        conn.close()
+def _connection(database: str, purpose: str = ""):
+    return db.open_connection(database, purpose)
 
 
 def initialize_tracking(database: str = "default") -> bool:
@@ -105,7 +96,7 @@ def run_pending(
                 files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
             )
             plan.ensure_runnable(found)
-            _check_runnable(found.pending)
+            operations.check_runnable(found.pending)
             runner = Runner(
                 conn,
                 lock_timeout=lock_timeout or settings.UAP_LOCK_TIMEOUT,
@@ -139,22 +130,6 @@ def _apply_all(runner: Runner, pending: list[source.MigrationFile]):
     return outcomes, errors
 
 
-def _check_runnable(pending: list[source.MigrationFile]) -> None:
-    for migration in pending:
-        if not migration.transactional:
-            raise InvalidMigration(
-                "`-- Transaction: none` files are not supported by this version", migration.path
-            )
-        line = source.transaction_control_line(migration)
-        if line:
-            raise InvalidMigration(
-                "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the runner "
-                "wraps every file in its own transaction, so remove it",
-                migration.path,
-                line,
-            )
-
-
 def _lock_wait(value: float | None) -> float:
     return float(value if value is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
 
@@ -166,6 +141,7 @@ def _file_dict(migration: source.MigrationFile, status: str) -> dict:
         "status": status,
         "file": str(migration.path),
         "checksum": migration.checksum,
+        "transactional": migration.transactional,
     }
 
 
@@ -213,3 +189,60 @@ def load_sql(path: Path, database: str = "default") -> None:
             raise
         except psycopg.Error as exc:
             raise MigrationFailed(f"{path}: [SQLSTATE {exc.sqlstate}] {exc}") from exc
+
+
+def dry_run(directory: Path | str | None = None, database: str = "default", **options) -> dict:
+    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`.
+
+    Options: target, out_of_order, lock_wait, lock_timeout, statement_timeout.
+    """
+    return operations.dry_run(source.discover(migrations_dir(directory)), database, **options)
+
+
+def rollback(
+    version: str, directory: Path | str | None = None, database: str = "default", **options
+) -> dict:
+    """Run `version`'s Rollback SQL and mark it rolled_back (options: reason, force, ...)."""
+    files = source.discover(migrations_dir(directory))
+    return operations.rollback(files, database, version, **options)
+
+
+def baseline(
+    version: str, directory: Path | str | None = None, database: str = "default", **options
+) -> dict:
+    """Mark versions up to `version` as baseline on a database without history."""
+    files = source.discover(migrations_dir(directory))
+    return operations.baseline(files, database, version, **options)
+
+
+def repair(
+    version: str,
+    mark: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    **options,
+) -> dict:
+    """Resolve a `running` row as completed or failed, with a repair event."""
+    files = source.discover(migrations_dir(directory))
+    return operations.repair(files, database, version, mark, **options)
+
+
+def accept_checksum(
+    version: str, directory: Path | str | None = None, database: str = "default", **options
+) -> dict:
+    """Record the current checksum of an applied version's changed file."""
+    files = source.discover(migrations_dir(directory))
+    return operations.accept_checksum(files, database, version, **options)
+
+
+def apply_patch(path: Path | str, database: str = "default", **options) -> dict:
+    """Run an emergency patch file in one transaction, recorded as a `patch` event."""
+    return patches.apply_patch(path, database, **options)
+
+
+def lint_migrations(
+    paths: list[Path | str] | None = None, directory: Path | str | None = None
+) -> dict:
+    """The pre-deploy checklist over the given files, or the whole directory; no database."""
+    files = [Path(p) for p in paths] if paths else None
+    return lint.check(files, migrations_dir(directory))

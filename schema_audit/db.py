@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 # One key for every runner on a database, whatever its --dir: two deploys never interleave.
 LOCK_KEY = 0x5541505F4D494752  # "UAP_MIGR"
 APPLICATION_NAME = "uap_migrate"
+_FIRST_POLL, _LAST_POLL = 0.02, 0.25  # seconds between lock attempts, doubling
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool")
 
 _HOLDER_SQL = """
@@ -58,24 +60,34 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
 
 
 @contextmanager
+def open_connection(database: str = "default", purpose: str = "") -> Iterator[psycopg.Connection]:
+    """`connect()` as a context manager; a connection lost inside becomes DatabaseUnavailable."""
+    conn = connect(database, purpose=purpose)
+    try:
+        yield conn
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"lost the connection to the database: {exc}") from exc
+    finally:
+        conn.close()
+
+
+@contextmanager
 def advisory_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[None]:
     """Hold the runners' session-level advisory lock on `conn`, waiting at most `wait_seconds`.
 
     The lock lives on its own idle connection so that `CREATE INDEX CONCURRENTLY`, which waits
-    for every open transaction, never waits for the lock's holder.
+    for every open transaction, never waits for the lock's holder. Waiters poll with
+    pg_try_advisory_lock instead of blocking in pg_advisory_lock: a blocked waiter sits in an
+    open transaction that the holder's `CREATE INDEX CONCURRENTLY` would wait for, a deadlock.
     """
-    if wait_seconds > 0:
-        conn.execute(f"SET lock_timeout = '{int(wait_seconds * 1000)}ms'")
-        try:
-            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-            acquired = True
-        except psycopg.errors.LockNotAvailable:
-            acquired = False
-        conn.execute("SET lock_timeout = 0")
-    else:
-        acquired = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
-    if not acquired:
-        raise LockTimeout(_holder_message(conn, wait_seconds))
+    deadline = time.monotonic() + max(wait_seconds, 0)
+    delay = _FIRST_POLL
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockTimeout(_holder_message(conn, wait_seconds))
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, _LAST_POLL)
     try:
         yield
     finally:

@@ -115,6 +115,30 @@ VALUES (%(version)s, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(
     %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s)
 """
 
+# Operations on an existing row change its status, message or checksum but keep applied_at,
+# duration and the header fields of the apply that created it.
+_UPDATE_SQL = f"""
+WITH row AS (
+    UPDATE {MIGRATIONS_TABLE}
+    SET status = %(status)s,
+        error_message = CASE WHEN %(keep_message)s THEN error_message ELSE %(error_message)s END,
+        checksum = COALESCE(%(checksum)s, checksum)
+    WHERE version = %(version)s
+    RETURNING version, checksum
+)
+INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
+    sqlstate, os_user, host, app_version, checksum, sql_text, reason)
+SELECT version, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
+    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, checksum, %(sql_text)s, %(reason)s
+FROM row
+"""
+
+_LAST_PATCH_SQL = f"""
+SELECT max(started_at) FROM {EVENTS_TABLE}
+WHERE action = 'patch' AND status = 'completed' AND checksum = %s
+HAVING count(*) > 0
+"""
+
 _ROWS_SQL = f"""
 SELECT version, name, checksum, status, applied_at, duration_ms, error_message, applied_by,
        description, impact, rollback_sql
@@ -214,6 +238,20 @@ def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") ->
 def record_event(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
     """Append an event without touching `schema_migrations` (dry runs, patches)."""
     conn.execute(_EVENT_SQL, _params(attempt, app_version))
+
+
+def update(
+    conn: psycopg.Connection, attempt: Attempt, app_version: str = "", *, keep_message=False
+) -> bool:
+    """Set an existing row's status, message (and checksum if given) and append its event."""
+    params = {**_params(attempt, app_version), "keep_message": keep_message}
+    return conn.execute(_UPDATE_SQL, params).rowcount == 1
+
+
+def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
+    """When a patch with this checksum last completed, or None."""
+    row = conn.execute(_LAST_PATCH_SQL, (checksum,)).fetchone()
+    return row[0] if row else None
 
 
 def _params(attempt: Attempt, app_version: str) -> dict:

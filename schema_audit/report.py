@@ -67,7 +67,8 @@ class Reporter:
             at = status["current_version"] or "none"
             self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
             for item in status["pending"]:
-                self.out.write(f"  {item['version']} {item['name']}  ({item['file']})")
+                mode = "" if item.get("transactional", True) else ", outside a transaction"
+                self.out.write(f"  {item['version']} {item['name']}  ({item['file']}{mode})")
             self._problems(status)
         return 2 if status["problems"] else 0
 
@@ -116,6 +117,69 @@ class Reporter:
         verdict = {0: "up to date", 1: f"{status['total_pending']} pending", 2: "not consistent"}
         self.out.write(
             f"Database at version {status['current_version'] or 'none'}: {verdict[code]}."
+        )
+        return code
+
+    def dry_run(self, result: dict) -> int:
+        """One line per file of a dry run; 1 if any file would fail."""
+        if self.as_json:
+            self.out.write(_json(result))
+            return 1 if result["failed"] else 0
+        for item in result["dry_run"]:
+            label = f"{item['version']} {item['name']}"
+            if item["status"] == "completed":
+                self.out.write(f"{self.style.SUCCESS(OK)} {label}  {item['duration_ms']} ms  ok")
+            elif item["status"] == "failed":
+                where = f"{item['file']}:{item['line']}" if item["line"] else item["file"]
+                self.out.write(
+                    f"{self.style.ERROR(FAIL)} {label}  {item['duration_ms']} ms  FAILS"
+                )
+                self.err.write(
+                    self.style.ERROR(
+                        f"error: {where}: {label} would fail [SQLSTATE {item['sqlstate']}]: "
+                        f"{item['error']}"
+                    )
+                )
+            else:
+                self.out.write(f"- {label}  skipped: {item['error']}")
+        self.out.write(
+            f"Dry run: {result['successful']} would apply, {result['failed']} would fail, "
+            f"{result['skipped']} skipped; everything was rolled back."
+        )
+        return 1 if result["failed"] else 0
+
+    def operation(self, result: dict) -> int:
+        """The outcome of --rollback, --baseline, --repair, --accept-checksum or --patch."""
+        if self.as_json:
+            self.out.write(_json(result))
+            return 0
+        version, status = result["version"], result["status"]
+        lines = {
+            "rollback": f"Rolled back {version} in {result.get('duration_ms')} ms; it is "
+            "rolled_back and will not run again. Ship the fix as a new version.",
+            "baseline": f"Marked {len(result.get('versions', []))} version(s) as baseline "
+            f"({', '.join(result.get('versions', []))}); later versions will run.",
+            "repair": f"{version}: {result.get('previous')} -> {status}.",
+            "accept_checksum": f"{version}: checksum {status}"
+            + (f" ({result.get('checksum', '')[:12]}…)." if status == "accepted" else "."),
+            "patch": f"Applied patch {version} in {result.get('duration_ms')} ms "
+            f"(checksum {result.get('checksum', '')[:12]}…); recorded as a patch event.",
+        }
+        self.out.write(self.style.SUCCESS(OK) + " " + lines[result["action"]])
+        return 0
+
+    def lint(self, result: dict) -> int:
+        """`file:line: rule: message` per finding; 2 if any is an error."""
+        code = 2 if result["errors"] else 0
+        if self.as_json:
+            self.out.write(_json({**result, "exit_code": code}))
+            return code
+        for finding in result["findings"]:
+            line = f"{finding['text']} ({finding['level']})"
+            self.out.write(self.style.ERROR(line) if finding["level"] == "error" else line)
+        self.out.write(
+            f"Linted {result['files']} file(s): {result['errors']} error(s), "
+            f"{result['warnings']} warning(s)."
         )
         return code
 

@@ -66,9 +66,15 @@ class Runner:
             sql.Literal(check_duration("--lock-timeout", lock_timeout)),
             sql.Literal(check_duration("--statement-timeout", statement_timeout)),
         ).as_string(conn)
+        # Session-level twins for files that run outside a transaction.
+        self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
 
     def apply(self, migration: MigrationFile) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure."""
+        if not migration.transactional:
+            from schema_audit.stepwise import apply_stepwise  # it builds on this class
+
+            return apply_stepwise(self, migration)
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
@@ -79,21 +85,98 @@ class Runner:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
                     )
-                duration = _elapsed_ms(clock)
+                duration = elapsed_ms(clock)
                 ledger.record(
-                    self.conn, self._attempt(migration, started, duration), self.app_version
+                    self.conn, self.attempt(migration, started, duration), self.app_version
                 )
         except psycopg.Error as exc:
-            return self._fail(migration, started, _elapsed_ms(clock), exc)
+            return self._fail(migration, started, elapsed_ms(clock), exc)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
         self.progress("done", migration, outcome)
         return outcome
 
-    def _attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
+    def dry_run(self, migrations: list[MigrationFile]) -> list[Outcome]:
+        """Run the files in one transaction that is rolled back, then record a dry_run event each.
+
+        One transaction with a savepoint per file, so a file sees the changes of the pending
+        files before it, exactly as in a real run; it stops at the first failure.
+        """
+        outcomes: list[Outcome] = []
+        started = datetime.now(timezone.utc)
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(self.prefix)
+            for migration in migrations:
+                outcomes.append(self._try_in_savepoint(migration, outcomes))
+        by_version = {m.version: m for m in migrations}
+        for outcome in outcomes:
+            migration = by_version[outcome.version]
+            attempt = self.attempt(
+                migration,
+                started,
+                outcome.duration_ms,
+                action="dry_run",
+                status=outcome.status,
+                error_message=outcome.error,
+                sqlstate=outcome.sqlstate,
+            )
+            ledger.record_event(self.conn, attempt, self.app_version)
+        return outcomes
+
+    def _try_in_savepoint(self, migration: MigrationFile, earlier: list[Outcome]) -> Outcome:
+        version, name = migration.version, migration.name
+        if any(o.status == "failed" for o in earlier):
+            return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+        if not migration.transactional:
+            return Outcome(
+                version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
+            )
+        clock = time.perf_counter()
+        try:
+            with self.conn.transaction():
+                self.conn.execute(migration.sql)
+        except psycopg.Error as exc:
+            self.raise_if_lost(exc, migration)
+            return Outcome(
+                version,
+                name,
+                "failed",
+                elapsed_ms(clock),
+                describe_error(exc),
+                exc.sqlstate,
+                _error_line(exc, migration.sql, 0),
+            )
+        return Outcome(version, name, "completed", elapsed_ms(clock))
+
+    def run_recorded(self, text: str, record: Callable[[int], None]) -> int:
+        """Run `text` in one transaction with the timeouts; `record(duration)` commits with it."""
+        clock = time.perf_counter()
+        with self.conn.transaction():
+            self.conn.execute(self.prefix + text)
+            if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+                raise InvalidMigration("the SQL ended the runner's transaction")
+            duration = elapsed_ms(clock)
+            record(duration)
+        return duration
+
+    def raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
+        """Raise DatabaseUnavailable when `exc` means the connection is gone."""
+        if (
+            self.conn.broken
+            or self.conn.closed
+            or isinstance(exc, psycopg.OperationalError)
+            and (exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P")))
+        ):
+            raise DatabaseUnavailable(
+                f"lost the connection while applying {migration.label}: {_first_line(exc)}. "
+                "Its transaction did not commit; run again once the database is back."
+            ) from exc
+
+    def attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
+        """The ledger Attempt of `migration` (action apply, status completed unless given)."""
         header = migration.header
         return ledger.Attempt(
             version=migration.version,
-            action="apply",
+            action=extra.pop("action", "apply"),
             status=extra.pop("status", "completed"),
             started_at=started,
             duration_ms=duration,
@@ -109,19 +192,10 @@ class Runner:
     def _fail(
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
-        if (
-            self.conn.broken
-            or self.conn.closed
-            or isinstance(exc, psycopg.OperationalError)
-            and (exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P")))
-        ):
-            raise DatabaseUnavailable(
-                f"lost the connection while applying {migration.label}: {_first_line(exc)}. "
-                "Its transaction did not commit; run again once the database is back."
-            ) from exc
+        self.raise_if_lost(exc, migration)
         line = _error_line(exc, migration.sql, len(self.prefix))
-        message = _describe(exc)
-        attempt = self._attempt(
+        message = describe_error(exc)
+        attempt = self.attempt(
             migration,
             started,
             duration,
@@ -137,10 +211,11 @@ class Runner:
             migration.version, migration.name, "failed", duration, message, exc.sqlstate, line
         )
         self.progress("failed", migration, outcome)
-        raise MigrationFailed(_failure_text(migration, outcome), outcome) from exc
+        raise MigrationFailed(failure_text(migration, outcome), outcome) from exc
 
 
-def _elapsed_ms(clock: float) -> int:
+def elapsed_ms(clock: float) -> int:
+    """Milliseconds since the perf_counter value `clock`."""
     return int(round((time.perf_counter() - clock) * 1000))
 
 
@@ -149,7 +224,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _describe(exc: psycopg.Error) -> str:
+def describe_error(exc: psycopg.Error) -> str:
+    """PostgreSQL's message with its DETAIL and HINT lines."""
     diag = exc.diag
     parts = [diag.message_primary or _first_line(exc)]
     if diag.message_detail:
@@ -172,6 +248,7 @@ def _error_line(exc: psycopg.Error, text: str, prefix_length: int) -> int | None
     return text.count("\n", 0, offset) + 1 if offset >= 0 else None
 
 
-def _failure_text(migration: MigrationFile, outcome: Outcome) -> str:
+def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
+    """`file:line: label failed [SQLSTATE]: message`."""
     where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)
     return f"{where}: {migration.label} failed [SQLSTATE {outcome.sqlstate}]: {outcome.error}"

@@ -212,6 +212,6 @@ def transaction_control_line(migration: MigrationFile) -> int | None:
     harmless = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
     for raw in statements:
         if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind.name not in harmless:
-            offset = len(migration.sql.encode("utf-8")[: raw.stmt_location].decode("utf-8"))
-            return migration.sql.count("\n", 0, offset) + 1
+            # pglast reports character offsets, not bytes.
+            return migration.sql.count("\n", 0, raw.stmt_location) + 1
     return None

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from schema_audit import api
-from schema_audit.exceptions import SchemaAuditError
+from schema_audit.exceptions import RefusedRequest, SchemaAuditError
 from schema_audit.report import Reporter
 
 
@@ -25,6 +25,37 @@ class Command(BaseCommand):
             "--check",
             action="store_true",
             help="exit 0 if up to date, 1 if migrations are pending, 2 on drift/failed/dirty",
+        )
+        mode.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="run pending migrations in a transaction that is rolled back",
+        )
+        mode.add_argument("--rollback", metavar="NNN", help="run NNN's Rollback SQL")
+        mode.add_argument(
+            "--baseline", metavar="NNN", help="mark versions up to NNN as applied, unrun"
+        )
+        mode.add_argument(
+            "--repair", metavar="NNN", help="resolve NNN's running row (with --mark)"
+        )
+        mode.add_argument(
+            "--accept-checksum", metavar="NNN", help="record NNN's changed file checksum"
+        )
+        mode.add_argument("--patch", metavar="FILE", help="apply an emergency patch file")
+        mode.add_argument(
+            "--lint",
+            nargs="*",
+            metavar="FILE",
+            help="pre-deploy checklist over FILEs (default: every migration); no database",
+        )
+        parser.add_argument(
+            "--mark", choices=("completed", "failed"), help="the status --repair sets"
+        )
+        parser.add_argument("--reason", help="why (recorded on the event)")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="rollback an older version, baseline an empty DB, or re-run a patch",
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.add_argument("--target", metavar="NNN", help="apply up to and including NNN")
@@ -57,6 +88,25 @@ class Command(BaseCommand):
 
     def _dispatch(self, report: Reporter, options: dict) -> int:
         where = {"directory": options["dir"], "database": options["database"]}
+        if options["lint"] is not None:
+            return report.lint(api.lint_migrations(options["lint"], options["dir"]))
+        operation = self._operation(options, where)
+        if operation is not None:
+            return report.operation(operation)
+        timeouts = {
+            "lock_wait": options["lock_wait"],
+            "lock_timeout": options["lock_timeout"],
+            "statement_timeout": options["statement_timeout"],
+        }
+        if options["dry_run"]:
+            return report.dry_run(
+                api.dry_run(
+                    **where,
+                    target=options["target"],
+                    out_of_order=options["out_of_order"],
+                    **timeouts,
+                )
+            )
         if options["status"]:
             return report.status(api.migration_status(**where))
         if options["check"]:
@@ -70,9 +120,33 @@ class Command(BaseCommand):
             **where,
             target=options["target"],
             out_of_order=options["out_of_order"],
-            lock_wait=options["lock_wait"],
-            lock_timeout=options["lock_timeout"],
-            statement_timeout=options["statement_timeout"],
+            **timeouts,
             progress=None if options["json"] else report.progress,
         )
         return report.applied(result)
+
+    def _operation(self, options: dict, where: dict) -> dict | None:
+        """Run --rollback/--baseline/--repair/--accept-checksum/--patch, if one was given."""
+        common = {"reason": options["reason"], "lock_wait": options["lock_wait"]}
+        timeouts = {
+            "lock_timeout": options["lock_timeout"],
+            "statement_timeout": options["statement_timeout"],
+        }
+        if options["repair"]:
+            if not options["mark"]:
+                raise RefusedRequest("--repair needs --mark completed or --mark failed")
+            return api.repair(options["repair"], options["mark"], **where, **common)
+        if options["mark"]:
+            raise RefusedRequest("--mark goes with --repair NNN")
+        force = options["force"]
+        if options["rollback"]:
+            return api.rollback(options["rollback"], **where, **common, force=force, **timeouts)
+        if options["baseline"]:
+            return api.baseline(options["baseline"], **where, **common, force=force)
+        if options["accept_checksum"]:
+            return api.accept_checksum(options["accept_checksum"], **where, **common)
+        if options["patch"]:
+            return api.apply_patch(
+                options["patch"], where["database"], **common, force=force, **timeouts
+            )
+        return None

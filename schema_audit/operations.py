@@ -1,0 +1,277 @@
+"""Deploy-safety operations behind the public API: dry run, rollback, baseline, repair and
+accept-checksum. Each runs under the runners' advisory lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import psycopg
+from django.conf import settings
+
+from schema_audit import db, ledger, plan, source
+from schema_audit.exceptions import (
+    DatabaseUnavailable,
+    InvalidMigration,
+    MigrationFailed,
+    RefusedRequest,
+)
+from schema_audit.runner import Runner, describe_error
+from schema_audit.statements import parse
+from schema_audit.stepwise import run_outside_transaction
+
+ROLLBACK_FROM = ("completed", "baseline")
+# Tables a user created: anything outside the catalogs except the ledger's own two tables.
+_USER_TABLES_SQL = """
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname <> ALL(%s)
+"""
+
+
+def check_runnable(pending: list[source.MigrationFile]) -> None:
+    """Refuse, before anything runs, files the runner cannot execute safely."""
+    for migration in pending:
+        line = source.transaction_control_line(migration)
+        if line:
+            raise InvalidMigration(
+                "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the runner "
+                "manages transactions itself, so remove it",
+                migration.path,
+                line,
+            )
+        if not migration.transactional:
+            parse(migration.sql, migration.path)  # a syntax error stops the run before it starts
+
+
+@contextmanager
+def locked(database: str, lock_wait: float | None) -> Iterator[psycopg.Connection]:
+    """A worker connection, with the runners' lock held on a second, idle connection."""
+    wait = float(lock_wait if lock_wait is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
+    with db.open_connection(database, "lock") as lock_conn, db.open_connection(database) as conn:
+        with db.advisory_lock(lock_conn, wait):
+            ledger.ensure_schema(conn)
+            yield conn
+
+
+def runner_for(conn, lock_timeout=None, statement_timeout=None, progress=None) -> Runner:
+    """A Runner with the configured timeouts and app version."""
+    return Runner(
+        conn,
+        lock_timeout=lock_timeout or settings.UAP_LOCK_TIMEOUT,
+        statement_timeout=statement_timeout or settings.UAP_STATEMENT_TIMEOUT,
+        app_version=getattr(settings, "UAP_APP_VERSION", ""),
+        progress=progress,
+    )
+
+
+def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None, **timeouts):
+    """Run pending files in a transaction that is rolled back; one dry_run event per file."""
+    with locked(database, lock_wait) as conn:
+        found = plan.build_plan(
+            files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
+        )
+        plan.ensure_runnable(found)
+        check_runnable(found.pending)
+        outcomes = runner_for(conn, **timeouts).dry_run(found.pending)
+    paths = {m.version: str(m.path) for m in found.pending}
+    results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
+    return {
+        "action": "dry_run",
+        "current_version": found.current_version,
+        "dry_run": results,
+        "successful": sum(o.status == "completed" for o in outcomes),
+        "failed": sum(o.status == "failed" for o in outcomes),
+        "skipped": sum(o.status == "skipped" for o in outcomes),
+        "errors": [r for r in results if r["status"] == "failed"],
+    }
+
+
+def rollback(files, database, version, *, reason=None, force=False, lock_wait=None, **timeouts):
+    """Run a version's Rollback SQL in one transaction and mark it rolled_back."""
+    with locked(database, lock_wait) as conn:
+        entries = plan.reconcile(files, ledger.read_rows(conn))
+        entry = _entry(entries, version)
+        _refuse_if_dirty(entries, allow=())
+        if entry.status not in ROLLBACK_FROM:
+            raise RefusedRequest(
+                f"--rollback {version}: it is {entry.status}; only a completed or baseline "
+                "version can be rolled back"
+            )
+        newest = max((e for e in entries if e.status in ROLLBACK_FROM), key=lambda e: e.number)
+        if entry is not newest and not force:
+            raise RefusedRequest(
+                f"--rollback {version}: {newest.version} was applied after it and may depend on "
+                f"it; roll back {newest.version} first, or pass --force"
+            )
+        text = (entry.row.get("rollback_sql") or "").strip()
+        if not text and entry.file:
+            text = entry.file.header.rollback.strip()
+        if not text or not source.has_statements(text):
+            raise RefusedRequest(
+                f"--rollback {entry.version}: its header has no Rollback SQL; undo it by hand "
+                "with --patch, or ship a new migration that reverts it"
+            )
+        where = entry.file.path if entry.file else None
+        line = entry.file.header.lines.get("rollback") if entry.file else None
+        try:
+            statements = parse(text)
+        except InvalidMigration as exc:
+            raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
+        attempt = ledger.Attempt(
+            version=entry.version,
+            action="rollback",
+            status="rolled_back",
+            started_at=utcnow(),
+            name=entry.name,
+            sql_text=text,
+            error_message=f"rolled back: {reason}" if reason else "rolled back",
+            reason=reason,
+        )
+        runner = runner_for(conn, **timeouts)
+
+        def record(duration: int) -> None:
+            ledger.update(conn, replace(attempt, duration_ms=duration), runner.app_version)
+
+        if entry.file and not entry.file.transactional:
+            # CONCURRENTLY in the rollback of a `-- Transaction: none` file needs autocommit too.
+            duration = run_outside_transaction(runner, statements, attempt, record)
+        else:
+            duration = run_recorded_or_fail(runner, text, attempt, record, entry.version)
+    return done("rollback", entry.version, "rolled_back", duration_ms=duration, sql=text)
+
+
+def baseline(files, database, version, *, reason=None, force=False, lock_wait=None):
+    """Mark every version up to `version` as baseline without running it (adopting a DB)."""
+    chosen = [m for m in files if m.number <= _number(version)]
+    if not any(m.number == _number(version) for m in files):
+        raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
+    with locked(database, lock_wait) as conn:
+        rows = ledger.read_rows(conn)
+        applied = [r for r in rows.values() if r["status"] in (*ledger.APPLIED, "running")]
+        if applied:
+            newest = max(applied, key=lambda r: int(r["version"]))
+            raise RefusedRequest(
+                f"--baseline {version}: this database already has history (version "
+                f"{newest['version']} is {newest['status']}); baseline only adopts a database "
+                "that has no applied versions"
+            )
+        user_tables = (ledger.MIGRATIONS_TABLE, ledger.EVENTS_TABLE)
+        if not force and not conn.execute(_USER_TABLES_SQL, (list(user_tables),)).fetchone()[0]:
+            raise RefusedRequest(
+                f"--baseline {version}: the database has no tables, so nothing is there to "
+                "adopt; run the migrations instead (or pass --force)"
+            )
+        started = utcnow()
+        with conn.transaction():
+            for m in chosen:
+                attempt = runner_for(conn).attempt(
+                    m, started, None, status="baseline", action="baseline", reason=reason
+                )
+                ledger.record(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""))
+    return done("baseline", version, "baseline", versions=[m.version for m in chosen])
+
+
+def repair(files, database, version, mark, *, reason=None, lock_wait=None):
+    """Resolve a running (dirty) row, or mark a failed one completed after a manual fix."""
+    if mark not in ("completed", "failed"):
+        raise RefusedRequest(f"--mark {mark!r}: choose completed or failed")
+    with locked(database, lock_wait) as conn:
+        entry = _entry(plan.reconcile(files, ledger.read_rows(conn)), version)
+        if not (entry.status == "running" or entry.status == "failed" and mark == "completed"):
+            raise RefusedRequest(
+                f"--repair {version}: it is {entry.status}, not running; repair resolves a row "
+                "a crashed run left running (or marks a failed one completed)"
+            )
+        message = None if mark == "completed" else f"marked failed by repair: {reason or ''}"
+        attempt = ledger.Attempt(
+            version=entry.version,
+            action="repair",
+            status=mark,
+            started_at=utcnow(),
+            error_message=message.rstrip(": ") if message else None,
+            reason=reason,
+        )
+        ledger.update(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""))
+    return done("repair", entry.version, mark, previous=entry.status)
+
+
+def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
+    """Record the file's current checksum for an applied version whose file changed."""
+    with locked(database, lock_wait) as conn:
+        entry = _entry(plan.reconcile(files, ledger.read_rows(conn)), version)
+        if entry.status not in ledger.APPLIED:
+            raise RefusedRequest(
+                f"--accept-checksum {version}: it is {entry.status}; only an applied version "
+                "has a checksum to accept"
+            )
+        if entry.file is None:
+            raise RefusedRequest(
+                f"--accept-checksum {version}: its file is missing; restore it first"
+            )
+        old = (entry.row.get("checksum") or "").strip()
+        if old == entry.file.checksum:
+            return done("accept_checksum", entry.version, "unchanged", checksum=old)
+        attempt = ledger.Attempt(
+            version=entry.version,
+            action="accept_checksum",
+            status=entry.status,
+            started_at=utcnow(),
+            checksum=entry.file.checksum,
+            sql_text=entry.file.sql,
+            reason=reason,
+        )
+        ledger.update(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""), keep_message=True)
+    return done(
+        "accept_checksum", entry.version, "accepted", previous=old, checksum=entry.file.checksum
+    )
+
+
+def run_recorded_or_fail(runner: Runner, text: str, attempt, record, label: str) -> int:
+    """Run `text` atomically with its record; on failure record a failed event and raise."""
+    try:
+        return runner.run_recorded(text, record)
+    except psycopg.Error as exc:
+        if runner.conn.broken or isinstance(exc, psycopg.OperationalError):
+            raise DatabaseUnavailable(f"lost the connection during {label}: {exc}") from exc
+        message = describe_error(exc)
+        failed = replace(attempt, status="failed", error_message=message, sqlstate=exc.sqlstate)
+        ledger.record_event(runner.conn, failed, runner.app_version)
+        raise MigrationFailed(
+            f"{attempt.action} {label} failed [SQLSTATE {exc.sqlstate}]: {message}"
+        ) from exc
+
+
+def _entry(entries: list[plan.Entry], version: str) -> plan.Entry:
+    number = _number(version)
+    for entry in entries:
+        if entry.number == number and entry.row:
+            return entry
+    raise RefusedRequest(f"version {version} has no row in schema_migrations")
+
+
+def _refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
+    for entry in entries:
+        if entry.status == "running" and entry.version not in allow:
+            raise RefusedRequest(
+                f"{entry.version} {entry.name} is marked running (a run stopped inside it); "
+                f"check the schema, then run --repair {entry.version} --mark completed (or failed)"
+            )
+
+
+def _number(version: str) -> int:
+    if not str(version).isdigit():
+        raise RefusedRequest(f"{version!r} is not a version number such as 003")
+    return int(version)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(timezone.utc)
+
+
+def done(action: str, version: str, status: str, **details) -> dict:
+    """The result dict of an operation."""
+    return {"action": action, "version": version, "status": status, **details}

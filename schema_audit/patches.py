@@ -1,0 +1,75 @@
+"""Emergency patches (`db/patches/patch_*.sql`): run on request, recorded only as events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from pglast import ast
+
+from schema_audit import ledger, source
+from schema_audit.exceptions import InvalidMigration, RefusedRequest
+from schema_audit.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
+from schema_audit.statements import parse
+
+PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
+
+
+def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **timeouts):
+    """Run an emergency patch in one transaction; recorded only as a `patch` event."""
+    path = Path(path)
+    text = _read_patch(path)
+    checksum = source.checksum(text)
+    with locked(database, lock_wait) as conn:
+        earlier = ledger.last_patch(conn, checksum)
+        if earlier and not force:
+            raise RefusedRequest(
+                f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}; "
+                "pass --force to run it again"
+            )
+        attempt = ledger.Attempt(
+            version=path.name,
+            action="patch",
+            status="completed",
+            started_at=utcnow(),
+            checksum=checksum,
+            sql_text=text,
+            reason=reason,
+        )
+        runner = runner_for(conn, **timeouts)
+        duration = run_recorded_or_fail(
+            runner,
+            text,
+            attempt,
+            lambda d: ledger.record_event(
+                conn, replace(attempt, duration_ms=d), runner.app_version
+            ),
+            path.name,
+        )
+    return done("patch", path.name, "completed", duration_ms=duration, checksum=checksum)
+
+
+def _read_patch(path: Path) -> str:
+    if not PATCH_NAME_RE.match(path.name):
+        raise InvalidMigration("a patch file is named patch_<description>.sql", path)
+    try:
+        text = source.decode(path.read_bytes(), path)
+    except OSError as exc:
+        raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
+    if source.parse_header(text).transaction.strip().lower() == "none":
+        raise InvalidMigration(
+            "patches run in one transaction; ship `-- Transaction: none` work as a migration",
+            path,
+        )
+    statements = parse(text, path)
+    if not statements:
+        raise InvalidMigration("contains no SQL statements", path)
+    for statement in statements:
+        if isinstance(statement.node, ast.TransactionStmt):
+            raise InvalidMigration(
+                "BEGIN/COMMIT/ROLLBACK: the patch already runs in one transaction",
+                path,
+                statement.line,
+            )
+    return text

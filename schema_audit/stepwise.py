@@ -1,0 +1,173 @@
+"""Files marked `-- Transaction: none`: one statement at a time in autocommit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import psycopg
+from pglast import ast
+
+from schema_audit import ledger
+from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
+from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms, failure_text
+from schema_audit.source import MigrationFile
+from schema_audit.statements import Statement, parse
+
+logger = logging.getLogger(__name__)
+
+_INVALID_INDEXES_SQL = """
+SELECT format('%%I.%%I', n.nspname, c.relname)
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE NOT i.indisvalid AND t.relname = %s AND (%s::text IS NULL OR tn.nspname = %s)
+ORDER BY 1
+"""
+
+
+def apply_stepwise(runner: Runner, migration: MigrationFile) -> Outcome:
+    """Mark the row running, run each statement in autocommit, then mark completed or failed.
+
+    A run killed between statements leaves the row `running`, which blocks later runs until an
+    operator checks the schema and runs `--repair`.
+    """
+    statements = parse(migration.sql, migration.path)
+    conn = runner.conn
+    runner.progress("start", migration, None)
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    try:
+        ledger.record(conn, runner.attempt(migration, started, None, status="running"))
+        conn.execute(runner.session_prefix)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
+    for index, statement in enumerate(statements, start=1):
+        try:
+            conn.execute(statement.text)
+        except psycopg.Error as exc:
+            return _fail(runner, migration, statements, index, started, clock, exc)
+    duration = elapsed_ms(clock)
+    try:
+        _reset_timeouts(conn)
+        ledger.record(conn, runner.attempt(migration, started, duration), runner.app_version)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"lost the connection after every statement of {migration.label} ran; its row "
+            f"stays running: run --repair {migration.version} --mark completed"
+        ) from exc
+    outcome = Outcome(migration.version, migration.name, "completed", duration)
+    runner.progress("done", migration, outcome)
+    return outcome
+
+
+def _fail(
+    runner: Runner,
+    migration: MigrationFile,
+    statements: list[Statement],
+    index: int,
+    started: datetime,
+    clock: float,
+    exc: psycopg.Error,
+):
+    duration = elapsed_ms(clock)
+    statement = statements[index - 1]
+    try:
+        runner.raise_if_lost(exc, migration)
+    except DatabaseUnavailable as lost:
+        raise DatabaseUnavailable(
+            f"{lost} Statement {index} of {len(statements)} (line {statement.line}) was "
+            f"running and the earlier ones are committed; the row stays running: check the "
+            f"schema, then run --repair {migration.version} --mark failed (or completed)"
+        ) from exc
+    line = _line_in(statement, exc)
+    done = f"statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
+    parts = [
+        describe_error(exc),
+        f"at statement {index} of {len(statements)}" + (f"; {done}" if done else ""),
+    ]
+    invalid = _invalid_indexes(runner.conn, statement)
+    if invalid:
+        parts.append(
+            f"left INVALID index {', '.join(invalid)}: drop it (DROP INDEX CONCURRENTLY IF "
+            "EXISTS ...) before retrying, since IF NOT EXISTS would keep the broken index"
+        )
+    if index > 1:
+        parts.append("the retry re-runs the whole file: keep its statements idempotent")
+    message = "\n".join(parts)
+    attempt = runner.attempt(
+        migration, started, duration, status="failed", error_message=message, sqlstate=exc.sqlstate
+    )
+    try:
+        _reset_timeouts(runner.conn)
+        ledger.record(runner.conn, attempt, runner.app_version)
+    except psycopg.OperationalError as lost:
+        raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
+    outcome = Outcome(
+        migration.version, migration.name, "failed", duration, message, exc.sqlstate, line
+    )
+    runner.progress("failed", migration, outcome)
+    raise MigrationFailed(failure_text(migration, outcome), outcome) from exc
+
+
+def _line_in(statement: Statement, exc: psycopg.Error) -> int:
+    position = exc.diag.statement_position
+    if position and position.isdigit():
+        return statement.line + statement.text.count("\n", 0, int(position) - 1)
+    return statement.line
+
+
+def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str]:
+    """Indexes a failed CREATE INDEX CONCURRENTLY left behind with indisvalid = false."""
+    node = statement.node
+    if not (isinstance(node, ast.IndexStmt) and node.concurrent):
+        return []
+    schema = node.relation.schemaname
+    try:
+        rows = conn.execute(_INVALID_INDEXES_SQL, (node.relation.relname, schema, schema))
+        return [row[0] for row in rows]
+    except psycopg.Error:
+        logger.warning("could not look for invalid indexes after %s failed", statement.text)
+        return []
+
+
+def _reset_timeouts(conn: psycopg.Connection) -> None:
+    # RESET ALL, not just the timeouts: a file's own SET (search_path, role settings) is
+    # session-wide here and must not leak into the files after it.
+    conn.execute("RESET ALL")
+
+
+def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:
+    """Run SQL such as a non-transactional file's Rollback one statement at a time.
+
+    `record(duration)` runs after the last statement; a failure records `attempt` as a failed
+    event naming the statement and raises MigrationFailed.
+    """
+    conn = runner.conn
+    clock = time.perf_counter()
+    conn.execute(runner.session_prefix)
+    for index, statement in enumerate(statements, start=1):
+        try:
+            conn.execute(statement.text)
+        except psycopg.Error as exc:
+            if conn.broken or isinstance(exc, psycopg.OperationalError):
+                raise DatabaseUnavailable(f"lost the connection during {attempt.action}") from exc
+            message = f"{describe_error(exc)}\nat statement {index} of {len(statements)}"
+            if index > 1:
+                message += f"; statements 1-{index - 1} were committed and stay applied"
+            _reset_timeouts(conn)
+            failed = replace(
+                attempt, status="failed", error_message=message, sqlstate=exc.sqlstate
+            )
+            ledger.record_event(conn, failed, runner.app_version)
+            raise MigrationFailed(
+                f"{attempt.action} {attempt.version} failed [SQLSTATE {exc.sqlstate}]: {message}"
+            ) from exc
+    _reset_timeouts(conn)
+    duration = elapsed_ms(clock)
+    record(duration)
+    return duration

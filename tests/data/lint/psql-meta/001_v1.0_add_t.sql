@@ -1,0 +1,12 @@
+-- Migration: Lint fixture
+-- Version: 001
+-- Date: 2026-01-01
+-- Description: fixture for one lint rule
+-- Status: TESTING
+--
+-- Impact: Non-breaking (t)
+-- Rollback: DROP TABLE IF EXISTS t;
+--
+
+\set ON_ERROR_STOP on
+CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);

@@ -1,0 +1,103 @@
+"""`--rollback NNN`: the header's Rollback SQL runs atomically and the version never runs again."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import UAP_MIGRATIONS, migration
+
+ROW = "SELECT status, error_message, checksum FROM schema_migrations WHERE version = %s"
+
+
+def test_rollback_of_004_drops_goals_and_a_rerun_does_not_recreate_it(uap, database):
+    """004 is rolled_back with the reason; a later run leaves goals absent."""
+    assert uap(directory=UAP_MIGRATIONS).code == 0
+    checksum = database.scalar("SELECT checksum FROM schema_migrations WHERE version = '004'")
+    result = uap("--rollback", "004", "--reason", "goals page broke", directory=UAP_MIGRATIONS)
+    assert result.code == 0, result.err
+    assert "Rolled back 004" in result.out
+    assert "goals" not in database.tables()
+    assert database.query(ROW, ("004",)) == [
+        ("rolled_back", "rolled back: goals page broke", checksum)
+    ]
+    event = database.query(
+        "SELECT action, status, reason, sql_text FROM schema_migration_events "
+        "WHERE version = '004' ORDER BY id DESC LIMIT 1"
+    )[0]
+    assert event == (
+        "rollback",
+        "rolled_back",
+        "goals page broke",
+        "DROP TABLE IF EXISTS goals CASCADE;",
+    )
+    rerun = uap(directory=UAP_MIGRATIONS)
+    assert rerun.code == 0 and "Nothing to apply; database at version 003." in rerun.out
+    assert "goals" not in database.tables()
+    assert uap("--check", directory=UAP_MIGRATIONS).code == 0
+
+
+def test_rollback_of_an_older_version_is_refused_unless_forced(uap, database):
+    """003 is not the newest applied version: exit 2, nothing changes; --force runs it."""
+    assert uap(directory=UAP_MIGRATIONS).code == 0
+    result = uap("--rollback", "003", directory=UAP_MIGRATIONS)
+    assert result.code == 2
+    assert "004 was applied after it" in result.err and "--force" in result.err
+    assert database.scalar(ROW, ("003",)) == "completed"
+    forced = uap("--rollback", "003", "--force", "--json", directory=UAP_MIGRATIONS)
+    assert forced.code == 0, forced.err
+    assert json.loads(forced.out)["status"] == "rolled_back"
+    columns = database.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
+    )
+    assert ("theme_preference",) not in columns
+
+
+def test_rollback_refuses_a_file_without_rollback_sql(uap, database, migrations_dir):
+    """An empty Rollback: header is refused with exit 2 before anything runs."""
+    text = migration("001", "CREATE TABLE a (id int);").replace(
+        "-- Rollback: SELECT 1;", "-- Rollback:"
+    )
+    folder = migrations_dir({"001_v1.0_a.sql": text})
+    assert uap(directory=folder).code == 0
+    result = uap("--rollback", "001", directory=folder)
+    assert result.code == 2 and "no Rollback SQL" in result.err
+    assert "a" in database.tables()
+
+
+def test_failing_rollback_sql_exits_1_and_keeps_the_version_completed(
+    uap, database, migrations_dir
+):
+    """Rollback SQL that fails is rolled back itself, recorded as a failed rollback event."""
+    folder = migrations_dir(
+        {
+            "001_v1.0_a.sql": migration(
+                "001", "CREATE TABLE a (id int);", rollback="DROP TABLE nope;"
+            )
+        }
+    )
+    assert uap(directory=folder).code == 0
+    result = uap("--rollback", "001", directory=folder)
+    assert result.code == 1 and "42P01" in result.err
+    assert database.scalar(ROW, ("001",)) == "completed"
+    assert database.query(
+        "SELECT action, status, sqlstate FROM schema_migration_events ORDER BY id DESC LIMIT 1"
+    ) == [("rollback", "failed", "42P01")]
+
+
+def test_a_fix_ships_as_a_later_version_after_a_rollback(uap, database, migrations_dir):
+    """After rolling back 002, a new 003 applies and 002 stays rolled_back."""
+    files = {
+        "001_v1.0_a.sql": migration("001", "CREATE TABLE a (id int);"),
+        "002_v1.0_b.sql": migration("002", "CREATE TABLE b (id int);", rollback="DROP TABLE b;"),
+    }
+    folder = migrations_dir(files)
+    assert uap(directory=folder).code == 0
+    assert uap("--rollback", "002", directory=folder).code == 0
+    migrations_dir({"003_v1.1_b_fixed.sql": migration("003", "CREATE TABLE b2 (id int);")})
+    assert uap(directory=folder).code == 0
+    assert database.query("SELECT version, status FROM schema_migrations ORDER BY version") == [
+        ("001", "completed"),
+        ("002", "rolled_back"),
+        ("003", "completed"),
+    ]
+    assert "b" not in database.tables() and "b2" in database.tables()
