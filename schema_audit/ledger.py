@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from schema_audit import chain, provenance
@@ -265,15 +266,22 @@ def _params(attempt: Attempt, app_version: str) -> dict:
     return params
 
 
-_EVENTS_SQL = f"SELECT * FROM {EVENTS_TABLE} WHERE id > %s ORDER BY id"
-
-
-def read_events(conn: psycopg.Connection, after_id: int = 0) -> list[dict]:
-    """Every event (all columns) in id order; empty when the log does not exist yet."""
+def read_events(
+    conn: psycopg.Connection,
+    *,
+    action: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[dict]:
+    """Events (all columns) in id order, optionally of one action; [] before the log exists."""
     if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()[0]:
         return []
+    query = sql.SQL(
+        "SELECT * FROM {} WHERE %(action)s::text IS NULL OR action = %(action)s "
+        "ORDER BY id {} LIMIT %(limit)s"
+    ).format(sql.Identifier(EVENTS_TABLE), sql.SQL("DESC" if newest_first else "ASC"))
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_EVENTS_SQL, (after_id,)).fetchall()
+        return cur.execute(query, {"action": action, "limit": limit}).fetchall()
 
 
 def last_fingerprint(conn: psycopg.Connection) -> dict | None:
@@ -285,3 +293,28 @@ def last_fingerprint(conn: psycopg.Connection) -> dict | None:
             "SELECT id, version, action, started_at, fingerprint, schema_description "
             f"FROM {EVENTS_TABLE} WHERE fingerprint IS NOT NULL ORDER BY id DESC LIMIT 1"
         ).fetchone()
+
+
+def chain_trigger_state(conn: psycopg.Connection) -> str:
+    """`enabled`, `disabled` or `missing`: the BEFORE INSERT trigger that chains events."""
+    row = conn.execute(
+        "SELECT tgenabled FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s",
+        (EVENTS_TABLE, f"{EVENTS_TABLE}_chain"),
+    ).fetchone()
+    return "missing" if row is None else "disabled" if row[0] == "D" else "enabled"
+
+
+def event_filter_choices(conn: psycopg.Connection) -> dict:
+    """Distinct `operators` ({applied_by, os_user}) and `tickets` in the event log."""
+    if not tables_exist(conn):
+        return {"operators": [], "tickets": []}
+    operators = conn.execute(
+        f"SELECT DISTINCT applied_by, os_user FROM {EVENTS_TABLE} ORDER BY 1, 2"
+    ).fetchall()
+    tickets = conn.execute(
+        f"SELECT DISTINCT ticket FROM {EVENTS_TABLE} WHERE ticket IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return {
+        "operators": [{"applied_by": a, "os_user": o} for a, o in operators],
+        "tickets": [t for (t,) in tickets],
+    }
