@@ -140,9 +140,10 @@ def verify(bundle: str | Path | BinaryIO) -> dict:
         result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
         problems += _schema_problems(schema)
         if schema.get("drift"):
-            findings.append(
-                f"schema drift from the last recorded fingerprint: {schema['changes']}"
+            changed = ", ".join(
+                f"{c['change']} {c['kind']} {c['name']}" for c in schema["changes"]
             )
+            findings.append(f"schema drift from the last recorded fingerprint: {changed}")
         problems += _file_problems(json.loads(data["migrations.json"]), data, findings)
     except (KeyError, ValueError, TypeError) as exc:
         problems.append(f"missing or malformed member: {exc}")
