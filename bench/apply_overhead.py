@@ -53,7 +53,9 @@ def main() -> None:
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for filename, text in numbered(count, "CREATE TABLE t{n} (id int PRIMARY KEY, v text);").items():
+        for filename, text in numbered(
+            count, "CREATE TABLE t{n} (id int PRIMARY KEY, v text);"
+        ).items():
             (folder / filename).write_text(text)
         times = sorted(one_run(count, folder) for _ in range(repeats))
     median = times[len(times) // 2]

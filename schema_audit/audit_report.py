@@ -7,6 +7,7 @@ import json
 from schema_audit.report import Reporter
 
 _MARK = {"added": "+", "removed": "-", "altered": "~"}
+_SINGULAR = {"indexes": "index", "policies": "policy", "event_triggers": "event trigger"}
 
 
 def _json(report: Reporter, data: dict) -> None:
@@ -43,7 +44,7 @@ def schema_lines(schema: dict) -> list[str]:
     else:
         lines = [f"Schema DRIFT from the fingerprint recorded by {source} {took}:"]
         for change in schema["changes"]:
-            kind = change["kind"].rstrip("s").replace("_", " ")
+            kind = _SINGULAR.get(change["kind"], change["kind"].rstrip("s"))
             lines.append(f"  {_MARK[change['change']]} {kind} {change['name']} {change['change']}")
             lines += [f"      {detail}" for detail in change["details"]]
     if schema["problem"]:
