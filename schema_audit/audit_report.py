@@ -67,6 +67,12 @@ def verify(report: Reporter, result: dict) -> int:
     )
     for line in schema_lines(result["schema"]):
         stream.write(line)
+    for event in result["out_of_band_ddl"]:
+        stream.write(
+            f"out-of-band DDL, event {event['id']} at {event['started_at']:%Y-%m-%d %H:%M:%S} "
+            f"by {event['applied_by']} ({event['application'] or 'no application_name'}, "
+            f"{event['host']}): {event['ddl_objects']}"
+        )
     return code
 
 

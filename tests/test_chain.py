@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 
 from schema_audit import api, chain, ledger
@@ -151,3 +152,28 @@ def test_events_from_before_the_upgrade_are_reported_unchained(uap, database, mi
     history = api.verify_history(database.alias)
     assert (history["verified"], history["unchained"], history["chained"]) == (True, 2, 2)
     assert "2 events chained (2 from before chaining)" in uap("--verify").out
+
+
+def test_concurrent_writers_form_one_chain(database):
+    """Writers on separate connections interleave; the chain still links in id order."""
+    with database.connect() as conn:
+        ledger.ensure_schema(conn)
+
+    def write(worker: int) -> None:
+        with database.connect() as conn:
+            for n in range(25):
+                attempt = ledger.Attempt(
+                    version=f"{worker}-{n}",
+                    action="patch",
+                    status="completed",
+                    started_at=datetime.now(timezone.utc),
+                )
+                ledger.record_event(conn, attempt)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    history = api.verify_history(database.alias)
+    assert (history["verified"], history["chained"]) == (True, 100)

@@ -126,6 +126,8 @@ def test_out_of_band_ddl_makes_verify_report_drift(audited, uap, database):
     result = uap("--verify")
     assert result.code == 2
     assert "+ index public.t1_id added" in result.err
+    assert "by postgres (uap_migrate" not in result.err
+    assert "): CREATE INDEX: index public.t1_id" in result.err
 
 
 def _uap_as(alias: str, *args: str) -> tuple[int, str]:
