@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import psycopg
 
 from schema_audit import ledger
+
+logger = logging.getLogger(__name__)
 
 # Every user schema; PostgreSQL's own and other sessions' temporary schemas are not the app's.
 _SCHEMAS = """
@@ -139,13 +142,12 @@ def describe(conn: psycopg.Connection) -> dict[str, dict[str, dict]]:
         # setting is restored because the runner's transaction continues after this.
         saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
         conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
-        try:
-            description = {
-                kind: dict(conn.execute(query, {"tracking": tracking}).fetchall())
-                for kind, query in _QUERIES.items()
-            }
-        finally:
-            conn.execute("SELECT set_config('search_path', %s, true)", (saved,))
+        description = {
+            kind: dict(conn.execute(query, {"tracking": tracking}).fetchall())
+            for kind, query in _QUERIES.items()
+        }
+        # On an error the savepoint's rollback restores the setting instead.
+        conn.execute("SELECT set_config('search_path', %s, true)", (saved,))
     return description
 
 
@@ -163,6 +165,18 @@ def take(conn: psycopg.Connection) -> tuple[str, str]:
     """(fingerprint, canonical description) of the schema as `conn` sees it now."""
     text = canonical(describe(conn))
     return digest(text), text
+
+
+def take_for_event(conn: psycopg.Connection) -> tuple[str | None, str | None]:
+    """Like `take`, but a catalog error is logged and gives (None, None): the fingerprint is
+    evidence about a migration and must never be the reason it fails."""
+    try:
+        return take(conn)
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        logger.warning("schema fingerprint not taken: %s", exc)
+        return None, None
 
 
 def diff(old: dict, new: dict) -> list[dict]:

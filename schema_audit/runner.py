@@ -85,7 +85,9 @@ class Runner:
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = _elapsed_ms(clock)
-                schema = fingerprint.take(self.conn) if take_fingerprint else (None, None)
+                schema = (
+                    fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
+                )
                 attempt = self._attempt(
                     migration,
                     started,
@@ -142,7 +144,7 @@ class Runner:
         )
         try:
             with self.conn.transaction():
-                value, text = fingerprint.take(self.conn)
+                value, text = fingerprint.take_for_event(self.conn)
                 attempt = dataclasses.replace(attempt, fingerprint=value, schema_description=text)
                 ledger.record(self.conn, attempt, self.app_version)
         except psycopg.OperationalError as lost:

@@ -268,3 +268,14 @@ def test_verify_detects_an_edited_schema_description(uap, database, migrations_d
     result = uap("--verify", "--json")
     assert result.code == 2
     assert "does not hash to its fingerprint" in result.out
+
+
+def test_a_catalog_error_never_fails_the_migration(uap, database, migrations_dir, monkeypatch):
+    """If the fingerprint cannot be taken, the migration still commits, without one."""
+    broken = {**fingerprint._QUERIES, "broken": "SELECT 'x', 1 / 0"}
+    monkeypatch.setattr(fingerprint, "_QUERIES", broken)
+    assert uap(directory=migrations_dir(numbered(1))).code == 0
+    assert database.query("SELECT status, fingerprint FROM schema_migration_events") == [
+        ("completed", None)
+    ]
+    assert "t1" in database.tables()
