@@ -246,17 +246,25 @@ def verify_schema(database: str = "default") -> dict:
 
 
 def verify(database: str = "default") -> dict:
-    """Both checks of `uap_migrate --verify`: `{ok, history, schema, out_of_band_ddl}`.
+    """Both checks of `uap_migrate --verify`: `{ok, history, schema, out_of_band_ddl, ddl_audit}`.
 
-    `out_of_band_ddl` lists the DDL events recorded after the last fingerprint.
+    `out_of_band_ddl` lists the DDL events recorded after the last fingerprint; `ddl_audit` is
+    `{installed, enabled}` of their capture.
     """
     with _connection(database, "verify") as conn:
         history = audit.verify_history(conn)
         schema = audit.verify_schema(conn)
         since = (schema["recorded"] or {}).get("event_id", 0)
         foreign = [e for e in ddl_audit.out_of_band_events(conn) if e["id"] > since]
+        capture = ddl_audit.state(conn)
     ok = history["verified"] and not schema["drift"] and not schema["problem"]
-    return {"ok": ok, "history": history, "schema": schema, "out_of_band_ddl": foreign}
+    return {
+        "ok": ok,
+        "history": history,
+        "schema": schema,
+        "out_of_band_ddl": foreign,
+        "ddl_audit": capture,
+    }
 
 
 def install_ddl_audit(database: str = "default") -> dict:

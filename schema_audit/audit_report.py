@@ -73,6 +73,9 @@ def verify(report: Reporter, result: dict) -> int:
             f"by {event['applied_by']} ({event['application'] or 'no application_name'}, "
             f"{event['host']}): {event['ddl_objects']}"
         )
+    capture = result["ddl_audit"]
+    state = "on" if capture["enabled"] else "DISABLED" if capture["installed"] else "not installed"
+    report.out.write(f"Out-of-band DDL capture: {state}.")
     return code
 
 

@@ -61,6 +61,7 @@ def test_runner_events_are_chained_and_verified(uap, database, migrations_dir):
     result = uap("--verify")
     assert result.code == 0
     assert "History verified: 3 events chained" in result.out
+    assert "Out-of-band DDL capture: not installed." in result.out
 
 
 def test_edited_event_is_the_first_break(uap, database, migrations_dir):

@@ -128,6 +128,10 @@ def test_out_of_band_ddl_makes_verify_report_drift(audited, uap, database):
     assert "+ index public.t1_id added" in result.err
     assert "by postgres (uap_migrate" not in result.err
     assert "): CREATE INDEX: index public.t1_id" in result.err
+    assert "Out-of-band DDL capture: on." in result.out
+    with database.connect() as conn:
+        conn.execute("ALTER EVENT TRIGGER schema_migration_events_ddl_end DISABLE")
+    assert "Out-of-band DDL capture: DISABLED." in uap("--verify").out
 
 
 def _uap_as(alias: str, *args: str) -> tuple[int, str]:
