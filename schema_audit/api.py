@@ -127,6 +127,7 @@ def run_pending(
                 app_version=provenance.app_version(),
                 progress=progress,
             )
+            drift = audit.record_drift(conn) if found.pending else None
             outcomes, errors = _apply_all(runner, found.pending)
             rows = ledger.read_rows(conn)
     result = _status(plan.build_plan(files, rows, out_of_order=True))
@@ -135,6 +136,7 @@ def run_pending(
         successful=sum(o.status == "completed" for o in outcomes),
         failed=sum(o.status == "failed" for o in outcomes),
         errors=errors,
+        schema_drift=drift,
     )
     return result
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 
 import psycopg
 
 from schema_audit import chain, fingerprint, ledger
+
+DRIFT_ACTION = "schema_drift"
 
 
 def verify_history(conn: psycopg.Connection, events: list[dict] | None = None) -> dict:
@@ -65,3 +68,30 @@ def verify_schema(conn: psycopg.Connection) -> dict:
     elif result["drift"]:
         result["changes"] = fingerprint.diff(json.loads(stored), current_description)
     return result
+
+
+def record_drift(conn: psycopg.Connection) -> list[dict] | None:
+    """Before a run: if the schema moved since the last fingerprint, record a `schema_drift`
+    event (with the fingerprint and a summary) so the run's new fingerprint cannot hide it.
+
+    The changes, or None when there is no drift or nothing to compare with.
+    """
+    last = ledger.last_fingerprint(conn)
+    if last is None or last["schema_description"] is None:
+        return None
+    current, text = fingerprint.take_for_event(conn)
+    if current is None or current == last["fingerprint"].strip():
+        return None
+    changes = fingerprint.diff(json.loads(last["schema_description"]), json.loads(text))
+    summary = "; ".join(f"{c['change']} {c['kind']} {c['name']}" for c in changes)
+    attempt = ledger.Attempt(
+        version=None,
+        action=DRIFT_ACTION,
+        status="detected",
+        started_at=datetime.now(timezone.utc),
+        error_message=f"schema changed since event {last['id']}: {summary}",
+        fingerprint=current,
+        schema_description=text,
+    )
+    ledger.record_event(conn, attempt)
+    return changes

@@ -27,6 +27,7 @@ ACTIONS = (
     "accept_checksum",
     "patch",
     "out_of_band_ddl",
+    "schema_drift",
 )
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.

@@ -279,3 +279,32 @@ def test_a_catalog_error_never_fails_the_migration(uap, database, migrations_dir
         ("completed", None)
     ]
     assert "t1" in database.tables()
+
+
+def test_drift_before_a_run_is_recorded_not_absorbed(uap, database, migrations_dir):
+    """A run that starts on a drifted schema records a schema_drift event first."""
+    folder = migrations_dir(numbered(1))
+    assert uap(directory=folder).code == 0
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE rogue (id int)")
+    migrations_dir({"002_v1.2_next.sql": migration("002", "CREATE TABLE t2 (id int);")})
+    result = uap("--json", directory=folder)
+    assert result.code == 0
+    assert '"name": "public.rogue"' in result.out
+    rows = database.query(
+        "SELECT action, status, error_message, fingerprint IS NOT NULL "
+        "FROM schema_migration_events ORDER BY id"
+    )
+    assert rows == [
+        ("apply", "completed", None, True),
+        (
+            "schema_drift",
+            "detected",
+            "schema changed since event 1: added tables public.rogue",
+            True,
+        ),
+        ("apply", "completed", None, True),
+    ]
+    assert uap("--verify").code == 0
+    assert uap(directory=folder).code == 0  # nothing pending: no fingerprint taken, no event
+    assert database.scalar("SELECT count(*) FROM schema_migration_events") == 3
