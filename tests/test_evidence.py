@@ -153,3 +153,11 @@ def test_app_version_falls_back_to_the_setting_outside_a_checkout(settings, tmp_
     settings.BASE_DIR = tmp_path
     settings.UAP_APP_VERSION = "2.4.1"
     assert provenance.app_version() == "2.4.1"
+
+
+def test_unreadable_bundle_is_invalid_input(uap, tmp_path):
+    """A missing or non-zip file is exit 2 naming the file."""
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    result = uap("--verify-evidence", str(tmp_path / "junk.zip"))
+    assert result.code == 2
+    assert "junk.zip: not a readable evidence bundle" in result.err
