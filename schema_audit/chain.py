@@ -106,9 +106,20 @@ def verify(events: list[dict]) -> dict:
         if expected != stored:
             problem = "hash does not match the event's content (event edited)"
             return _result(events, chained, unchained, _break(event, problem, previous, expected))
+        if not _description_matches(event):
+            problem = "schema_description does not hash to the event's fingerprint (edited)"
+            return _result(events, chained, unchained, _break(event, problem, previous))
         previous = stored
         chained += 1
     return _result(events, chained, unchained, None, previous)
+
+
+def _description_matches(event: dict) -> bool:
+    """The stored schema description is covered through its hash, the chained fingerprint."""
+    description, recorded = event.get("schema_description"), _strip(event.get("fingerprint"))
+    if description is None or recorded is None:
+        return True
+    return hashlib.sha256(description.encode("utf-8")).hexdigest() == recorded
 
 
 def _strip(value: object) -> str | None:

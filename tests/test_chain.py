@@ -178,3 +178,18 @@ def test_concurrent_writers_form_one_chain(database):
         thread.join()
     history = api.verify_history(database.alias)
     assert (history["verified"], history["chained"]) == (True, 100)
+
+
+def test_edited_schema_description_of_an_old_event_is_a_break(uap, database, migrations_dir):
+    """Descriptions are outside the canonical row but bound to the chained fingerprint."""
+    folder = migrations_dir(numbered(1))
+    assert uap(directory=folder).code == 0
+    migrations_dir({"002_v1.2_more.sql": numbered(2)["002_v1.2_step_2.sql"]})
+    assert uap(directory=folder).code == 0
+    tamper(
+        database,
+        "UPDATE schema_migration_events SET schema_description = '{\"tables\": {}}' WHERE id = 1",
+    )
+    history = api.verify_history(database.alias)
+    assert history["first_break"]["id"] == 1
+    assert "schema_description" in history["first_break"]["problem"]
