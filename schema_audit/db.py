@@ -51,7 +51,10 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
     params = connection_params(database)
     name = f"{APPLICATION_NAME} {purpose} pid={os.getpid()}".replace("  ", " ")
     try:
-        return psycopg.connect(**params, autocommit=True, application_name=name[:63])
+        conn = psycopg.connect(**params, autocommit=True, application_name=name[:63])
+        # Marks this session's DDL as the runner's for the out-of-band DDL audit trigger.
+        conn.execute("SET uap.migrating = 'on'")
+        return conn
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(

@@ -9,13 +9,26 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
+
+from schema_audit import chain, provenance
 
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
 APPLIED = ("completed", "baseline", "rolled_back")
 STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
-ACTIONS = ("apply", "dry_run", "rollback", "baseline", "repair", "accept_checksum", "patch")
+ACTIONS = (
+    "apply",
+    "dry_run",
+    "rollback",
+    "baseline",
+    "repair",
+    "accept_checksum",
+    "patch",
+    "out_of_band_ddl",
+    "schema_drift",
+)
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
 MIGRATION_COLUMNS = (
@@ -47,6 +60,27 @@ EVENT_COLUMNS = (
     ("checksum", "char(64)"),
     ("sql_text", "text"),
     ("reason", "text"),
+    ("ticket", "text"),
+    ("application", "text"),
+    ("ddl_objects", "text"),
+    ("fingerprint", "char(64)"),
+    # The canonical JSON the fingerprint hashes (so drift can be shown as a diff); only on
+    # the events that carry a fingerprint, and checked against it rather than chained.
+    ("schema_description", "text"),
+    ("prev_hash", "char(64)"),
+    ("hash", "char(64)"),
+)
+# The tracking machinery itself is not part of the application schema's fingerprint.
+DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
+DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")
+TRACKING_OBJECTS = (
+    MIGRATIONS_TABLE,
+    EVENTS_TABLE,
+    f"{EVENTS_TABLE}_id_seq",
+    f"{EVENTS_TABLE}_append_only",
+    f"{EVENTS_TABLE}_chain",
+    DDL_AUDIT_FUNCTION,
+    *DDL_AUDIT_TRIGGERS,
 )
 
 _TRIGGER_SQL = f"""
@@ -64,7 +98,7 @@ CREATE TRIGGER {EVENTS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {EVENT
 DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_truncate ON {EVENTS_TABLE};
 CREATE TRIGGER {EVENTS_TABLE}_no_truncate BEFORE TRUNCATE ON {EVENTS_TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
-"""
+{chain.trigger_sql(EVENTS_TABLE)}"""
 
 # One catalog round trip tells whether the tables are complete; DDL runs only when they are not,
 # so a no-op deploy takes no ACCESS EXCLUSIVE lock on the ledger.
@@ -102,17 +136,21 @@ WITH row AS (
     RETURNING version
 )
 INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
-    sqlstate, os_user, host, app_version, checksum, sql_text, reason)
+    sqlstate, os_user, host, app_version, checksum, sql_text, reason, ticket, fingerprint,
+    schema_description)
 SELECT version, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
-    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s
+    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s,
+    %(ticket)s, %(fingerprint)s, %(schema_description)s
 FROM row
 """
 
 _EVENT_SQL = f"""
 INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
-    sqlstate, os_user, host, app_version, checksum, sql_text, reason)
+    sqlstate, os_user, host, app_version, checksum, sql_text, reason, ticket, fingerprint,
+    schema_description)
 VALUES (%(version)s, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
-    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s)
+    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s,
+    %(ticket)s, %(fingerprint)s, %(schema_description)s)
 """
 
 # Operations on an existing row change its status, message or checksum but keep applied_at,
@@ -164,6 +202,9 @@ class Attempt:
     impact: str | None = None
     rollback_sql: str | None = None
     reason: str | None = None
+    ticket: str | None = None
+    fingerprint: str | None = None
+    schema_description: str | None = None
 
 
 def _identity() -> dict[str, str]:
@@ -196,7 +237,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
             table in state and {name for name, _ in columns} <= state[table][0]
             for table, columns in wanted.items()
         )
-        and state[EVENTS_TABLE][1] >= 2
+        and state[EVENTS_TABLE][1] >= 3
     )
     if complete:
         return False
@@ -256,5 +297,63 @@ def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
 
 def _params(attempt: Attempt, app_version: str) -> dict:
     params = dict(attempt.__dict__)
-    params.update(_IDENTITY, app_version=app_version or None)
+    params.update(
+        _IDENTITY,
+        app_version=app_version or provenance.app_version() or None,
+        ticket=attempt.ticket or provenance.ticket(),
+    )
     return params
+
+
+def read_events(
+    conn: psycopg.Connection,
+    *,
+    action: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[dict]:
+    """Events (all columns) in id order, optionally of one action; [] before the log exists."""
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()[0]:
+        return []
+    query = sql.SQL(
+        "SELECT * FROM {} WHERE %(action)s::text IS NULL OR action = %(action)s "
+        "ORDER BY id {} LIMIT %(limit)s"
+    ).format(sql.Identifier(EVENTS_TABLE), sql.SQL("DESC" if newest_first else "ASC"))
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, {"action": action, "limit": limit}).fetchall()
+
+
+def last_fingerprint(conn: psycopg.Connection) -> dict | None:
+    """The newest event carrying a fingerprint, with its description; None if none."""
+    if not tables_exist(conn):
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, version, action, started_at, fingerprint, schema_description "
+            f"FROM {EVENTS_TABLE} WHERE fingerprint IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+
+
+def chain_trigger_state(conn: psycopg.Connection) -> str:
+    """`enabled`, `disabled` or `missing`: the BEFORE INSERT trigger that chains events."""
+    row = conn.execute(
+        "SELECT tgenabled FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s",
+        (EVENTS_TABLE, f"{EVENTS_TABLE}_chain"),
+    ).fetchone()
+    return "missing" if row is None else "disabled" if row[0] == "D" else "enabled"
+
+
+def event_filter_choices(conn: psycopg.Connection) -> dict:
+    """Distinct `operators` ({applied_by, os_user}) and `tickets` in the event log."""
+    if not tables_exist(conn):
+        return {"operators": [], "tickets": []}
+    operators = conn.execute(
+        f"SELECT DISTINCT applied_by, os_user FROM {EVENTS_TABLE} ORDER BY 1, 2"
+    ).fetchall()
+    tickets = conn.execute(
+        f"SELECT DISTINCT ticket FROM {EVENTS_TABLE} WHERE ticket IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return {
+        "operators": [{"applied_by": a, "os_user": o} for a, o in operators],
+        "tickets": [t for (t,) in tickets],
+    }

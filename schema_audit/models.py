@@ -51,6 +51,13 @@ class MigrationEvent(models.Model):
     checksum = models.CharField(max_length=64, null=True)
     sql_text = models.TextField(null=True)
     reason = models.TextField(null=True)
+    ticket = models.TextField(null=True)
+    application = models.TextField(null=True)
+    ddl_objects = models.TextField(null=True)
+    fingerprint = models.CharField(max_length=64, null=True)
+    schema_description = models.TextField(null=True)
+    prev_hash = models.CharField(max_length=64, null=True)
+    hash = models.CharField(max_length=64, null=True)
 
     class Meta:
         managed = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -12,7 +13,7 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import pq, sql
 
-from schema_audit import ledger
+from schema_audit import fingerprint, ledger
 from schema_audit.exceptions import DatabaseUnavailable, InvalidMigration, MigrationFailed
 from schema_audit.source import MigrationFile
 
@@ -69,12 +70,16 @@ class Runner:
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
 
-    def apply(self, migration: MigrationFile) -> Outcome:
-        """Run one file atomically and record it; MigrationFailed after recording a failure."""
+    def apply(self, migration: MigrationFile, *, take_fingerprint: bool = False) -> Outcome:
+        """Run one file atomically and record it; MigrationFailed after recording a failure.
+
+        With `take_fingerprint` (the last file of a run) the event carries the schema
+        fingerprint taken in the same transaction; a failure's event always carries one.
+        """
         if not migration.transactional:
             from schema_audit.stepwise import apply_stepwise  # it builds on this class
 
-            return apply_stepwise(self, migration)
+            return apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
@@ -86,9 +91,17 @@ class Runner:
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = elapsed_ms(clock)
-                ledger.record(
-                    self.conn, self.attempt(migration, started, duration), self.app_version
+                schema = (
+                    fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )
+                attempt = self.attempt(
+                    migration,
+                    started,
+                    duration,
+                    fingerprint=schema[0],
+                    schema_description=schema[1],
+                )
+                ledger.record(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
             return self._fail(migration, started, elapsed_ms(clock), exc)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
@@ -204,7 +217,10 @@ class Runner:
             sqlstate=exc.sqlstate,
         )
         try:
-            ledger.record(self.conn, attempt, self.app_version)
+            with self.conn.transaction():
+                value, text = fingerprint.take_for_event(self.conn)
+                attempt = dataclasses.replace(attempt, fingerprint=value, schema_description=text)
+                ledger.record(self.conn, attempt, self.app_version)
         except psycopg.OperationalError as lost:
             raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
         outcome = Outcome(

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import psycopg
 from pglast import ast
 
-from schema_audit import ledger
+from schema_audit import fingerprint, ledger
 from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
 from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms, failure_text
 from schema_audit.source import MigrationFile
@@ -30,11 +30,14 @@ ORDER BY 1
 """
 
 
-def apply_stepwise(runner: Runner, migration: MigrationFile) -> Outcome:
+def apply_stepwise(
+    runner: Runner, migration: MigrationFile, *, take_fingerprint: bool = False
+) -> Outcome:
     """Mark the row running, run each statement in autocommit, then mark completed or failed.
 
     A run killed between statements leaves the row `running`, which blocks later runs until an
-    operator checks the schema and runs `--repair`.
+    operator checks the schema and runs `--repair`. The completed event carries the schema
+    fingerprint when `take_fingerprint`; a failed one always does (statements stay applied).
     """
     statements = parse(migration.sql, migration.path)
     conn = runner.conn
@@ -54,7 +57,11 @@ def apply_stepwise(runner: Runner, migration: MigrationFile) -> Outcome:
     duration = elapsed_ms(clock)
     try:
         _reset_timeouts(conn)
-        ledger.record(conn, runner.attempt(migration, started, duration), runner.app_version)
+        value, text = fingerprint.take_for_event(conn) if take_fingerprint else (None, None)
+        attempt = runner.attempt(
+            migration, started, duration, fingerprint=value, schema_description=text
+        )
+        ledger.record(conn, attempt, runner.app_version)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"lost the connection after every statement of {migration.label} ran; its row "
@@ -104,6 +111,8 @@ def _fail(
     )
     try:
         _reset_timeouts(runner.conn)
+        value, text = fingerprint.take_for_event(runner.conn)
+        attempt = replace(attempt, fingerprint=value, schema_description=text)
         ledger.record(runner.conn, attempt, runner.app_version)
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost

@@ -59,6 +59,7 @@ def test_schema_sql_matches_what_the_migrations_produce(uap, database, scratch):
     with database.connect() as conn:
         conn.execute("DROP TABLE schema_migrations, schema_migration_events")
         conn.execute("DROP FUNCTION schema_migration_events_append_only()")
+        conn.execute("DROP FUNCTION schema_migration_events_chain()")
     with psycopg.connect(**database.params, dbname=scratch, autocommit=True) as conn:
         conn.execute((ROOT / "db" / "schema.sql").read_text())
     migrated, reference = (

@@ -6,7 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from schema_audit import api
+from schema_audit import api, audit_report, provenance
 from schema_audit.exceptions import RefusedRequest, SchemaAuditError
 from schema_audit.report import Reporter
 
@@ -76,11 +76,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--statement-timeout", help="SET LOCAL statement_timeout in each migration"
         )
+        mode.add_argument(
+            "--verify",
+            action="store_true",
+            help="check the event log's hash chain and the schema fingerprint; exit 2 if not",
+        )
+        mode.add_argument(
+            "--install-ddl-audit",
+            action="store_true",
+            help="record DDL not run by uap_migrate in the event log (needs a superuser)",
+        )
+        mode.add_argument("--evidence", metavar="OUT.zip", help="write an evidence bundle")
+        mode.add_argument(
+            "--verify-evidence",
+            metavar="IN.zip",
+            help="re-verify an evidence bundle offline (no database)",
+        )
+        parser.add_argument(
+            "--ticket",
+            help="change ticket recorded on every event (default UAP_CHANGE_TICKET)",
+        )
 
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
         try:
-            code = self._dispatch(report, options)
+            with provenance.change_ticket(options["ticket"]):
+                code = self._dispatch(report, options)
         except SchemaAuditError as exc:
             code = report.error(exc)
         if code:
@@ -88,6 +109,17 @@ class Command(BaseCommand):
 
     def _dispatch(self, report: Reporter, options: dict) -> int:
         where = {"directory": options["dir"], "database": options["database"]}
+        if options["verify_evidence"]:
+            path = options["verify_evidence"]
+            return audit_report.evidence_verified(report, path, api.verify_evidence(path))
+        if options["verify"]:
+            return audit_report.verify(report, api.verify(options["database"]))
+        if options["install_ddl_audit"]:
+            state = api.install_ddl_audit(options["database"])
+            return audit_report.ddl_audit_installed(report, state)
+        if options["evidence"]:
+            manifest = api.export_evidence(options["evidence"], **where)
+            return audit_report.exported(report, options["evidence"], manifest)
         if options["lint"] is not None:
             return report.lint(api.lint_migrations(options["lint"], options["dir"]))
         operation = self._operation(options, where)

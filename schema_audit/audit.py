@@ -1,0 +1,97 @@
+"""The auditor's checks on a live database: the event log's hash chain and schema drift."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+import psycopg
+
+from schema_audit import chain, fingerprint, ledger
+
+DRIFT_ACTION = "schema_drift"
+
+
+def verify_history(conn: psycopg.Connection, events: list[dict] | None = None) -> dict:
+    """`{verified, events, chained, unchained, first_break, head, trigger}` of the event log."""
+    events = ledger.read_events(conn) if events is None else events
+    result = chain.verify(events)
+    result["trigger"] = ledger.chain_trigger_state(conn)
+    if result["verified"] and result["trigger"] != "enabled" and ledger.tables_exist(conn):
+        # Events written while the trigger is off are unchained; say so before they exist.
+        result["verified"] = False
+        result["first_break"] = {
+            "id": None,
+            "problem": f"the hash-chain trigger is {result['trigger']}: new events are unchained",
+        }
+    return result
+
+
+def verify_schema(conn: psycopg.Connection) -> dict:
+    """Compare the live schema with the last recorded fingerprint.
+
+    `{drift, current, recorded, changes, problem, elapsed_ms}`; `drift` is None when nothing
+    was recorded yet (no migration applied since fingerprints were introduced).
+    """
+    clock = time.perf_counter()
+    current_description = fingerprint.describe(conn)
+    text = fingerprint.canonical(current_description)
+    current = fingerprint.digest(text)
+    elapsed_ms = round((time.perf_counter() - clock) * 1000, 1)
+    last = ledger.last_fingerprint(conn)
+    result = {
+        "drift": None,
+        "current": current,
+        "recorded": None,
+        "changes": [],
+        "problem": None,
+        "elapsed_ms": elapsed_ms,
+    }
+    if last is None:
+        return result
+    recorded = last["fingerprint"].strip()
+    result["recorded"] = {
+        "fingerprint": recorded,
+        "event_id": last["id"],
+        "version": last["version"],
+        "action": last["action"],
+        "started_at": last["started_at"].isoformat(),
+    }
+    result["drift"] = current != recorded
+    stored = last["schema_description"]
+    if stored is None or fingerprint.digest(stored) != recorded:
+        result["problem"] = (
+            f"event {last['id']}: the stored schema description does not hash to its "
+            "fingerprint (edited or missing); no diff can be shown"
+        )
+    elif result["drift"]:
+        result["changes"] = fingerprint.diff(json.loads(stored), current_description)
+    return result
+
+
+def record_drift(conn: psycopg.Connection) -> list[dict] | None:
+    """Before a run: if the schema moved since the last fingerprint, record a `schema_drift`
+    event (with the fingerprint and a summary) so the run's new fingerprint cannot hide it.
+
+    The changes, or None when there is no drift or nothing to compare with.
+    """
+    last = ledger.last_fingerprint(conn)
+    if last is None or last["schema_description"] is None:
+        return None
+    current, text = fingerprint.take_for_event(conn)
+    if current is None or current == last["fingerprint"].strip():
+        return None
+    changes = fingerprint.diff(json.loads(last["schema_description"]), json.loads(text))
+    summary = "; ".join(f"{c['change']} {c['kind']} {c['name']}" for c in changes)
+    attempt = ledger.Attempt(
+        version=None,
+        action=DRIFT_ACTION,
+        status="detected",
+        started_at=datetime.now(timezone.utc),
+        error_message=f"schema changed since event {last['id']}: {summary}",
+        fingerprint=current,
+        schema_description=text,
+    )
+    ledger.record_event(conn, attempt)
+    return changes

@@ -1,0 +1,126 @@
+"""What `uap_migrate` prints for the auditor's flags (--verify, --evidence, ...)."""
+
+from __future__ import annotations
+
+import json
+
+from schema_audit.report import Reporter
+
+_MARK = {"added": "+", "removed": "-", "altered": "~"}
+_SINGULAR = {"indexes": "index", "policies": "policy", "event_triggers": "event trigger"}
+
+
+def _json(report: Reporter, data: dict) -> None:
+    report.out.write(json.dumps(data, indent=2, default=str))
+
+
+def history_line(history: dict) -> str:
+    """One sentence on the hash chain: verified, or where it breaks."""
+    if history["verified"]:
+        before = f" ({history['unchained']} from before chaining)" if history["unchained"] else ""
+        head = f", head {history['head'][:16]}" if history["head"] else ""
+        return f"History verified: {history['chained']} events chained{before}{head}."
+    broken = history["first_break"]
+    where = f"event {broken['id']} ({broken.get('action')} {broken.get('version') or ''})"
+    where = where.replace(" )", ")") if broken["id"] is not None else "the event log"
+    return f"History NOT verified: {where}: {broken['problem']}."
+
+
+def schema_lines(schema: dict) -> list[str]:
+    """The fingerprint verdict and, on drift, what changed."""
+    took = f"({schema['elapsed_ms']:g} ms)"
+    recorded = schema["recorded"]
+    if recorded is None:
+        return [
+            f"Schema fingerprint {schema['current'][:16]} {took}; none recorded yet, nothing to "
+            "compare (the next run of uap_migrate records one)."
+        ]
+    source = (
+        f"event {recorded['event_id']} ({recorded['action']} {recorded['version'] or ''}, "
+        f"{recorded['started_at'][:19].replace('T', ' ')})"
+    )
+    if not schema["drift"]:
+        lines = [f"Schema matches the fingerprint recorded by {source} {took}."]
+    else:
+        lines = [f"Schema DRIFT from the fingerprint recorded by {source} {took}:"]
+        for change in schema["changes"]:
+            kind = _SINGULAR.get(change["kind"], change["kind"].rstrip("s"))
+            lines.append(f"  {_MARK[change['change']]} {kind} {change['name']} {change['change']}")
+            lines += [f"      {detail}" for detail in change["details"]]
+    if schema["problem"]:
+        lines.append(f"problem: {schema['problem']}")
+    return lines
+
+
+def verify(report: Reporter, result: dict) -> int:
+    """`--verify`: 0 when history is verified and the schema matches, else 2."""
+    code = 0 if result["ok"] else 2
+    if report.as_json:
+        _json(report, {**result, "exit_code": code})
+        return code
+    history = history_line(result["history"])
+    (report.out if result["history"]["verified"] else report.err).write(history)
+    stream = (
+        report.out
+        if not (result["schema"]["drift"] or result["schema"]["problem"])
+        else report.err
+    )
+    for line in schema_lines(result["schema"]):
+        stream.write(line)
+    for event in result["out_of_band_ddl"]:
+        stream.write(
+            f"out-of-band DDL, event {event['id']} at {event['started_at']:%Y-%m-%d %H:%M:%S} "
+            f"by {event['applied_by']} ({event['application'] or 'no application_name'}, "
+            f"{event['host']}): {event['ddl_objects']}"
+        )
+    capture = result["ddl_audit"]
+    state = "on" if capture["enabled"] else "DISABLED" if capture["installed"] else "not installed"
+    report.out.write(f"Out-of-band DDL capture: {state}.")
+    return code
+
+
+def ddl_audit_installed(report: Reporter, state: dict) -> int:
+    """`--install-ddl-audit`."""
+    if report.as_json:
+        _json(report, state)
+    else:
+        report.out.write(
+            "Out-of-band DDL audit installed: DDL not run by uap_migrate is recorded as "
+            "out_of_band_ddl events."
+        )
+    return 0
+
+
+def exported(report: Reporter, path: str, manifest: dict) -> int:
+    """`--evidence OUT.zip`: where, how many files, and the manifest hash to write down."""
+    if report.as_json:
+        _json(report, {"path": path, **manifest})
+        return 0
+    report.out.write(f"Evidence bundle written to {path}: {len(manifest['files'])} files.")
+    report.out.write(
+        f"Manifest SHA-256: {manifest['manifest_sha256']} (record it with the bundle)"
+    )
+    report.out.write(history_line(manifest["history"]))
+    for line in schema_lines(manifest["schema"]):
+        report.out.write(line)
+    return 0
+
+
+def evidence_verified(report: Reporter, path: str, result: dict) -> int:
+    """`--verify-evidence IN.zip`: 0 if intact and every check passes, else 2."""
+    code = 0 if result["verified"] else 2
+    if report.as_json:
+        _json(report, {"path": path, **result, "exit_code": code})
+        return code
+    for problem in result["problems"]:
+        report.err.write(report.style.ERROR(f"problem: {problem}"))
+    for finding in result["findings"]:
+        report.err.write(f"finding: {finding}")
+    state = "intact" if result["intact"] else "ALTERED"
+    report.out.write(
+        f"Evidence bundle {path} is {state}: {result['files']} files, manifest SHA-256 "
+        f"{result['manifest_sha256']}."
+    )
+    if "history" in result:
+        report.out.write(history_line(result["history"]))
+    return code

@@ -1,0 +1,180 @@
+"""Hash chain over the event log: hash = sha256(prev_hash || canonical row). Pure, no DB.
+
+The same canonical row is built in SQL by the BEFORE INSERT trigger (`trigger_sql`) and in
+Python by `canonical_row`, so the log can be verified offline from an export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+# Columns covered by the hash, in order, with how each is rendered as text. Adding a column
+# here would change every hash: new columns are appended to the event log, not to this list.
+FIELDS = (
+    ("id", "int"),
+    ("version", "text"),
+    ("action", "text"),
+    ("status", "text"),
+    ("started_at", "timestamp"),
+    ("duration_ms", "int"),
+    ("error_message", "text"),
+    ("sqlstate", "text"),
+    ("applied_by", "text"),
+    ("os_user", "text"),
+    ("host", "text"),
+    ("app_version", "text"),
+    ("checksum", "char"),
+    ("sql_text", "text"),
+    ("reason", "text"),
+    ("ticket", "text"),
+    ("application", "text"),
+    ("ddl_objects", "text"),
+    ("fingerprint", "char"),
+)
+# Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
+LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
+_NULL = "~"
+
+_SQL_TEXT = {
+    "int": "{0}::text",
+    "text": "{0}",
+    "char": "{0}::text",  # bpchar to text drops the blank padding, as _python_text does
+    "timestamp": "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+}
+
+
+def canonical_row_sql(record: str = "NEW") -> str:
+    """SQL expression building the canonical row of `record` (used by the trigger)."""
+    parts = []
+    for name, kind in FIELDS:
+        value = _SQL_TEXT[kind].format(f"{record}.{name}")
+        parts.append(
+            f"CASE WHEN {value} IS NULL THEN '{_NULL}' ELSE length({value}) || ':' || {value} END"
+        )
+    return " || '|' || ".join(parts)
+
+
+def canonical_row(event: dict) -> str:
+    """One event as text: each field `length:value`, or `~` for NULL, joined by `|`."""
+    parts = []
+    for name, kind in FIELDS:
+        text = _python_text(event.get(name), kind)
+        parts.append(_NULL if text is None else f"{len(text)}:{text}")
+    return "|".join(parts)
+
+
+def link_hash(prev_hash: str | None, event: dict) -> str:
+    """sha256(prev_hash || canonical row) as hex; the first chained event has no prev_hash."""
+    data = (prev_hash or "") + canonical_row(event)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _python_text(value: object, kind: str) -> str | None:
+    if value is None:
+        return None
+    if kind == "timestamp":
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        d = moment.astimezone(timezone.utc)
+        return (
+            f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
+            f"{d.second:02d}.{d.microsecond:06d}"
+        )
+    if kind == "char":
+        return str(value).rstrip(" ")
+    return str(value)
+
+
+def verify(events: list[dict]) -> dict:
+    """Check the chain over events in id order: `{verified, events, chained, unchained,
+    first_break, head}`; events before the first hashed one are pre-chain history."""
+    previous: str | None = None
+    started = False
+    chained = unchained = 0
+    for event in events:
+        stored = _strip(event.get("hash"))
+        if stored is None:
+            if started:
+                return _result(events, chained, unchained, _break(event, "event has no hash"))
+            unchained += 1
+            continue
+        started = True
+        if _strip(event.get("prev_hash")) != previous:
+            problem = "prev_hash is not the previous event's hash (event removed or reordered)"
+            return _result(events, chained, unchained, _break(event, problem, previous))
+        expected = link_hash(previous, event)
+        if expected != stored:
+            problem = "hash does not match the event's content (event edited)"
+            return _result(events, chained, unchained, _break(event, problem, previous, expected))
+        if not _description_matches(event):
+            problem = "schema_description does not hash to the event's fingerprint (edited)"
+            return _result(events, chained, unchained, _break(event, problem, previous))
+        previous = stored
+        chained += 1
+    return _result(events, chained, unchained, None, previous)
+
+
+def _description_matches(event: dict) -> bool:
+    """The stored schema description is covered through its hash, the chained fingerprint."""
+    description, recorded = event.get("schema_description"), _strip(event.get("fingerprint"))
+    if description is None or recorded is None:
+        return True
+    return hashlib.sha256(description.encode("utf-8")).hexdigest() == recorded
+
+
+def _strip(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _break(event: dict, problem: str, previous: str | None = None, expected: str | None = None):
+    return {
+        "id": event.get("id"),
+        "version": event.get("version"),
+        "action": event.get("action"),
+        "problem": problem,
+        "stored_hash": _strip(event.get("hash")),
+        "stored_prev_hash": _strip(event.get("prev_hash")),
+        "expected_prev_hash": previous,
+        "expected_hash": expected,
+    }
+
+
+def _result(events, chained, unchained, first_break, head=None) -> dict:
+    return {
+        "verified": first_break is None,
+        "events": len(events),
+        "chained": chained,
+        "unchained": unchained,
+        "first_break": first_break,
+        "head": head if first_break is None else None,
+    }
+
+
+def trigger_sql(table: str) -> str:
+    """The BEFORE INSERT trigger that fills id order, prev_hash and hash under a lock."""
+    return f"""
+CREATE OR REPLACE FUNCTION {table}_chain() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    last_id bigint;
+BEGIN
+    -- Held to commit: the next writer sees this row before choosing its prev_hash.
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    -- The id came from the sequence before the lock; a writer that waited renumbers so that
+    -- id order is chain order.
+    SELECT max(id) INTO last_id FROM {table};
+    IF last_id IS NOT NULL AND NEW.id <= last_id THEN
+        NEW.id := greatest(nextval(pg_get_serial_sequence('{table}', 'id')), last_id + 1);
+    END IF;
+    NEW.application := coalesce(NEW.application, current_setting('application_name', true));
+    NEW.prev_hash := (SELECT hash FROM {table} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1);
+    NEW.hash := encode(sha256(convert_to(coalesce(NEW.prev_hash, '') ||
+        {canonical_row_sql()}, 'UTF8')), 'hex');
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS {table}_chain ON {table};
+CREATE TRIGGER {table}_chain BEFORE INSERT ON {table}
+    FOR EACH ROW EXECUTE FUNCTION {table}_chain();
+"""

@@ -1,0 +1,200 @@
+"""Evidence bundle: a zip an auditor archives and re-verifies offline (no database needed).
+
+Members: history.csv (schema_migrations), events.json (every event, every column),
+migrations/<file> with migrations.json (checksums), fingerprint.json (the live schema, its
+description and drift), chain.json (the hash-chain check), and manifest.json listing the
+SHA-256 of every other member.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from schema_audit import chain, fingerprint, source
+from schema_audit.exceptions import InvalidMigration
+
+FORMAT = "uap-evidence/1"
+MANIFEST = "manifest.json"
+HISTORY_COLUMNS = (
+    "version",
+    "name",
+    "checksum",
+    "status",
+    "applied_at",
+    "duration_ms",
+    "error_message",
+    "applied_by",
+    "description",
+    "impact",
+    "rollback_sql",
+)
+
+
+def _json(data: object) -> bytes:
+    return json.dumps(data, indent=2, sort_keys=True, default=_default).encode("utf-8") + b"\n"
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def members(
+    rows: dict[str, dict],
+    events: list[dict],
+    files: list[source.MigrationFile],
+    schema: dict,
+    history: dict,
+) -> dict[str, bytes]:
+    """Every member of the bundle except the manifest, as bytes."""
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
+        row = rows[version]
+        writer.writerow([_cell(row.get(name)) for name in HISTORY_COLUMNS])
+    listing = []
+    out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
+    for migration in files:
+        member = f"migrations/{migration.path.name}"
+        out[member] = migration.path.read_bytes()
+        row = rows.get(migration.version) or {}
+        listing.append(
+            {
+                "version": migration.version,
+                "name": migration.name,
+                "file": member,
+                "checksum": migration.checksum,
+                "ledger_checksum": (row.get("checksum") or "").strip() or None,
+                "status": row.get("status") or "pending",
+            }
+        )
+    out["migrations.json"] = _json(listing)
+    out["fingerprint.json"] = _json(schema)
+    out["chain.json"] = _json(
+        {"chain": chain.verify(events), "trigger": history.get("trigger"), "live": history}
+    )
+    return out
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, datetime) else str(value).rstrip(" ")
+
+
+def write(bundle: dict[str, bytes], out: str | Path | BinaryIO, database: str) -> dict:
+    """Write the zip with its manifest to a path or binary file; the manifest and its SHA-256."""
+    manifest = {
+        "format": FORMAT,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "database": database,
+        "files": {name: _sha256(data) for name, data in sorted(bundle.items())},
+    }
+    manifest_bytes = _json(manifest)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(MANIFEST, manifest_bytes)
+        for name, data in sorted(bundle.items()):
+            archive.writestr(name, data)
+    return {**manifest, "manifest_sha256": _sha256(manifest_bytes)}
+
+
+def verify(bundle: str | Path | BinaryIO) -> dict:
+    """Re-check a bundle offline: `{intact, verified, problems, findings, manifest_sha256, ...}`.
+
+    `problems` mean the bundle was altered; `findings` are what it shows (a broken chain,
+    schema drift, a file that differs from the ledger).
+    """
+    try:
+        with zipfile.ZipFile(bundle) as archive:
+            data = {info.filename: archive.read(info) for info in archive.infolist()}
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidMigration(f"not a readable evidence bundle: {exc}", bundle) from exc
+    if MANIFEST not in data:
+        raise InvalidMigration("not an evidence bundle: no manifest.json", bundle)
+    manifest = json.loads(data[MANIFEST])
+    problems = _manifest_problems(manifest, data)
+    findings: list[str] = []
+    result = {"manifest_sha256": _sha256(data[MANIFEST]), "created_at": manifest.get("created_at")}
+    try:
+        events = json.loads(data["events.json"])
+        history = chain.verify(events)
+        result["history"] = history
+        if history != json.loads(data["chain.json"])["chain"]:
+            problems.append("chain.json does not match the chain recomputed from events.json")
+        if not history["verified"]:
+            findings.append(f"event log hash chain broken: {history['first_break']}")
+        schema = json.loads(data["fingerprint.json"])
+        result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
+        problems += _schema_problems(schema)
+        if schema.get("drift"):
+            changed = ", ".join(
+                f"{c['change']} {c['kind']} {c['name']}" for c in schema["changes"]
+            )
+            findings.append(f"schema drift from the last recorded fingerprint: {changed}")
+        problems += _file_problems(json.loads(data["migrations.json"]), data, findings)
+    except (KeyError, ValueError, TypeError) as exc:
+        problems.append(f"missing or malformed member: {exc}")
+    result.update(
+        intact=not problems,
+        verified=not problems and not findings,
+        problems=problems,
+        findings=findings,
+        files=len(manifest.get("files", {})),
+    )
+    return result
+
+
+def _manifest_problems(manifest: dict, data: dict[str, bytes]) -> list[str]:
+    problems = []
+    if manifest.get("format") != FORMAT:
+        problems.append(f"unknown bundle format {manifest.get('format')!r}")
+    listed = manifest.get("files", {})
+    for name, digest in sorted(listed.items()):
+        if name not in data:
+            problems.append(f"{name}: listed in the manifest but missing")
+        elif _sha256(data[name]) != digest:
+            problems.append(f"{name}: SHA-256 differs from the manifest (modified)")
+    for name in sorted(set(data) - set(listed) - {MANIFEST}):
+        problems.append(f"{name}: not listed in the manifest (added)")
+    return problems
+
+
+def _schema_problems(schema: dict) -> list[str]:
+    description = schema.get("description")
+    if description is None:
+        return ["fingerprint.json has no schema description"]
+    if fingerprint.digest(fingerprint.canonical(description)) != schema.get("current"):
+        return ["fingerprint.json: the description does not hash to its fingerprint"]
+    return []
+
+
+def _file_problems(listing: list[dict], data: dict[str, bytes], findings: list[str]) -> list[str]:
+    problems = []
+    for item in listing:
+        member = item["file"]
+        if member not in data:
+            problems.append(f"{member}: missing")
+            continue
+        try:
+            actual = source.checksum(source.decode(data[member], member))
+        except InvalidMigration as exc:
+            problems.append(str(exc))
+            continue
+        if actual != item["checksum"]:
+            problems.append(f"{member}: checksum differs from migrations.json (modified)")
+        elif item["ledger_checksum"] and item["ledger_checksum"] != actual:
+            findings.append(f"{member}: file differs from the checksum recorded when applied")
+    return problems
