@@ -1,0 +1,394 @@
+"""The audit admin (CONTRACT §10): who applied what, when, how long, with what SQL; read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Case, Value, When
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from schema_audit import api, filters, views
+from schema_audit.models import MigrationEvent, SchemaMigration
+from schema_audit.plan import drift_of
+
+# The guide's header template, shown on each version's page.
+HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
+TIMELINE_LIMIT = 200
+DRIFT_BADGE = mark_safe(
+    ' <span class="uap-badge uap-drift">drift</span>'
+)  # newest attempts shown on a version's page; the event log has them all
+
+# A reusable app must not replace a project's own admin index: add our box only to the default.
+if admin.site.index_template is None:
+    admin.site.index_template = "admin/schema_audit/site_index.html"
+
+
+def status_badge(status: str | None):
+    """A coloured badge for a ledger or event status."""
+    status = status or "unknown"
+    return format_html(
+        '<span class="uap-badge uap-{}">{}</span>', status, status.replace("_", " ")
+    )
+
+
+def duration_html(milliseconds: int | None):
+    """`1,234 ms`, marked when over UAP_SLOW_MIGRATION_MS."""
+    if milliseconds is None:
+        return None
+    if milliseconds > filters.slow_threshold():
+        return format_html(
+            '<span class="uap-slow" title="over {} ms">{} ms ⚠ slow</span>',
+            f"{filters.slow_threshold():,}",
+            f"{milliseconds:,}",
+        )
+    return f"{milliseconds:,} ms"
+
+
+def preformatted(text: str | None):
+    """Multi-line text (SQL, rollback) kept as written."""
+    return format_html('<pre class="uap-pre">{}</pre>', text) if text else None
+
+
+class ReadOnlyAuditAdmin(admin.ModelAdmin):
+    """Everything visible, nothing editable: no add, change, delete or bulk action for anyone."""
+
+    actions = None
+    list_per_page = 50
+    csv_columns: dict[str, str] = {}
+    csv_stem = ""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        export = path("export.csv", self.admin_site.admin_view(self.export_view), name=name)
+        return [export, *super().get_urls()]
+
+    def ledger_notice(self, request):
+        """The missing-ledger page while uap_migrate has not created the tables, else None."""
+        if api.tracking_tables_ready():
+            return None
+        title = str(self.opts.verbose_name_plural).capitalize()
+        return views.ledger_missing(request, self.admin_site, title)
+
+    def changelist_view(self, request, extra_context=None):
+        notice = self.ledger_notice(request)
+        return notice or super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        notice = self.ledger_notice(request)
+        return notice or super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        notice = self.ledger_notice(request)
+        return notice or super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        notice = self.ledger_notice(request)
+        return notice or super().history_view(request, object_id, extra_context)
+
+    def export_view(self, request):
+        """The changelist's rows, with its filters, search and ordering, as streamed CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        notice = self.ledger_notice(request)
+        if notice:
+            return notice
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            info = self.opts.app_label, self.opts.model_name
+            return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info) + "?e=1")
+        return views.csv_response(changelist.queryset, self.csv_columns, self.csv_stem)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj):
+        return duration_html(obj.duration_ms)
+
+
+@admin.register(SchemaMigration)
+class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
+    """One row per version: its latest status, header, SQL and every attempt."""
+
+    list_display = [
+        "version_number",
+        "name",
+        "status_badge",
+        "applied_at",
+        "duration",
+        "applied_by",
+        "short_checksum",
+    ]
+    list_filter = [
+        filters.StatusFilter,
+        filters.SlowFilter,
+        filters.ProblemFilter,
+        ("applied_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["version", "name", "error_message"]
+    date_hierarchy = "applied_at"
+    summary_fields = ["version", "name", "status_badge", "applied_at", "duration", "applied_by"]
+    header_fields = [f"header_{name}" for name in HEADER_NAMES]
+    fieldsets = [
+        (None, {"fields": [*summary_fields, "checksum_detail"]}),
+        ("File header", {"fields": ["source_path", *header_fields]}),
+        ("SQL that ran", {"fields": ["sql_that_ran"]}),
+        ("Error", {"fields": ["error_message", "sqlstate"]}),
+    ]
+    readonly_fields = [
+        "status_badge",
+        "duration",
+        "checksum_detail",
+        "source_path",
+        *header_fields,
+        "sql_that_ran",
+        "sqlstate",
+    ]
+    csv_stem = "schema_migrations"
+    csv_columns = {
+        "version": "version",
+        "name": "name",
+        "status": "status",
+        "applied_at": "applied_at",
+        "duration_ms": "duration_ms",
+        "slow": "is_slow",
+        "applied_by": "applied_by",
+        "checksum": "checksum",
+        "drift": "has_drift",
+        "description": "description",
+        "impact": "impact",
+        "rollback_sql": "rollback_sql",
+        "error_message": "error_message",
+    }
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.summary_view)
+        return [path("summary/", view, name="schema_audit_summary"), *super().get_urls()]
+
+    def summary_view(self, request):
+        """Where the database stands (views.summary), for anyone who may view migrations."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return views.summary(request, self.admin_site)
+
+    def get_queryset(self, request):
+        files = filters.files_on_disk(request)
+        drift = (
+            Case(When(filters.drift_q(files), then=Value(True)), default=Value(False))
+            if files is not None
+            else Value(None, output_field=BooleanField())
+        )
+        slow = Case(
+            When(duration_ms__gt=filters.slow_threshold(), then=Value(True)), default=Value(False)
+        )
+        # ModelAdmin.get_queryset orders before we could annotate the ordering key: build it here.
+        return (
+            self.model._default_manager.annotate(
+                version_key=filters.version_key(), checksum_key=filters.checksum_key()
+            )
+            .annotate(has_drift=drift, is_slow=slow)
+            .order_by(*self.get_ordering(request))
+        )
+
+    def get_ordering(self, request):
+        return ["-version_key"]
+
+    def get_object(self, request, object_id, from_field=None):
+        """The row, with its file on disk and its attempts for the detail page."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            return None
+        files = filters.files_on_disk(request) or {}
+        obj.source_file = files.get(int(obj.version)) if obj.version.isdigit() else None
+        events = MigrationEvent.objects.filter(version=obj.version)
+        obj.timeline = list(events.defer("sql_text").order_by("-id")[:TIMELINE_LIMIT])[::-1]
+        obj.timeline_total = events.count()
+        obj.sql_event = events.filter(sql_text__isnull=False).order_by("-id").first()
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "events_url": reverse("admin:schema_audit_migrationevent_changelist"),
+            "slow_ms": filters.slow_threshold(),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="version", ordering="version_key")
+    def version_number(self, obj):
+        return obj.version
+
+    @admin.display(description="checksum")
+    def short_checksum(self, obj):
+        value = (obj.checksum or "").strip()
+        drift = DRIFT_BADGE if obj.has_drift else ""
+        return format_html('<code title="{}">{}</code>{}', value, value[:12], drift)
+
+    @admin.display(description="checksum")
+    def checksum_detail(self, obj):
+        row = {"version": obj.version, "status": obj.status, "checksum": obj.checksum}
+        reason = drift_of(obj.source_file, row) if obj.has_drift is not None else ""
+        if not reason:
+            return format_html("<code>{}</code>", (obj.checksum or "").strip() or "—")
+        return format_html(
+            '<code>{}</code><br><span class="uap-badge uap-drift">drift</span> {}',
+            (obj.checksum or "").strip(),
+            reason,
+        )
+
+    @admin.display(description="file")
+    def source_path(self, obj):
+        if obj.source_file:
+            return str(obj.source_file.path)
+        return "not on disk: description, impact and rollback below are the ledger's copy"
+
+    def _header(self, obj, field: str, ledger_field: str | None = None) -> str | None:
+        if obj.source_file:
+            return getattr(obj.source_file.header, field) or None
+        return getattr(obj, ledger_field) if ledger_field else None
+
+    @admin.display(description="Migration")
+    def header_migration(self, obj):
+        return self._header(obj, "migration")
+
+    @admin.display(description="Date")
+    def header_date(self, obj):
+        return self._header(obj, "date")
+
+    @admin.display(description="Description")
+    def header_description(self, obj):
+        return self._header(obj, "description", "description")
+
+    @admin.display(description="Status")
+    def header_status(self, obj):
+        return self._header(obj, "status")
+
+    @admin.display(description="Changes")
+    def header_changes(self, obj):
+        text = self._header(obj, "changes")
+        return format_html('<div class="uap-lines">{}</div>', text) if text else None
+
+    @admin.display(description="Impact")
+    def header_impact(self, obj):
+        return self._header(obj, "impact", "impact")
+
+    @admin.display(description="Rollback")
+    def header_rollback(self, obj):
+        return preformatted(self._header(obj, "rollback", "rollback_sql"))
+
+    @admin.display(description="SQL")
+    def sql_that_ran(self, obj):
+        event = obj.sql_event
+        if event is None:
+            return "no SQL recorded in the event log for this version"
+        return format_html(
+            '<p class="help">Recorded by event #{} ({}, {}).</p>{}',
+            event.id,
+            event.action,
+            f"{timezone.localtime(event.started_at):%Y-%m-%d %H:%M:%S %Z}",
+            preformatted(event.sql_text),
+        )
+
+    @admin.display(description="SQLSTATE")
+    def sqlstate(self, obj):
+        latest = obj.timeline[-1] if obj.timeline else None
+        return latest.sqlstate if latest and obj.status == "failed" else None
+
+
+@admin.register(MigrationEvent)
+class MigrationEventAdmin(ReadOnlyAuditAdmin):
+    """Every attempt, append-only: apply, dry run, rollback, baseline, repair, patch."""
+
+    list_display = [
+        "id",
+        "started_at",
+        "version_link",
+        "action",
+        "status_badge",
+        "duration",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "sqlstate",
+    ]
+    list_display_links = ["id", "started_at"]
+    list_filter = [
+        "action",
+        "status",
+        filters.SlowFilter,
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["version", "error_message", "applied_by", "os_user", "host", "app_version"]
+    date_hierarchy = "started_at"
+    ordering = ["-id"]
+    fields = [
+        "id",
+        "version_link",
+        "action",
+        "status_badge",
+        "started_at",
+        "duration",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "checksum",
+        "error_message",
+        "sqlstate",
+        "reason",
+        "sql_block",
+    ]
+    readonly_fields = ["version_link", "status_badge", "duration", "sql_block"]
+    csv_stem = "schema_migration_events"
+    csv_columns = {
+        name: name
+        for name in (
+            "id",
+            "version",
+            "action",
+            "status",
+            "started_at",
+            "duration_ms",
+            "error_message",
+            "sqlstate",
+            "applied_by",
+            "os_user",
+            "host",
+            "app_version",
+            "checksum",
+            "reason",
+        )
+    }
+
+    def get_queryset(self, request):
+        # The SQL text can be large; only the detail page reads it.
+        return super().get_queryset(request).defer("sql_text")
+
+    @admin.display(description="version", ordering="version")
+    def version_link(self, obj):
+        if not obj.version:
+            return None
+        url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
+        return format_html('<a href="{}">{}</a>', url, obj.version)
+
+    @admin.display(description="SQL")
+    def sql_block(self, obj):
+        return preformatted(obj.sql_text)
