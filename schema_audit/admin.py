@@ -20,6 +20,7 @@ from schema_audit.plan import drift_of
 # The guide's header template, shown on each version's page.
 HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
 TIMELINE_LIMIT = 200
+EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(
     ' <span class="uap-badge uap-drift">drift</span>'
 )  # newest attempts shown on a version's page; the event log has them all
@@ -40,7 +41,7 @@ def status_badge(status: str | None):
 def duration_html(milliseconds: int | None):
     """`1,234 ms`, marked when over UAP_SLOW_MIGRATION_MS."""
     if milliseconds is None:
-        return None
+        return EMPTY
     if milliseconds > filters.slow_threshold():
         return format_html(
             '<span class="uap-slow" title="over {} ms">{} ms ⚠ slow</span>',
@@ -52,7 +53,12 @@ def duration_html(milliseconds: int | None):
 
 def preformatted(text: str | None):
     """Multi-line text (SQL, rollback) kept as written."""
-    return format_html('<pre class="uap-pre">{}</pre>', text) if text else None
+    return format_html('<pre class="uap-pre">{}</pre>', text) if text else EMPTY
+
+
+def timestamp(value) -> str:
+    """`2026-03-15 10:30:00 UTC`: sortable, unambiguous, in the project's time zone."""
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S %Z}" if value else EMPTY
 
 
 class ReadOnlyAuditAdmin(admin.ModelAdmin):
@@ -131,7 +137,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         "version_number",
         "name",
         "status_badge",
-        "applied_at",
+        "applied",
         "duration",
         "applied_by",
         "short_checksum",
@@ -231,6 +237,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
+    @admin.display(description="applied at", ordering="applied_at")
+    def applied(self, obj):
+        return timestamp(obj.applied_at)
+
     @admin.display(description="version", ordering="version_key")
     def version_number(self, obj):
         return obj.version
@@ -259,10 +269,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             return str(obj.source_file.path)
         return "not on disk: description, impact and rollback below are the ledger's copy"
 
-    def _header(self, obj, field: str, ledger_field: str | None = None) -> str | None:
+    def _header(self, obj, field: str, ledger_field: str | None = None) -> str:
         if obj.source_file:
-            return getattr(obj.source_file.header, field) or None
-        return getattr(obj, ledger_field) if ledger_field else None
+            return getattr(obj.source_file.header, field) or EMPTY
+        return (getattr(obj, ledger_field) if ledger_field else None) or EMPTY
 
     @admin.display(description="Migration")
     def header_migration(self, obj):
@@ -282,8 +292,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     @admin.display(description="Changes")
     def header_changes(self, obj):
-        text = self._header(obj, "changes")
-        return format_html('<div class="uap-lines">{}</div>', text) if text else None
+        return format_html('<div class="uap-lines">{}</div>', self._header(obj, "changes"))
 
     @admin.display(description="Impact")
     def header_impact(self, obj):
@@ -291,7 +300,8 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     @admin.display(description="Rollback")
     def header_rollback(self, obj):
-        return preformatted(self._header(obj, "rollback", "rollback_sql"))
+        text = self._header(obj, "rollback", "rollback_sql")
+        return preformatted(text) if text != EMPTY else EMPTY
 
     @admin.display(description="SQL")
     def sql_that_ran(self, obj):
@@ -302,14 +312,14 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             '<p class="help">Recorded by event #{} ({}, {}).</p>{}',
             event.id,
             event.action,
-            f"{timezone.localtime(event.started_at):%Y-%m-%d %H:%M:%S %Z}",
+            timestamp(event.started_at),
             preformatted(event.sql_text),
         )
 
     @admin.display(description="SQLSTATE")
     def sqlstate(self, obj):
         latest = obj.timeline[-1] if obj.timeline else None
-        return latest.sqlstate if latest and obj.status == "failed" else None
+        return (latest.sqlstate if latest and obj.status == "failed" else None) or EMPTY
 
 
 @admin.register(MigrationEvent)
@@ -318,7 +328,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
 
     list_display = [
         "id",
-        "started_at",
+        "started",
         "version_link",
         "action",
         "status_badge",
@@ -329,7 +339,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "app_version",
         "sqlstate",
     ]
-    list_display_links = ["id", "started_at"]
+    list_display_links = ["id", "started"]
     list_filter = [
         "action",
         "status",
@@ -382,10 +392,14 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         # The SQL text can be large; only the detail page reads it.
         return super().get_queryset(request).defer("sql_text")
 
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj):
+        return timestamp(obj.started_at)
+
     @admin.display(description="version", ordering="version")
     def version_link(self, obj):
         if not obj.version:
-            return None
+            return EMPTY
         url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
         return format_html('<a href="{}">{}</a>', url, obj.version)
 

@@ -112,7 +112,9 @@ def _ledger_report() -> dict:
     current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
     slowest = SchemaMigration.objects.filter(duration_ms__isnull=False).order_by("-duration_ms")
     return {
-        "counts": [(status, counts.get(status, 0)) for status in ledger.STATUSES],
+        "counts": [
+            (status, status.replace("_", " "), counts.get(status, 0)) for status in ledger.STATUSES
+        ],
         "total_rows": sum(counts.values()),
         "current": current,
         "slowest": list(slowest[:10]),

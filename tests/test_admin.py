@@ -255,7 +255,7 @@ def test_summary_counts_pending_drift_and_slowest(auditor_client, history):
     response = auditor_client.get(SUMMARY)
     context = response.context
     assert context["current"].version == "1000"
-    counts = dict(context["counts"])
+    counts = {status: count for status, _, count in context["counts"]}
     assert (counts["completed"], counts["failed"], counts["running"]) == (6, 1, 1)
     assert [(p["file"].version, p["status"]) for p in context["pending"]] == [
         ("003", "failed"),
@@ -268,3 +268,15 @@ def test_summary_counts_pending_drift_and_slowest(auditor_client, history):
     page = response.content.decode()
     assert 'id="current-version">1000<' in page
     assert "v1.7_pending" in page
+
+
+def test_missing_directory_with_history_warns_but_still_lists(auditor_client, history, settings):
+    """Drift cannot be checked without the files: a warning, the rows, and a summary notice."""
+    settings.UAP_MIGRATIONS_DIR = history.directory.parent / "gone"
+    response = auditor_client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert listed_versions(response) == history.versions_newest_first
+    assert "Checksum drift cannot be checked" in response.content.decode()
+    assert listed_versions(auditor_client.get(f"{CHANGELIST}?problem=drift")) == []
+    summary = auditor_client.get(SUMMARY).content.decode()
+    assert 'id="directory-missing"' in summary and 'id="current-version">1000<' in summary
