@@ -118,7 +118,12 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
         except IncorrectLookupParameters:
             info = self.opts.app_label, self.opts.model_name
             return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info) + "?e=1")
-        return views.csv_response(changelist.queryset, self.csv_columns, self.csv_stem)
+        queryset = self.export_queryset(request, changelist.queryset)
+        return views.csv_response(queryset, self.csv_columns, self.csv_stem)
+
+    def export_queryset(self, request, queryset):
+        """The changelist's queryset as exported; subclasses add computed columns."""
+        return queryset
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -195,6 +200,20 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         return views.summary(request, self.admin_site)
 
     def get_queryset(self, request):
+        # ModelAdmin.get_queryset orders before we could add the ordering key: build it here.
+        # alias(), not annotate(): the keys are used to sort and filter, never computed per row.
+        return self.model._default_manager.alias(
+            version_key=filters.version_key(), checksum_key=filters.checksum_key()
+        ).order_by(*self.get_ordering(request))
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        for obj in changelist.result_list:
+            self._read_disk(request, obj)
+        return changelist
+
+    def export_queryset(self, request, queryset):
+        """Drift and slow flags computed in SQL, so the export streams straight from a cursor."""
         files = filters.files_on_disk(request)
         drift = (
             Case(When(filters.drift_q(files), then=Value(True)), default=Value(False))
@@ -204,14 +223,14 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         slow = Case(
             When(duration_ms__gt=filters.slow_threshold(), then=Value(True)), default=Value(False)
         )
-        # ModelAdmin.get_queryset orders before we could annotate the ordering key: build it here.
-        return (
-            self.model._default_manager.annotate(
-                version_key=filters.version_key(), checksum_key=filters.checksum_key()
-            )
-            .annotate(has_drift=drift, is_slow=slow)
-            .order_by(*self.get_ordering(request))
-        )
+        return queryset.annotate(has_drift=drift, is_slow=slow)
+
+    def _read_disk(self, request, obj) -> None:
+        """Attach the version's file on disk and why it drifted (None: directory unusable)."""
+        files = filters.files_on_disk(request)
+        obj.source_file = (files or {}).get(int(obj.version)) if obj.version.isdigit() else None
+        row = {"version": obj.version, "status": obj.status, "checksum": obj.checksum}
+        obj.drift = drift_of(obj.source_file, row) if files is not None else None
 
     def get_ordering(self, request):
         return ["-version_key"]
@@ -221,8 +240,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         obj = super().get_object(request, object_id, from_field)
         if obj is None:
             return None
-        files = filters.files_on_disk(request) or {}
-        obj.source_file = files.get(int(obj.version)) if obj.version.isdigit() else None
+        self._read_disk(request, obj)
         events = MigrationEvent.objects.filter(version=obj.version)
         obj.timeline = list(events.defer("sql_text").order_by("-id")[:TIMELINE_LIMIT])[::-1]
         obj.timeline_total = events.count()
@@ -248,13 +266,12 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="checksum")
     def short_checksum(self, obj):
         value = (obj.checksum or "").strip()
-        drift = DRIFT_BADGE if obj.has_drift else ""
+        drift = DRIFT_BADGE if obj.drift else ""
         return format_html('<code title="{}">{}</code>{}', value, value[:12], drift)
 
     @admin.display(description="checksum")
     def checksum_detail(self, obj):
-        row = {"version": obj.version, "status": obj.status, "checksum": obj.checksum}
-        reason = drift_of(obj.source_file, row) if obj.has_drift is not None else ""
+        reason = obj.drift
         if not reason:
             return format_html("<code>{}</code>", (obj.checksum or "").strip() or "—")
         return format_html(
@@ -341,8 +358,8 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
     ]
     list_display_links = ["id", "started"]
     list_filter = [
-        "action",
-        "status",
+        filters.ActionFilter,
+        filters.StatusFilter,
         filters.SlowFilter,
         ("started_at", admin.DateFieldListFilter),
     ]

@@ -54,7 +54,7 @@ def drift_q(files: dict[int, MigrationFile]) -> Q:
 
 
 class StatusFilter(SimpleListFilter):
-    """The ledger status of a version."""
+    """The ledger status of a version or an event."""
 
     title = "status"
     parameter_name = "status"
@@ -64,6 +64,19 @@ class StatusFilter(SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class ActionFilter(SimpleListFilter):
+    """What an event did; the choices are the ledger's vocabulary, so no scan of the log."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return [(action, action.replace("_", " ")) for action in ledger.ACTIONS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
 
 
 class SlowFilter(SimpleListFilter):

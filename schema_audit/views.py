@@ -74,10 +74,10 @@ def _disk_report(ledger_ready: bool) -> dict:
     rows = {}
     keys = [str(number).zfill(VERSION_WIDTH) for number in files]
     if ledger_ready:
-        found = SchemaMigration.objects.annotate(version_key=version_key()).filter(
-            version_key__in=keys
-        )
-        rows = {int(row["version"]): row for row in found.values() if row["version"].isdigit()}
+        # Exact versions use the primary key; '3' and '003' are the same version to the runner.
+        written = {f.version for f in files.values()} | {str(number) for number in files}
+        found = SchemaMigration.objects.filter(version__in=written).values()
+        rows = {int(row["version"]): row for row in found}
     pending, drifted = [], []
     for number, file in files.items():
         row = rows.get(number)
@@ -90,7 +90,7 @@ def _disk_report(ledger_ready: bool) -> dict:
     if ledger_ready:
         # Applied versions whose file is gone: drift the runner refuses (plan.drift_of).
         missing = (
-            SchemaMigration.objects.annotate(version_key=version_key())
+            SchemaMigration.objects.alias(version_key=version_key())
             .filter(status__in=ledger.APPLIED)
             .exclude(version_key__in=keys)
             .order_by("-version_key")
@@ -108,7 +108,7 @@ def _disk_report(ledger_ready: bool) -> dict:
 def _ledger_report() -> dict:
     """Counts by status, the current version, the slowest migrations and the last run."""
     counts = dict(SchemaMigration.objects.values_list("status").annotate(n=Count("pk")).order_by())
-    keyed = SchemaMigration.objects.annotate(version_key=version_key())
+    keyed = SchemaMigration.objects.alias(version_key=version_key())
     current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
     slowest = SchemaMigration.objects.filter(duration_ms__isnull=False).order_by("-duration_ms")
     return {

@@ -280,3 +280,19 @@ def test_missing_directory_with_history_warns_but_still_lists(auditor_client, hi
     assert listed_versions(auditor_client.get(f"{CHANGELIST}?problem=drift")) == []
     summary = auditor_client.get(SUMMARY).content.decode()
     assert 'id="directory-missing"' in summary and 'id="current-version">1000<' in summary
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("action=rollback", [("004", "rolled_back")]),
+        ("status=failed", [("003", "failed"), ("003", "failed")]),
+        ("status=running", [("006", "running")]),
+        ("slow=yes", [("1000", "completed"), ("002", "completed")]),
+        ("action=apply&status=completed&q=1000", [("1000", "completed")]),
+    ],
+)
+def test_event_log_filters(auditor_client, history, query, expected):
+    """The event log filters by action, status, duration and search, newest first."""
+    response = auditor_client.get(f"{EVENTS}?{query}")
+    assert [(e.version, e.status) for e in response.context["cl"].result_list] == expected
