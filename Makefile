@@ -31,11 +31,12 @@ run: install .env
 	@# without it a password is generated once, and later runs keep it.
 	@if [ -n "$$UAP_AUDITOR_PASSWORD" ]; then \
 		printf '%s\n' "$$UAP_AUDITOR_PASSWORD" | \
-			$(MANAGE) uap_create_auditor $(AUDITOR) --password-stdin; \
+			$(MANAGE) uap_create_auditor $(AUDITOR) --password-stdin && \
+		echo "Log in at http://127.0.0.1:8000/admin/ as '$(AUDITOR)' with UAP_AUDITOR_PASSWORD."; \
 	else \
-		$(MANAGE) uap_create_auditor $(AUDITOR); \
+		$(MANAGE) uap_create_auditor $(AUDITOR) && \
+		echo "Log in at http://127.0.0.1:8000/admin/ as '$(AUDITOR)' with the password above."; \
 	fi
-	@echo "Log in at http://127.0.0.1:8000/admin/ as '$(AUDITOR)' with the password above."
 	$(MAKE) --no-print-directory serve
 
 serve:

@@ -38,6 +38,13 @@ def any_client(request, client):
     return client
 
 
+@pytest.fixture(autouse=True)
+def no_ledger(db):
+    """No tracking tables, whatever ran before: dropped inside the test's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS schema_migration_events, schema_migrations")
+
+
 @pytest.fixture
 def disk(settings, migrations_dir):
     """Two migration files on disk, none applied."""
