@@ -74,10 +74,9 @@ def _disk_report(ledger_ready: bool) -> dict:
     rows = {}
     keys = [str(number).zfill(VERSION_WIDTH) for number in files]
     if ledger_ready:
-        # Exact versions use the primary key; '3' and '003' are the same version to the runner.
-        written = {f.version for f in files.values()} | {str(number) for number in files}
-        found = SchemaMigration.objects.filter(version__in=written).values()
-        rows = {int(row["version"]): row for row in found}
+        # Matched by number, as the runner does: '3', '003' and '000003' are one version.
+        found = SchemaMigration.objects.alias(version_key=version_key())
+        rows = {int(row["version"]): row for row in found.filter(version_key__in=keys).values()}
     pending, drifted = [], []
     for number, file in files.items():
         row = rows.get(number)
@@ -110,7 +109,9 @@ def _ledger_report() -> dict:
     counts = dict(SchemaMigration.objects.values_list("status").annotate(n=Count("pk")).order_by())
     keyed = SchemaMigration.objects.alias(version_key=version_key())
     current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
-    slowest = SchemaMigration.objects.filter(duration_ms__isnull=False).order_by("-duration_ms")
+    slowest = SchemaMigration.objects.filter(duration_ms__isnull=False).order_by(
+        "-duration_ms", "-applied_at"
+    )
     return {
         "counts": [
             (status, status.replace("_", " "), counts.get(status, 0)) for status in ledger.STATUSES
@@ -133,6 +134,7 @@ def summary(request, admin_site) -> TemplateResponse:
         "title": "Schema audit summary",
         "ledger_ready": ready,
         "slow_ms": slow_threshold(),
+        "slow_label": f"{slow_threshold():,} ms",
         "listed": LISTED,
         **_disk_report(ready),
         **(_ledger_report() if ready else {}),
