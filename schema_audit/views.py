@@ -116,7 +116,6 @@ def _ledger_report() -> dict:
         "counts": [
             (status, status.replace("_", " "), counts.get(status, 0)) for status in ledger.STATUSES
         ],
-        "total_rows": sum(counts.values()),
         "current": current,
         "slowest": list(slowest[:10]),
         "slow_total": SchemaMigration.objects.filter(duration_ms__gt=slow_threshold()).count(),

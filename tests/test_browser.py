@@ -32,7 +32,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--window-size=1500,1000",
+    "--window-size=1600,1000",
 ]
 
 
