@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 PYTEST_ARGS ?=
+AUDITOR ?= auditor
 
 .PHONY: install run serve test lint bench clean
 
@@ -26,6 +27,16 @@ run: install .env
 	$(MANAGE) uap_seed
 	$(MANAGE) uap_migrate --status
 	$(MANAGE) collectstatic --noinput -v0
+	@# The demo auditor: UAP_AUDITOR_PASSWORD sets (and on re-runs resets) its password;
+	@# without it a password is generated once, and later runs keep it.
+	@if [ -n "$$UAP_AUDITOR_PASSWORD" ]; then \
+		printf '%s\n' "$$UAP_AUDITOR_PASSWORD" | \
+			$(MANAGE) uap_create_auditor $(AUDITOR) --password-stdin && \
+		echo "Log in at http://127.0.0.1:8000/admin/ as '$(AUDITOR)' with UAP_AUDITOR_PASSWORD."; \
+	else \
+		$(MANAGE) uap_create_auditor $(AUDITOR) && \
+		echo "Log in at http://127.0.0.1:8000/admin/ as '$(AUDITOR)' with the password above."; \
+	fi
 	$(MAKE) --no-print-directory serve
 
 serve:

@@ -4,6 +4,11 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+admin.site.site_header = "UAP schema audit"
+admin.site.site_title = "UAP schema audit"
+admin.site.index_title = "Migration history"
+admin.site.site_url = None  # the admin is the whole site: no "view site" link back to itself
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),

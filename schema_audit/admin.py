@@ -1,0 +1,320 @@
+"""The audit admin (CONTRACT §10): who applied what, when, how long, with what SQL; read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Case, Value, When
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from schema_audit import filters, views
+from schema_audit.admin_base import (
+    DRIFT_BADGE,
+    EMPTY,
+    ReadOnlyAuditAdmin,
+    preformatted,
+    timestamp,
+)
+from schema_audit.models import MigrationEvent, SchemaMigration
+from schema_audit.plan import drift_of
+
+# The guide's header template, shown on each version's page.
+HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
+TIMELINE_LIMIT = 200  # newest attempts shown on a version's page; the event log has them all
+
+# A reusable app must not replace a project's own admin index: add our box only to the default.
+if admin.site.index_template is None:
+    admin.site.index_template = "admin/schema_audit/site_index.html"
+
+
+@admin.register(SchemaMigration)
+class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
+    """One row per version: its latest status, header, SQL and every attempt."""
+
+    list_display = [
+        "version_number",
+        "name",
+        "status_badge",
+        "applied",
+        "duration",
+        "applied_by",
+        "short_checksum",
+    ]
+    list_filter = [
+        filters.StatusFilter,
+        filters.SlowFilter,
+        filters.ProblemFilter,
+        ("applied_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["version", "name", "error_message"]
+    date_hierarchy = "applied_at"
+    summary_fields = ["version", "name", "status_badge", "applied_at", "duration", "applied_by"]
+    header_fields = [f"header_{name}" for name in HEADER_NAMES]
+    fieldsets = [
+        (None, {"fields": [*summary_fields, "checksum_detail"]}),
+        ("File header", {"fields": ["source_path", *header_fields]}),
+        ("SQL that ran", {"fields": ["sql_that_ran"]}),
+        ("Error", {"fields": ["error_message", "sqlstate"]}),
+    ]
+    readonly_fields = [
+        "status_badge",
+        "duration",
+        "checksum_detail",
+        "source_path",
+        *header_fields,
+        "sql_that_ran",
+        "sqlstate",
+    ]
+    csv_stem = "schema_migrations"
+    csv_columns = {
+        "version": "version",
+        "name": "name",
+        "status": "status",
+        "applied_at": "applied_at",
+        "duration_ms": "duration_ms",
+        "slow": "is_slow",
+        "applied_by": "applied_by",
+        "checksum": "checksum",
+        "drift": "has_drift",
+        "description": "description",
+        "impact": "impact",
+        "rollback_sql": "rollback_sql",
+        "error_message": "error_message",
+    }
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.summary_view)
+        return [path("summary/", view, name="schema_audit_summary"), *super().get_urls()]
+
+    def summary_view(self, request):
+        """Where the database stands (views.summary), for anyone who may view migrations."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return views.summary(request, self.admin_site)
+
+    def get_queryset(self, request):
+        # ModelAdmin.get_queryset orders before we could add the ordering key: build it here.
+        # alias(), not annotate(): the keys are used to sort and filter, never computed per row.
+        return self.model._default_manager.alias(
+            version_key=filters.version_key(), checksum_key=filters.checksum_key()
+        ).order_by(*self.get_ordering(request))
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        for obj in changelist.result_list:
+            self._read_disk(request, obj)
+        return changelist
+
+    def export_queryset(self, request, queryset):
+        """Drift and slow flags computed in SQL, so the export streams straight from a cursor."""
+        files = filters.files_on_disk(request)
+        drift = (
+            Case(When(filters.drift_q(files), then=Value(True)), default=Value(False))
+            if files is not None
+            else Value(None, output_field=BooleanField())
+        )
+        slow = Case(
+            When(duration_ms__gt=filters.slow_threshold(), then=Value(True)), default=Value(False)
+        )
+        return queryset.annotate(has_drift=drift, is_slow=slow)
+
+    def _read_disk(self, request, obj) -> None:
+        """Attach the version's file on disk and why it drifted (None: directory unusable)."""
+        files = filters.files_on_disk(request)
+        obj.source_file = (files or {}).get(int(obj.version)) if obj.version.isdigit() else None
+        row = {"version": obj.version, "status": obj.status, "checksum": obj.checksum}
+        obj.drift = drift_of(obj.source_file, row) if files is not None else None
+
+    def get_ordering(self, request):
+        return ["-version_key"]
+
+    def get_object(self, request, object_id, from_field=None):
+        """The row, with its file on disk and its attempts for the detail page."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            return None
+        self._read_disk(request, obj)
+        events = MigrationEvent.objects.filter(version=obj.version)
+        obj.timeline = list(events.defer("sql_text").order_by("-id")[:TIMELINE_LIMIT])[::-1]
+        obj.timeline_total = events.count()
+        obj.sql_event = events.filter(sql_text__isnull=False).order_by("-id").first()
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "events_url": reverse("admin:schema_audit_migrationevent_changelist"),
+            "slow_ms": filters.slow_threshold(),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="applied at", ordering="applied_at")
+    def applied(self, obj):
+        return timestamp(obj.applied_at)
+
+    @admin.display(description="version", ordering="version_key")
+    def version_number(self, obj):
+        return obj.version
+
+    @admin.display(description="checksum")
+    def short_checksum(self, obj):
+        value = (obj.checksum or "").strip()
+        drift = DRIFT_BADGE if obj.drift else ""
+        return format_html('<code title="{}">{}</code>{}', value, value[:12], drift)
+
+    @admin.display(description="checksum")
+    def checksum_detail(self, obj):
+        reason = obj.drift
+        if not reason:
+            return format_html("<code>{}</code>", (obj.checksum or "").strip() or EMPTY)
+        return format_html(
+            '<code>{}</code><br><span class="uap-badge uap-drift">drift</span> {}',
+            (obj.checksum or "").strip(),
+            reason,
+        )
+
+    @admin.display(description="file")
+    def source_path(self, obj):
+        if obj.source_file:
+            return str(obj.source_file.path)
+        return "not on disk: description, impact and rollback below are the ledger's copy"
+
+    def _header(self, obj, field: str, ledger_field: str | None = None) -> str:
+        if obj.source_file:
+            return getattr(obj.source_file.header, field) or EMPTY
+        return (getattr(obj, ledger_field) if ledger_field else None) or EMPTY
+
+    @admin.display(description="Migration")
+    def header_migration(self, obj):
+        return self._header(obj, "migration")
+
+    @admin.display(description="Date")
+    def header_date(self, obj):
+        return self._header(obj, "date")
+
+    @admin.display(description="Description")
+    def header_description(self, obj):
+        return self._header(obj, "description", "description")
+
+    @admin.display(description="Status")
+    def header_status(self, obj):
+        return self._header(obj, "status")
+
+    @admin.display(description="Changes")
+    def header_changes(self, obj):
+        return format_html('<div class="uap-lines">{}</div>', self._header(obj, "changes"))
+
+    @admin.display(description="Impact")
+    def header_impact(self, obj):
+        return self._header(obj, "impact", "impact")
+
+    @admin.display(description="Rollback")
+    def header_rollback(self, obj):
+        text = self._header(obj, "rollback", "rollback_sql")
+        return preformatted(text) if text != EMPTY else EMPTY
+
+    @admin.display(description="SQL")
+    def sql_that_ran(self, obj):
+        event = obj.sql_event
+        if event is None:
+            return "no SQL recorded in the event log for this version"
+        return format_html(
+            '<p class="help">Recorded by event #{} ({}, {}).</p>{}',
+            event.id,
+            event.action,
+            timestamp(event.started_at),
+            preformatted(event.sql_text),
+        )
+
+    @admin.display(description="SQLSTATE")
+    def sqlstate(self, obj):
+        latest = obj.timeline[-1] if obj.timeline else None
+        return (latest.sqlstate if latest and obj.status == "failed" else None) or EMPTY
+
+
+@admin.register(MigrationEvent)
+class MigrationEventAdmin(ReadOnlyAuditAdmin):
+    """Every attempt, append-only: apply, dry run, rollback, baseline, repair, patch."""
+
+    list_display = [
+        "id",
+        "started",
+        "version_link",
+        "action",
+        "status_badge",
+        "duration",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "sqlstate",
+    ]
+    list_display_links = ["id", "started"]
+    list_filter = [
+        filters.ActionFilter,
+        filters.StatusFilter,
+        filters.SlowFilter,
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["version", "error_message", "applied_by", "os_user", "host", "app_version"]
+    date_hierarchy = "started_at"
+    ordering = ["-id"]
+    fields = [
+        "id",
+        "version_link",
+        "action",
+        "status_badge",
+        "started_at",
+        "duration",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "checksum",
+        "error_message",
+        "sqlstate",
+        "reason",
+        "sql_block",
+    ]
+    readonly_fields = ["version_link", "status_badge", "duration", "sql_block"]
+    csv_stem = "schema_migration_events"
+    csv_columns = {
+        name: name
+        for name in (
+            "id",
+            "version",
+            "action",
+            "status",
+            "started_at",
+            "duration_ms",
+            "error_message",
+            "sqlstate",
+            "applied_by",
+            "os_user",
+            "host",
+            "app_version",
+            "checksum",
+            "reason",
+        )
+    }
+
+    def get_queryset(self, request):
+        # The SQL text can be large; only the detail page reads it.
+        return super().get_queryset(request).defer("sql_text")
+
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj):
+        return timestamp(obj.started_at)
+
+    @admin.display(description="version", ordering="version")
+    def version_link(self, obj):
+        if not obj.version:
+            return EMPTY
+        url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
+        return format_html('<a href="{}">{}</a>', url, obj.version)
+
+    @admin.display(description="SQL")
+    def sql_block(self, obj):
+        return preformatted(obj.sql_text)

@@ -1,0 +1,120 @@
+"""Changelist filters of the audit admin; each choice is a plain, bookmarkable query parameter."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import SimpleListFilter
+from django.db.models import Q, Value
+from django.db.models.functions import Concat, LPad
+
+from schema_audit import api, ledger
+from schema_audit.exceptions import InvalidMigration
+from schema_audit.source import MigrationFile
+
+# Versions are digit strings ordered numerically ('1000' after '999'): compare them left-padded.
+VERSION_WIDTH = 20
+
+
+def version_key(field: str = "version") -> LPad:
+    """SQL expression ordering and matching versions numerically."""
+    return LPad(field, VERSION_WIDTH, Value("0"))
+
+
+def checksum_key() -> Concat:
+    """SQL expression `<version key>:<checksum>`, compared against the files on disk."""
+    return Concat(version_key(), Value(":"), "checksum")
+
+
+def slow_threshold() -> int:
+    """Milliseconds over which a migration counts as slow (UAP_SLOW_MIGRATION_MS)."""
+    return int(getattr(settings, "UAP_SLOW_MIGRATION_MS", 1000))
+
+
+def files_on_disk(request) -> dict[int, MigrationFile] | None:
+    """The migration files on disk, read once per request; None (and a warning) if unusable."""
+    if not hasattr(request, "_uap_files"):
+        try:
+            request._uap_files = api.disk_migrations()
+        except InvalidMigration as exc:
+            request._uap_files = None
+            messages.warning(request, f"Checksum drift cannot be checked: {exc}")
+    return request._uap_files
+
+
+def drift_q(files: dict[int, MigrationFile]) -> Q:
+    """Rows the runner would refuse as drift (plan.drift_of): file gone, or checksum changed.
+
+    Needs the queryset annotated with `version_key` and `checksum_key`.
+    """
+    keys = [str(number).zfill(VERSION_WIDTH) for number in files]
+    pairs = [f"{str(number).zfill(VERSION_WIDTH)}:{f.checksum}" for number, f in files.items()]
+    changed = Q(checksum__isnull=False) & ~Q(checksum="") & ~Q(checksum_key__in=pairs)
+    return Q(status__in=ledger.APPLIED) & (~Q(version_key__in=keys) | changed)
+
+
+class StatusFilter(SimpleListFilter):
+    """The ledger status of a version or an event."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(status, status.replace("_", " ")) for status in ledger.STATUSES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class ActionFilter(SimpleListFilter):
+    """What an event did; the choices are the ledger's vocabulary, so no scan of the log."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return [(action, action.replace("_", " ")) for action in ledger.ACTIONS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+class SlowFilter(SimpleListFilter):
+    """Over UAP_SLOW_MIGRATION_MS, as in the guide's compliance query."""
+
+    title = "duration"
+    parameter_name = "slow"
+
+    def lookups(self, request, model_admin):
+        limit = slow_threshold()
+        return [("yes", f"slow (over {limit:,} ms)"), ("no", f"{limit:,} ms or less")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(duration_ms__gt=slow_threshold())
+        if self.value() == "no":
+            return queryset.filter(duration_ms__lte=slow_threshold())
+        return queryset
+
+
+class ProblemFilter(SimpleListFilter):
+    """Versions that need an auditor's attention: failed, rolled back, dirty or drifted."""
+
+    title = "problems"
+    parameter_name = "problem"
+    STATUSES = {"failed": "failed", "rolled_back": "rolled back", "running": "running (dirty)"}
+
+    def lookups(self, request, model_admin):
+        return [("any", "any problem"), *self.STATUSES.items(), ("drift", "checksum drift")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in self.STATUSES:
+            return queryset.filter(status=value)
+        if value not in ("any", "drift"):
+            return queryset
+        files = files_on_disk(request)
+        drift = drift_q(files) if files is not None else Q(pk__in=[])
+        if value == "drift":
+            return queryset.filter(drift)
+        return queryset.filter(Q(status__in=list(self.STATUSES)) | drift)

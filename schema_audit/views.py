@@ -1,0 +1,141 @@
+"""Admin pages beyond the changelists: the summary, CSV exports and the missing-ledger notice."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from django.db.models import Count, Max
+from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from schema_audit import api, ledger, plan
+from schema_audit.exceptions import InvalidMigration
+from schema_audit.filters import VERSION_WIDTH, slow_threshold, version_key
+from schema_audit.models import MigrationEvent, SchemaMigration
+
+CSV_BATCH_ROWS = 500  # rows per chunk written to the socket: few syscalls, flat memory
+DB_CHUNK_ROWS = 2000  # rows per server-side cursor fetch
+LISTED = 20  # rows shown per list on the summary page; the filters link to the rest
+# A spreadsheet runs a cell starting with these as a formula; SQL comments (`--`) are safe.
+_FORMULA_START = ("=", "+", "@", "\t", "\r")
+
+
+def ledger_missing(request, admin_site, title: str) -> TemplateResponse:
+    """The notice shown instead of any page while the tracking tables do not exist."""
+    context = {**admin_site.each_context(request), "title": title}
+    return TemplateResponse(request, "admin/schema_audit/ledger_missing.html", context)
+
+
+def _cell(value) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        if value.startswith(_FORMULA_START) or (value[:1] == "-" and value[1:2] != "-"):
+            return "'" + value
+    return value
+
+
+def _csv_chunks(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([_cell(value) for value in row])
+        if count % CSV_BATCH_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpResponse:
+    """Stream `queryset` as CSV, one column per `{header: field or annotation}`."""
+    rows = queryset.values_list(*columns.values()).iterator(chunk_size=DB_CHUNK_ROWS)
+    response = StreamingHttpResponse(
+        _csv_chunks(list(columns), rows), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"{stem}_{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _disk_report(ledger_ready: bool) -> dict:
+    """Pending and drifted files, by comparing the directory with the ledger rows for it."""
+    try:
+        files = api.disk_migrations()
+    except InvalidMigration as exc:
+        return {"directory_error": str(exc), "directory": str(api.migrations_dir())}
+    rows = {}
+    keys = [str(number).zfill(VERSION_WIDTH) for number in files]
+    if ledger_ready:
+        # Matched by number, as the runner does: '3', '003' and '000003' are one version.
+        found = SchemaMigration.objects.alias(version_key=version_key())
+        rows = {int(row["version"]): row for row in found.filter(version_key__in=keys).values()}
+    pending, drifted = [], []
+    for number, file in files.items():
+        row = rows.get(number)
+        if row is None or row["status"] == "failed":
+            pending.append({"file": file, "status": row["status"] if row else "new"})
+        reason = plan.drift_of(file, row)
+        if reason:
+            drifted.append({"version": file.version, "name": file.name, "reason": reason})
+    missing = SchemaMigration.objects.none()
+    if ledger_ready:
+        # Applied versions whose file is gone: drift the runner refuses (plan.drift_of).
+        missing = (
+            SchemaMigration.objects.alias(version_key=version_key())
+            .filter(status__in=ledger.APPLIED)
+            .exclude(version_key__in=keys)
+            .order_by("-version_key")
+        )
+    return {
+        "directory": str(api.migrations_dir()),
+        "files_on_disk": len(files),
+        "pending": pending,
+        "drifted": drifted,
+        "missing_files": list(missing[:LISTED]),
+        "missing_total": missing.count(),
+    }
+
+
+def _ledger_report() -> dict:
+    """Counts by status, the current version, the slowest migrations and the last run."""
+    counts = dict(SchemaMigration.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    keyed = SchemaMigration.objects.alias(version_key=version_key())
+    current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
+    slowest = SchemaMigration.objects.filter(duration_ms__isnull=False).order_by(
+        "-duration_ms", "-applied_at"
+    )
+    return {
+        "counts": [
+            (status, status.replace("_", " "), counts.get(status, 0)) for status in ledger.STATUSES
+        ],
+        "current": current,
+        "slowest": list(slowest[:10]),
+        "slow_total": SchemaMigration.objects.filter(duration_ms__gt=slow_threshold()).count(),
+        "last_run": MigrationEvent.objects.aggregate(last=Max("started_at"))["last"],
+        "last_applied": SchemaMigration.objects.aggregate(last=Max("applied_at"))["last"],
+        "events_total": MigrationEvent.objects.count(),
+    }
+
+
+def summary(request, admin_site) -> TemplateResponse:
+    """Where the database stands: versions, counts, pending and drifted files, slow runs."""
+    ready = api.tracking_tables_ready()
+    context = {
+        **admin_site.each_context(request),
+        "title": "Schema audit summary",
+        "ledger_ready": ready,
+        "slow_ms": slow_threshold(),
+        "slow_label": f"{slow_threshold():,} ms",
+        "listed": LISTED,
+        **_disk_report(ready),
+        **(_ledger_report() if ready else {}),
+    }
+    return TemplateResponse(request, "admin/schema_audit/summary.html", context)

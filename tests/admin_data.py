@@ -1,0 +1,134 @@
+"""A migration history with every kind of row the audit admin shows, in the Django test database.
+
+The admin reads the `default` database (pytest-django's test database), so the history is
+written there through the ledger, and dropped afterwards: the event log is append-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import override_settings
+
+from schema_audit import db, ledger, source
+from tests.conftest import migration
+
+OLD = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+PASSWORD = "view-only-auditor-7431"
+
+# version: (name, [(action, status, when, duration_ms, error, sqlstate)], on disk as recorded?)
+HISTORY = {
+    "001": ("v1.0_create_teams", [("apply", "completed", OLD, 120, None, None)], "same"),
+    "002": ("v1.1_index_teams", [("apply", "completed", OLD, 2500, None, None)], "same"),
+    "003": (
+        "v1.2_add_column",
+        [
+            ("apply", "failed", NOW - timedelta(minutes=5), 15, 'column "x" missing', "42703"),
+            ("apply", "failed", NOW, 14, 'column "x" does not exist', "42703"),
+        ],
+        "same",
+    ),
+    "004": (
+        "v1.3_drop_legacy",
+        [
+            ("apply", "completed", NOW - timedelta(minutes=9), 30, None, None),
+            ("rollback", "rolled_back", NOW, 7, None, None),
+        ],
+        "same",
+    ),
+    "005": ("v1.4_backfill", [("apply", "completed", OLD, 40, None, None)], "changed"),
+    "006": ("v1.5_concurrent_index", [("apply", "running", NOW, None, None, None)], "same"),
+    "007": ("v1.6_removed", [("apply", "completed", OLD, 50, None, None)], "missing"),
+    "999": ("v1.8_late", [("apply", "completed", NOW, 1000, None, None)], "same"),
+    "1000": ("v2.0_big", [("apply", "completed", NOW, 1001, None, None)], "same"),
+}
+PENDING = {"008": "v1.7_pending"}  # on disk, never applied
+
+
+@dataclass
+class History:
+    """Where the fixture's files live and which versions each filter must return."""
+
+    directory: Path
+    today: str
+    versions_newest_first: list[str]
+
+
+def _body(version: str) -> str:
+    return migration(version, f"CREATE TABLE IF NOT EXISTS t{version} (id int);")
+
+
+def _write_files(folder: Path) -> None:
+    for version, (name, _, disk) in HISTORY.items():
+        if disk == "missing":
+            continue
+        body = _body(version) + ("-- edited after it was applied\n" if disk == "changed" else "")
+        (folder / f"{version}_{name}.sql").write_text(body, encoding="utf-8")
+    for version, name in PENDING.items():
+        (folder / f"{version}_{name}.sql").write_text(_body(version), encoding="utf-8")
+
+
+def record_history(conn) -> None:
+    """Write HISTORY's rows and events through the ledger, as the runner would."""
+    ledger.ensure_schema(conn)
+    for version, (name, attempts, _) in HISTORY.items():
+        text = _body(version)
+        header = source.parse_header(text)
+        for action, status, when, duration, error, sqlstate in attempts:
+            attempt = ledger.Attempt(
+                version=version,
+                action=action,
+                status=status,
+                started_at=when,
+                duration_ms=duration,
+                name=name,
+                checksum=source.checksum(text),
+                sql_text=text,
+                error_message=error,
+                sqlstate=sqlstate,
+                description=header.description,
+                impact=header.impact,
+                rollback_sql=header.rollback,
+            )
+            ledger.record(conn, attempt, "2.3.1")
+
+
+def drop_ledger(conn) -> None:
+    """Remove the tracking tables (the event log refuses DELETE and TRUNCATE)."""
+    conn.execute(f"DROP TABLE IF EXISTS {ledger.EVENTS_TABLE}, {ledger.MIGRATIONS_TABLE}")
+    conn.execute(f"DROP FUNCTION IF EXISTS {ledger.EVENTS_TABLE}_append_only()")
+
+
+@pytest.fixture(scope="module")
+def history(django_db_setup, django_db_blocker, tmp_path_factory):
+    """HISTORY in the test database's tracking tables and its files in UAP_MIGRATIONS_DIR."""
+    folder = tmp_path_factory.mktemp("migrations")
+    _write_files(folder)
+    with django_db_blocker.unblock(), override_settings(UAP_MIGRATIONS_DIR=folder):
+        with db.connect("default", purpose="test") as conn:
+            drop_ledger(conn)
+            record_history(conn)
+        order = sorted(HISTORY, key=int, reverse=True)
+        yield History(folder, NOW.date().isoformat(), order)
+        with db.connect("default", purpose="test") as conn:
+            drop_ledger(conn)
+
+
+def make_auditor(username: str = "auditor"):
+    """An auditor created by `uap_create_auditor`, as an operator would."""
+    import io
+
+    call_command(
+        "uap_create_auditor",
+        username,
+        "--password-stdin",
+        stdin=io.StringIO(PASSWORD + "\n"),
+        stdout=io.StringIO(),
+    )
+    return get_user_model().objects.get(username=username)
