@@ -17,24 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from schema_audit import chain, fingerprint, source
+from schema_audit import chain, fingerprint, ledger, source
 from schema_audit.exceptions import InvalidMigration
 
 FORMAT = "uap-evidence/1"
 MANIFEST = "manifest.json"
-HISTORY_COLUMNS = (
-    "version",
-    "name",
-    "checksum",
-    "status",
-    "applied_at",
-    "duration_ms",
-    "error_message",
-    "applied_by",
-    "description",
-    "impact",
-    "rollback_sql",
-)
+# Every column of schema_migrations, in the table's own order.
+HISTORY_COLUMNS = tuple(name for name, _ in ledger.MIGRATION_COLUMNS)
 
 
 def _json(data: object) -> bytes:
