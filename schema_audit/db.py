@@ -49,12 +49,19 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
     params = connection_params(database)
     name = f"{APPLICATION_NAME} {purpose} pid={os.getpid()}".replace("  ", " ")
     try:
-        return psycopg.connect(**params, autocommit=True, application_name=name[:63])
+        conn = psycopg.connect(**params, autocommit=True, application_name=name[:63])
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
         ) from exc
+    if conn.info.server_version >= 140000:
+        # A backend only notices its client died when it next reads or writes; until then a
+        # killed runner's backend keeps sleeping, or waiting in the lock queue, holding the
+        # locks its migration took, and the retry fails on lock_timeout. Polling the socket
+        # ends such a backend (and rolls it back) within a second.
+        conn.execute("SET client_connection_check_interval = '1s'")
+    return conn
 
 
 @contextmanager
