@@ -120,3 +120,22 @@ def runner_backend(conn: psycopg.Connection, runner_pid: int, purpose: str = "")
         "WHERE application_name = %s",
         (name,),
     ).fetchone()
+
+
+def wait_for_backend(connect, runner, purpose: str = "", **expected) -> tuple:
+    """Poll pg_stat_activity until the runner's connection matches `expected`; its row.
+
+    `expected` keys: state, wait_event_type, query_contains. `connect` opens a connection.
+    """
+    columns = {"state": 1, "wait_event_type": 2}
+    with connect() as conn:
+        for _ in range(400):
+            row = runner_backend(conn, runner.pid, purpose)
+            if row and all(
+                (value in row[3]) if key == "query_contains" else row[columns[key]] == value
+                for key, value in expected.items()
+            ):
+                return row
+            assert runner.poll() is None, runner.communicate()
+            time.sleep(0.05)
+    raise AssertionError(f"runner never reached {expected}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from functools import partial
 
 import pytest
 
 from schema_audit.db import LOCK_KEY
 from tests.conftest import migration, run_subprocess
-from tests.pgserver import PrivateServer, runner_backend
+from tests.pgserver import PrivateServer, wait_for_backend
 
 pytestmark = pytest.mark.slow
 SLEEP = "SELECT pg_sleep(60);"
@@ -45,20 +46,9 @@ def start(server, dbname, folder, *args) -> subprocess.Popen:
     return run_subprocess(server.url(dbname), "--dir", str(folder), *args)
 
 
-def wait_for_backend(server, dbname, runner, purpose="", **expected) -> tuple:
-    """Poll pg_stat_activity until the runner's connection matches `expected`; its row."""
-    conditions = {"state": 1, "wait_event_type": 2, "query_contains": 3}
-    with server.connect(dbname) as conn:
-        for _ in range(400):
-            row = runner_backend(conn, runner.pid, purpose)
-            if row and all(
-                (value in row[3]) if key == "query_contains" else row[conditions[key]] == value
-                for key, value in expected.items()
-            ):
-                return row
-            assert runner.poll() is None, runner.communicate()
-            conn.execute("SELECT pg_sleep(0.05)")
-    raise AssertionError(f"runner never reached {expected}")
+def connector(server, dbname):
+    """A zero-argument function opening a connection to `dbname`."""
+    return partial(server.connect, dbname)
 
 
 def kill(runner: subprocess.Popen) -> None:
@@ -125,7 +115,7 @@ def test_kill_while_waiting_for_the_lock_leaves_nothing(server, dbname, migratio
     with server.connect(dbname) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         runner = start(server, dbname, folder)
-        wait_for_backend(server, dbname, runner, "lock", wait_event_type="Lock")
+        wait_for_backend(connector(server, dbname), runner, "lock", wait_event_type="Lock")
         kill(runner)
         server.wait_until(
             dbname,
@@ -146,7 +136,7 @@ def test_kill_while_holding_the_lock_before_any_change(server, dbname, migration
         migration("001", f"{SLEEP}\nCREATE TABLE t1a (id int);\nCREATE TABLE t1b (id int);")
     )
     runner = start(server, dbname, folder)
-    wait_for_backend(server, dbname, runner, state="active", query_contains="pg_sleep")
+    wait_for_backend(connector(server, dbname), runner, state="active", query_contains="pg_sleep")
     kill(runner)
     assert_backends_gone(server, dbname, runner)
     assert assert_consistent(server, dbname, 1) == set()
@@ -157,7 +147,7 @@ def test_kill_mid_file_rolls_the_file_back(server, dbname, migrations_dir):
     """Killed between two statements of a file: its first statement is not in the schema."""
     folder = migrations_dir(files("", SLEEP, ""))
     runner = start(server, dbname, folder)
-    wait_for_backend(server, dbname, runner, state="active", query_contains="t2a")
+    wait_for_backend(connector(server, dbname), runner, state="active", query_contains="t2a")
     kill(runner)
     # The dead runner's backend must not keep sleeping with t2a locked: the next run
     # creates t2a too, and would otherwise wait for it until lock_timeout.
@@ -179,7 +169,7 @@ def test_kill_between_the_sql_and_its_record(server, dbname, migrations_dir):
         with blocker.transaction():
             blocker.execute("LOCK TABLE schema_migrations IN SHARE MODE")
             runner = start(server, dbname, folder)
-            row = wait_for_backend(server, dbname, runner, wait_event_type="Lock")
+            row = wait_for_backend(connector(server, dbname), runner, wait_event_type="Lock")
             assert "INSERT INTO schema_migrations" in row[3]
             kill(runner)
             assert_backends_gone(server, dbname, runner)
@@ -194,7 +184,7 @@ def test_kill_between_two_files_keeps_the_first(server, dbname, migrations_dir):
         migration("002", f"{SLEEP}\nCREATE TABLE t2a (id int);\nCREATE TABLE t2b (id int);")
     )
     runner = start(server, dbname, folder)
-    wait_for_backend(server, dbname, runner, state="active", query_contains="t2a")
+    wait_for_backend(connector(server, dbname), runner, state="active", query_contains="t2a")
     kill(runner)
     assert_backends_gone(server, dbname, runner)
     assert assert_consistent(server, dbname, 2) == {"001"}
