@@ -23,6 +23,10 @@ class RefusedRequest(SchemaAuditError):
     """The ledger's state forbids the request (drift, dirty row, out-of-order, bad target)."""
 
 
+class InvalidConfiguration(SchemaAuditError):
+    """A setting (DATABASE_URL, --database) cannot be used; nothing was run."""
+
+
 class DatabaseUnavailable(SchemaAuditError, ConnectionError):
     """The database could not be reached, or the connection was lost."""
 
