@@ -121,6 +121,29 @@ SELECT version, name, checksum, status, applied_at, duration_ms, error_message, 
 FROM {MIGRATIONS_TABLE}
 """
 
+# Each row with the last event that changed it (dry runs and patches leave rows alone), so the
+# planner can tell a row edited by hand from one the runner wrote. LATERAL + LIMIT 1 walks the
+# (version, id) index backwards: one index probe per row.
+_ROWS_WITH_EVENT_SQL = f"""
+SELECT m.version, m.name, m.checksum, m.status, m.applied_at, m.duration_ms, m.error_message,
+       m.applied_by, m.description, m.impact, m.rollback_sql,
+       e.id AS event_id, e.action AS event_action, e.status AS event_status,
+       e.checksum AS event_checksum
+FROM {MIGRATIONS_TABLE} m
+LEFT JOIN LATERAL (
+    SELECT id, action, status, checksum FROM {EVENTS_TABLE}
+    WHERE version = m.version AND action <> ALL(%s)
+    ORDER BY id DESC LIMIT 1
+) e ON true
+"""
+ROW_NEUTRAL_ACTIONS = ["dry_run", "patch"]
+_EVENT_KEYS = {
+    "event_id": "id",
+    "event_action": "action",
+    "event_status": "status",
+    "event_checksum": "checksum",
+}
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -199,11 +222,22 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
 
 
 def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
-    """Every ledger row keyed by version; empty when the table does not exist yet."""
-    if not tables_exist(conn):
+    """Every ledger row keyed by version, each with `last_event` (or None); {} before setup."""
+    rows_exist, events_exist = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+        (MIGRATIONS_TABLE, EVENTS_TABLE),
+    ).fetchone()
+    if not rows_exist:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
-        return {row["version"]: row for row in cur.execute(_ROWS_SQL)}
+        if not events_exist:  # a guide-shaped table not yet upgraded
+            return {row["version"]: {**row, "last_event": None} for row in cur.execute(_ROWS_SQL)}
+        rows = {}
+        for row in cur.execute(_ROWS_WITH_EVENT_SQL, (ROW_NEUTRAL_ACTIONS,)):
+            event = {key: row.pop(column) for column, key in _EVENT_KEYS.items()}
+            row["last_event"] = event if event["id"] is not None else None
+            rows[row["version"]] = row
+        return rows
 
 
 def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
