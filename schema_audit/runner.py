@@ -66,6 +66,14 @@ class Runner:
             sql.Literal(check_duration("--lock-timeout", lock_timeout)),
             sql.Literal(check_duration("--statement-timeout", statement_timeout)),
         ).as_string(conn)
+        # A file may change search_path or role for the session (pg_dump output empties
+        # search_path); the ledger write after it, and the next file, must not inherit that.
+        search_path, role = conn.execute(
+            "SELECT current_setting('search_path'), current_user"
+        ).fetchone()
+        self.restore = sql.SQL(
+            "SELECT set_config('search_path', {}, false), set_config('role', {}, false)"
+        ).format(sql.Literal(search_path), sql.Literal(role))
 
     def apply(self, migration: MigrationFile) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure."""
@@ -80,6 +88,7 @@ class Runner:
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = _elapsed_ms(clock)
+                self.conn.execute(self.restore)
                 ledger.record(
                     self.conn, self._attempt(migration, started, duration), self.app_version
                 )

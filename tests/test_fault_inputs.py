@@ -11,8 +11,10 @@ import hashlib
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
+from psycopg import sql
 
 from tests.conftest import ROOT, migration, numbered, run_subprocess
 
@@ -69,6 +71,38 @@ def test_unusable_file_exits_2_and_runs_nothing(
     assert fragment in result.err
     assert "Traceback" not in result.err
     assert database.tables() == set()
+
+
+def test_file_changing_search_path_or_role_does_not_leak(uap, database, migrations_dir):
+    """pg_dump's empty search_path and a SET ROLE stay inside their file: all three apply."""
+    role = f"uap_fault_{uuid.uuid4().hex[:8]}"
+    create = sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role))
+    with database.connect() as conn:
+        conn.execute(create)
+    try:
+        folder = migrations_dir(
+            {
+                "001_v1.0_dump.sql": migration(
+                    "001",
+                    "SELECT pg_catalog.set_config('search_path', '', false);\n"
+                    "CREATE TABLE public.a (id int);",
+                ),
+                "002_v1.0_role.sql": migration("002", f"SET ROLE {role};\nSELECT 1;"),
+                "003_v1.0_plain.sql": migration("003", "CREATE TABLE c (id int);"),
+            }
+        )
+        result = uap(directory=folder)
+        assert result.code == 0, result.err
+        runner_user = database.scalar("SELECT current_user")
+        assert database.query(
+            "SELECT DISTINCT applied_by FROM schema_migrations WHERE status = 'completed'"
+        ) == [(runner_user,)]
+        assert database.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 'c'") == (
+            runner_user
+        )
+    finally:
+        with database.connect() as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_dir_pointing_at_a_file_exits_2(uap, database, migrations_dir):
