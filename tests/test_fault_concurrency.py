@@ -173,3 +173,33 @@ def test_blocked_migration_fails_on_lock_timeout_and_spares_the_holder(
         )
         == 0
     )
+
+
+def test_first_connections_racing_to_create_the_embedded_database(scratch):
+    """Commands started together on a fresh embedded server all find its database created."""
+    import threading
+
+    from uap_project import embedded
+
+    params = scratch.params
+    if "port" in params and str(params["port"]) != "5432":
+        pytest.skip("ensure_database targets the embedded server's default port")
+    for _ in range(5):
+        name = f"sa_race_{uuid.uuid4().hex[:10]}"
+        scratch.names.append(name)
+        barrier, errors = threading.Barrier(8), []
+
+        def first_connection(name=name, barrier=barrier, errors=errors):
+            barrier.wait()
+            try:
+                embedded.ensure_database(params["host"], params.get("user") or "postgres", name)
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_connection) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        assert scratch.query(name, "SELECT current_database()") == [(name,)]

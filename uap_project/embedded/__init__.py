@@ -56,5 +56,7 @@ def ensure_database(host: str, user: str, name: str) -> None:
         if not exists:
             try:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and our CREATE
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                # Another process created it between our check and our CREATE: PostgreSQL
+                # reports 42P04 when its CREATE had committed, 23505 when it was in flight.
+                pass
