@@ -47,3 +47,15 @@ class MigrationFailed(SchemaAuditError):
     def __init__(self, message: str, outcome: object = None):
         self.outcome = outcome
         super().__init__(message)
+
+
+class Interrupted(SchemaAuditError):
+    """The run was interrupted (Ctrl-C); the file in progress was rolled back."""
+
+    exit_code = 130  # the shell's convention for SIGINT
+
+    def __init__(self):
+        super().__init__(
+            "interrupted: the migration in progress was rolled back and not recorded; "
+            "files applied before it stay applied. Run again to continue."
+        )

@@ -193,3 +193,18 @@ def test_kill_between_two_files_keeps_the_first(server, dbname, migrations_dir):
         assert conn.execute(
             "SELECT version, status FROM schema_migration_events ORDER BY id"
         ).fetchall() == [("001", "completed"), ("002", "completed")]
+
+
+def test_interrupt_rolls_back_the_file_and_exits_130(server, dbname, migrations_dir):
+    """Ctrl-C (SIGINT) mid-file: the file rolls back, a message instead of a traceback."""
+    folder = migrations_dir(files("", SLEEP))
+    runner = start(server, dbname, folder)
+    wait_for_backend(connector(server, dbname), runner, state="active", query_contains="t2a")
+    os.kill(runner.pid, signal.SIGINT)
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 130, err
+    assert "interrupted: the migration in progress was rolled back" in err
+    assert "Traceback" not in err and "✓ 001 v1.1_step_1" in out
+    assert_backends_gone(server, dbname, runner)
+    assert assert_consistent(server, dbname, 2) == {"001"}
+    finish(server, dbname, folder, 2)
