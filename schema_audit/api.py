@@ -112,6 +112,7 @@ def run_pending(
                 statement_timeout=statement_timeout or settings.UAP_STATEMENT_TIMEOUT,
                 app_version=getattr(settings, "UAP_APP_VERSION", ""),
                 progress=progress,
+                guard=lambda: db.ensure_lock_held(lock_conn),
             )
             outcomes, errors = _apply_all(runner, found.pending)
             rows = ledger.read_rows(conn)

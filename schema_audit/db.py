@@ -75,6 +75,21 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
     return conn
 
 
+def ensure_lock_held(conn: psycopg.Connection) -> None:
+    """DatabaseUnavailable unless the session holding the advisory lock on `conn` is alive.
+
+    A session lock lasts as long as its session, so a live session still holds it; once the
+    session is gone another runner may hold the lock, and the caller must not commit.
+    """
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            "lost the connection holding the migration lock, so another runner may hold it "
+            "now; the migration in progress was rolled back. Run again."
+        ) from exc
+
+
 @contextmanager
 def advisory_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[None]:
     """Hold the runners' session-level advisory lock on `conn`, waiting at most `wait_seconds`.

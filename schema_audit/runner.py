@@ -57,8 +57,12 @@ class Runner:
         statement_timeout: str = "0",
         app_version: str = "",
         progress: Progress | None = None,
+        guard: Callable[[], None] | None = None,
     ):
         self.conn = conn
+        # Called inside each file's transaction before it commits; raises to roll it back
+        # (the runners' lock was lost, so committing could apply the file twice).
+        self.guard = guard or (lambda: None)
         self.app_version = app_version
         self.progress = progress or (lambda *args: None)
         settings = sql.SQL("SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {};\n")
@@ -89,6 +93,7 @@ class Runner:
                     )
                 duration = _elapsed_ms(clock)
                 self.conn.execute(self.restore)
+                self.guard()
                 ledger.record(
                     self.conn, self._attempt(migration, started, duration), self.app_version
                 )

@@ -203,3 +203,36 @@ def test_first_connections_racing_to_create_the_embedded_database(scratch):
             thread.join(timeout=60)
         assert errors == []
         assert scratch.query(name, "SELECT current_database()") == [(name,)]
+
+
+def test_runner_that_lost_its_lock_session_does_not_commit(database, migrations_dir):
+    """Lock session killed mid-file: that runner rolls back (exit 3); the next applies it once."""
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE applied_log (id serial, version text)")
+    folder = migrations_dir(
+        {
+            "001_v1.0_a.sql": migration(
+                "001",
+                "INSERT INTO applied_log (version) VALUES ('001');\n"
+                "SELECT pg_advisory_xact_lock(77);",
+            )
+        }
+    )
+    with database.connect() as gate:
+        gate.execute("SELECT pg_advisory_lock(77)")
+        first = run_subprocess(database.url, "--dir", str(folder))
+        wait_for_backend(database.connect, first, wait_event_type="Lock")
+        lock_backend = wait_for_backend(database.connect, first, "lock")[0]
+        gate.execute("SELECT pg_terminate_backend(%s)", (lock_backend,))
+        second = run_subprocess(database.url, "--dir", str(folder))
+        wait_for_backend(database.connect, second, wait_event_type="Lock")
+    first_out, first_err = first.communicate(timeout=60)
+    second_out, second_err = second.communicate(timeout=60)
+    assert second.returncode == 0, second_err
+    assert first.returncode == 3, first_err
+    assert "lost the connection holding the migration lock, so another runner" in first_err
+    assert "the migration in progress was rolled back" in first_err
+    assert database.query("SELECT version FROM applied_log") == [("001",)]
+    assert database.query(
+        "SELECT version, status FROM schema_migration_events WHERE action = 'apply'"
+    ) == [("001", "completed")]
