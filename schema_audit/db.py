@@ -72,6 +72,9 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
         # locks its migration took, and the retry fails on lock_timeout. Polling the socket
         # ends such a backend (and rolls it back) within a second.
         conn.execute("SET client_connection_check_interval = '1s'")
+        # The lock's connection sits idle for the whole run, and the working one while it
+        # waits for the lock: a server-wide idle_session_timeout must not close either.
+        conn.execute("SET idle_session_timeout = 0")
     return conn
 
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from schema_audit.db import LOCK_KEY
 from tests.conftest import migration, run_subprocess, server_params, url_for
 from tests.pgserver import wait_for_backend
 
@@ -236,3 +237,25 @@ def test_runner_that_lost_its_lock_session_does_not_commit(database, migrations_
     assert database.query(
         "SELECT version, status FROM schema_migration_events WHERE action = 'apply'"
     ) == [("001", "completed")]
+
+
+def test_idle_session_timeout_does_not_cut_the_runner_sessions(database, migrations_dir):
+    """A server-wide idle_session_timeout shorter than the lock wait and the file: exit 0."""
+    with database.connect() as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET idle_session_timeout = '300ms'").format(
+                sql.Identifier(database.name)
+            )
+        )
+    folder = migrations_dir({"001_v1.0_a.sql": migration("001", "SELECT pg_sleep(1);")})
+    with database.connect() as holder:
+        holder.execute("SET idle_session_timeout = 0")
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        runner = run_subprocess(database.url, "--dir", str(folder))
+        wait_for_backend(database.connect, runner, "lock", wait_event_type="Lock")
+        time.sleep(1)  # the runner's working connection idles meanwhile
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert database.query("SELECT version, status FROM schema_migrations") == [
+        ("001", "completed")
+    ]
