@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
+from schema_audit.db import LOCK_KEY
 from tests.conftest import migration, run_subprocess
-from tests.pgserver import PASSWORD_ROLE, PrivateServer, runner_backend
+from tests.pgserver import PASSWORD_ROLE, PrivateServer, runner_backend, wait_for_backend
 from tests.test_fault_crash import assert_consistent, files
 
 pytestmark = pytest.mark.slow
@@ -91,3 +94,25 @@ def test_missing_database_exits_3(server, migrations_dir):
         assert conn.execute(
             "SELECT count(*) FROM pg_database WHERE datname = 'no_such_db'"
         ).fetchone() == (0,)
+
+
+def test_server_stopped_while_waiting_for_the_lock_exits_3(server, migrations_dir):
+    """Stopped while the runner queues for the lock: exit 3, nothing applied, clean resume."""
+    dbname = server.create_database()
+    folder = migrations_dir(files(""))
+    holder = server.connect(dbname)
+    holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    runner = run_subprocess(server.url(dbname), "--dir", str(folder))
+    wait_for_backend(partial(server.connect, dbname), runner, "lock", wait_event_type="Lock")
+    server.stop("fast")
+    try:
+        out, err = runner.communicate(timeout=30)
+    finally:
+        holder.close()
+        server.start()
+    assert runner.returncode == 3, err
+    assert "lost the connection to the database" in err and "Traceback" not in err
+    assert assert_consistent(server, dbname, 1) == set()
+    rerun = run_subprocess(server.url(dbname), "--dir", str(folder))
+    assert rerun.wait(timeout=60) == 0
+    assert assert_consistent(server, dbname, 1) == {"001"}
