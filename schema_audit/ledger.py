@@ -15,6 +15,9 @@ MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
 APPLIED = ("completed", "baseline", "rolled_back")
 STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
+# Not stored: the status read_rows gives a version whose row was deleted while the log says
+# it was applied.
+DELETED = "deleted"
 ACTIONS = ("apply", "dry_run", "rollback", "baseline", "repair", "accept_checksum", "patch")
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
@@ -123,7 +126,8 @@ FROM {MIGRATIONS_TABLE}
 
 # Each row with the last event that changed it (dry runs and patches leave rows alone), so the
 # planner can tell a row edited by hand from one the runner wrote. LATERAL + LIMIT 1 walks the
-# (version, id) index backwards: one index probe per row.
+# (version, id) index backwards: one index probe per row. The second half finds versions the
+# log says were applied whose row is gone (DELETE by hand), so they are not run again.
 _ROWS_WITH_EVENT_SQL = f"""
 SELECT m.version, m.name, m.checksum, m.status, m.applied_at, m.duration_ms, m.error_message,
        m.applied_by, m.description, m.impact, m.rollback_sql,
@@ -132,9 +136,19 @@ SELECT m.version, m.name, m.checksum, m.status, m.applied_at, m.duration_ms, m.e
 FROM {MIGRATIONS_TABLE} m
 LEFT JOIN LATERAL (
     SELECT id, action, status, checksum FROM {EVENTS_TABLE}
-    WHERE version = m.version AND action <> ALL(%s)
+    WHERE version = m.version AND action <> ALL(%(neutral)s)
     ORDER BY id DESC LIMIT 1
 ) e ON true
+UNION ALL
+SELECT version, NULL, NULL, '{DELETED}', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       id, action, status, checksum
+FROM (
+    SELECT DISTINCT ON (version) version, id, action, status, checksum FROM {EVENTS_TABLE} e
+    WHERE action <> ALL(%(neutral)s)
+      AND NOT EXISTS (SELECT 1 FROM {MIGRATIONS_TABLE} m WHERE m.version = e.version)
+    ORDER BY version, id DESC
+) orphan
+WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
 ROW_NEUTRAL_ACTIONS = ["dry_run", "patch"]
 _EVENT_KEYS = {
@@ -222,7 +236,10 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
 
 
 def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
-    """Every ledger row keyed by version, each with `last_event` (or None); {} before setup."""
+    """Every ledger row keyed by version, each with `last_event` (or None); {} before setup.
+
+    A version whose row was deleted by hand after it was applied comes back with status DELETED.
+    """
     rows_exist, events_exist = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
         (MIGRATIONS_TABLE, EVENTS_TABLE),
@@ -233,7 +250,7 @@ def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
         if not events_exist:  # a guide-shaped table not yet upgraded
             return {row["version"]: {**row, "last_event": None} for row in cur.execute(_ROWS_SQL)}
         rows = {}
-        for row in cur.execute(_ROWS_WITH_EVENT_SQL, (ROW_NEUTRAL_ACTIONS,)):
+        for row in cur.execute(_ROWS_WITH_EVENT_SQL, {"neutral": ROW_NEUTRAL_ACTIONS}):
             event = {key: row.pop(column) for column, key in _EVENT_KEYS.items()}
             row["last_event"] = event if event["id"] is not None else None
             rows[row["version"]] = row

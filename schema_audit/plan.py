@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
-from schema_audit.ledger import APPLIED
+from schema_audit.ledger import APPLIED, DELETED
 from schema_audit.source import MigrationFile
 
 
@@ -59,6 +59,8 @@ def edited_row(row: dict) -> str:
         "; the row was edited outside uap_migrate. Restore it from schema_migration_events "
         "before deploying"
     )
+    if row["status"] == DELETED:
+        return f"row deleted from schema_migrations, but {where} applied it{advice}"
     # A `running` row is the dirty state reported on its own; other actions own their statuses.
     if event["action"] == "apply" and row["status"] not in (event["status"], "running"):
         return f"row says {row['status']} but {where} says {event['status']}{advice}"

@@ -66,6 +66,34 @@ def test_hand_edited_status_is_drift(uap, database, applied, statement, fragment
     assert database.scalar("SELECT count(*) FROM schema_migration_events") == events
 
 
+def test_deleted_row_of_an_applied_version_is_drift_not_a_rerun(uap, database, applied):
+    """Deleting an applied version's row does not make it pending: the log says it ran."""
+    edit(database, "DELETE FROM schema_migrations WHERE version = '002'")
+    check = uap("--check", directory=applied)
+    assert check.code == 2
+    assert (
+        "002 v1.0_b: row deleted from schema_migrations, but its last event (#2, apply) "
+        "applied it" in check.err
+    )
+    status = uap("--status", "--json", directory=applied)
+    assert '"status": "deleted"' in status.out
+    run = uap(directory=applied)
+    assert run.code == 2
+    assert database.query("SELECT v FROM applied_log ORDER BY v") == [("001",), ("002",)]
+
+
+def test_deleted_row_of_a_failed_version_is_simply_pending(uap, database, applied):
+    """A failed attempt's row may go: the version never completed, so it is retried."""
+    edit(database, "DELETE FROM schema_migrations WHERE version = '003'")
+    (applied / "003_v1.0_c.sql").write_text(migration("003", LOGGED.format(v="003")))
+    assert uap(directory=applied).code == 0
+    assert database.query("SELECT v FROM applied_log ORDER BY v") == [
+        ("001",),
+        ("002",),
+        ("003",),
+    ]
+
+
 def test_hand_edited_checksum_hiding_a_changed_file_is_drift(uap, database, applied):
     """Editing an applied file and copying its new checksum into the row is still caught."""
     path = applied / "002_v1.0_b.sql"
