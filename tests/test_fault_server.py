@@ -58,17 +58,21 @@ def test_server_stopped_mid_file_exits_3_then_resumes(server, migrations_dir, mo
 
 
 def test_server_down_at_start_exits_3(server, migrations_dir):
-    """No server listening: exit 3 naming where it tried, before anything else."""
+    """No server listening: a run and --check exit 3 naming where they tried."""
     dbname = server.create_database()
     server.stop("fast")
+    folder = migrations_dir(files(""))
     try:
-        runner = run_subprocess(server.url(dbname), "--dir", str(migrations_dir(files(""))))
+        runner = run_subprocess(server.url(dbname), "--dir", str(folder))
         out, err = runner.communicate(timeout=60)
+        check = run_subprocess(server.url(dbname), "--dir", str(folder), "--check")
+        _, check_err = check.communicate(timeout=60)
     finally:
         server.start()
     assert runner.returncode == 3, err
     assert f"cannot connect to PostgreSQL at {server.root}:5432/{dbname}" in err
     assert "Traceback" not in err
+    assert check.returncode == 3 and "cannot connect to PostgreSQL" in check_err
 
 
 def test_wrong_password_exits_3_without_echoing_it(server, migrations_dir):
