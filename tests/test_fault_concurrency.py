@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 
@@ -14,6 +15,7 @@ from psycopg import sql
 from schema_audit.db import LOCK_KEY
 from tests.conftest import migration, run_subprocess, server_params, url_for
 from tests.pgserver import wait_for_backend
+from uap_project import embedded
 
 LOG_FIRST = "CREATE TABLE applied_log (id serial, version text);\n"
 
@@ -39,6 +41,7 @@ class Scratch:
         self.names: list[str] = []
 
     def create(self) -> str:
+        """A new empty database; its name."""
         name = f"sa_race_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(**self.params, dbname="postgres", autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -46,10 +49,12 @@ class Scratch:
         return name
 
     def query(self, name: str, text: str) -> list[tuple]:
+        """Rows of one query on database `name`."""
         with psycopg.connect(**self.params, dbname=name, autocommit=True) as conn:
             return conn.execute(text).fetchall()
 
     def drop_all(self) -> None:
+        """Drop every database this instance created."""
         with psycopg.connect(**self.params, dbname="postgres", autocommit=True) as conn:
             for name in self.names:
                 conn.execute(
@@ -178,10 +183,6 @@ def test_blocked_migration_fails_on_lock_timeout_and_spares_the_holder(
 
 def test_first_connections_racing_to_create_the_embedded_database(scratch):
     """Commands started together on a fresh embedded server all find its database created."""
-    import threading
-
-    from uap_project import embedded
-
     params = scratch.params
     if "port" in params and str(params["port"]) != "5432":
         pytest.skip("ensure_database targets the embedded server's default port")

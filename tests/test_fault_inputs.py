@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 import uuid
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from psycopg import sql
 
 from tests.conftest import ROOT, migration, numbered, run_subprocess
@@ -252,12 +254,8 @@ def test_invalid_database_url_exits_2_without_traceback(migrations_dir, url, fra
     assert "Traceback" not in err and "s3cret" not in out + err
 
 
-def test_unknown_database_alias_exits_2(uap, database):
+def test_unknown_database_alias_exits_2():
     """--database naming no configured alias is invalid input, not a crash."""
-    from io import StringIO
-
-    from django.core.management import call_command
-
     err = StringIO()
     with pytest.raises(SystemExit) as excinfo:
         call_command("uap_migrate", "--database", "nope", stdout=StringIO(), stderr=err)

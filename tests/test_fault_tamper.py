@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from schema_audit.source import read_migration
 from tests.conftest import migration
 
 LOGGED = "INSERT INTO applied_log VALUES ('{v}');"
@@ -99,8 +100,6 @@ def test_hand_edited_checksum_hiding_a_changed_file_is_drift(uap, database, appl
     path = applied / "002_v1.0_b.sql"
     path.write_text(migration("002", "INSERT INTO applied_log VALUES ('002 edited');"))
     assert "file changed since it was applied" in uap("--check", directory=applied).err
-    from schema_audit.source import read_migration
-
     edit(
         database,
         f"UPDATE schema_migrations SET checksum = '{read_migration(path).checksum}' "
