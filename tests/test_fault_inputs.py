@@ -53,6 +53,11 @@ def _symlink_loop(folder):
             "002_v1.0_notes.sql: contains no SQL statements",
         ),
         ({"002_v1.0_bom.sql": b"\xef\xbb\xbf"}, None, "002_v1.0_bom.sql: contains no SQL"),
+        (
+            {"002_v1.0_nul.sql": "CREATE TABLE a (id int);\n-- \x00\nCREATE TABLE b (id int);\n"},
+            None,
+            "002_v1.0_nul.sql:2: contains a NUL byte",
+        ),
         ({}, _symlink_loop, "002_v1.0_loop.sql: cannot read file: Too many levels of symbolic"),
         (
             {"002_v1.0_bad.sql": b"SELECT 1;\n-- caf\xe9\n"},
