@@ -11,6 +11,8 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import dict_row
 
+from schema_audit.exceptions import InvalidConfiguration
+
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
 APPLIED = ("completed", "baseline", "rolled_back")
@@ -89,6 +91,19 @@ SELECT EXISTS (
     WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnatts = 1
       AND a.attname = 'version'
 )
+"""
+
+# Checked once per run, so a role that cannot record is refused before any file runs (a
+# file whose record fails would otherwise be reported as the file's own failure).
+_WRITABLE_SQL = f"""
+SELECT current_user,
+       has_table_privilege('{MIGRATIONS_TABLE}', 'SELECT')
+       AND has_table_privilege('{MIGRATIONS_TABLE}', 'INSERT')
+       AND has_table_privilege('{MIGRATIONS_TABLE}', 'UPDATE')
+       AND has_table_privilege('{EVENTS_TABLE}', 'SELECT')
+       AND has_table_privilege('{EVENTS_TABLE}', 'INSERT')
+       AND coalesce(
+           has_sequence_privilege(pg_get_serial_sequence('{EVENTS_TABLE}', 'id'), 'USAGE'), true)
 """
 
 _UPSERT_SQL = f"""
@@ -212,7 +227,31 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
         and state[EVENTS_TABLE][1] >= 2
     )
     if complete:
+        _ensure_writable(conn)
         return False
+    try:
+        _create_or_upgrade(conn, state, wanted)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise InvalidConfiguration(
+            f"cannot create or upgrade the tracking tables as {conn.info.user}: "
+            f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner, or "
+            "grant this role CREATE on the schema."
+        ) from exc
+    return True
+
+
+def _ensure_writable(conn: psycopg.Connection) -> None:
+    """InvalidConfiguration unless this role may write both tables."""
+    user, writable = conn.execute(_WRITABLE_SQL).fetchone()
+    if not writable:
+        raise InvalidConfiguration(
+            f"role {user} may not write {MIGRATIONS_TABLE} (SELECT, INSERT, UPDATE) and "
+            f"{EVENTS_TABLE} (SELECT, INSERT, and USAGE on its id sequence); grant them, or run "
+            "uap_migrate as the tables' owner"
+        )
+
+
+def _create_or_upgrade(conn: psycopg.Connection, state: dict, wanted: dict) -> None:
     with conn.transaction():
         for table, columns in wanted.items():
             if table not in state:
@@ -232,7 +271,6 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
             f"ON {EVENTS_TABLE} (version, id)"
         )
         conn.execute(_TRIGGER_SQL)
-    return True
 
 
 def read_rows(conn: psycopg.Connection) -> dict[str, dict]:

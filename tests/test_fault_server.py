@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
+from psycopg import sql
 
 from schema_audit.db import LOCK_KEY
 from tests.conftest import migration, run_subprocess
@@ -120,3 +121,56 @@ def test_server_stopped_while_waiting_for_the_lock_exits_3(server, migrations_di
     rerun = run_subprocess(server.url(dbname), "--dir", str(folder))
     assert rerun.wait(timeout=60) == 0
     assert assert_consistent(server, dbname, 1) == {"001"}
+
+
+@pytest.fixture
+def deploy_role(server):
+    """A login role that owns nothing, on a database whose public schema it may not create in."""
+    dbname = server.create_database()
+    with server.connect(dbname) as conn:
+        conn.execute("CREATE ROLE deployer LOGIN")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    yield dbname
+    with server.connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute("DROP ROLE deployer")
+
+
+def test_role_that_cannot_create_the_ledger_exits_2(server, deploy_role, migrations_dir):
+    """No CREATE on the schema: exit 2 saying so, not a traceback read as a failed migration."""
+    runner = run_subprocess(
+        server.url(deploy_role, user="deployer"), "--dir", str(migrations_dir(files("")))
+    )
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 2, err
+    assert "cannot create or upgrade the tracking tables as deployer: permission denied" in err
+    assert "Traceback" not in err
+
+
+def test_role_that_cannot_write_the_ledger_exits_2_before_any_file(
+    server, deploy_role, migrations_dir
+):
+    """Tables owned by another role and no grants: exit 2 before the file runs."""
+    folder = migrations_dir(files(""))
+    owner = run_subprocess(server.url(deploy_role), "--dir", str(folder), "--target", "001")
+    assert owner.wait(timeout=60) == 0
+    folder.joinpath("002_v1.2_step_2.sql").write_text(
+        migration("002", "CREATE TABLE t2a (id int);\nCREATE TABLE t2b (id int);")
+    )
+    with server.connect(deploy_role) as conn:
+        conn.execute("GRANT CREATE ON SCHEMA public TO deployer")
+        conn.execute("GRANT SELECT ON schema_migrations, schema_migration_events TO deployer")
+    runner = run_subprocess(server.url(deploy_role, user="deployer"), "--dir", str(folder))
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 2, err
+    assert "role deployer may not write schema_migrations" in err
+    assert assert_consistent(server, deploy_role, 2) == {"001"}
+    with server.connect(deploy_role) as conn:
+        conn.execute(
+            "GRANT INSERT, UPDATE ON schema_migrations TO deployer; "
+            "GRANT INSERT ON schema_migration_events TO deployer; "
+            "GRANT USAGE ON SEQUENCE schema_migration_events_id_seq TO deployer"
+        )
+    rerun = run_subprocess(server.url(deploy_role, user="deployer"), "--dir", str(folder))
+    assert rerun.wait(timeout=60) == 0, rerun.communicate()
+    assert assert_consistent(server, deploy_role, 2) == {"001", "002"}
