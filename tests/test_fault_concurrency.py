@@ -98,6 +98,7 @@ def test_lock_wait_exceeded_names_the_running_holder(database, migrations_dir):
     folder = migrations_dir({"001_v1.0_slow.sql": migration("001", "SELECT pg_sleep(60);")})
     first = run_subprocess(database.url, "--dir", str(folder))
     try:
+        wait_for_backend(database.connect, first, state="active", query_contains="pg_sleep")
         holder = wait_for_backend(database.connect, first, "lock")
         clock = time.monotonic()
         second = run_subprocess(database.url, "--dir", str(folder), "--lock-wait", "0.5")
