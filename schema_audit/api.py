@@ -22,7 +22,6 @@ from schema_audit import (
     operations,
     patches,
     plan,
-    provenance,
     source,
 )
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
@@ -104,25 +103,23 @@ def run_pending(
     result (and recorded), not raised.
     """
     files = source.discover(migrations_dir(directory))
-    with _connection(database, "lock") as lock_conn, _connection(database) as conn:
-        with db.advisory_lock(lock_conn, _lock_wait(lock_wait)):
-            # Read the ledger only under the lock: the runner before us may have applied files.
-            ledger.ensure_schema(conn)
-            found = plan.build_plan(
-                files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
-            )
-            plan.ensure_runnable(found)
-            operations.check_runnable(found.pending)
-            runner = Runner(
-                conn,
-                lock_timeout=lock_timeout or settings.UAP_LOCK_TIMEOUT,
-                statement_timeout=statement_timeout or settings.UAP_STATEMENT_TIMEOUT,
-                app_version=provenance.app_version(),
-                progress=progress,
-            )
-            drift = audit.record_drift(conn) if found.pending else None
-            outcomes, errors = _apply_all(runner, found.pending)
-            rows = ledger.read_rows(conn)
+    with operations.locked(database, lock_wait) as (conn, guard):
+        # Read the ledger only under the lock: the runner before us may have applied files.
+        found = plan.build_plan(
+            files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
+        )
+        plan.ensure_runnable(found)
+        operations.check_runnable(found.pending)
+        runner = operations.runner_for(
+            conn,
+            guard,
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            progress=progress,
+        )
+        drift = audit.record_drift(conn) if found.pending else None
+        outcomes, errors = _apply_all(runner, found.pending)
+        rows = ledger.read_rows(conn)
     result = _status(plan.build_plan(files, rows, out_of_order=True))
     result.update(
         applied=[o.as_dict() for o in outcomes],

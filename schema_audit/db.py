@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+from django.utils.connection import ConnectionDoesNotExist
 
-from schema_audit.exceptions import DatabaseUnavailable, LockTimeout
+from schema_audit.exceptions import DatabaseUnavailable, InvalidConfiguration, LockTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,15 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 
 def connection_params(database: str = "default") -> dict:
     """libpq keywords for a Django database alias (starts the embedded server if it is one)."""
-    params = connections[database].get_connection_params()
+    problem = getattr(settings, "UAP_DATABASE_URL_ERROR", "") if database == "default" else ""
+    if problem:
+        raise InvalidConfiguration(problem)
+    try:
+        params = connections[database].get_connection_params()
+    except ConnectionDoesNotExist as exc:
+        raise InvalidConfiguration(f"--database {database}: no such alias in DATABASES") from exc
+    except ImproperlyConfigured as exc:
+        raise InvalidConfiguration(f"database {database!r} is misconfigured: {exc}") from exc
     for key in _DJANGO_ONLY:
         params.pop(key, None)
     params.setdefault("connect_timeout", 10)
@@ -52,13 +63,38 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
     name = f"{APPLICATION_NAME} {purpose} pid={os.getpid()}".replace("  ", " ")
     try:
         conn = psycopg.connect(**params, autocommit=True, application_name=name[:63])
-        # Marks this session's DDL as the runner's for the out-of-band DDL audit trigger.
-        conn.execute("SET uap.migrating = 'on'")
-        return conn
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
+        ) from exc
+    # Marks this session's DDL as the runner's for the out-of-band DDL audit trigger.
+    settings = ["SET uap.migrating = 'on'"]
+    if conn.info.server_version >= 140000:
+        # A backend only notices its client died when it next reads or writes; until then a
+        # killed runner's backend keeps sleeping, or waiting in the lock queue, holding the
+        # locks its migration took, and the retry fails on lock_timeout. Polling the socket
+        # ends such a backend (and rolls it back) within a second.
+        settings.append("SET client_connection_check_interval = '1s'")
+        # The lock's connection sits idle for the whole run, and the working one while it
+        # waits for the lock: a server-wide idle_session_timeout must not close either.
+        settings.append("SET idle_session_timeout = 0")
+    conn.execute("; ".join(settings))
+    return conn
+
+
+def ensure_lock_held(conn: psycopg.Connection) -> None:
+    """DatabaseUnavailable unless the session holding the advisory lock on `conn` is alive.
+
+    A session lock lasts as long as its session, so a live session still holds it; once the
+    session is gone another runner may hold the lock, and the caller must not commit.
+    """
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            "lost the connection holding the migration lock, so another runner may hold it "
+            "now; the migration in progress was rolled back. Run again."
         ) from exc
 
 

@@ -23,6 +23,10 @@ class RefusedRequest(SchemaAuditError):
     """The ledger's state forbids the request (drift, dirty row, out-of-order, bad target)."""
 
 
+class InvalidConfiguration(SchemaAuditError):
+    """A setting (DATABASE_URL, --database) cannot be used; nothing was run."""
+
+
 class DatabaseUnavailable(SchemaAuditError, ConnectionError):
     """The database could not be reached, or the connection was lost."""
 
@@ -43,3 +47,15 @@ class MigrationFailed(SchemaAuditError):
     def __init__(self, message: str, outcome: object = None):
         self.outcome = outcome
         super().__init__(message)
+
+
+class Interrupted(SchemaAuditError):
+    """The run was interrupted (Ctrl-C); the file in progress was rolled back."""
+
+    exit_code = 130  # the shell's convention for SIGINT
+
+    def __init__(self):
+        super().__init__(
+            "interrupted: the migration in progress was rolled back and not recorded; "
+            "files applied before it stay applied. Run again to continue."
+        )

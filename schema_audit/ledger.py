@@ -13,11 +13,15 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schema_audit import chain, provenance
+from schema_audit.exceptions import InvalidConfiguration
 
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
 APPLIED = ("completed", "baseline", "rolled_back")
 STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
+# Not stored: the status read_rows gives a version whose row was deleted while the log says
+# it was applied.
+DELETED = "deleted"
 ACTIONS = (
     "apply",
     "dry_run",
@@ -122,6 +126,19 @@ SELECT EXISTS (
 )
 """
 
+# Checked once per run, so a role that cannot record is refused before any file runs (a
+# file whose record fails would otherwise be reported as the file's own failure).
+_WRITABLE_SQL = f"""
+SELECT current_user,
+       has_table_privilege('{MIGRATIONS_TABLE}', 'SELECT')
+       AND has_table_privilege('{MIGRATIONS_TABLE}', 'INSERT')
+       AND has_table_privilege('{MIGRATIONS_TABLE}', 'UPDATE')
+       AND has_table_privilege('{EVENTS_TABLE}', 'SELECT')
+       AND has_table_privilege('{EVENTS_TABLE}', 'INSERT')
+       AND coalesce(
+           has_sequence_privilege(pg_get_serial_sequence('{EVENTS_TABLE}', 'id'), 'USAGE'), true)
+"""
+
 _UPSERT_SQL = f"""
 WITH row AS (
     INSERT INTO {MIGRATIONS_TABLE} AS m (version, name, checksum, status, applied_at, duration_ms,
@@ -183,6 +200,41 @@ SELECT version, name, checksum, status, applied_at, duration_ms, error_message, 
 FROM {MIGRATIONS_TABLE}
 """
 
+# Each row with the last event that changed it (dry runs and patches leave rows alone), so the
+# planner can tell a row edited by hand from one the runner wrote. LATERAL + LIMIT 1 walks the
+# (version, id) index backwards: one index probe per row. The second half finds versions the
+# log says were applied whose row is gone (DELETE by hand), so they are not run again.
+_ROWS_WITH_EVENT_SQL = f"""
+SELECT m.version, m.name, m.checksum, m.status, m.applied_at, m.duration_ms, m.error_message,
+       m.applied_by, m.description, m.impact, m.rollback_sql,
+       e.id AS event_id, e.action AS event_action, e.status AS event_status,
+       e.checksum AS event_checksum
+FROM {MIGRATIONS_TABLE} m
+LEFT JOIN LATERAL (
+    SELECT id, action, status, checksum FROM {EVENTS_TABLE}
+    WHERE version = m.version AND action <> ALL(%(neutral)s)
+    ORDER BY id DESC LIMIT 1
+) e ON true
+UNION ALL
+SELECT version, NULL, NULL, '{DELETED}', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       id, action, status, checksum
+FROM (
+    SELECT DISTINCT ON (version) version, id, action, status, checksum FROM {EVENTS_TABLE} e
+    WHERE action <> ALL(%(neutral)s)
+      AND NOT EXISTS (SELECT 1 FROM {MIGRATIONS_TABLE} m WHERE m.version = e.version)
+    ORDER BY version, id DESC
+) orphan
+WHERE status = 'completed' AND action IN ('apply', 'baseline')
+"""
+# Events that never change a row: they say nothing about what the row should be.
+ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", "out_of_band_ddl", "schema_drift"]
+_EVENT_KEYS = {
+    "event_id": "id",
+    "event_action": "action",
+    "event_status": "status",
+    "event_checksum": "checksum",
+}
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -240,7 +292,31 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
         and state[EVENTS_TABLE][1] >= 3
     )
     if complete:
+        _ensure_writable(conn)
         return False
+    try:
+        _create_or_upgrade(conn, state, wanted)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise InvalidConfiguration(
+            f"cannot create or upgrade the tracking tables as {conn.info.user}: "
+            f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner, or "
+            "grant this role CREATE on the schema."
+        ) from exc
+    return True
+
+
+def _ensure_writable(conn: psycopg.Connection) -> None:
+    """InvalidConfiguration unless this role may write both tables."""
+    user, writable = conn.execute(_WRITABLE_SQL).fetchone()
+    if not writable:
+        raise InvalidConfiguration(
+            f"role {user} may not write {MIGRATIONS_TABLE} (SELECT, INSERT, UPDATE) and "
+            f"{EVENTS_TABLE} (SELECT, INSERT, and USAGE on its id sequence); grant them, or run "
+            "uap_migrate as the tables' owner"
+        )
+
+
+def _create_or_upgrade(conn: psycopg.Connection, state: dict, wanted: dict) -> None:
     with conn.transaction():
         for table, columns in wanted.items():
             if table not in state:
@@ -260,15 +336,28 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
             f"ON {EVENTS_TABLE} (version, id)"
         )
         conn.execute(_TRIGGER_SQL)
-    return True
 
 
 def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
-    """Every ledger row keyed by version; empty when the table does not exist yet."""
-    if not tables_exist(conn):
+    """Every ledger row keyed by version, each with `last_event` (or None); {} before setup.
+
+    A version whose row was deleted by hand after it was applied comes back with status DELETED.
+    """
+    rows_exist, events_exist = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+        (MIGRATIONS_TABLE, EVENTS_TABLE),
+    ).fetchone()
+    if not rows_exist:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
-        return {row["version"]: row for row in cur.execute(_ROWS_SQL)}
+        if not events_exist:  # a guide-shaped table not yet upgraded
+            return {row["version"]: {**row, "last_event": None} for row in cur.execute(_ROWS_SQL)}
+        rows = {}
+        for row in cur.execute(_ROWS_WITH_EVENT_SQL, {"neutral": ROW_NEUTRAL_ACTIONS}):
+            event = {key: row.pop(column) for column, key in _EVENT_KEYS.items()}
+            row["last_event"] = event if event["id"] is not None else None
+            rows[row["version"]] = row
+        return rows
 
 
 def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:

@@ -3,7 +3,7 @@ accept-checksum. Each runs under the runners' advisory lock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -47,35 +47,43 @@ def check_runnable(pending: list[source.MigrationFile]) -> None:
 
 
 @contextmanager
-def locked(database: str, lock_wait: float | None) -> Iterator[psycopg.Connection]:
-    """A worker connection, with the runners' lock held on a second, idle connection."""
+def locked(
+    database: str, lock_wait: float | None
+) -> Iterator[tuple[psycopg.Connection, Callable[[], None]]]:
+    """A worker connection and its guard, with the runners' lock held on a second connection.
+
+    The guard raises DatabaseUnavailable once the lock's session is gone: another runner may
+    hold the lock by then, so nothing may commit after it fails.
+    """
     wait = float(lock_wait if lock_wait is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
     with db.open_connection(database, "lock") as lock_conn, db.open_connection(database) as conn:
         with db.advisory_lock(lock_conn, wait):
             ledger.ensure_schema(conn)
-            yield conn
+            yield conn, lambda: db.ensure_lock_held(lock_conn)
 
 
-def runner_for(conn, lock_timeout=None, statement_timeout=None, progress=None) -> Runner:
-    """A Runner with the configured timeouts and app version."""
+def runner_for(
+    conn, guard=None, *, lock_timeout=None, statement_timeout=None, progress=None
+) -> Runner:
+    """A Runner with the configured timeouts; `guard` runs before each commit."""
     return Runner(
         conn,
         lock_timeout=lock_timeout or settings.UAP_LOCK_TIMEOUT,
         statement_timeout=statement_timeout or settings.UAP_STATEMENT_TIMEOUT,
-        app_version=getattr(settings, "UAP_APP_VERSION", ""),
         progress=progress,
+        guard=guard,
     )
 
 
 def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None, **timeouts):
     """Run pending files in a transaction that is rolled back; one dry_run event per file."""
-    with locked(database, lock_wait) as conn:
+    with locked(database, lock_wait) as (conn, guard):
         found = plan.build_plan(
             files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
-        outcomes = runner_for(conn, **timeouts).dry_run(found.pending)
+        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
     return {
@@ -91,7 +99,7 @@ def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None,
 
 def rollback(files, database, version, *, reason=None, force=False, lock_wait=None, **timeouts):
     """Run a version's Rollback SQL in one transaction and mark it rolled_back."""
-    with locked(database, lock_wait) as conn:
+    with locked(database, lock_wait) as (conn, guard):
         entries = plan.reconcile(files, ledger.read_rows(conn))
         entry = _entry(entries, version)
         _refuse_if_dirty(entries, allow=())
@@ -130,7 +138,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             error_message=f"rolled back: {reason}" if reason else "rolled back",
             reason=reason,
         )
-        runner = runner_for(conn, **timeouts)
+        runner = runner_for(conn, guard, **timeouts)
 
         def record(duration: int) -> None:
             ledger.update(conn, replace(attempt, duration_ms=duration), runner.app_version)
@@ -148,7 +156,7 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
     chosen = [m for m in files if m.number <= _number(version)]
     if not any(m.number == _number(version) for m in files):
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
-    with locked(database, lock_wait) as conn:
+    with locked(database, lock_wait) as (conn, guard):
         rows = ledger.read_rows(conn)
         applied = [r for r in rows.values() if r["status"] in (*ledger.APPLIED, "running")]
         if applied:
@@ -167,10 +175,10 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
         started = utcnow()
         with conn.transaction():
             for m in chosen:
-                attempt = runner_for(conn).attempt(
+                attempt = runner_for(conn, guard).attempt(
                     m, started, None, status="baseline", action="baseline", reason=reason
                 )
-                ledger.record(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""))
+                ledger.record(conn, attempt, "")
     return done("baseline", version, "baseline", versions=[m.version for m in chosen])
 
 
@@ -178,7 +186,7 @@ def repair(files, database, version, mark, *, reason=None, lock_wait=None):
     """Resolve a running (dirty) row, or mark a failed one completed after a manual fix."""
     if mark not in ("completed", "failed"):
         raise RefusedRequest(f"--mark {mark!r}: choose completed or failed")
-    with locked(database, lock_wait) as conn:
+    with locked(database, lock_wait) as (conn, guard):
         entry = _entry(plan.reconcile(files, ledger.read_rows(conn)), version)
         if not (entry.status == "running" or entry.status == "failed" and mark == "completed"):
             raise RefusedRequest(
@@ -194,13 +202,13 @@ def repair(files, database, version, mark, *, reason=None, lock_wait=None):
             error_message=message.rstrip(": ") if message else None,
             reason=reason,
         )
-        ledger.update(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""))
+        ledger.update(conn, attempt, "")
     return done("repair", entry.version, mark, previous=entry.status)
 
 
 def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
     """Record the file's current checksum for an applied version whose file changed."""
-    with locked(database, lock_wait) as conn:
+    with locked(database, lock_wait) as (conn, guard):
         entry = _entry(plan.reconcile(files, ledger.read_rows(conn)), version)
         if entry.status not in ledger.APPLIED:
             raise RefusedRequest(
@@ -223,7 +231,7 @@ def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
             sql_text=entry.file.sql,
             reason=reason,
         )
-        ledger.update(conn, attempt, getattr(settings, "UAP_APP_VERSION", ""), keep_message=True)
+        ledger.update(conn, attempt, "", keep_message=True)
     return done(
         "accept_checksum", entry.version, "accepted", previous=old, checksum=entry.file.checksum
     )

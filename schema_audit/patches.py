@@ -21,7 +21,7 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
     path = Path(path)
     text = _read_patch(path)
     checksum = source.checksum(text)
-    with locked(database, lock_wait) as conn:
+    with locked(database, lock_wait) as (conn, guard):
         earlier = ledger.last_patch(conn, checksum)
         if earlier and not force:
             raise RefusedRequest(
@@ -37,7 +37,7 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
             sql_text=text,
             reason=reason,
         )
-        runner = runner_for(conn, **timeouts)
+        runner = runner_for(conn, guard, **timeouts)
         duration = run_recorded_or_fail(
             runner,
             text,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
-from schema_audit.ledger import APPLIED
+from schema_audit.ledger import APPLIED, DELETED
 from schema_audit.source import MigrationFile
 
 
@@ -45,10 +45,48 @@ class Plan:
         return max(done, key=lambda e: e.number).version if done else None
 
 
+# Events whose checksum is the one the row must carry afterwards.
+_CHECKSUM_ACTIONS = ("apply", "accept_checksum", "baseline")
+
+
+def edited_row(row: dict) -> str:
+    """Why a ledger row disagrees with its last event (edited by hand), or '' when it agrees."""
+    event = row.get("last_event")
+    if not event:
+        return ""  # rows older than the event log have nothing to be compared with
+    where = f"its last event (#{event['id']}, {event['action']})"
+    advice = (
+        "; the row was edited outside uap_migrate. Restore it from schema_migration_events "
+        "before deploying"
+    )
+    if row["status"] == DELETED:
+        return f"row deleted from schema_migrations, but {where} applied it{advice}"
+    # A `running` row is the dirty state reported on its own; other actions own their statuses.
+    if event["action"] == "apply" and row["status"] not in (event["status"], "running"):
+        return f"row says {row['status']} but {where} says {event['status']}{advice}"
+    recorded = (row.get("checksum") or "").strip()
+    logged = (event.get("checksum") or "").strip()
+    if (
+        event["action"] in _CHECKSUM_ACTIONS
+        and event["status"] == "completed"
+        and row["status"] in APPLIED
+        and logged
+        and recorded != logged
+    ):
+        return (
+            f"row checksum {recorded[:12] or 'empty'}… differs from {logged[:12]}… "
+            f"recorded by {where}{advice}"
+        )
+    return ""
+
+
 def drift_of(file: MigrationFile | None, row: dict | None) -> str:
-    """Why an applied version no longer matches disk, or '' when it does."""
-    if not row or row["status"] not in APPLIED:
+    """Why a version's row no longer matches disk or its own history, or '' when it does."""
+    if not row:
         return ""
+    edited = edited_row(row)
+    if edited or row["status"] not in APPLIED:
+        return edited
     if file is None:
         return "applied, but its file is missing from the migrations directory"
     recorded = (row.get("checksum") or "").strip()

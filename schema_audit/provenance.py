@@ -36,10 +36,12 @@ def _git_describe(directory: str) -> str:
 
 
 def app_version() -> str:
-    """`git describe --always --dirty` of the project checkout, else UAP_APP_VERSION."""
+    """UAP_APP_VERSION when the deploy sets it, else `git describe --always --dirty`."""
+    explicit = getattr(settings, "UAP_APP_VERSION", "") or ""
+    if explicit:
+        return explicit
     base = getattr(settings, "BASE_DIR", None)
-    described = _git_describe(str(base)) if base and Path(base, ".git").exists() else ""
-    return described or getattr(settings, "UAP_APP_VERSION", "") or ""
+    return _git_describe(str(base)) if base and Path(base, ".git").exists() else ""
 
 
 def ticket() -> str | None:

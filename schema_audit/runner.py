@@ -58,8 +58,12 @@ class Runner:
         statement_timeout: str = "0",
         app_version: str = "",
         progress: Progress | None = None,
+        guard: Callable[[], None] | None = None,
     ):
         self.conn = conn
+        # Called inside each file's transaction before it commits; raises to roll it back
+        # (the runners' lock was lost, so committing could apply the file twice).
+        self.guard = guard or (lambda: None)
         self.app_version = app_version
         self.progress = progress or (lambda *args: None)
         settings = sql.SQL("SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {};\n")
@@ -69,6 +73,14 @@ class Runner:
         ).as_string(conn)
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
+        # A file may change search_path or role for the session (pg_dump output empties
+        # search_path); the ledger write after it, and the next file, must not inherit that.
+        search_path, role = conn.execute(
+            "SELECT current_setting('search_path'), current_user"
+        ).fetchone()
+        self.restore = sql.SQL(
+            "SELECT set_config('search_path', {}, false), set_config('role', {}, false)"
+        ).format(sql.Literal(search_path), sql.Literal(role))
 
     def apply(self, migration: MigrationFile, *, take_fingerprint: bool = False) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure.
@@ -91,6 +103,8 @@ class Runner:
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = elapsed_ms(clock)
+                self.conn.execute(self.restore)
+                self.guard()
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )

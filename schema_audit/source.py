@@ -94,6 +94,14 @@ def decode(data: bytes, path: object) -> str:
             path,
             line,
         ) from exc
+    nul = text.find("\x00")
+    if nul >= 0:
+        # libpq sends a query as a C string, so PostgreSQL would see the file cut at the NUL.
+        raise InvalidMigration(
+            "contains a NUL byte, which PostgreSQL cannot take; is it a text file?",
+            path,
+            text.count("\n", 0, nul) + 1,
+        )
     return text.replace("\r\n", "\n")
 
 

@@ -45,12 +45,16 @@ def apply_stepwise(
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     try:
+        runner.guard()
         ledger.record(conn, runner.attempt(migration, started, None, status="running"))
         conn.execute(runner.session_prefix)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
     for index, statement in enumerate(statements, start=1):
         try:
+            # Each statement commits by itself: check before each one that no other runner
+            # can have taken the lock in the meantime.
+            _guard_between(runner, migration, index)
             conn.execute(statement.text)
         except psycopg.Error as exc:
             return _fail(runner, migration, statements, index, started, clock, exc)
@@ -70,6 +74,19 @@ def apply_stepwise(
     outcome = Outcome(migration.version, migration.name, "completed", duration)
     runner.progress("done", migration, outcome)
     return outcome
+
+
+def _guard_between(runner: Runner, migration: MigrationFile, index: int) -> None:
+    try:
+        runner.guard()
+    except DatabaseUnavailable as lost:
+        if index == 1:
+            raise
+        raise DatabaseUnavailable(
+            f"{lost} Statements 1-{index - 1} of {migration.label} are committed and its row "
+            f"stays running: check the schema, then run --repair {migration.version} "
+            "--mark failed (or completed)"
+        ) from lost
 
 
 def _fail(

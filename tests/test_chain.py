@@ -147,7 +147,7 @@ def test_events_from_before_the_upgrade_are_reported_unchained(uap, database, mi
         )
         conn.execute(
             "INSERT INTO schema_migration_events (version, action, status) "
-            "VALUES ('000', 'apply', 'completed'), ('000', 'apply', 'completed')"
+            "VALUES ('000', 'apply', 'failed'), ('000', 'dry_run', 'completed')"
         )
     assert uap(directory=migrations_dir(numbered(2))).code == 0
     history = api.verify_history(database.alias)

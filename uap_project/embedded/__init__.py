@@ -62,4 +62,6 @@ def ensure_database(host: str, user: str, name: str) -> None:
             try:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                pass  # another process created it between our check and our CREATE
+                # Another process created it between our check and our CREATE: PostgreSQL
+                # reports 42P04 when its CREATE had committed, 23505 when it was in flight.
+                pass

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from schema_audit import api, audit_report, provenance
-from schema_audit.exceptions import RefusedRequest, SchemaAuditError
+from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.report import Reporter
 
 
@@ -104,6 +104,10 @@ class Command(BaseCommand):
                 code = self._dispatch(report, options)
         except SchemaAuditError as exc:
             code = report.error(exc)
+        except KeyboardInterrupt:
+            # psycopg cancels the running statement and the file's transaction rolls back on
+            # the way out; what is left to do is say so instead of printing a traceback.
+            code = report.error(Interrupted())
         if code:
             sys.exit(code)
 
