@@ -18,6 +18,11 @@ MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
 APPLIED = ("completed", "baseline", "rolled_back")
 STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
+# Events also record dry-run files that were not tried, and changes detected by the audits.
+DETECTED = "detected"
+EVENT_STATUSES = (*STATUSES, "skipped", DETECTED)
+OUT_OF_BAND_ACTION = "out_of_band_ddl"  # DDL by a session that is not uap_migrate
+DRIFT_ACTION = "schema_drift"  # the schema moved since the last recorded fingerprint
 ACTIONS = (
     "apply",
     "dry_run",
@@ -26,8 +31,8 @@ ACTIONS = (
     "repair",
     "accept_checksum",
     "patch",
-    "out_of_band_ddl",
-    "schema_drift",
+    OUT_OF_BAND_ACTION,
+    DRIFT_ACTION,
 )
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
