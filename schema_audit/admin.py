@@ -87,14 +87,26 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     }
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.summary_view)
-        return [path("summary/", view, name="schema_audit_summary"), *super().get_urls()]
+        summary = self.admin_site.admin_view(self.summary_view)
+        evidence = self.admin_site.admin_view(self.evidence_view)
+        return [
+            path("summary/", summary, name="schema_audit_summary"),
+            path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
+            *super().get_urls(),
+        ]
 
     def summary_view(self, request):
         """Where the database stands (views.summary), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
+
+    def evidence_view(self, request):
+        """The evidence bundle, for anyone who may view both the versions and the event log."""
+        events = self.admin_site.get_model_admin(MigrationEvent)
+        if not (self.has_view_permission(request) and events.has_view_permission(request)):
+            raise PermissionDenied
+        return self.ledger_notice(request) or views.evidence_download(request)
 
     def get_queryset(self, request):
         # ModelAdmin.get_queryset orders before we could add the ordering key: build it here.
