@@ -236,6 +236,11 @@ def test_out_of_band_filter_returns_exactly_the_out_of_band_events(auditor_clien
     assert listed_ids(auditor_client.get(f"{EVENTS}?action=out_of_band_ddl")) == listed_ids(
         response
     )
+    versions = auditor_client.get(reverse("admin:schema_audit_schemamigration_changelist"))
+    assert (
+        f'href="{EVENTS}?problem=out_of_band_ddl" id="out-of-band-link"'
+        in versions.content.decode()
+    )
 
 
 @pytest.mark.parametrize(
