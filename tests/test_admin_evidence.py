@@ -53,6 +53,12 @@ def event_ids(where: str = "true", params: tuple = ()) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _statuses() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT status FROM schema_migration_events")
+        return [row[0] for row in cursor.fetchall()]
+
+
 def snapshot() -> list:
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM schema_migrations ORDER BY version")
@@ -101,6 +107,14 @@ def trail(history, django_db_blocker):
             conn.execute(f"DROP TABLE IF EXISTS {OUT_OF_BAND_TABLE}")
 
 
+def _error_message(event_id: int) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT error_message FROM schema_migration_events WHERE id = %s", [event_id]
+        )
+        return cursor.fetchone()[0]
+
+
 @contextmanager
 def tampered(event_id: int, message: str):
     """Edit one event as someone with table rights could (triggers off), then put it back."""
@@ -120,14 +134,6 @@ def tampered(event_id: int, message: str):
         yield
     finally:
         edit(original)
-
-
-def _error_message(event_id: int) -> str | None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT error_message FROM schema_migration_events WHERE id = %s", [event_id]
-        )
-        return cursor.fetchone()[0]
 
 
 @pytest.fixture
@@ -343,7 +349,7 @@ def test_event_filters_offer_every_status_and_action_the_code_writes(
     assert uap(directory=folder).code == 1  # 001 and 002 apply, 003 fails
     assert uap("--rollback", "002", "--reason", "test", directory=folder).code == 0
     written = database.query("SELECT DISTINCT status, action FROM schema_migration_events")
-    statuses = {status for status, _ in written} | set(event_ids_statuses())
+    statuses = {status for status, _ in written} | set(_statuses())
     assert {"skipped", "running", "failed", "rolled_back", "detected"} <= statuses
     assert statuses <= set(ledger.EVENT_STATUSES)
     assert {action for _, action in written} <= set(ledger.ACTIONS)
@@ -352,12 +358,6 @@ def test_event_filters_offer_every_status_and_action_the_code_writes(
         assert f'href="?status={status}"' in page, status
     for action in ledger.ACTIONS:
         assert f'href="?action={action}"' in page, action
-
-
-def event_ids_statuses() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT status FROM schema_migration_events")
-        return [row[0] for row in cursor.fetchall()]
 
 
 def test_evidence_download_is_a_bundle_that_verifies(auditor_client, trail):
