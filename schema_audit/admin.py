@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
@@ -17,8 +16,11 @@ from schema_audit.admin_base import (
     preformatted,
     timestamp,
 )
+from schema_audit.admin_events import MigrationEventAdmin
 from schema_audit.models import MigrationEvent, SchemaMigration
 from schema_audit.plan import drift_of
+
+__all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
 
 # The guide's header template, shown on each version's page.
 HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
@@ -85,14 +87,26 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     }
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.summary_view)
-        return [path("summary/", view, name="schema_audit_summary"), *super().get_urls()]
+        summary = self.admin_site.admin_view(self.summary_view)
+        evidence = self.admin_site.admin_view(self.evidence_view)
+        return [
+            path("summary/", summary, name="schema_audit_summary"),
+            path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
+            *super().get_urls(),
+        ]
 
     def summary_view(self, request):
         """Where the database stands (views.summary), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
+
+    def evidence_view(self, request):
+        """The evidence bundle, for anyone who may view both the versions and the event log."""
+        events = self.admin_site.get_model_admin(MigrationEvent)
+        if not (self.has_view_permission(request) and events.has_view_permission(request)):
+            raise PermissionDenied
+        return self.ledger_notice(request) or views.evidence_download(request)
 
     def get_queryset(self, request):
         # ModelAdmin.get_queryset orders before we could add the ordering key: build it here.
@@ -232,89 +246,3 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def sqlstate(self, obj):
         latest = obj.timeline[-1] if obj.timeline else None
         return (latest.sqlstate if latest and obj.status == "failed" else None) or EMPTY
-
-
-@admin.register(MigrationEvent)
-class MigrationEventAdmin(ReadOnlyAuditAdmin):
-    """Every attempt, append-only: apply, dry run, rollback, baseline, repair, patch."""
-
-    list_display = [
-        "id",
-        "started",
-        "version_link",
-        "action",
-        "status_badge",
-        "duration",
-        "applied_by",
-        "os_user",
-        "host",
-        "app_version",
-        "sqlstate",
-    ]
-    list_display_links = ["id", "started"]
-    list_filter = [
-        filters.ActionFilter,
-        filters.StatusFilter,
-        filters.SlowFilter,
-        ("started_at", admin.DateFieldListFilter),
-    ]
-    search_fields = ["version", "error_message", "applied_by", "os_user", "host", "app_version"]
-    date_hierarchy = "started_at"
-    ordering = ["-id"]
-    fields = [
-        "id",
-        "version_link",
-        "action",
-        "status_badge",
-        "started_at",
-        "duration",
-        "applied_by",
-        "os_user",
-        "host",
-        "app_version",
-        "checksum",
-        "error_message",
-        "sqlstate",
-        "reason",
-        "sql_block",
-    ]
-    readonly_fields = ["version_link", "status_badge", "duration", "sql_block"]
-    csv_stem = "schema_migration_events"
-    csv_columns = {
-        name: name
-        for name in (
-            "id",
-            "version",
-            "action",
-            "status",
-            "started_at",
-            "duration_ms",
-            "error_message",
-            "sqlstate",
-            "applied_by",
-            "os_user",
-            "host",
-            "app_version",
-            "checksum",
-            "reason",
-        )
-    }
-
-    def get_queryset(self, request):
-        # The SQL text can be large; only the detail page reads it.
-        return super().get_queryset(request).defer("sql_text")
-
-    @admin.display(description="started at", ordering="started_at")
-    def started(self, obj):
-        return timestamp(obj.started_at)
-
-    @admin.display(description="version", ordering="version")
-    def version_link(self, obj):
-        if not obj.version:
-            return EMPTY
-        url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
-        return format_html('<a href="{}">{}</a>', url, obj.version)
-
-    @admin.display(description="SQL")
-    def sql_block(self, obj):
-        return preformatted(obj.sql_text)

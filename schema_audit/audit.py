@@ -10,7 +10,7 @@ import psycopg
 
 from schema_audit import chain, fingerprint, ledger
 
-DRIFT_ACTION = "schema_drift"
+DRIFT_ACTION = ledger.DRIFT_ACTION
 
 
 def verify_history(conn: psycopg.Connection, events: list[dict] | None = None) -> dict:
@@ -87,7 +87,7 @@ def record_drift(conn: psycopg.Connection) -> list[dict] | None:
     attempt = ledger.Attempt(
         version=None,
         action=DRIFT_ACTION,
-        status="detected",
+        status=ledger.DETECTED,
         started_at=datetime.now(timezone.utc),
         error_message=f"schema changed since event {last['id']}: {summary}",
         fingerprint=current,

@@ -12,7 +12,7 @@ import psycopg
 from schema_audit import ledger
 from schema_audit.exceptions import RefusedRequest
 
-ACTION = "out_of_band_ddl"
+ACTION = ledger.OUT_OF_BAND_ACTION
 SESSION_SETTING = "uap.migrating"
 END_TRIGGER, DROP_TRIGGER = ledger.DDL_AUDIT_TRIGGERS
 FUNCTION = ledger.DDL_AUDIT_FUNCTION
@@ -47,7 +47,7 @@ BEGIN
         RETURN;  -- only temporary objects: not a schema change
     END IF;
     INSERT INTO {EVENTS} (action, status, applied_by, host, sql_text, ddl_objects)
-    VALUES ('{ACTION}', 'detected', session_user,
+    VALUES ('{ACTION}', '{ledger.DETECTED}', session_user,
             coalesce(host(inet_client_addr()), 'local'), current_query(),
             TG_TAG || ': ' || objects);
 END

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import SimpleListFilter
@@ -54,16 +57,23 @@ def drift_q(files: dict[int, MigrationFile]) -> Q:
 
 
 class StatusFilter(SimpleListFilter):
-    """The ledger status of a version or an event."""
+    """The ledger status of a version."""
 
     title = "status"
     parameter_name = "status"
+    statuses = ledger.STATUSES
 
     def lookups(self, request, model_admin):
-        return [(status, status.replace("_", " ")) for status in ledger.STATUSES]
+        return [(status, status.replace("_", " ")) for status in self.statuses]
 
     def queryset(self, request, queryset):
         return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class EventStatusFilter(StatusFilter):
+    """An event's status: the ledger's, plus dry-run files not tried and audit detections."""
+
+    statuses = ledger.EVENT_STATUSES
 
 
 class ActionFilter(SimpleListFilter):
@@ -118,3 +128,67 @@ class ProblemFilter(SimpleListFilter):
         if value == "drift":
             return queryset.filter(drift)
         return queryset.filter(Q(status__in=list(self.STATUSES)) | drift)
+
+
+class EventProblemFilter(SimpleListFilter):
+    """Events an auditor must look at: failures, schema drift and DDL run outside uap_migrate."""
+
+    title = "problems"
+    parameter_name = "problem"
+    CHOICES = {
+        "failed": ("failed", Q(status="failed")),
+        ledger.OUT_OF_BAND_ACTION: ("out-of-band DDL", Q(action=ledger.OUT_OF_BAND_ACTION)),
+        ledger.DRIFT_ACTION: ("schema drift", Q(action=ledger.DRIFT_ACTION)),
+    }
+
+    def lookups(self, request, model_admin):
+        return [("any", "any problem"), *((k, label) for k, (label, _) in self.CHOICES.items())]
+
+    def queryset(self, request, queryset):
+        if self.value() == "any":
+            return queryset.filter(
+                functools.reduce(operator.or_, (q for _, q in self.CHOICES.values()))
+            )
+        if self.value() in self.CHOICES:
+            return queryset.filter(self.CHOICES[self.value()][1])
+        return queryset
+
+
+class DistinctValueFilter(SimpleListFilter):
+    """Choices are the distinct values of `parameter_name` in the log; any value is a URL."""
+
+    CHOICE_LIMIT = 100  # the sidebar stays short; rarer values still work as a typed URL
+
+    def lookups(self, request, model_admin):
+        field = self.parameter_name
+        values = (
+            model_admin.model._default_manager.filter(**{f"{field}__isnull": False})
+            .order_by(field)
+            .values_list(field, flat=True)
+            .distinct()
+        )
+        return [(value, value) for value in values[: self.CHOICE_LIMIT]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class DatabaseUserFilter(DistinctValueFilter):
+    """The database role that wrote the event (`applied_by`)."""
+
+    title = "database user"
+    parameter_name = "applied_by"
+
+
+class OsUserFilter(DistinctValueFilter):
+    """The operating-system user of the process that wrote the event."""
+
+    title = "OS user"
+    parameter_name = "os_user"
+
+
+class TicketFilter(DistinctValueFilter):
+    """The change ticket recorded with the event (`--ticket`, UAP_CHANGE_TICKET)."""
+
+    title = "ticket"
+    parameter_name = "ticket"

@@ -22,6 +22,11 @@ STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
 # Not stored: the status read_rows gives a version whose row was deleted while the log says
 # it was applied.
 DELETED = "deleted"
+# Events also record dry-run files that were not tried, and changes detected by the audits.
+DETECTED = "detected"
+EVENT_STATUSES = (*STATUSES, "skipped", DETECTED)
+OUT_OF_BAND_ACTION = "out_of_band_ddl"  # DDL by a session that is not uap_migrate
+DRIFT_ACTION = "schema_drift"  # the schema moved since the last recorded fingerprint
 ACTIONS = (
     "apply",
     "dry_run",
@@ -30,8 +35,8 @@ ACTIONS = (
     "repair",
     "accept_checksum",
     "patch",
-    "out_of_band_ddl",
-    "schema_drift",
+    OUT_OF_BAND_ACTION,
+    DRIFT_ACTION,
 )
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
@@ -227,7 +232,7 @@ FROM (
 WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
 # Events that never change a row: they say nothing about what the row should be.
-ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", "out_of_band_ddl", "schema_drift"]
+ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", OUT_OF_BAND_ACTION, DRIFT_ACTION]
 _EVENT_KEYS = {
     "event_id": "id",
     "event_action": "action",

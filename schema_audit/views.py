@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
+import psycopg
+from django.contrib import messages
 from django.db.models import Count, Max
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api, ledger, plan
-from schema_audit.exceptions import InvalidMigration
+from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 from schema_audit.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.models import MigrationEvent, SchemaMigration
+
+logger = logging.getLogger(__name__)
 
 CSV_BATCH_ROWS = 500  # rows per chunk written to the socket: few syscalls, flat memory
 DB_CHUNK_ROWS = 2000  # rows per server-side cursor fetch
@@ -125,6 +132,48 @@ def _ledger_report() -> dict:
     }
 
 
+def _integrity_report() -> dict:
+    """`uap_migrate --verify` for the summary: the hash chain, the schema fingerprint, the DDL
+    audit, and how many detections the event log holds; a notice instead if a check fails."""
+    try:
+        result = api.verify()
+    except (SchemaAuditError, psycopg.Error) as exc:
+        logger.warning("summary: the integrity checks failed: %s", exc)
+        return {"integrity_error": str(exc) or type(exc).__name__}
+    detected = (
+        MigrationEvent.objects.filter(action__in=(ledger.OUT_OF_BAND_ACTION, ledger.DRIFT_ACTION))
+        .values_list("action")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = dict(detected)
+    return {
+        "history": result["history"],
+        "schema": result["schema"],
+        "ddl_audit": result["ddl_audit"],
+        "out_of_band_since": result["out_of_band_ddl"][:LISTED],
+        "out_of_band_since_total": len(result["out_of_band_ddl"]),
+        "out_of_band_total": counts.get(ledger.OUT_OF_BAND_ACTION, 0),
+        "drift_events_total": counts.get(ledger.DRIFT_ACTION, 0),
+    }
+
+
+def evidence_download(request) -> HttpResponse:
+    """The evidence bundle (api.evidence_bundle) as a dated zip; reads, never writes."""
+    try:
+        bundle = api.evidence_bundle()
+    except (SchemaAuditError, psycopg.Error) as exc:
+        logger.warning("evidence bundle not created: %s", exc)
+        messages.error(request, f"The evidence bundle could not be created: {exc}")
+        return HttpResponseRedirect(reverse("admin:schema_audit_summary"))
+    created = timezone.now().astimezone(dt_timezone.utc)
+    response = HttpResponse(bundle, content_type="application/zip")
+    filename = f"schema_audit_evidence_{created:%Y-%m-%d_%H%M%S}Z.zip"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"  # a snapshot of the audit trail, not for caches
+    return response
+
+
 def summary(request, admin_site) -> TemplateResponse:
     """Where the database stands: versions, counts, pending and drifted files, slow runs."""
     ready = api.tracking_tables_ready()
@@ -137,5 +186,6 @@ def summary(request, admin_site) -> TemplateResponse:
         "listed": LISTED,
         **_disk_report(ready),
         **(_ledger_report() if ready else {}),
+        **(_integrity_report() if ready else {}),
     }
     return TemplateResponse(request, "admin/schema_audit/summary.html", context)

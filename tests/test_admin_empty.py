@@ -24,6 +24,7 @@ PAGES = [
     reverse("admin:schema_audit_migrationevent_changelist"),
     reverse("admin:schema_audit_migrationevent_change", args=["1"]),
     reverse("admin:schema_audit_migrationevent_export"),
+    reverse("admin:schema_audit_evidence"),
 ]
 SUMMARY = reverse("admin:schema_audit_summary")
 

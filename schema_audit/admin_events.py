@@ -1,0 +1,177 @@
+"""The event log's admin: every attempt and detection, with who, why and its hash-chain link."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.urls import reverse
+from django.utils.html import format_html
+
+from schema_audit import filters
+from schema_audit.admin_base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
+from schema_audit.models import MigrationEvent
+
+HASH_SHOWN = 12  # hex digits of a hash in the list; the detail page shows all 64
+
+
+def _code(value: str | None, shown: int | None = None):
+    value = (value or "").strip()
+    if not value:
+        return EMPTY
+    return format_html('<code title="{}">{}</code>', value, value[:shown] if shown else value)
+
+
+@admin.register(MigrationEvent)
+class MigrationEventAdmin(ReadOnlyAuditAdmin):
+    """Every attempt, append-only: apply, dry run, rollback, baseline, repair, patch, and the
+    audits' out-of-band DDL and schema drift detections."""
+
+    list_display = [
+        "id",
+        "started",
+        "version_link",
+        "action",
+        "status_badge",
+        "duration",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "ticket",
+        "sqlstate",
+        "short_hash",
+    ]
+    list_display_links = ["id", "started"]
+    list_filter = [
+        filters.EventProblemFilter,
+        filters.ActionFilter,
+        filters.EventStatusFilter,
+        filters.SlowFilter,
+        filters.DatabaseUserFilter,
+        filters.OsUserFilter,
+        filters.TicketFilter,
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    search_fields = [
+        "version",
+        "error_message",
+        "applied_by",
+        "os_user",
+        "host",
+        "app_version",
+        "ticket",
+        "application",
+        "ddl_objects",
+        "^hash",
+    ]
+    date_hierarchy = "started_at"
+    ordering = ["-id"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "version_link",
+                    "action",
+                    "status_badge",
+                    "started_at",
+                    "duration",
+                    "checksum",
+                    "error_message",
+                    "sqlstate",
+                    "reason",
+                ]
+            },
+        ),
+        (
+            "Who and why",
+            {"fields": ["applied_by", "os_user", "host", "application", "app_version", "ticket"]},
+        ),
+        ("Objects changed (out-of-band DDL)", {"fields": ["ddl_objects"]}),
+        ("Integrity", {"fields": ["previous_link", "hash_detail", "fingerprint_detail"]}),
+        ("SQL", {"fields": ["sql_block"]}),
+    ]
+    readonly_fields = [
+        "version_link",
+        "status_badge",
+        "duration",
+        "previous_link",
+        "hash_detail",
+        "fingerprint_detail",
+        "sql_block",
+    ]
+    csv_stem = "schema_migration_events"
+    csv_columns = {
+        name: name
+        for name in (
+            "id",
+            "version",
+            "action",
+            "status",
+            "started_at",
+            "duration_ms",
+            "error_message",
+            "sqlstate",
+            "applied_by",
+            "os_user",
+            "host",
+            "app_version",
+            "checksum",
+            "reason",
+            "ticket",
+            "application",
+            "ddl_objects",
+            "fingerprint",
+            "prev_hash",
+            "hash",
+        )
+    }
+
+    def get_queryset(self, request):
+        # The SQL text and schema description can be large; only the detail page reads them.
+        return super().get_queryset(request).defer("sql_text", "schema_description")
+
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, obj):
+        return timestamp(obj.started_at)
+
+    @admin.display(description="version", ordering="version")
+    def version_link(self, obj):
+        if not obj.version:
+            return EMPTY
+        url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
+        return format_html('<a href="{}">{}</a>', url, obj.version)
+
+    @admin.display(description="hash")
+    def short_hash(self, obj):
+        return _code(obj.hash, HASH_SHOWN)
+
+    @admin.display(description="hash")
+    def hash_detail(self, obj):
+        if not (obj.hash or "").strip():
+            return "not chained (written before the hash chain, or with its trigger off)"
+        return _code(obj.hash)
+
+    @admin.display(description="previous hash")
+    def previous_link(self, obj):
+        previous = (obj.prev_hash or "").strip()
+        if not previous:
+            return EMPTY if not obj.hash else "none: the first chained event"
+        found = MigrationEvent.objects.filter(hash=previous).values_list("pk", flat=True).first()
+        if found is None:
+            return format_html("{} (no event has this hash)", _code(previous))
+        url = reverse("admin:schema_audit_migrationevent_change", args=[found])
+        return format_html('{} <a href="{}">event #{}</a>', _code(previous), url, found)
+
+    @admin.display(description="schema fingerprint")
+    def fingerprint_detail(self, obj):
+        if not (obj.fingerprint or "").strip():
+            return EMPTY
+        stored = len(obj.schema_description or "")
+        note = f"schema description stored ({stored:,} characters)" if stored else "no description"
+        return format_html('{}<p class="help">{}</p>', _code(obj.fingerprint), note)
+
+    @admin.display(description="SQL")
+    def sql_block(self, obj):
+        return preformatted(obj.sql_text)
