@@ -101,9 +101,8 @@ def run_pending(
         with db.advisory_lock(lock_conn, _lock_wait(lock_wait)):
             # Read the ledger only under the lock: the runner before us may have applied files.
             ledger.ensure_schema(conn)
-            found = plan.build_plan(
-                files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
-            )
+            rows = ledger.read_rows(conn)
+            found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
             plan.ensure_runnable(found)
             _check_runnable(found.pending)
             runner = Runner(
@@ -114,7 +113,8 @@ def run_pending(
                 progress=progress,
             )
             outcomes, errors = _apply_all(runner, found.pending)
-            rows = ledger.read_rows(conn)
+            if outcomes:  # a no-op run has nothing new to read back
+                rows = ledger.read_rows(conn)
     result = _status(plan.build_plan(files, rows, out_of_order=True))
     result.update(
         applied=[o.as_dict() for o in outcomes],
