@@ -264,6 +264,13 @@ def report(samples: dict, sizes: list[int]) -> tuple[str, list[bool]]:
             per <= 2.0,
             f"{per:.2f} ms at 3000 (start-up included){marginal}",
         )
+    check = m("django-check", "startup", 300)
+    if check and f300:
+        out.append(
+            f"\nStart-up bound: `manage.py check` alone takes {check:.3f} s, so any Django "
+            f"command applying 300 takes at least {check + f300:.3f} s "
+            f"({(check + f300) / f300:.2f}× the psql floor)."
+        )
     rss = m("uap", "rss_kib", 3000)
     if rss:
         out += [
