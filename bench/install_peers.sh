@@ -9,10 +9,15 @@ DBMATE_VERSION=2.36.0
 YOYO_VERSION=9.0.0
 mkdir -p "$PEERS"
 
-if ! command -v sqitch >/dev/null || ! perl -MDBD::Pg -e1 2>/dev/null || ! command -v psql >/dev/null; then
+need=()
+command -v sqitch >/dev/null || need+=(sqitch)
+perl -MDBD::Pg -e1 2>/dev/null || need+=(libdbd-pg-perl)
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v npm >/dev/null || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends sqitch libdbd-pg-perl postgresql-client >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 # Everyone is measured on the machine's PostgreSQL server; start it if it is installed but down.
@@ -28,7 +33,7 @@ fi
 
 if [ ! -x "$PEERS/yoyo/bin/yoyo" ]; then
     python3 -m venv "$PEERS/yoyo"
-    "$PEERS/yoyo/bin/python" -m pip install --quiet "yoyo-migrations==$YOYO_VERSION" "psycopg[binary]"
+    "$PEERS/yoyo/bin/python" -m pip install --quiet "yoyo-migrations==$YOYO_VERSION" "psycopg[binary]==3.3.9"
 fi
 
 mkdir -p .work && echo "Peers: $(sqitch --version | head -n1); dbmate $("$PEERS/node_modules/.bin/dbmate" --version | awk '{print $NF}'); yoyo $("$PEERS/yoyo/bin/python" -c 'import importlib.metadata as m; print(m.version("yoyo-migrations"))'); $(psql --version)." | tee .work/versions.txt
