@@ -10,6 +10,7 @@ Standard library only: it drives the project's virtualenv and the peers as subpr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -216,6 +217,12 @@ def best_peer(samples: dict, op: str, size: int) -> tuple[str, float | None]:
     return tool, value
 
 
+def paired(samples: dict, key: tuple, base: tuple) -> str:
+    """Median of run-by-run ratios: each pair ran back to back, so shared load hits both."""
+    pairs = [a / b for a, b in zip(samples.get(key, []), samples.get(base, []), strict=False) if b]
+    return f"{statistics.median(pairs):.2f}×" if pairs else ""
+
+
 def cell(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
@@ -238,16 +245,21 @@ def report(samples: dict, sizes: list[int]) -> tuple[str, list[bool]]:
         out.append(f"| {label} | " + " | ".join(cell(v) for v in [*values, check]) + " |")
     out += [
         "",
-        "| measure | uap / floor | floor | uap / best peer | best peer |",
-        "|---" * 5 + "|",
+        "| measure | uap / floor | paired | floor | uap / best peer | paired | best peer |",
+        "|---" * 7 + "|",
     ]
     for label, op, size in rows:
         uap = median(samples, ("uap", op, size))
         floor_name, floor = floor_of(samples, op, size)
         peer_name, peer = best_peer(samples, op, size)
+        floor_key = (
+            ("psql-floor", op, size) if op == "apply" else ("django-check", "startup", size)
+        )
         out.append(
-            f"| {label} | {ratio(uap, floor)} | {floor_name} {cell(floor)} s "
-            f"| {ratio(uap, peer)} | {peer_name} {cell(peer)} s |"
+            f"| {label} | {ratio(uap, floor)} | {paired(samples, ('uap', op, size), floor_key)} "
+            f"| {floor_name} {cell(floor)} s | {ratio(uap, peer)} "
+            f"| {paired(samples, ('uap', op, size), (peer_name, op, size))} "
+            f"| {peer_name} {cell(peer)} s |"
         )
     targets = []
 
@@ -260,16 +272,30 @@ def report(samples: dict, sizes: list[int]) -> tuple[str, list[bool]]:
     out += ["", "| target | measured | verdict |", "|---|---|---|"]
     m = lambda *key: median(samples, key)  # noqa: E731
     u300, u3000 = m("uap", "apply", 300), m("uap", "apply", 3000)
+    u_key = ("uap", "apply", 300)
     f300, f3000 = m("psql-floor", "apply", 300), m("psql-floor", "apply", 3000)
     d300 = m("dbmate", "apply", 300)
     if u300 and f300:
-        target("apply 300 ≤ 1.5× psql floor", u300 <= 1.5 * f300, ratio(u300, f300))
+        target(
+            "apply 300 ≤ 1.5× psql floor",
+            u300 <= 1.5 * f300,
+            f"{ratio(u300, f300)} (paired {paired(samples, u_key, ('psql-floor', 'apply', 300))})",
+        )
     if u300 and d300:
-        target("apply 300 ≤ 1.0× dbmate", u300 <= d300, ratio(u300, d300))
+        target(
+            "apply 300 ≤ 1.0× dbmate",
+            u300 <= d300,
+            f"{ratio(u300, d300)} (paired {paired(samples, u_key, ('dbmate', 'apply', 300))})",
+        )
     for size in sizes:
         noop, yoyo = m("uap", "noop", size), m("yoyo", "noop", size)
         if noop and yoyo:
-            target(f"no-op rerun {size} ≤ yoyo no-op", noop <= yoyo, ratio(noop, yoyo))
+            pair = paired(samples, ("uap", "noop", size), ("yoyo", "noop", size))
+            target(
+                f"no-op rerun {size} ≤ yoyo no-op",
+                noop <= yoyo,
+                f"{ratio(noop, yoyo)} (paired {pair})",
+            )
     if u300 and u3000:
         floor_scale = f" (psql floor: {ratio(f3000, f300)})" if f300 and f3000 else ""
         target(
@@ -347,15 +373,24 @@ def main() -> int:
     )
     parser.add_argument("--only", default=",".join(TOOLS), help="comma-separated tools")
     parser.add_argument("--out", default=str(RESULTS / "latest.md"))
+    parser.add_argument(
+        "--from-samples", metavar="JSON", help="write the report from a saved run; run nothing"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     tools = [t for t in args.only.split(",") if t]
-    samples: dict = {}
-    started = datetime.now(timezone.utc)
-    for size in sizes:
-        slow = args.repeat if size <= 1000 else min(args.repeat, args.repeat_slow)
-        run_size(size, tools, args.repeat, slow, samples)
-    drop_databases([f"bench_{tool.replace('-', '_')}" for tool in TOOLS] + ["bench_check"])
+    if args.from_samples:
+        saved = json.loads(Path(args.from_samples).read_text())
+        samples = {tuple(k.split("|")[:2]) + (int(k.split("|")[2]),): v for k, v in saved.items()}
+        started = datetime.fromtimestamp(Path(args.from_samples).stat().st_mtime, timezone.utc)
+    else:
+        samples, started = {}, datetime.now(timezone.utc)
+        for size in sizes:
+            slow = args.repeat if size <= 1000 else min(args.repeat, args.repeat_slow)
+            run_size(size, tools, args.repeat, slow, samples)
+        drop_databases([f"bench_{tool.replace('-', '_')}" for tool in TOOLS] + ["bench_check"])
+        saved = {"|".join(map(str, key)): values for key, values in samples.items()}
+        (WORK / "samples.json").write_text(json.dumps(saved, indent=1))
     body, verdicts = report(samples, sizes)
     versions = (
         (WORK / "versions.txt").read_text().strip() if (WORK / "versions.txt").exists() else ""

@@ -60,8 +60,11 @@ def test_targets_are_judged_against_medians_measured_in_the_same_run():
         ("django-check", "startup", 300): [0.18, 0.19, 0.20],
     }
     text, verdicts = run.report(samples, [300])
-    assert "| apply 300 ≤ 1.5× psql floor | 1.50× | met |" in text
-    assert "| apply 300 ≤ 1.0× dbmate | 1.02× | MISSED |" in text
-    assert "| no-op rerun 300 ≤ yoyo no-op | 0.84× | met |" in text
+    assert "| apply 300 ≤ 1.5× psql floor | 1.50× (paired 1.50×) | met |" in text
+    assert "| apply 300 ≤ 1.0× dbmate | 1.02× (paired 1.02×) | MISSED |" in text
+    assert "| no-op rerun 300 ≤ yoyo no-op | 0.84× (paired 0.84×) | met |" in text
     assert verdicts == [True, False, True]
+    assert (
+        "| apply 300 | 1.50× | 1.50× | psql one session 0.400 s | 1.02× | 1.02× | dbmate" in text
+    )
     assert "at least 0.590 s (1.48× the psql floor)" in text
