@@ -42,6 +42,8 @@ def fresh_database(name: str) -> str:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # The previous tool's dirty pages would otherwise be written during the next tool's run.
+    subprocess.run([PSQL, f"{SERVER}/postgres", "-qAtc", "CHECKPOINT"], check=True)
     return f"{SERVER}/{name}"
 
 
