@@ -105,9 +105,8 @@ def run_pending(
     files = source.discover(migrations_dir(directory))
     with operations.locked(database, lock_wait) as (conn, guard):
         # Read the ledger only under the lock: the runner before us may have applied files.
-        found = plan.build_plan(
-            files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
-        )
+        rows = ledger.read_rows(conn)
+        found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         plan.ensure_runnable(found)
         operations.check_runnable(found.pending)
         runner = operations.runner_for(
@@ -119,7 +118,8 @@ def run_pending(
         )
         drift = audit.record_drift(conn) if found.pending else None
         outcomes, errors = _apply_all(runner, found.pending)
-        rows = ledger.read_rows(conn)
+        if outcomes:  # a no-op run has nothing new to read back
+            rows = ledger.read_rows(conn)
     result = _status(plan.build_plan(files, rows, out_of_order=True))
     result.update(
         applied=[o.as_dict() for o in outcomes],
