@@ -1,0 +1,183 @@
+"""Creates and upgrades the tracking tables idempotently (CONTRACT §5); ledger.py uses them."""
+
+from __future__ import annotations
+
+import psycopg
+
+from schema_audit import chain
+from schema_audit.exceptions import InvalidConfiguration
+
+MIGRATIONS_TABLE = "schema_migrations"
+EVENTS_TABLE = "schema_migration_events"
+
+# Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
+MIGRATION_COLUMNS = (
+    ("version", "text PRIMARY KEY"),
+    ("name", "text"),
+    ("checksum", "char(64)"),
+    ("status", "text"),
+    ("applied_at", "timestamptz"),
+    ("duration_ms", "integer"),
+    ("error_message", "text"),
+    ("applied_by", "text"),
+    ("description", "text"),
+    ("impact", "text"),
+    ("rollback_sql", "text"),
+)
+EVENT_COLUMNS = (
+    ("id", "bigserial PRIMARY KEY"),
+    ("version", "text"),
+    ("action", "text NOT NULL"),
+    ("status", "text NOT NULL"),
+    ("started_at", "timestamptz NOT NULL DEFAULT now()"),
+    ("duration_ms", "integer"),
+    ("error_message", "text"),
+    ("sqlstate", "text"),
+    ("applied_by", "text DEFAULT current_user"),
+    ("os_user", "text"),
+    ("host", "text"),
+    ("app_version", "text"),
+    ("checksum", "char(64)"),
+    ("sql_text", "text"),
+    ("reason", "text"),
+    ("ticket", "text"),
+    ("application", "text"),
+    ("ddl_objects", "text"),
+    ("fingerprint", "char(64)"),
+    # The canonical JSON the fingerprint hashes (so drift can be shown as a diff); only on
+    # the events that carry a fingerprint, and checked against it rather than chained.
+    ("schema_description", "text"),
+    ("prev_hash", "char(64)"),
+    ("hash", "char(64)"),
+)
+# The tracking machinery itself is not part of the application schema's fingerprint.
+DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
+DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")
+TRACKING_OBJECTS = (
+    MIGRATIONS_TABLE,
+    EVENTS_TABLE,
+    f"{EVENTS_TABLE}_id_seq",
+    f"{EVENTS_TABLE}_append_only",
+    f"{EVENTS_TABLE}_chain",
+    DDL_AUDIT_FUNCTION,
+    *DDL_AUDIT_TRIGGERS,
+)
+
+_TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION {EVENTS_TABLE}_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{EVENTS_TABLE} is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Record a new event (repair, accept_checksum) instead of editing history.';
+END
+$$;
+DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_update_delete ON {EVENTS_TABLE};
+CREATE TRIGGER {EVENTS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {EVENTS_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
+DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_truncate ON {EVENTS_TABLE};
+CREATE TRIGGER {EVENTS_TABLE}_no_truncate BEFORE TRUNCATE ON {EVENTS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
+{chain.trigger_sql(EVENTS_TABLE)}"""
+
+# One catalog round trip tells whether the tables are complete; DDL runs only when they are not,
+# so a no-op deploy takes no ACCESS EXCLUSIVE lock on the ledger.
+_SCHEMA_STATE_SQL = """
+SELECT c.relname, array_agg(a.attname::text) AS columns,
+       (SELECT count(*) FROM pg_trigger t
+        WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers
+FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
+GROUP BY c.oid, c.relname
+"""
+
+# Upserts need a unique key on version; an older hand-made table may lack one.
+_HAS_VERSION_KEY_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_index i
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnatts = 1
+      AND a.attname = 'version'
+)
+"""
+
+# Checked once per run, so a role that cannot record is refused before any file runs (a
+# file whose record fails would otherwise be reported as the file's own failure).
+_WRITABLE_SQL = f"""
+SELECT current_user,
+       has_table_privilege('{MIGRATIONS_TABLE}', 'SELECT')
+       AND has_table_privilege('{MIGRATIONS_TABLE}', 'INSERT')
+       AND has_table_privilege('{MIGRATIONS_TABLE}', 'UPDATE')
+       AND has_table_privilege('{EVENTS_TABLE}', 'SELECT')
+       AND has_table_privilege('{EVENTS_TABLE}', 'INSERT')
+       AND coalesce(
+           has_sequence_privilege(pg_get_serial_sequence('{EVENTS_TABLE}', 'id'), 'USAGE'), true)
+"""
+
+
+def tables_exist(conn: psycopg.Connection) -> bool:
+    """True when `schema_migrations` exists (the ledger may be read)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
+    return bool(row[0])
+
+
+def ensure_schema(conn: psycopg.Connection) -> bool:
+    """Create or upgrade both tables and the append-only trigger; True if DDL ran."""
+    state = {
+        row[0]: (set(row[1]), row[2])
+        for row in conn.execute(_SCHEMA_STATE_SQL, (MIGRATIONS_TABLE, EVENTS_TABLE))
+    }
+    wanted = {MIGRATIONS_TABLE: MIGRATION_COLUMNS, EVENTS_TABLE: EVENT_COLUMNS}
+    complete = (
+        all(
+            table in state and {name for name, _ in columns} <= state[table][0]
+            for table, columns in wanted.items()
+        )
+        and state[EVENTS_TABLE][1] >= 3
+    )
+    if complete:
+        _ensure_writable(conn)
+        return False
+    try:
+        _create_or_upgrade(conn, state, wanted)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise InvalidConfiguration(
+            f"cannot create or upgrade the tracking tables as {conn.info.user}: "
+            f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner, or "
+            "grant this role CREATE on the schema."
+        ) from exc
+    return True
+
+
+def _ensure_writable(conn: psycopg.Connection) -> None:
+    """InvalidConfiguration unless this role may write both tables."""
+    user, writable = conn.execute(_WRITABLE_SQL).fetchone()
+    if not writable:
+        raise InvalidConfiguration(
+            f"role {user} may not write {MIGRATIONS_TABLE} (SELECT, INSERT, UPDATE) and "
+            f"{EVENTS_TABLE} (SELECT, INSERT, and USAGE on its id sequence); grant them, or run "
+            "uap_migrate as the tables' owner"
+        )
+
+
+def _create_or_upgrade(conn: psycopg.Connection, state: dict, wanted: dict) -> None:
+    with conn.transaction():
+        for table, columns in wanted.items():
+            if table not in state:
+                body = ", ".join(f"{name} {ddl}" for name, ddl in columns)
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+            else:
+                for name, ddl in columns:
+                    if name not in state[table][0]:
+                        plain = ddl.replace(" PRIMARY KEY", "")
+                        conn.execute(
+                            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {plain}"
+                        )
+        if not conn.execute(_HAS_VERSION_KEY_SQL, (MIGRATIONS_TABLE,)).fetchone()[0]:
+            conn.execute(f"ALTER TABLE {MIGRATIONS_TABLE} ADD PRIMARY KEY (version)")
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_version_idx "
+            f"ON {EVENTS_TABLE} (version, id)"
+        )
+        conn.execute(_TRIGGER_SQL)
