@@ -108,15 +108,6 @@ def test_missing_directory_and_file_as_directory(tmp_path):
         source.discover(tmp_path / "f.sql")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
-def test_unreadable_file(migrations_dir):
-    """A file without read permission is reported, not skipped."""
-    folder = migrations_dir({"001_v1.0_a.sql": "SELECT 1;"})
-    (folder / "001_v1.0_a.sql").chmod(0)
-    with pytest.raises(InvalidMigration, match="cannot read"):
-        source.discover(folder)
-
-
 def test_symlink_loop_is_reported(migrations_dir):
     """A symlink pointing at itself is an unreadable file, named."""
     folder = migrations_dir({})
