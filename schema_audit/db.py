@@ -68,19 +68,24 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
         ) from exc
+    conn.execute(session_settings(conn))
+    return conn
+
+
+def session_settings(conn: psycopg.Connection) -> str:
+    """The SET statements every runner session carries (re-applied after a RESET ALL)."""
     # Marks this session's DDL as the runner's for the out-of-band DDL audit trigger.
-    settings = ["SET uap.migrating = 'on'"]
+    statements = ["SET uap.migrating = 'on'"]
     if conn.info.server_version >= 140000:
         # A backend only notices its client died when it next reads or writes; until then a
         # killed runner's backend keeps sleeping, or waiting in the lock queue, holding the
         # locks its migration took, and the retry fails on lock_timeout. Polling the socket
         # ends such a backend (and rolls it back) within a second.
-        settings.append("SET client_connection_check_interval = '1s'")
+        statements.append("SET client_connection_check_interval = '1s'")
         # The lock's connection sits idle for the whole run, and the working one while it
         # waits for the lock: a server-wide idle_session_timeout must not close either.
-        settings.append("SET idle_session_timeout = 0")
-    conn.execute("; ".join(settings))
-    return conn
+        statements.append("SET idle_session_timeout = 0")
+    return "; ".join(statements)
 
 
 def ensure_lock_held(conn: psycopg.Connection) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import psycopg
 from pglast import ast
 
-from schema_audit import fingerprint, ledger
+from schema_audit import db, fingerprint, ledger
 from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
 from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms, failure_text
 from schema_audit.source import MigrationFile
@@ -163,8 +163,9 @@ def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str
 
 def _reset_timeouts(conn: psycopg.Connection) -> None:
     # RESET ALL, not just the timeouts: a file's own SET (search_path, role settings) is
-    # session-wide here and must not leak into the files after it.
-    conn.execute("RESET ALL")
+    # session-wide here and must not leak into the files after it. It also clears the
+    # runner's own session settings (the out-of-band DDL marker among them): set them again.
+    conn.execute(f"RESET ALL; {db.session_settings(conn)}")
 
 
 def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:

@@ -70,6 +70,21 @@ def test_runners_own_ddl_is_not_flagged(audited, uap, database, migrations_dir):
     assert api.out_of_band_ddl(database.alias) == []
 
 
+def test_ddl_after_a_non_transactional_file_is_not_flagged(audited, uap, database, migrations_dir):
+    """A `-- Transaction: none` file resets its session; the files after it stay the runner's."""
+    migrations_dir(
+        {
+            "003_v1.3_index.sql": "-- Transaction: none\n"
+            + migration("003", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t1_id ON t1 (id);"),
+            "004_v1.4_more.sql": migration("004", "CREATE TABLE t4 (id int);"),
+        }
+    )
+    result = uap(directory=audited)
+    assert result.code == 0, result.err
+    assert "t4" in database.tables()
+    assert api.out_of_band_ddl(database.alias) == []
+
+
 def test_drop_is_recorded_once_with_the_dropped_object(audited, database):
     """DROP fires two event triggers but is one event naming what was dropped."""
     with database.connect() as conn:
