@@ -221,7 +221,22 @@ class Runner:
     ):
         self.raise_if_lost(exc, migration)
         line = _error_line(exc, migration.sql, len(self.prefix))
-        message = describe_error(exc)
+        self.record_failure(migration, started, duration, exc, describe_error(exc), line)
+
+    def record_failure(
+        self,
+        migration: MigrationFile,
+        started: datetime,
+        duration: int,
+        exc: psycopg.Error,
+        message: str,
+        line: int | None,
+    ):
+        """Record `migration` failed (row, event and the schema's fingerprint); raise it.
+
+        The fingerprint comes along because a failure may leave the schema changed (the
+        committed statements of a non-transactional file) and the record must say so.
+        """
         attempt = self.attempt(
             migration,
             started,

@@ -12,7 +12,7 @@ from pglast import ast
 
 from schema_audit import db, fingerprint, ledger
 from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
-from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms, failure_text
+from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms
 from schema_audit.source import MigrationFile
 from schema_audit.statements import Statement, parse
 
@@ -122,22 +122,11 @@ def _fail(
         )
     if index > 1:
         parts.append("the retry re-runs the whole file: keep its statements idempotent")
-    message = "\n".join(parts)
-    attempt = runner.attempt(
-        migration, started, duration, status="failed", error_message=message, sqlstate=exc.sqlstate
-    )
     try:
         _reset_timeouts(runner.conn)
-        value, text = fingerprint.take_for_event(runner.conn)
-        attempt = replace(attempt, fingerprint=value, schema_description=text)
-        ledger.record(runner.conn, attempt, runner.app_version)
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
-    outcome = Outcome(
-        migration.version, migration.name, "failed", duration, message, exc.sqlstate, line
-    )
-    runner.progress("failed", migration, outcome)
-    raise MigrationFailed(failure_text(migration, outcome), outcome) from exc
+    runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
 
 
 def _line_in(statement: Statement, exc: psycopg.Error) -> int:

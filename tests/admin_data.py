@@ -132,3 +132,14 @@ def make_auditor(username: str = "auditor"):
         stdout=io.StringIO(),
     )
     return get_user_model().objects.get(username=username)
+
+
+@pytest.fixture(params=["auditor", "superuser"])
+def any_client(request, client):
+    """A client logged in as the auditor, then as a superuser."""
+    if request.param == "auditor":
+        user = make_auditor()
+    else:
+        user = get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    client.force_login(user)
+    return client

@@ -14,6 +14,7 @@ from tests.admin_data import HISTORY, make_auditor
 
 pytestmark = pytest.mark.django_db
 history = admin_data.history  # the module's migration history (a fixture)
+any_client = admin_data.any_client
 
 CHANGELIST = reverse("admin:schema_audit_schemamigration_changelist")
 EVENTS = reverse("admin:schema_audit_migrationevent_changelist")
@@ -41,17 +42,6 @@ def listed_versions(response) -> list[str]:
 @pytest.fixture
 def auditor_client(client):
     client.force_login(make_auditor())
-    return client
-
-
-@pytest.fixture(params=["auditor", "superuser"])
-def any_client(request, client):
-    """A client logged in as the auditor, then as a superuser."""
-    if request.param == "auditor":
-        user = make_auditor()
-    else:
-        user = get_user_model().objects.create_superuser("root", "root@example.com", "x")
-    client.force_login(user)
     return client
 
 

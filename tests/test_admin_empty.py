@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 
 from schema_audit import api
-from tests.admin_data import make_auditor
+from tests import admin_data
 from tests.conftest import migration
 
 pytestmark = pytest.mark.django_db
@@ -27,16 +26,7 @@ PAGES = [
     reverse("admin:schema_audit_evidence"),
 ]
 SUMMARY = reverse("admin:schema_audit_summary")
-
-
-@pytest.fixture(params=["auditor", "superuser"])
-def any_client(request, client):
-    if request.param == "auditor":
-        user = make_auditor()
-    else:
-        user = get_user_model().objects.create_superuser("root", "root@example.com", "x")
-    client.force_login(user)
-    return client
+any_client = admin_data.any_client  # logged in as the auditor, then as a superuser
 
 
 @pytest.fixture(autouse=True)
