@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
 
 from schema_audit import db, ledger, source
@@ -143,3 +144,12 @@ def any_client(request, client):
         user = get_user_model().objects.create_superuser("root", "root@example.com", "x")
     client.force_login(user)
     return client
+
+
+def snapshot() -> list:
+    """Every row of both tracking tables, to prove a request changed nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM schema_migrations ORDER BY version")
+        rows = cursor.fetchall()
+        cursor.execute("SELECT * FROM schema_migration_events ORDER BY id")
+        return rows + cursor.fetchall()

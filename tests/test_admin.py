@@ -6,11 +6,10 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.urls import reverse
 
 from tests import admin_data
-from tests.admin_data import HISTORY, make_auditor
+from tests.admin_data import HISTORY, make_auditor, snapshot
 
 pytestmark = pytest.mark.django_db
 history = admin_data.history  # the module's migration history (a fixture)
@@ -23,15 +22,6 @@ SUMMARY = reverse("admin:schema_audit_summary")
 
 def change_url(version: str) -> str:
     return reverse("admin:schema_audit_schemamigration_change", args=[version])
-
-
-def snapshot() -> list:
-    """Every row of both tracking tables, to prove a request changed nothing."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM schema_migrations ORDER BY version")
-        rows = cursor.fetchall()
-        cursor.execute("SELECT * FROM schema_migration_events ORDER BY id")
-        return rows + cursor.fetchall()
 
 
 def listed_versions(response) -> list[str]:

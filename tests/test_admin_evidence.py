@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from schema_audit import api, audit, db, fingerprint, ledger
 from tests import admin_data
-from tests.admin_data import make_auditor
+from tests.admin_data import make_auditor, snapshot
 from tests.conftest import migration
 
 pytestmark = pytest.mark.django_db
@@ -57,14 +57,6 @@ def _statuses() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT status FROM schema_migration_events")
         return [row[0] for row in cursor.fetchall()]
-
-
-def snapshot() -> list:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM schema_migrations ORDER BY version")
-        rows = cursor.fetchall()
-        cursor.execute("SELECT * FROM schema_migration_events ORDER BY id")
-        return rows + cursor.fetchall()
 
 
 def _drop_ddl_audit(conn) -> None:
