@@ -34,9 +34,10 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from schema_audit import db, ledger  # noqa: E402
+from schema_audit.engine import postgres  # noqa: E402
+from schema_audit.ledger import store  # noqa: E402
 
-# Bench data is generated set-wise in SQL: 100k ledger.record() calls would measure the
+# Bench data is generated set-wise in SQL: 100k store.record() calls would measure the
 # generator, not the admin. The shapes match what the runner writes.
 FILL_MIGRATIONS = """
 INSERT INTO schema_migrations (version, name, checksum, status, applied_at, duration_ms,
@@ -83,15 +84,15 @@ EXPORTS = {
 
 def fill(rows: int) -> None:
     """Create the tables and ROWS versions and events, unless they are already there."""
-    with db.connect("default", purpose="bench") as conn:
-        ledger.ensure_schema(conn)
+    with postgres.connect("default", purpose="bench") as conn:
+        store.ensure_schema(conn)
         have = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
         events = conn.execute("SELECT count(*) FROM schema_migration_events").fetchone()[0]
         if (have, events) == (rows, rows):
             return
         # The event log refuses DELETE and TRUNCATE: start from fresh tables.
         conn.execute("DROP TABLE IF EXISTS schema_migration_events, schema_migrations")
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
         started = time.perf_counter()
         conn.execute(FILL_MIGRATIONS, {"rows": rows})
         conn.execute(FILL_EVENTS, {"rows": rows})

@@ -24,7 +24,8 @@ from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from schema_audit import api, fingerprint  # noqa: E402
+from schema_audit import api  # noqa: E402
+from schema_audit.integrity import fingerprint  # noqa: E402
 from tests.conftest import numbered, server_params  # noqa: E402
 
 COUNT = 300

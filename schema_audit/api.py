@@ -11,21 +11,12 @@ from typing import BinaryIO
 import psycopg
 from django.conf import settings
 
-from schema_audit import (
-    audit,
-    db,
-    ddl_audit,
-    evidence,
-    fingerprint,
-    ledger,
-    lint,
-    operations,
-    patches,
-    plan,
-    source,
-)
+from schema_audit.engine import operations, patches, plan, postgres
+from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
-from schema_audit.runner import Outcome, Progress, Runner
+from schema_audit.files import discovery, lint
+from schema_audit.integrity import ddl_capture, evidence, fingerprint, verification
+from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
 
@@ -36,19 +27,19 @@ def migrations_dir(directory: Path | str | None = None) -> Path:
 
 
 def _connection(database: str, purpose: str = ""):
-    return db.open_connection(database, purpose)
+    return postgres.open_connection(database, purpose)
 
 
 def initialize_tracking(database: str = "default") -> bool:
     """Create or upgrade the tracking tables (idempotent); True if anything changed."""
-    with _connection(database, "init") as conn, db.advisory_lock(conn, _lock_wait(None)):
-        return ledger.ensure_schema(conn)
+    with _connection(database, "init") as conn, postgres.advisory_lock(conn, _lock_wait(None)):
+        return store.ensure_schema(conn)
 
 
 def completed_migrations(database: str = "default") -> list[dict]:
     """Ledger rows whose status is completed, ordered by version."""
     with _connection(database, "read") as conn:
-        rows = ledger.read_rows(conn)
+        rows = store.read_rows(conn)
     done = [row for row in rows.values() if row["status"] == "completed"]
     return sorted(done, key=lambda row: int(row["version"]))
 
@@ -57,9 +48,9 @@ def pending_migrations(
     directory: Path | str | None = None, database: str = "default"
 ) -> list[dict]:
     """Files on disk not yet applied (or whose last attempt failed), in order."""
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     with _connection(database, "read") as conn:
-        rows = ledger.read_rows(conn)
+        rows = store.read_rows(conn)
     found = plan.build_plan(files, rows, out_of_order=True)
     return [_file_dict(m, "pending") for m in found.pending]
 
@@ -76,9 +67,9 @@ def migration_status(
     `pending` lists what a run with the same target would apply; `problems` what would stop it.
     Reads only: the tracking tables are not created.
     """
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     with _connection(database, "read") as conn:
-        rows = ledger.read_rows(conn)
+        rows = store.read_rows(conn)
     found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
     result = _status(found)
     result["pending"] = [_file_dict(m, "pending") for m in found.pending]
@@ -102,10 +93,10 @@ def run_pending(
     DatabaseUnavailable when the database cannot be used; a failing file is reported in the
     result (and recorded), not raised.
     """
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     with operations.locked(database, lock_wait) as (conn, guard):
         # Read the ledger only under the lock: the runner before us may have applied files.
-        rows = ledger.read_rows(conn)
+        rows = store.read_rows(conn)
         found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         plan.ensure_runnable(found)
         operations.check_runnable(found.pending)
@@ -116,10 +107,10 @@ def run_pending(
             statement_timeout=statement_timeout,
             progress=progress,
         )
-        drift = audit.record_drift(conn) if found.pending else None
+        drift = verification.record_drift(conn) if found.pending else None
         outcomes, errors = _apply_all(runner, found.pending)
         if outcomes:  # a no-op run has nothing new to read back
-            rows = ledger.read_rows(conn)
+            rows = store.read_rows(conn)
     result = _status(plan.build_plan(files, rows, out_of_order=True))
     result.update(
         applied=[o.as_dict() for o in outcomes],
@@ -131,7 +122,7 @@ def run_pending(
     return result
 
 
-def _apply_all(runner: Runner, pending: list[source.MigrationFile]):
+def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):
     outcomes: list[Outcome] = []
     errors: list[dict] = []
     for number, migration in enumerate(pending, 1):
@@ -150,7 +141,7 @@ def _lock_wait(value: float | None) -> float:
     return float(value if value is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
 
 
-def _file_dict(migration: source.MigrationFile, status: str) -> dict:
+def _file_dict(migration: discovery.MigrationFile, status: str) -> dict:
     return {
         "version": migration.version,
         "name": migration.name,
@@ -194,7 +185,7 @@ def _status(found: plan.Plan) -> dict:
 def load_sql(path: Path, database: str = "default") -> None:
     """Run a plain SQL file (sample data) in one transaction; not recorded in the ledger."""
     try:
-        text = source.decode(path.read_bytes(), path)
+        text = discovery.decode(path.read_bytes(), path)
     except OSError as exc:
         raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
     with _connection(database, "seed") as conn:
@@ -212,14 +203,14 @@ def dry_run(directory: Path | str | None = None, database: str = "default", **op
 
     Options: target, out_of_order, lock_wait, lock_timeout, statement_timeout.
     """
-    return operations.dry_run(source.discover(migrations_dir(directory)), database, **options)
+    return operations.dry_run(discovery.discover(migrations_dir(directory)), database, **options)
 
 
 def rollback(
     version: str, directory: Path | str | None = None, database: str = "default", **options
 ) -> dict:
     """Run `version`'s Rollback SQL and mark it rolled_back (options: reason, force, ...)."""
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     return operations.rollback(files, database, version, **options)
 
 
@@ -227,7 +218,7 @@ def baseline(
     version: str, directory: Path | str | None = None, database: str = "default", **options
 ) -> dict:
     """Mark versions up to `version` as baseline on a database without history."""
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     return operations.baseline(files, database, version, **options)
 
 
@@ -239,7 +230,7 @@ def repair(
     **options,
 ) -> dict:
     """Resolve a `running` row as completed or failed, with a repair event."""
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     return operations.repair(files, database, version, mark, **options)
 
 
@@ -247,7 +238,7 @@ def accept_checksum(
     version: str, directory: Path | str | None = None, database: str = "default", **options
 ) -> dict:
     """Record the current checksum of an applied version's changed file."""
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     return operations.accept_checksum(files, database, version, **options)
 
 
@@ -270,13 +261,13 @@ def verify_history(database: str = "default") -> dict:
     `{verified, events, chained, unchained, first_break: {...} | None, head, trigger}`.
     """
     with _connection(database, "verify") as conn:
-        return audit.verify_history(conn)
+        return verification.verify_history(conn)
 
 
 def verify_schema(database: str = "default") -> dict:
     """The live schema against the last recorded fingerprint: `{drift, changes, ...}`."""
     with _connection(database, "verify") as conn:
-        return audit.verify_schema(conn)
+        return verification.verify_schema(conn)
 
 
 def verify(database: str = "default") -> dict:
@@ -286,11 +277,11 @@ def verify(database: str = "default") -> dict:
     `{installed, enabled}` of their capture.
     """
     with _connection(database, "verify") as conn:
-        history = audit.verify_history(conn)
-        schema = audit.verify_schema(conn)
+        history = verification.verify_history(conn)
+        schema = verification.verify_schema(conn)
         since = (schema["recorded"] or {}).get("event_id", 0)
-        foreign = [e for e in ddl_audit.out_of_band_events(conn) if e["id"] > since]
-        capture = ddl_audit.state(conn)
+        foreign = [e for e in ddl_capture.out_of_band_events(conn) if e["id"] > since]
+        capture = ddl_capture.state(conn)
     ok = history["verified"] and not schema["drift"] and not schema["problem"]
     return {
         "ok": ok,
@@ -303,42 +294,42 @@ def verify(database: str = "default") -> dict:
 
 def install_ddl_audit(database: str = "default") -> dict:
     """Install the out-of-band DDL event triggers (superuser only); `{installed, enabled}`."""
-    with _connection(database, "install") as conn, db.advisory_lock(conn, _lock_wait(None)):
-        ddl_audit.install(conn)
-        return ddl_audit.state(conn)
+    with _connection(database, "install") as conn, postgres.advisory_lock(conn, _lock_wait(None)):
+        ddl_capture.install(conn)
+        return ddl_capture.state(conn)
 
 
 def ddl_audit_state(database: str = "default") -> dict:
     """`{installed, enabled}` of the out-of-band DDL audit."""
     with _connection(database, "read") as conn:
-        return ddl_audit.state(conn)
+        return ddl_capture.state(conn)
 
 
 def out_of_band_ddl(database: str = "default", limit: int = 1000) -> list[dict]:
     """Recorded out-of-band DDL events, newest first (the admin's problems filter)."""
     with _connection(database, "read") as conn:
-        return ddl_audit.out_of_band_events(conn, limit)
+        return ddl_capture.out_of_band_events(conn, limit)
 
 
 def event_filter_choices(database: str = "default") -> dict:
     """Distinct operators (DB user, OS user) and tickets in the event log, for admin filters."""
     with _connection(database, "read") as conn:
-        return ledger.event_filter_choices(conn)
+        return store.event_filter_choices(conn)
 
 
 def export_evidence(
     out: str | Path | BinaryIO, directory: Path | str | None = None, database: str = "default"
 ) -> dict:
     """Write the evidence bundle (zip) to a path or binary file; its manifest and checks."""
-    files = source.discover(migrations_dir(directory))
+    files = discovery.discover(migrations_dir(directory))
     with _connection(database, "evidence") as conn:
-        rows = ledger.read_rows(conn)
-        events = ledger.read_events(conn)
-        history = audit.verify_history(conn, events)
-        schema = audit.verify_schema(conn)
+        rows = store.read_rows(conn)
+        events = store.read_events(conn)
+        history = verification.verify_history(conn, events)
+        schema = verification.verify_schema(conn)
         schema["description"] = fingerprint.describe(conn)
     bundle = evidence.members(rows, events, files, schema, history)
-    manifest = evidence.write(bundle, out, db.describe(db.connection_params(database)))
+    manifest = evidence.write(bundle, out, postgres.describe(postgres.connection_params(database)))
     return {**manifest, "history": history, "schema": schema}
 
 
@@ -364,7 +355,7 @@ FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
 """
-_disk_cache: dict[Path, tuple[tuple, dict[int, source.MigrationFile]]] = {}
+_disk_cache: dict[Path, tuple[tuple, dict[int, discovery.MigrationFile]]] = {}
 
 
 def tracking_tables_ready(database: str = "default") -> bool:
@@ -372,14 +363,14 @@ def tracking_tables_ready(database: str = "default") -> bool:
     from django.db import connections
 
     with connections[database].cursor() as cursor:
-        cursor.execute(_READY_SQL, (ledger.MIGRATIONS_TABLE, ledger.EVENTS_TABLE))
+        cursor.execute(_READY_SQL, (store.MIGRATIONS_TABLE, store.EVENTS_TABLE))
         found = {(table, column) for table, column in cursor.fetchall()}
-    wanted = {(ledger.MIGRATIONS_TABLE, name) for name, _ in ledger.MIGRATION_COLUMNS}
-    wanted |= {(ledger.EVENTS_TABLE, name) for name, _ in ledger.EVENT_COLUMNS}
+    wanted = {(store.MIGRATIONS_TABLE, name) for name, _ in store.MIGRATION_COLUMNS}
+    wanted |= {(store.EVENTS_TABLE, name) for name, _ in store.EVENT_COLUMNS}
     return wanted <= found
 
 
-def disk_migrations(directory: Path | str | None = None) -> dict[int, source.MigrationFile]:
+def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.MigrationFile]:
     """`{version number: MigrationFile}` on disk; InvalidMigration when unreadable.
 
     Files are re-read only when a name, size or mtime in the directory changed, so a page that
@@ -399,7 +390,7 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, source.Mig
     cached = _disk_cache.get(folder)
     if signature is not None and cached and cached[0] == signature:
         return cached[1]
-    files = {m.number: m for m in source.discover(folder)}
+    files = {m.number: m for m in discovery.discover(folder)}
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files

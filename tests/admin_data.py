@@ -16,7 +16,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from schema_audit import db, ledger, source
+from schema_audit.engine import postgres
+from schema_audit.files import discovery
+from schema_audit.ledger import store
 from tests.conftest import migration
 
 OLD = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
@@ -77,19 +79,19 @@ def _write_files(folder: Path) -> None:
 
 def record_history(conn) -> None:
     """Write HISTORY's rows and events through the ledger, as the runner would."""
-    ledger.ensure_schema(conn)
+    store.ensure_schema(conn)
     for version, (name, attempts, _) in HISTORY.items():
         text = _body(version)
-        header = source.parse_header(text)
+        header = discovery.parse_header(text)
         for action, status, when, duration, error, sqlstate in attempts:
-            attempt = ledger.Attempt(
+            attempt = store.Attempt(
                 version=version,
                 action=action,
                 status=status,
                 started_at=when,
                 duration_ms=duration,
                 name=name,
-                checksum=source.checksum(text),
+                checksum=discovery.checksum(text),
                 sql_text=text,
                 error_message=error,
                 sqlstate=sqlstate,
@@ -97,13 +99,13 @@ def record_history(conn) -> None:
                 impact=header.impact,
                 rollback_sql=header.rollback,
             )
-            ledger.record(conn, attempt, "2.3.1")
+            store.record(conn, attempt, "2.3.1")
 
 
 def drop_ledger(conn) -> None:
     """Remove the tracking tables (the event log refuses DELETE and TRUNCATE)."""
-    conn.execute(f"DROP TABLE IF EXISTS {ledger.EVENTS_TABLE}, {ledger.MIGRATIONS_TABLE}")
-    conn.execute(f"DROP FUNCTION IF EXISTS {ledger.EVENTS_TABLE}_append_only()")
+    conn.execute(f"DROP TABLE IF EXISTS {store.EVENTS_TABLE}, {store.MIGRATIONS_TABLE}")
+    conn.execute(f"DROP FUNCTION IF EXISTS {store.EVENTS_TABLE}_append_only()")
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +114,12 @@ def history(django_db_setup, django_db_blocker, tmp_path_factory):
     folder = tmp_path_factory.mktemp("migrations")
     _write_files(folder)
     with django_db_blocker.unblock(), override_settings(UAP_MIGRATIONS_DIR=folder):
-        with db.connect("default", purpose="test") as conn:
+        with postgres.connect("default", purpose="test") as conn:
             drop_ledger(conn)
             record_history(conn)
         order = sorted(HISTORY, key=int, reverse=True)
         yield History(folder, NOW.date().isoformat(), order)
-        with db.connect("default", purpose="test") as conn:
+        with postgres.connect("default", purpose="test") as conn:
             drop_ledger(conn)
 
 

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.db import connections
 from psycopg import sql
 
-from schema_audit import db
+from schema_audit.engine import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -36,7 +36,7 @@ class Result:
 
 def server_params() -> dict:
     """libpq parameters of the test server, without a database name."""
-    params = db.connection_params("default")
+    params = postgres.connection_params("default")
     params.pop("dbname", None)
     return params
 

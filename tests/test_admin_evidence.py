@@ -15,7 +15,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.urls import reverse
 
-from schema_audit import api, audit, db, fingerprint, ledger
+from schema_audit import api
+from schema_audit.engine import postgres
+from schema_audit.integrity import fingerprint, verification
+from schema_audit.ledger import store
 from tests import admin_data
 from tests.admin_data import make_auditor, snapshot
 from tests.conftest import migration
@@ -60,9 +63,9 @@ def _statuses() -> list[str]:
 
 
 def _drop_ddl_audit(conn) -> None:
-    for trigger in ledger.DDL_AUDIT_TRIGGERS:
+    for trigger in store.DDL_AUDIT_TRIGGERS:
         conn.execute(f"DROP EVENT TRIGGER IF EXISTS {trigger}")
-    conn.execute(f"DROP FUNCTION IF EXISTS {ledger.DDL_AUDIT_FUNCTION}()")
+    conn.execute(f"DROP FUNCTION IF EXISTS {store.DDL_AUDIT_FUNCTION}()")
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +73,10 @@ def trail(history, django_db_blocker):
     """On top of the history: other operators' ticketed events, a fingerprint, the DDL audit,
     out-of-band DDL from a plain session, and the schema_drift event a later run records."""
     with django_db_blocker.unblock():
-        with db.connect("default", purpose="test") as conn:
+        with postgres.connect("default", purpose="test") as conn:
             operators = [conn.execute(_OPERATOR_EVENT_SQL, row).fetchone()[0] for row in OPERATORS]
             value, text = fingerprint.take(conn)
-            attempt = ledger.Attempt(
+            attempt = store.Attempt(
                 version="1000",
                 action="apply",
                 status="completed",
@@ -82,19 +85,19 @@ def trail(history, django_db_blocker):
                 fingerprint=value,
                 schema_description=text,
             )
-            ledger.record_event(conn, attempt, "2.4.0")
-            fingerprinted = ledger.last_fingerprint(conn)["id"]
+            store.record_event(conn, attempt, "2.4.0")
+            fingerprinted = store.last_fingerprint(conn)["id"]
         api.install_ddl_audit("default")
         plain = psycopg.connect(
-            **db.connection_params("default"), autocommit=True, application_name="psql"
+            **postgres.connection_params("default"), autocommit=True, application_name="psql"
         )
         with plain:
             plain.execute(f"CREATE TABLE {OUT_OF_BAND_TABLE} (id int)")
-            with db.connect("default", purpose="test") as conn:
-                audit.record_drift(conn)  # what the next uap_migrate run records first
+            with postgres.connect("default", purpose="test") as conn:
+                verification.record_drift(conn)  # what the next uap_migrate run records first
             plain.execute(f"ALTER TABLE {OUT_OF_BAND_TABLE} ADD COLUMN note text")
         yield SimpleNamespace(operators=operators, fingerprinted=fingerprinted)
-        with db.connect("default", purpose="test") as conn:
+        with postgres.connect("default", purpose="test") as conn:
             _drop_ddl_audit(conn)
             conn.execute(f"DROP TABLE IF EXISTS {OUT_OF_BAND_TABLE}")
 
@@ -112,7 +115,7 @@ def tampered(event_id: int, message: str):
     """Edit one event as someone with table rights could (triggers off), then put it back."""
 
     def edit(value):
-        with db.connect("default", purpose="test") as conn, conn.transaction():
+        with postgres.connect("default", purpose="test") as conn, conn.transaction():
             conn.execute("ALTER TABLE schema_migration_events DISABLE TRIGGER USER")
             conn.execute(
                 "UPDATE schema_migration_events SET error_message = %s WHERE id = %s",
@@ -180,7 +183,7 @@ def test_summary_shows_schema_drift_with_the_changed_objects(auditor_client, tra
 def test_summary_shows_a_matching_schema_once_the_change_is_undone(auditor_client, trail):
     """Without the out-of-band column the schema is again the one the drift event recorded."""
     drift_event = event_ids("action = 'schema_drift'")[0]
-    with db.connect("default", purpose="test") as conn:
+    with postgres.connect("default", purpose="test") as conn:
         conn.execute(f"ALTER TABLE {OUT_OF_BAND_TABLE} DROP COLUMN note")
         try:
             response = auditor_client.get(SUMMARY)
@@ -210,8 +213,8 @@ def test_summary_says_when_ddl_capture_is_disabled_or_not_installed(auditor_clie
         return page.split('id="ddl-audit-state"')[1].split("</td>")[0]
 
     try:
-        with db.connect("default", purpose="test") as conn:
-            conn.execute(f"ALTER EVENT TRIGGER {ledger.DDL_AUDIT_TRIGGERS[0]} DISABLE")
+        with postgres.connect("default", purpose="test") as conn:
+            conn.execute(f"ALTER EVENT TRIGGER {store.DDL_AUDIT_TRIGGERS[0]} DISABLE")
             assert "installed, but an event trigger is disabled" in state()
             _drop_ddl_audit(conn)
             assert "not installed" in state() and "--install-ddl-audit" in state()
@@ -343,12 +346,12 @@ def test_event_filters_offer_every_status_and_action_the_code_writes(
     written = database.query("SELECT DISTINCT status, action FROM schema_migration_events")
     statuses = {status for status, _ in written} | set(_statuses())
     assert {"skipped", "running", "failed", "rolled_back", "detected"} <= statuses
-    assert statuses <= set(ledger.EVENT_STATUSES)
-    assert {action for _, action in written} <= set(ledger.ACTIONS)
+    assert statuses <= set(store.EVENT_STATUSES)
+    assert {action for _, action in written} <= set(store.ACTIONS)
     page = auditor_client.get(EVENTS).content.decode()
-    for status in ledger.EVENT_STATUSES:
+    for status in store.EVENT_STATUSES:
         assert f'href="?status={status}"' in page, status
-    for action in ledger.ACTIONS:
+    for action in store.ACTIONS:
         assert f'href="?action={action}"' in page, action
 
 

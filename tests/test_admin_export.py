@@ -98,7 +98,7 @@ def test_event_log_csv_follows_its_filters(auditor_client, history):
 
 def test_spreadsheet_formulas_are_neutralised():
     """A text cell that a spreadsheet would evaluate is prefixed with a quote."""
-    from schema_audit.views import _cell
+    from schema_audit.admin.views import _cell
 
     assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert _cell("-1+2") == "'-1+2"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
-from schema_audit import api, chain, ledger
+from schema_audit import api
+from schema_audit.ledger import chain, store
 from tests.conftest import numbered
 
 
@@ -21,10 +22,10 @@ def test_python_canonical_row_matches_the_trigger_for_awkward_values(database):
     """Unicode, separators, newlines, NULLs and microseconds hash the same in SQL and Python."""
     awkward = ["|~:1:", "ünïcødé ✓ 𝄞", "line\nbreak\ttab\\", "", "x" * 5000, None]
     with database.connect() as conn:
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
         for n, text in enumerate(awkward):
             moment = datetime(2026, 1, 2, 3, 4, 5, n * 7, tzinfo=timezone.utc)
-            attempt = ledger.Attempt(
+            attempt = store.Attempt(
                 version=text,
                 action="patch",
                 status="completed",
@@ -35,9 +36,9 @@ def test_python_canonical_row_matches_the_trigger_for_awkward_values(database):
                 reason=text,
                 ticket=text,
             )
-            ledger.record_event(conn, attempt)
+            store.record_event(conn, attempt)
         conn.execute("SET TIME ZONE 'Asia/Kolkata'")  # reading in another zone changes nothing
-        events = ledger.read_events(conn)
+        events = store.read_events(conn)
     result = chain.verify(events)
     assert result["verified"], result["first_break"]
     assert result["chained"] == len(awkward)
@@ -89,12 +90,12 @@ def test_deleted_event_breaks_the_chain_at_the_next_one(uap, database, migration
 def test_forged_hash_cannot_be_supplied_by_the_writer(database):
     """The trigger computes prev_hash and hash; values the writer sends are replaced."""
     with database.connect() as conn:
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
         conn.execute(
             "INSERT INTO schema_migration_events (action, status, prev_hash, hash) "
             "VALUES ('patch', 'completed', repeat('a', 64), repeat('b', 64))"
         )
-        (event,) = ledger.read_events(conn)
+        (event,) = store.read_events(conn)
     assert event["prev_hash"] is None
     assert event["hash"] == chain.link_hash(None, event)
 
@@ -102,13 +103,13 @@ def test_forged_hash_cannot_be_supplied_by_the_writer(database):
 def test_event_with_a_stale_id_is_renumbered_so_id_order_is_chain_order(database):
     """A writer whose id predates the newest event gets a later id before it is chained."""
     with database.connect() as conn:
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
         for _ in range(3):
             conn.execute("INSERT INTO schema_migration_events (action, status) VALUES ('a', 'b')")
         conn.execute(
             "INSERT INTO schema_migration_events (id, action, status) VALUES (1, 'late', 'b')"
         )
-        events = ledger.read_events(conn)
+        events = store.read_events(conn)
     assert [e["action"] for e in events] == ["a", "a", "a", "late"]
     assert events[-1]["id"] > 3
     assert chain.verify(events)["verified"]
@@ -158,18 +159,18 @@ def test_events_from_before_the_upgrade_are_reported_unchained(uap, database, mi
 def test_concurrent_writers_form_one_chain(database):
     """Writers on separate connections interleave; the chain still links in id order."""
     with database.connect() as conn:
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
 
     def write(worker: int) -> None:
         with database.connect() as conn:
             for n in range(25):
-                attempt = ledger.Attempt(
+                attempt = store.Attempt(
                     version=f"{worker}-{n}",
                     action="patch",
                     status="completed",
                     started_at=datetime.now(timezone.utc),
                 )
-                ledger.record_event(conn, attempt)
+                store.record_event(conn, attempt)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for thread in threads:

@@ -254,7 +254,7 @@ def test_out_of_order_is_refused_unless_asked(uap, database, migrations_dir):
 
 def test_lock_held_by_another_session_exits_3_naming_it(uap, database):
     """A runner that cannot get the lock within --lock-wait exits 3 and names the holder."""
-    from schema_audit.db import LOCK_KEY
+    from schema_audit.engine.postgres import LOCK_KEY
 
     with database.connect(application_name="deploy-42") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))

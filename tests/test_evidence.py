@@ -6,7 +6,9 @@ import io
 import json
 import zipfile
 
-from schema_audit import api, evidence, provenance
+from schema_audit import api
+from schema_audit.integrity import evidence
+from schema_audit.ledger import provenance
 from tests.conftest import numbered, run_subprocess
 
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from schema_audit.db import LOCK_KEY
+from schema_audit.engine.postgres import LOCK_KEY
 from tests.conftest import migration, run_subprocess, server_params, url_for
 from tests.pgserver import wait_for_backend, wait_for_lock_waiter
 from uap_project import embedded

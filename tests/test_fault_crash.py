@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from schema_audit.db import LOCK_KEY
+from schema_audit.engine.postgres import LOCK_KEY
 from tests.conftest import migration, run_subprocess
 from tests.pgserver import PrivateServer, wait_for_backend, wait_for_lock_waiter
 

@@ -7,7 +7,7 @@ from functools import partial
 import pytest
 from psycopg import sql
 
-from schema_audit.db import LOCK_KEY
+from schema_audit.engine.postgres import LOCK_KEY
 from tests.conftest import migration, run_subprocess
 from tests.pgserver import (
     PASSWORD_ROLE,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from schema_audit.source import read_migration
+from schema_audit.files.discovery import read_migration
 from tests.conftest import migration
 
 LOGGED = "INSERT INTO applied_log VALUES ('{v}');"

@@ -9,7 +9,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from schema_audit import api, fingerprint, ledger
+from schema_audit import api
+from schema_audit.integrity import fingerprint
+from schema_audit.ledger import store
 from tests.conftest import migration, numbered, server_params
 
 BASE = """
@@ -141,7 +143,7 @@ def other_database():
 def test_same_schema_built_two_ways_has_the_same_fingerprint(database, other_database):
     """One script or many small steps (and tracking tables or none) give one fingerprint."""
     with database.connect() as conn:
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
         conn.execute(BASE)
         first = fingerprint.take(conn)
     other_database.execute(STEPWISE)
@@ -193,7 +195,7 @@ def test_tracking_tables_and_triggers_are_not_fingerprinted(database):
     with database.connect() as conn:
         conn.execute(BASE)
         bare = fingerprint.take(conn)
-        ledger.ensure_schema(conn)
+        store.ensure_schema(conn)
         api.install_ddl_audit(database.alias)
         assert fingerprint.take(conn) == bare
 

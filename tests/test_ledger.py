@@ -5,7 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from schema_audit import api, ledger
+from schema_audit import api
+from schema_audit.ledger import store
 from tests.conftest import UAP_MIGRATIONS
 
 CONTRACT_COLUMNS = {
@@ -90,7 +91,7 @@ def test_table_without_a_key_on_version_gets_one(database):
     """Upserts need a unique version; an unkeyed legacy table is given a primary key."""
     with database.connect() as conn:
         conn.execute("CREATE TABLE schema_migrations (version text, name text, status text)")
-        assert ledger.ensure_schema(conn) is True
+        assert store.ensure_schema(conn) is True
         conn.execute("INSERT INTO schema_migrations (version) VALUES ('001')")
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("INSERT INTO schema_migrations (version) VALUES ('001')")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from schema_audit import lint
+from schema_audit.files import lint
 from tests.conftest import DATA, ROOT, UAP_MIGRATIONS, migration
 
 FIXTURES = DATA / "lint"

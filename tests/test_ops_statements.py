@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from schema_audit import source
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.statements import parse
+from schema_audit.files import discovery
+from schema_audit.files.statements import parse
 
 TRICKY = """-- leading comment; with a semicolon
 CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$
@@ -42,7 +42,12 @@ def test_parse_error_names_the_line():
 def test_transaction_control_line_counts_characters_not_bytes():
     """Non-ASCII text before a COMMIT does not shift the reported line."""
     text = "-- ééé\nSELECT 'ééééééééééé';\nSELECT 1;\n\n\n\nCOMMIT;\n"
-    migration = source.MigrationFile(
-        "001", "v1.0_x", Path("x.sql"), text, source.checksum(text), source.parse_header(text)
+    migration = discovery.MigrationFile(
+        "001",
+        "v1.0_x",
+        Path("x.sql"),
+        text,
+        discovery.checksum(text),
+        discovery.parse_header(text),
     )
-    assert source.transaction_control_line(migration) == 7
+    assert discovery.transaction_control_line(migration) == 7

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from schema_audit import source
 from schema_audit.exceptions import InvalidMigration
+from schema_audit.files import discovery
 from tests.conftest import UAP_MIGRATIONS, migration
 
 
@@ -22,14 +22,14 @@ def test_discover_orders_numerically_and_keeps_version_as_written(migrations_dir
             ".hidden.sql": "ignored",
         }
     )
-    found = source.discover(folder)
+    found = discovery.discover(folder)
     assert [m.version for m in found] == ["002", "010", "1000"]
     assert found[1].name == "v1.1_ten"
 
 
 def test_uap_migrations_parse_with_full_headers():
     """The shipped migrations carry every field of the header template."""
-    found = source.discover(UAP_MIGRATIONS)
+    found = discovery.discover(UAP_MIGRATIONS)
     assert [m.version for m in found] == ["001", "002", "003", "004"]
     for m in found:
         for name in (
@@ -48,7 +48,7 @@ def test_uap_migrations_parse_with_full_headers():
 
 def test_header_rollback_continues_over_comment_lines():
     """Rollback: may span several `--` lines, ended by a bare `--`."""
-    header = source.parse_header(
+    header = discovery.parse_header(
         "-- Migration: x\n-- Version: 007\n-- Changes:\n-- 1. one\n-- 2. two\n"
         "-- Rollback: DROP INDEX a;\n-- DROP TABLE b;\n--\n-- not part of it\nSELECT 1;\n"
     )
@@ -59,7 +59,7 @@ def test_header_rollback_continues_over_comment_lines():
 
 def test_header_directive_transaction_none():
     """`-- Transaction: none` marks a file non-transactional."""
-    assert source.parse_header("-- Transaction: none\nSELECT 1;").transaction == "none"
+    assert discovery.parse_header("-- Transaction: none\nSELECT 1;").transaction == "none"
 
 
 def test_bom_and_crlf_do_not_change_the_checksum(migrations_dir):
@@ -69,8 +69,8 @@ def test_bom_and_crlf_do_not_change_the_checksum(migrations_dir):
     crlf = migrations_dir(
         {"001_v1.0_a.sql": b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()}, "crlf"
     )
-    assert source.discover(lf)[0].checksum == source.discover(crlf)[0].checksum
-    assert "\r" not in source.discover(crlf)[0].sql
+    assert discovery.discover(lf)[0].checksum == discovery.discover(crlf)[0].checksum
+    assert "\r" not in discovery.discover(crlf)[0].sql
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_invalid_inputs_name_the_file(migrations_dir, files, fragment):
     """Each malformed input raises InvalidMigration naming the file (and line)."""
     folder = migrations_dir(files)
     with pytest.raises(InvalidMigration) as excinfo:
-        source.discover(folder)
+        discovery.discover(folder)
     assert fragment in str(excinfo.value)
     assert excinfo.value.exit_code == 2
 
@@ -102,10 +102,10 @@ def test_invalid_inputs_name_the_file(migrations_dir, files, fragment):
 def test_missing_directory_and_file_as_directory(tmp_path):
     """--dir must name an existing folder."""
     with pytest.raises(InvalidMigration, match="does not exist"):
-        source.discover(tmp_path / "nope")
+        discovery.discover(tmp_path / "nope")
     (tmp_path / "f.sql").write_text("SELECT 1;")
     with pytest.raises(InvalidMigration, match="is not a directory"):
-        source.discover(tmp_path / "f.sql")
+        discovery.discover(tmp_path / "f.sql")
 
 
 def test_symlink_loop_is_reported(migrations_dir):
@@ -113,12 +113,12 @@ def test_symlink_loop_is_reported(migrations_dir):
     folder = migrations_dir({})
     os.symlink("001_v1.0_loop.sql", folder / "001_v1.0_loop.sql")
     with pytest.raises(InvalidMigration, match="001_v1.0_loop.sql: cannot read"):
-        source.discover(folder)
+        discovery.discover(folder)
 
 
 def test_empty_directory_has_no_migrations(migrations_dir):
     """An empty folder is valid and holds nothing."""
-    assert source.discover(migrations_dir({})) == []
+    assert discovery.discover(migrations_dir({})) == []
 
 
 @pytest.mark.parametrize(
@@ -137,4 +137,4 @@ def test_empty_directory_has_no_migrations(migrations_dir):
 def test_transaction_control_is_found_by_the_parser(migrations_dir, body, line):
     """Top-level BEGIN/COMMIT is flagged; plpgsql BEGIN and savepoints are not."""
     folder = migrations_dir({"001_v1.0_a.sql": body})
-    assert source.transaction_control_line(source.discover(folder)[0]) == line
+    assert discovery.transaction_control_line(discovery.discover(folder)[0]) == line

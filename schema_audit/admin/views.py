@@ -17,9 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from schema_audit import api, ledger, plan
+from schema_audit import api
+from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
+from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
-from schema_audit.filters import VERSION_WIDTH, slow_threshold, version_key
+from schema_audit.ledger import store
 from schema_audit.models import MigrationEvent, SchemaMigration
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ def _disk_report(ledger_ready: bool) -> dict:
         # Applied versions whose file is gone: drift the runner refuses (plan.drift_of).
         missing = (
             SchemaMigration.objects.alias(version_key=version_key())
-            .filter(status__in=ledger.APPLIED)
+            .filter(status__in=store.APPLIED)
             .exclude(version_key__in=keys)
             .order_by("-version_key")
         )
@@ -121,7 +123,7 @@ def _ledger_report() -> dict:
     )
     return {
         "counts": [
-            (status, status.replace("_", " "), counts.get(status, 0)) for status in ledger.STATUSES
+            (status, status.replace("_", " "), counts.get(status, 0)) for status in store.STATUSES
         ],
         "current": current,
         "slowest": list(slowest[:10]),
@@ -141,7 +143,7 @@ def _integrity_report() -> dict:
         logger.warning("summary: the integrity checks failed: %s", exc)
         return {"integrity_error": str(exc) or type(exc).__name__}
     detected = (
-        MigrationEvent.objects.filter(action__in=(ledger.OUT_OF_BAND_ACTION, ledger.DRIFT_ACTION))
+        MigrationEvent.objects.filter(action__in=(store.OUT_OF_BAND_ACTION, store.DRIFT_ACTION))
         .values_list("action")
         .annotate(n=Count("pk"))
         .order_by()
@@ -153,8 +155,8 @@ def _integrity_report() -> dict:
         "ddl_audit": result["ddl_audit"],
         "out_of_band_since": result["out_of_band_ddl"][:LISTED],
         "out_of_band_since_total": len(result["out_of_band_ddl"]),
-        "out_of_band_total": counts.get(ledger.OUT_OF_BAND_ACTION, 0),
-        "drift_events_total": counts.get(ledger.DRIFT_ACTION, 0),
+        "out_of_band_total": counts.get(store.OUT_OF_BAND_ACTION, 0),
+        "drift_events_total": counts.get(store.DRIFT_ACTION, 0),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from schema_audit.report import Reporter
+from schema_audit.cli.reporter import Reporter
 
 _MARK = {"added": "+", "removed": "-", "altered": "~"}
 _SINGULAR = {"indexes": "index", "policies": "policy", "event_triggers": "event trigger"}

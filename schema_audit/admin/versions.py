@@ -8,17 +8,17 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from schema_audit import filters, views
-from schema_audit.admin_base import (
+from schema_audit.admin import filters, views
+from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
     ReadOnlyAuditAdmin,
     preformatted,
     timestamp,
 )
-from schema_audit.admin_events import MigrationEventAdmin
+from schema_audit.admin.events import MigrationEventAdmin
+from schema_audit.engine.plan import drift_of
 from schema_audit.models import MigrationEvent, SchemaMigration
-from schema_audit.plan import drift_of
 
 __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
 

@@ -11,16 +11,18 @@ from datetime import datetime, timezone
 import psycopg
 from django.conf import settings
 
-from schema_audit import db, ledger, plan, source
+from schema_audit.engine import plan, postgres
+from schema_audit.engine.runner import Runner, describe_error
+from schema_audit.engine.stepwise import run_outside_transaction
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     InvalidMigration,
     MigrationFailed,
     RefusedRequest,
 )
-from schema_audit.runner import Runner, describe_error
-from schema_audit.statements import parse
-from schema_audit.stepwise import run_outside_transaction
+from schema_audit.files import discovery
+from schema_audit.files.statements import parse
+from schema_audit.ledger import store
 
 ROLLBACK_FROM = ("completed", "baseline")
 # Tables a user created: anything outside the catalogs except the ledger's own two tables.
@@ -31,10 +33,10 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
 """
 
 
-def check_runnable(pending: list[source.MigrationFile]) -> None:
+def check_runnable(pending: list[discovery.MigrationFile]) -> None:
     """Refuse, before anything runs, files the runner cannot execute safely."""
     for migration in pending:
-        line = source.transaction_control_line(migration)
+        line = discovery.transaction_control_line(migration)
         if line:
             raise InvalidMigration(
                 "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the runner "
@@ -56,10 +58,13 @@ def locked(
     hold the lock by then, so nothing may commit after it fails.
     """
     wait = float(lock_wait if lock_wait is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
-    with db.open_connection(database, "lock") as lock_conn, db.open_connection(database) as conn:
-        with db.advisory_lock(lock_conn, wait):
-            ledger.ensure_schema(conn)
-            yield conn, lambda: db.ensure_lock_held(lock_conn)
+    with (
+        postgres.open_connection(database, "lock") as lock_conn,
+        postgres.open_connection(database) as conn,
+        postgres.advisory_lock(lock_conn, wait),
+    ):
+        store.ensure_schema(conn)
+        yield conn, lambda: postgres.ensure_lock_held(lock_conn)
 
 
 def runner_for(
@@ -79,7 +84,7 @@ def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None,
     """Run pending files in a transaction that is rolled back; one dry_run event per file."""
     with locked(database, lock_wait) as (conn, guard):
         found = plan.build_plan(
-            files, ledger.read_rows(conn), target=target, out_of_order=out_of_order
+            files, store.read_rows(conn), target=target, out_of_order=out_of_order
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
@@ -100,7 +105,7 @@ def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None,
 def rollback(files, database, version, *, reason=None, force=False, lock_wait=None, **timeouts):
     """Run a version's Rollback SQL in one transaction and mark it rolled_back."""
     with locked(database, lock_wait) as (conn, guard):
-        entries = plan.reconcile(files, ledger.read_rows(conn))
+        entries = plan.reconcile(files, store.read_rows(conn))
         entry = _entry(entries, version)
         _refuse_if_dirty(entries, allow=())
         if entry.status not in ROLLBACK_FROM:
@@ -117,7 +122,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
         text = (entry.row.get("rollback_sql") or "").strip()
         if not text and entry.file:
             text = entry.file.header.rollback.strip()
-        if not text or not source.has_statements(text):
+        if not text or not discovery.has_statements(text):
             raise RefusedRequest(
                 f"--rollback {entry.version}: its header has no Rollback SQL; undo it by hand "
                 "with --patch, or ship a new migration that reverts it"
@@ -128,7 +133,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             statements = parse(text)
         except InvalidMigration as exc:
             raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
-        attempt = ledger.Attempt(
+        attempt = store.Attempt(
             version=entry.version,
             action="rollback",
             status="rolled_back",
@@ -141,7 +146,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
         runner = runner_for(conn, guard, **timeouts)
 
         def record(duration: int) -> None:
-            ledger.update(conn, replace(attempt, duration_ms=duration), runner.app_version)
+            store.update(conn, replace(attempt, duration_ms=duration), runner.app_version)
 
         if entry.file and not entry.file.transactional:
             # CONCURRENTLY in the rollback of a `-- Transaction: none` file needs autocommit too.
@@ -157,8 +162,8 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
     if not any(m.number == _number(version) for m in files):
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
     with locked(database, lock_wait) as (conn, guard):
-        rows = ledger.read_rows(conn)
-        applied = [r for r in rows.values() if r["status"] in (*ledger.APPLIED, "running")]
+        rows = store.read_rows(conn)
+        applied = [r for r in rows.values() if r["status"] in (*store.APPLIED, "running")]
         if applied:
             newest = max(applied, key=lambda r: int(r["version"]))
             raise RefusedRequest(
@@ -166,7 +171,7 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
                 f"{newest['version']} is {newest['status']}); baseline only adopts a database "
                 "that has no applied versions"
             )
-        user_tables = (ledger.MIGRATIONS_TABLE, ledger.EVENTS_TABLE)
+        user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
         if not force and not conn.execute(_USER_TABLES_SQL, (list(user_tables),)).fetchone()[0]:
             raise RefusedRequest(
                 f"--baseline {version}: the database has no tables, so nothing is there to "
@@ -178,7 +183,7 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
                 attempt = runner_for(conn, guard).attempt(
                     m, started, None, status="baseline", action="baseline", reason=reason
                 )
-                ledger.record(conn, attempt, "")
+                store.record(conn, attempt, "")
     return done("baseline", version, "baseline", versions=[m.version for m in chosen])
 
 
@@ -187,14 +192,14 @@ def repair(files, database, version, mark, *, reason=None, lock_wait=None):
     if mark not in ("completed", "failed"):
         raise RefusedRequest(f"--mark {mark!r}: choose completed or failed")
     with locked(database, lock_wait) as (conn, guard):
-        entry = _entry(plan.reconcile(files, ledger.read_rows(conn)), version)
+        entry = _entry(plan.reconcile(files, store.read_rows(conn)), version)
         if not (entry.status == "running" or entry.status == "failed" and mark == "completed"):
             raise RefusedRequest(
                 f"--repair {version}: it is {entry.status}, not running; repair resolves a row "
                 "a crashed run left running (or marks a failed one completed)"
             )
         message = None if mark == "completed" else f"marked failed by repair: {reason or ''}"
-        attempt = ledger.Attempt(
+        attempt = store.Attempt(
             version=entry.version,
             action="repair",
             status=mark,
@@ -202,15 +207,15 @@ def repair(files, database, version, mark, *, reason=None, lock_wait=None):
             error_message=message.rstrip(": ") if message else None,
             reason=reason,
         )
-        ledger.update(conn, attempt, "")
+        store.update(conn, attempt, "")
     return done("repair", entry.version, mark, previous=entry.status)
 
 
 def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
     """Record the file's current checksum for an applied version whose file changed."""
     with locked(database, lock_wait) as (conn, guard):
-        entry = _entry(plan.reconcile(files, ledger.read_rows(conn)), version)
-        if entry.status not in ledger.APPLIED:
+        entry = _entry(plan.reconcile(files, store.read_rows(conn)), version)
+        if entry.status not in store.APPLIED:
             raise RefusedRequest(
                 f"--accept-checksum {version}: it is {entry.status}; only an applied version "
                 "has a checksum to accept"
@@ -222,7 +227,7 @@ def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
         old = (entry.row.get("checksum") or "").strip()
         if old == entry.file.checksum:
             return done("accept_checksum", entry.version, "unchanged", checksum=old)
-        attempt = ledger.Attempt(
+        attempt = store.Attempt(
             version=entry.version,
             action="accept_checksum",
             status=entry.status,
@@ -231,7 +236,7 @@ def accept_checksum(files, database, version, *, reason=None, lock_wait=None):
             sql_text=entry.file.sql,
             reason=reason,
         )
-        ledger.update(conn, attempt, "", keep_message=True)
+        store.update(conn, attempt, "", keep_message=True)
     return done(
         "accept_checksum", entry.version, "accepted", previous=old, checksum=entry.file.checksum
     )
@@ -246,7 +251,7 @@ def run_recorded_or_fail(runner: Runner, text: str, attempt, record, label: str)
             raise DatabaseUnavailable(f"lost the connection during {label}: {exc}") from exc
         message = describe_error(exc)
         failed = replace(attempt, status="failed", error_message=message, sqlstate=exc.sqlstate)
-        ledger.record_event(runner.conn, failed, runner.app_version)
+        store.record_event(runner.conn, failed, runner.app_version)
         raise MigrationFailed(
             f"{attempt.action} {label} failed [SQLSTATE {exc.sqlstate}]: {message}"
         ) from exc

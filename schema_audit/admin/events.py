@@ -7,8 +7,8 @@ from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils.html import format_html
 
-from schema_audit import filters
-from schema_audit.admin_base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
+from schema_audit.admin import filters
+from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
 from schema_audit.models import MigrationEvent
 
 HASH_SHOWN = 12  # hex digits of a hash in the list; the detail page shows all 64

@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import pq, sql
 
-from schema_audit import fingerprint, ledger
 from schema_audit.exceptions import DatabaseUnavailable, InvalidMigration, MigrationFailed
-from schema_audit.source import MigrationFile
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.integrity import fingerprint
+from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Runner:
         fingerprint taken in the same transaction; a failure's event always carries one.
         """
         if not migration.transactional:
-            from schema_audit.stepwise import apply_stepwise  # it builds on this class
+            from schema_audit.engine.stepwise import apply_stepwise  # it builds on this class
 
             return apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
         self.progress("start", migration, None)
@@ -115,7 +116,7 @@ class Runner:
                     fingerprint=schema[0],
                     schema_description=schema[1],
                 )
-                ledger.record(self.conn, attempt, self.app_version)
+                store.record(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
             return self._fail(migration, started, elapsed_ms(clock), exc)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
@@ -146,7 +147,7 @@ class Runner:
                 error_message=outcome.error,
                 sqlstate=outcome.sqlstate,
             )
-            ledger.record_event(self.conn, attempt, self.app_version)
+            store.record_event(self.conn, attempt, self.app_version)
         return outcomes
 
     def _try_in_savepoint(self, migration: MigrationFile, earlier: list[Outcome]) -> Outcome:
@@ -201,7 +202,7 @@ class Runner:
     def attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
         """The ledger Attempt of `migration` (action apply, status completed unless given)."""
         header = migration.header
-        return ledger.Attempt(
+        return store.Attempt(
             version=migration.version,
             action=extra.pop("action", "apply"),
             status=extra.pop("status", "completed"),
@@ -249,7 +250,7 @@ class Runner:
             with self.conn.transaction():
                 value, text = fingerprint.take_for_event(self.conn)
                 attempt = dataclasses.replace(attempt, fingerprint=value, schema_description=text)
-                ledger.record(self.conn, attempt, self.app_version)
+                store.record(self.conn, attempt, self.app_version)
         except psycopg.OperationalError as lost:
             raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
         outcome = Outcome(

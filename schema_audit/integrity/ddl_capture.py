@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import psycopg
 
-from schema_audit import ledger
 from schema_audit.exceptions import RefusedRequest
+from schema_audit.ledger import store
 
-ACTION = ledger.OUT_OF_BAND_ACTION
+ACTION = store.OUT_OF_BAND_ACTION
 SESSION_SETTING = "uap.migrating"
-END_TRIGGER, DROP_TRIGGER = ledger.DDL_AUDIT_TRIGGERS
-FUNCTION = ledger.DDL_AUDIT_FUNCTION
-EVENTS = ledger.EVENTS_TABLE
+END_TRIGGER, DROP_TRIGGER = store.DDL_AUDIT_TRIGGERS
+FUNCTION = store.DDL_AUDIT_FUNCTION
+EVENTS = store.EVENTS_TABLE
 
 # SECURITY DEFINER: roles that may run DDL but not write the audit log are still recorded.
 # A DROP fires both events; it is recorded once, from sql_drop, which names what was dropped.
@@ -47,7 +47,7 @@ BEGIN
         RETURN;  -- only temporary objects: not a schema change
     END IF;
     INSERT INTO {EVENTS} (action, status, applied_by, host, sql_text, ddl_objects)
-    VALUES ('{ACTION}', '{ledger.DETECTED}', session_user,
+    VALUES ('{ACTION}', '{store.DETECTED}', session_user,
             coalesce(host(inet_client_addr()), 'local'), current_query(),
             TG_TAG || ': ' || objects);
 END
@@ -73,7 +73,7 @@ def install(conn: psycopg.Connection) -> None:
             "triggers. Run it once as a superuser (e.g. DATABASE_URL with the postgres role); "
             "migrations can keep running as the application role afterwards."
         )
-    ledger.ensure_schema(conn)
+    store.ensure_schema(conn)
     schema = conn.execute(
         "SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = to_regclass(%s)",
         (EVENTS,),
@@ -90,11 +90,11 @@ def install(conn: psycopg.Connection) -> None:
 
 def state(conn: psycopg.Connection) -> dict:
     """`{installed, enabled}`: both event triggers exist / neither is disabled."""
-    found = dict(conn.execute(_STATE_SQL, (list(ledger.DDL_AUDIT_TRIGGERS),)).fetchall())
-    installed = len(found) == len(ledger.DDL_AUDIT_TRIGGERS)
+    found = dict(conn.execute(_STATE_SQL, (list(store.DDL_AUDIT_TRIGGERS),)).fetchall())
+    installed = len(found) == len(store.DDL_AUDIT_TRIGGERS)
     return {"installed": installed, "enabled": installed and "D" not in found.values()}
 
 
 def out_of_band_events(conn: psycopg.Connection, limit: int = 1000) -> list[dict]:
     """Recorded out-of-band DDL, newest first."""
-    return ledger.read_events(conn, action=ACTION, newest_first=True, limit=limit)
+    return store.read_events(conn, action=ACTION, newest_first=True, limit=limit)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from schema_audit.engine.runner import Outcome
 from schema_audit.exceptions import SchemaAuditError
-from schema_audit.runner import Outcome
-from schema_audit.source import MigrationFile
+from schema_audit.files.discovery import MigrationFile
 
 OK, FAIL = "✓", "✗"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
-from schema_audit.ledger import APPLIED, DELETED
-from schema_audit.source import MigrationFile
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger.store import APPLIED, DELETED
 
 
 @dataclass(frozen=True)

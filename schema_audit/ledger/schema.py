@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from schema_audit import chain
 from schema_audit.exceptions import InvalidConfiguration
+from schema_audit.ledger import chain
 
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"

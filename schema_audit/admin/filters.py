@@ -11,9 +11,10 @@ from django.contrib.admin import SimpleListFilter
 from django.db.models import Q, Value
 from django.db.models.functions import Concat, LPad
 
-from schema_audit import api, ledger
+from schema_audit import api
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.source import MigrationFile
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger import store
 
 # Versions are digit strings ordered numerically ('1000' after '999'): compare them left-padded.
 VERSION_WIDTH = 20
@@ -53,7 +54,7 @@ def drift_q(files: dict[int, MigrationFile]) -> Q:
     keys = [str(number).zfill(VERSION_WIDTH) for number in files]
     pairs = [f"{str(number).zfill(VERSION_WIDTH)}:{f.checksum}" for number, f in files.items()]
     changed = Q(checksum__isnull=False) & ~Q(checksum="") & ~Q(checksum_key__in=pairs)
-    return Q(status__in=ledger.APPLIED) & (~Q(version_key__in=keys) | changed)
+    return Q(status__in=store.APPLIED) & (~Q(version_key__in=keys) | changed)
 
 
 class StatusFilter(SimpleListFilter):
@@ -61,7 +62,7 @@ class StatusFilter(SimpleListFilter):
 
     title = "status"
     parameter_name = "status"
-    statuses = ledger.STATUSES
+    statuses = store.STATUSES
 
     def lookups(self, request, model_admin):
         return [(status, status.replace("_", " ")) for status in self.statuses]
@@ -73,7 +74,7 @@ class StatusFilter(SimpleListFilter):
 class EventStatusFilter(StatusFilter):
     """An event's status: the ledger's, plus dry-run files not tried and audit detections."""
 
-    statuses = ledger.EVENT_STATUSES
+    statuses = store.EVENT_STATUSES
 
 
 class ActionFilter(SimpleListFilter):
@@ -83,7 +84,7 @@ class ActionFilter(SimpleListFilter):
     parameter_name = "action"
 
     def lookups(self, request, model_admin):
-        return [(action, action.replace("_", " ")) for action in ledger.ACTIONS]
+        return [(action, action.replace("_", " ")) for action in store.ACTIONS]
 
     def queryset(self, request, queryset):
         return queryset.filter(action=self.value()) if self.value() else queryset
@@ -137,8 +138,8 @@ class EventProblemFilter(SimpleListFilter):
     parameter_name = "problem"
     CHOICES = {
         "failed": ("failed", Q(status="failed")),
-        ledger.OUT_OF_BAND_ACTION: ("out-of-band DDL", Q(action=ledger.OUT_OF_BAND_ACTION)),
-        ledger.DRIFT_ACTION: ("schema drift", Q(action=ledger.DRIFT_ACTION)),
+        store.OUT_OF_BAND_ACTION: ("out-of-band DDL", Q(action=store.OUT_OF_BAND_ACTION)),
+        store.DRIFT_ACTION: ("schema drift", Q(action=store.DRIFT_ACTION)),
     }
 
     def lookups(self, request, model_admin):

@@ -8,7 +8,7 @@ import logging
 
 import psycopg
 
-from schema_audit import ledger
+from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ KINDS = tuple(_QUERIES)
 
 def describe(conn: psycopg.Connection) -> dict[str, dict[str, dict]]:
     """The canonical description: {kind: {qualified name: attributes}} of every schema object."""
-    tracking = list(ledger.TRACKING_OBJECTS)
+    tracking = list(store.TRACKING_OBJECTS)
     with conn.transaction():
         # Fully qualified names in every definition, whatever the caller's search_path; the
         # setting is restored because the runner's transaction continues after this.

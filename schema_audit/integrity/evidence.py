@@ -17,13 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from schema_audit import chain, fingerprint, ledger, source
 from schema_audit.exceptions import InvalidMigration
+from schema_audit.files import discovery
+from schema_audit.integrity import fingerprint
+from schema_audit.ledger import chain, store
 
 FORMAT = "uap-evidence/1"
 MANIFEST = "manifest.json"
 # Every column of schema_migrations, in the table's own order.
-HISTORY_COLUMNS = tuple(name for name, _ in ledger.MIGRATION_COLUMNS)
+HISTORY_COLUMNS = tuple(name for name, _ in store.MIGRATION_COLUMNS)
 
 
 def _json(data: object) -> bytes:
@@ -43,7 +45,7 @@ def _sha256(data: bytes) -> str:
 def members(
     rows: dict[str, dict],
     events: list[dict],
-    files: list[source.MigrationFile],
+    files: list[discovery.MigrationFile],
     schema: dict,
     history: dict,
 ) -> dict[str, bytes]:
@@ -178,7 +180,7 @@ def _file_problems(listing: list[dict], data: dict[str, bytes], findings: list[s
             problems.append(f"{member}: missing")
             continue
         try:
-            actual = source.checksum(source.decode(data[member], member))
+            actual = discovery.checksum(discovery.decode(data[member], member))
         except InvalidMigration as exc:
             problems.append(str(exc))
             continue

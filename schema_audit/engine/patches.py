@@ -8,10 +8,11 @@ from pathlib import Path
 
 from pglast import ast
 
-from schema_audit import ledger, source
+from schema_audit.engine.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
-from schema_audit.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
-from schema_audit.statements import parse
+from schema_audit.files import discovery
+from schema_audit.files.statements import parse
+from schema_audit.ledger import store
 
 PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
 
@@ -20,15 +21,15 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
     """Run an emergency patch in one transaction; recorded only as a `patch` event."""
     path = Path(path)
     text = _read_patch(path)
-    checksum = source.checksum(text)
+    checksum = discovery.checksum(text)
     with locked(database, lock_wait) as (conn, guard):
-        earlier = ledger.last_patch(conn, checksum)
+        earlier = store.last_patch(conn, checksum)
         if earlier and not force:
             raise RefusedRequest(
                 f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}; "
                 "pass --force to run it again"
             )
-        attempt = ledger.Attempt(
+        attempt = store.Attempt(
             version=path.name,
             action="patch",
             status="completed",
@@ -42,7 +43,7 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
             runner,
             text,
             attempt,
-            lambda d: ledger.record_event(
+            lambda d: store.record_event(
                 conn, replace(attempt, duration_ms=d), runner.app_version
             ),
             path.name,
@@ -54,10 +55,10 @@ def _read_patch(path: Path) -> str:
     if not PATCH_NAME_RE.match(path.name):
         raise InvalidMigration("a patch file is named patch_<description>.sql", path)
     try:
-        text = source.decode(path.read_bytes(), path)
+        text = discovery.decode(path.read_bytes(), path)
     except OSError as exc:
         raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
-    if source.parse_header(text).transaction.strip().lower() == "none":
+    if discovery.parse_header(text).transaction.strip().lower() == "none":
         raise InvalidMigration(
             "patches run in one transaction; ship `-- Transaction: none` work as a migration",
             path,

@@ -8,17 +8,18 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from schema_audit import chain, fingerprint, ledger
+from schema_audit.integrity import fingerprint
+from schema_audit.ledger import chain, store
 
-DRIFT_ACTION = ledger.DRIFT_ACTION
+DRIFT_ACTION = store.DRIFT_ACTION
 
 
 def verify_history(conn: psycopg.Connection, events: list[dict] | None = None) -> dict:
     """`{verified, events, chained, unchained, first_break, head, trigger}` of the event log."""
-    events = ledger.read_events(conn) if events is None else events
+    events = store.read_events(conn) if events is None else events
     result = chain.verify(events)
-    result["trigger"] = ledger.chain_trigger_state(conn)
-    if result["verified"] and result["trigger"] != "enabled" and ledger.tables_exist(conn):
+    result["trigger"] = store.chain_trigger_state(conn)
+    if result["verified"] and result["trigger"] != "enabled" and store.tables_exist(conn):
         # Events written while the trigger is off are unchained; say so before they exist.
         result["verified"] = False
         result["first_break"] = {
@@ -39,7 +40,7 @@ def verify_schema(conn: psycopg.Connection) -> dict:
     text = fingerprint.canonical(current_description)
     current = fingerprint.digest(text)
     elapsed_ms = round((time.perf_counter() - clock) * 1000, 1)
-    last = ledger.last_fingerprint(conn)
+    last = store.last_fingerprint(conn)
     result = {
         "drift": None,
         "current": current,
@@ -76,7 +77,7 @@ def record_drift(conn: psycopg.Connection) -> list[dict] | None:
 
     The changes, or None when there is no drift or nothing to compare with.
     """
-    last = ledger.last_fingerprint(conn)
+    last = store.last_fingerprint(conn)
     if last is None or last["schema_description"] is None:
         return None
     current, text = fingerprint.take_for_event(conn)
@@ -84,14 +85,14 @@ def record_drift(conn: psycopg.Connection) -> list[dict] | None:
         return None
     changes = fingerprint.diff(json.loads(last["schema_description"]), json.loads(text))
     summary = "; ".join(f"{c['change']} {c['kind']} {c['name']}" for c in changes)
-    attempt = ledger.Attempt(
+    attempt = store.Attempt(
         version=None,
         action=DRIFT_ACTION,
-        status=ledger.DETECTED,
+        status=store.DETECTED,
         started_at=datetime.now(timezone.utc),
         error_message=f"schema changed since event {last['id']}: {summary}",
         fingerprint=current,
         schema_description=text,
     )
-    ledger.record_event(conn, attempt)
+    store.record_event(conn, attempt)
     return changes

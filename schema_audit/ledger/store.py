@@ -15,8 +15,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from schema_audit import provenance
-from schema_audit.ledger_schema import (  # noqa: F401 (the ledger's public names)
+from schema_audit.ledger import provenance
+from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
     DDL_AUDIT_FUNCTION,
     DDL_AUDIT_TRIGGERS,
     EVENT_COLUMNS,

@@ -12,9 +12,9 @@ from pathlib import Path
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
-from schema_audit import source
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.statements import Statement, line_of, parse
+from schema_audit.files import discovery
+from schema_audit.files.statements import Statement, line_of, parse
 
 ERROR, WARNING = "error", "warning"
 RULES = {
@@ -87,14 +87,14 @@ def lint_file(path: Path) -> list[Finding]:
     """Every finding of one file, minus the rules its `-- Lint-ignore:` header disables."""
     where = str(path)
     found: list[Finding] = []
-    match = source.FILENAME_RE.match(path.name)
+    match = discovery.FILENAME_RE.match(path.name)
     if not match:
         found.append(Finding(where, 1, "file-name", "name it NNN_vX.Y_description.sql"))
     try:
-        text = source.decode(path.read_bytes(), path)
+        text = discovery.decode(path.read_bytes(), path)
     except (InvalidMigration, OSError) as exc:
         return found + [Finding(where, getattr(exc, "line", None) or 1, "encoding", str(exc))]
-    header = source.parse_header(text)
+    header = discovery.parse_header(text)
     found += _header(where, header, match.group(1) if match else None)
     ignored, unknown = _ignored(header)
     found += [
@@ -109,7 +109,7 @@ def _duplicates(paths: list[Path]) -> list[Finding]:
     seen: dict[int, Path] = {}
     found = []
     for path in paths:
-        match = source.FILENAME_RE.match(path.name)
+        match = discovery.FILENAME_RE.match(path.name)
         if not match:
             continue
         twin = seen.setdefault(int(match.group(1)), path)
@@ -120,7 +120,7 @@ def _duplicates(paths: list[Path]) -> list[Finding]:
     return found
 
 
-def _header(where: str, header: source.Header, version: str | None) -> list[Finding]:
+def _header(where: str, header: discovery.Header, version: str | None) -> list[Finding]:
     found = [
         Finding(where, 1, "header-missing", f"add `-- {name.title()}:` to the header")
         for name in _REQUIRED_HEADER
@@ -139,12 +139,12 @@ def _header(where: str, header: source.Header, version: str | None) -> list[Find
     return found
 
 
-def _ignored(header: source.Header) -> tuple[set[str], list[str]]:
+def _ignored(header: discovery.Header) -> tuple[set[str], list[str]]:
     names = [n for n in re.split(r"[\s,]+", header.lint_ignore.strip()) if n]
     return set(names), [n for n in names if n not in RULES]
 
 
-def _sql(where: str, text: str, header: source.Header) -> list[Finding]:
+def _sql(where: str, text: str, header: discovery.Header) -> list[Finding]:
     metas = list(_META_RE.finditer(text))
     if metas:
         return [
@@ -162,7 +162,7 @@ def _sql(where: str, text: str, header: source.Header) -> list[Finding]:
 class _Checker:
     """Walks one file's statements, collecting findings and the indexes it creates."""
 
-    def __init__(self, where: str, text: str, header: source.Header):
+    def __init__(self, where: str, text: str, header: discovery.Header):
         self.where, self.text = where, text
         self.transactional = header.transaction.strip().lower() != "none"
         self.breaking = header.impact.strip().lower().startswith("breaking")

@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit import api, filters, views
+from schema_audit import api
+from schema_audit.admin import filters, views
 
 EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')

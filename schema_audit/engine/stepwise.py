@@ -10,11 +10,13 @@ from datetime import datetime, timezone
 import psycopg
 from pglast import ast
 
-from schema_audit import db, fingerprint, ledger
+from schema_audit.engine import postgres
+from schema_audit.engine.runner import Outcome, Runner, describe_error, elapsed_ms
 from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
-from schema_audit.runner import Outcome, Runner, describe_error, elapsed_ms
-from schema_audit.source import MigrationFile
-from schema_audit.statements import Statement, parse
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.statements import Statement, parse
+from schema_audit.integrity import fingerprint
+from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def apply_stepwise(
     clock = time.perf_counter()
     try:
         runner.guard()
-        ledger.record(conn, runner.attempt(migration, started, None, status="running"))
+        store.record(conn, runner.attempt(migration, started, None, status="running"))
         conn.execute(runner.session_prefix)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
@@ -65,7 +67,7 @@ def apply_stepwise(
         attempt = runner.attempt(
             migration, started, duration, fingerprint=value, schema_description=text
         )
-        ledger.record(conn, attempt, runner.app_version)
+        store.record(conn, attempt, runner.app_version)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"lost the connection after every statement of {migration.label} ran; its row "
@@ -154,7 +156,7 @@ def _reset_timeouts(conn: psycopg.Connection) -> None:
     # RESET ALL, not just the timeouts: a file's own SET (search_path, role settings) is
     # session-wide here and must not leak into the files after it. It also clears the
     # runner's own session settings (the out-of-band DDL marker among them): set them again.
-    conn.execute(f"RESET ALL; {db.session_settings(conn)}")
+    conn.execute(f"RESET ALL; {postgres.session_settings(conn)}")
 
 
 def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:
@@ -179,7 +181,7 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
             failed = replace(
                 attempt, status="failed", error_message=message, sqlstate=exc.sqlstate
             )
-            ledger.record_event(conn, failed, runner.app_version)
+            store.record_event(conn, failed, runner.app_version)
             raise MigrationFailed(
                 f"{attempt.action} {attempt.version} failed [SQLSTATE {exc.sqlstate}]: {message}"
             ) from exc

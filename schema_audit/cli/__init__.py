@@ -1,0 +1,1 @@
+"""What `uap_migrate` prints: one Reporter for every mode."""

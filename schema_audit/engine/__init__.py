@@ -1,0 +1,1 @@
+"""The engine: plan, lock, and run each file (in a transaction or statement by statement)."""

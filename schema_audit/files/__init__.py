@@ -1,0 +1,1 @@
+"""Migration files on disk: discovery, header parsing, statements and lint. Never connects."""

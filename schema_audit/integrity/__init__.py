@@ -1,0 +1,1 @@
+"""Integrity: schema fingerprint, out-of-band DDL capture, verification and evidence bundles."""
