@@ -7,7 +7,7 @@ from django.db import connection
 from django.urls import reverse
 
 from schema_audit import api
-from tests import admin_data
+from tests.admin import data as admin_data
 from tests.conftest import migration
 
 pytestmark = pytest.mark.django_db

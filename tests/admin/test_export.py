@@ -10,8 +10,8 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from tests import admin_data
-from tests.admin_data import make_auditor
+from tests.admin import data as admin_data
+from tests.admin.data import make_auditor
 
 pytestmark = pytest.mark.django_db
 history = admin_data.history  # the module's migration history (a fixture)

@@ -9,13 +9,13 @@ from psycopg import sql
 
 from schema_audit.engine.postgres import LOCK_KEY
 from tests.conftest import migration, run_subprocess
+from tests.faults.test_crash import assert_consistent, files
 from tests.pgserver import (
     PASSWORD_ROLE,
     PrivateServer,
     runner_backend,
     wait_for_lock_waiter,
 )
-from tests.test_fault_crash import assert_consistent, files
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from tests import admin_data
-from tests.admin_data import PASSWORD, make_auditor
+from tests.admin import data as admin_data
+from tests.admin.data import PASSWORD, make_auditor
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser

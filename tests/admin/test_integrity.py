@@ -19,8 +19,8 @@ from schema_audit import api
 from schema_audit.engine import postgres
 from schema_audit.integrity import fingerprint, verification
 from schema_audit.ledger import store
-from tests import admin_data
-from tests.admin_data import make_auditor, snapshot
+from tests.admin import data as admin_data
+from tests.admin.data import make_auditor, snapshot
 from tests.conftest import migration
 
 pytestmark = pytest.mark.django_db

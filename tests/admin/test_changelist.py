@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests import admin_data
-from tests.admin_data import HISTORY, make_auditor, snapshot
+from tests.admin import data as admin_data
+from tests.admin.data import HISTORY, make_auditor, snapshot
 
 pytestmark = pytest.mark.django_db
 history = admin_data.history  # the module's migration history (a fixture)

@@ -1,0 +1,1 @@
+"""Tests of schema_audit.cli."""

@@ -1,0 +1,1 @@
+"""Fault suites: killed runners, restarted servers, concurrency, hostile input, tampering."""
