@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import psycopg
-from django.conf import settings
 
+from schema_audit import conf
 from schema_audit.engine import operations, patches, plan, postgres
 from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 def migrations_dir(directory: Path | str | None = None) -> Path:
-    """The migrations directory: the argument, else settings.UAP_MIGRATIONS_DIR."""
-    return Path(directory or getattr(settings, "UAP_MIGRATIONS_DIR", "db/migrations"))
+    """The migrations directory: the argument, else the UAP_MIGRATIONS_DIR setting."""
+    return Path(directory) if directory else conf.UAP_MIGRATIONS_DIR
 
 
 def _connection(database: str, purpose: str = ""):
@@ -138,7 +138,7 @@ def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):
 
 
 def _lock_wait(value: float | None) -> float:
-    return float(value if value is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
+    return conf.UAP_LOCK_WAIT if value is None else float(value)
 
 
 def _file_dict(migration: discovery.MigrationFile, status: str) -> dict:

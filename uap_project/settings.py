@@ -70,31 +70,35 @@ UAP_PGDATA = Path(env.str("UAP_PGDATA", default=str(BASE_DIR / ".uap" / "pgdata"
 POSTGRES_ENGINES = ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
 
 
-def _databases_from_url(url: str) -> tuple[dict, str]:
-    """DATABASES for a PostgreSQL DATABASE_URL, and why the URL is unusable ('' if it is not)."""
-    unusable = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": ""}}
+def _database_from_url(url: str) -> dict:
+    """The DATABASES entry of a PostgreSQL URL; an unusable one says why when it is used."""
+    config, problem = _parse_database_url(url)
+    if problem:
+        return {"ENGINE": "uap_project.unusable", "NAME": "", "PROBLEM": problem}
+    return config
+
+
+def _parse_database_url(url: str) -> tuple[dict, str]:
+    """The DATABASES entry of a PostgreSQL URL, and why the URL is unusable ('' if it is not)."""
     example = "e.g. postgresql://user:password@host:5432/dbname"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # django-environ warns on unknown schemes
             config = environ.Env.db_url_config(url)
     except ValueError as exc:
-        return unusable, f"DATABASE_URL is not a valid URL ({exc}); {example}"
+        return {}, f"DATABASE_URL is not a valid URL ({exc}); {example}"
     if config.get("ENGINE") not in POSTGRES_ENGINES:
         scheme = url.split("://", 1)[0] if "://" in url else "none"
-        return unusable, f"DATABASE_URL must be a postgresql:// URL (scheme: {scheme}); {example}"
+        return {}, f"DATABASE_URL must be a postgresql:// URL (scheme: {scheme}); {example}"
     if not config.get("NAME"):
-        return unusable, f"DATABASE_URL names no database; {example}"
+        return {}, f"DATABASE_URL names no database; {example}"
     # libpq URLs spell a socket directory as a percent-encoded host (%2Fvar%2Frun%2Fpostgresql).
     config["HOST"] = unquote(config.get("HOST") or "")
-    return {"default": config}, ""
+    return config, ""
 
 
-# A malformed DATABASE_URL must not break settings (every manage.py command would die with a
-# traceback): uap_migrate reports UAP_DATABASE_URL_ERROR with exit code 2 instead.
-UAP_DATABASE_URL_ERROR = ""
 if env.str("DATABASE_URL", default=""):
-    DATABASES, UAP_DATABASE_URL_ERROR = _databases_from_url(env.str("DATABASE_URL"))
+    DATABASES = {"default": _database_from_url(env.str("DATABASE_URL"))}
 else:
     DATABASES = {
         "default": {

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import operator
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import SimpleListFilter
 from django.db.models import Q, Value
 from django.db.models.functions import Concat, LPad
 
-from schema_audit import api
+from schema_audit import api, conf
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
@@ -32,7 +31,7 @@ def checksum_key() -> Concat:
 
 def slow_threshold() -> int:
     """Milliseconds over which a migration counts as slow (UAP_SLOW_MIGRATION_MS)."""
-    return int(getattr(settings, "UAP_SLOW_MIGRATION_MS", 1000))
+    return conf.UAP_SLOW_MIGRATION_MS
 
 
 def files_on_disk(request) -> dict[int, MigrationFile] | None:

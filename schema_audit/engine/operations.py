@@ -9,10 +9,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 import psycopg
-from django.conf import settings
 
+from schema_audit import conf
 from schema_audit.engine import plan, postgres
-from schema_audit.engine.runner import Runner, describe_error
+from schema_audit.engine.outcome import connection_lost, describe_error
+from schema_audit.engine.runner import Runner
 from schema_audit.engine.stepwise import run_outside_transaction
 from schema_audit.exceptions import (
     DatabaseUnavailable,
@@ -57,7 +58,7 @@ def locked(
     The guard raises DatabaseUnavailable once the lock's session is gone: another runner may
     hold the lock by then, so nothing may commit after it fails.
     """
-    wait = float(lock_wait if lock_wait is not None else getattr(settings, "UAP_LOCK_WAIT", 60))
+    wait = conf.UAP_LOCK_WAIT if lock_wait is None else float(lock_wait)
     with (
         postgres.open_connection(database, "lock") as lock_conn,
         postgres.open_connection(database) as conn,
@@ -73,8 +74,8 @@ def runner_for(
     """A Runner with the configured timeouts; `guard` runs before each commit."""
     return Runner(
         conn,
-        lock_timeout=lock_timeout or settings.UAP_LOCK_TIMEOUT,
-        statement_timeout=statement_timeout or settings.UAP_STATEMENT_TIMEOUT,
+        lock_timeout=lock_timeout or conf.UAP_LOCK_TIMEOUT,
+        statement_timeout=statement_timeout or conf.UAP_STATEMENT_TIMEOUT,
         progress=progress,
         guard=guard,
     )
@@ -247,7 +248,7 @@ def run_recorded_or_fail(runner: Runner, text: str, attempt, record, label: str)
     try:
         return runner.run_recorded(text, record)
     except psycopg.Error as exc:
-        if runner.conn.broken or isinstance(exc, psycopg.OperationalError):
+        if connection_lost(runner.conn, exc):
             raise DatabaseUnavailable(f"lost the connection during {label}: {exc}") from exc
         message = describe_error(exc)
         failed = replace(attempt, status="failed", error_message=message, sqlstate=exc.sqlstate)

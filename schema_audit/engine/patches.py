@@ -11,6 +11,7 @@ from pglast import ast
 from schema_audit.engine.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery
+from schema_audit.files.header import parse_header
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
 
@@ -58,7 +59,7 @@ def _read_patch(path: Path) -> str:
         text = discovery.decode(path.read_bytes(), path)
     except OSError as exc:
         raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
-    if discovery.parse_header(text).transaction.strip().lower() == "none":
+    if not parse_header(text).transactional:
         raise InvalidMigration(
             "patches run in one transaction; ship `-- Transaction: none` work as a migration",
             path,

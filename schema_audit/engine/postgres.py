@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
@@ -35,15 +34,12 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 
 def connection_params(database: str = "default") -> dict:
     """libpq keywords for a Django database alias (starts the embedded server if it is one)."""
-    problem = getattr(settings, "UAP_DATABASE_URL_ERROR", "") if database == "default" else ""
-    if problem:
-        raise InvalidConfiguration(problem)
     try:
         params = connections[database].get_connection_params()
     except ConnectionDoesNotExist as exc:
         raise InvalidConfiguration(f"--database {database}: no such alias in DATABASES") from exc
     except ImproperlyConfigured as exc:
-        raise InvalidConfiguration(f"database {database!r} is misconfigured: {exc}") from exc
+        raise InvalidConfiguration(f"database {database!r}: {exc}") from exc
     for key in _DJANGO_ONLY:
         params.pop(key, None)
     params.setdefault("connect_timeout", 10)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import psycopg
 from psycopg import pq, sql
 
+from schema_audit import conf
+from schema_audit.engine import stepwise
+from schema_audit.engine.outcome import (
+    Outcome,
+    Progress,
+    connection_lost,
+    describe_error,
+    elapsed_ms,
+    error_line,
+    failure_text,
+    first_line,
+)
 from schema_audit.exceptions import DatabaseUnavailable, InvalidMigration, MigrationFailed
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import fingerprint
@@ -20,32 +30,13 @@ from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
 
-_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
-Progress = Callable[[str, MigrationFile, "Outcome | None"], None]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one file: its status, duration and, on failure, where and why."""
-
-    version: str
-    name: str
-    status: str
-    duration_ms: int
-    error: str | None = None
-    sqlstate: str | None = None
-    line: int | None = None
-
-    def as_dict(self) -> dict:
-        """JSON-ready form."""
-        return dict(self.__dict__)
-
 
 def check_duration(option: str, value: str) -> str:
     """Validate a PostgreSQL duration such as `10s`, `500ms` or `0`; InvalidMigration if not."""
-    if not _DURATION_RE.match(str(value)):
-        raise InvalidMigration(f"{option} {value!r} is not a duration like 10s, 500ms or 0")
-    return str(value).strip()
+    try:
+        return conf.duration(value)
+    except ValueError as exc:
+        raise InvalidMigration(f"{option} {exc}") from exc
 
 
 class Runner:
@@ -90,9 +81,7 @@ class Runner:
         fingerprint taken in the same transaction; a failure's event always carries one.
         """
         if not migration.transactional:
-            from schema_audit.engine.stepwise import apply_stepwise  # it builds on this class
-
-            return apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
+            return stepwise.apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
@@ -171,7 +160,7 @@ class Runner:
                 elapsed_ms(clock),
                 describe_error(exc),
                 exc.sqlstate,
-                _error_line(exc, migration.sql, 0),
+                error_line(exc, migration.sql),
             )
         return Outcome(version, name, "completed", elapsed_ms(clock))
 
@@ -188,14 +177,9 @@ class Runner:
 
     def raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
         """Raise DatabaseUnavailable when `exc` means the connection is gone."""
-        if (
-            self.conn.broken
-            or self.conn.closed
-            or isinstance(exc, psycopg.OperationalError)
-            and (exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P")))
-        ):
+        if connection_lost(self.conn, exc):
             raise DatabaseUnavailable(
-                f"lost the connection while applying {migration.label}: {_first_line(exc)}. "
+                f"lost the connection while applying {migration.label}: {first_line(exc)}. "
                 "Its transaction did not commit; run again once the database is back."
             ) from exc
 
@@ -221,7 +205,7 @@ class Runner:
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
         self.raise_if_lost(exc, migration)
-        line = _error_line(exc, migration.sql, len(self.prefix))
+        line = error_line(exc, migration.sql, skip=len(self.prefix))
         self.record_failure(migration, started, duration, exc, describe_error(exc), line)
 
     def record_failure(
@@ -258,43 +242,3 @@ class Runner:
         )
         self.progress("failed", migration, outcome)
         raise MigrationFailed(failure_text(migration, outcome), outcome) from exc
-
-
-def elapsed_ms(clock: float) -> int:
-    """Milliseconds since the perf_counter value `clock`."""
-    return int(round((time.perf_counter() - clock) * 1000))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def describe_error(exc: psycopg.Error) -> str:
-    """PostgreSQL's message with its DETAIL and HINT lines."""
-    diag = exc.diag
-    parts = [diag.message_primary or _first_line(exc)]
-    if diag.message_detail:
-        parts.append(f"DETAIL: {diag.message_detail}")
-    if diag.message_hint:
-        parts.append(f"HINT: {diag.message_hint}")
-    if exc.sqlstate == "25001":
-        parts.append(
-            "HINT: this statement cannot run in a transaction; add the header "
-            "directive `-- Transaction: none` to run the file statement by statement"
-        )
-    return "\n".join(parts)
-
-
-def _error_line(exc: psycopg.Error, text: str, prefix_length: int) -> int | None:
-    position = exc.diag.statement_position
-    if not position or not position.isdigit():
-        return None
-    offset = int(position) - 1 - prefix_length
-    return text.count("\n", 0, offset) + 1 if offset >= 0 else None
-
-
-def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
-    """`file:line: label failed [SQLSTATE]: message`."""
-    where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)
-    return f"{where}: {migration.label} failed [SQLSTATE {outcome.sqlstate}]: {outcome.error}"

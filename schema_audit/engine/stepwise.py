@@ -6,12 +6,22 @@ import logging
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import psycopg
 from pglast import ast
 
+if TYPE_CHECKING:  # the runner dispatches here; this module only calls back into it
+    from schema_audit.engine.runner import Runner
+
 from schema_audit.engine import postgres
-from schema_audit.engine.runner import Outcome, Runner, describe_error, elapsed_ms
+from schema_audit.engine.outcome import (
+    Outcome,
+    connection_lost,
+    describe_error,
+    elapsed_ms,
+    error_line,
+)
 from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.statements import Statement, parse
@@ -110,7 +120,7 @@ def _fail(
             f"running and the earlier ones are committed; the row stays running: check the "
             f"schema, then run --repair {migration.version} --mark failed (or completed)"
         ) from exc
-    line = _line_in(statement, exc)
+    line = error_line(exc, statement.text, statement.line) or statement.line
     done = f"statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
     parts = [
         describe_error(exc),
@@ -129,13 +139,6 @@ def _fail(
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
     runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
-
-
-def _line_in(statement: Statement, exc: psycopg.Error) -> int:
-    position = exc.diag.statement_position
-    if position and position.isdigit():
-        return statement.line + statement.text.count("\n", 0, int(position) - 1)
-    return statement.line
 
 
 def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str]:
@@ -172,7 +175,7 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
         try:
             conn.execute(statement.text)
         except psycopg.Error as exc:
-            if conn.broken or isinstance(exc, psycopg.OperationalError):
+            if connection_lost(conn, exc):
                 raise DatabaseUnavailable(f"lost the connection during {attempt.action}") from exc
             message = f"{describe_error(exc)}\nat statement {index} of {len(statements)}"
             if index > 1:

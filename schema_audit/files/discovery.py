@@ -5,48 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
+from schema_audit.files.header import Header, parse_header
 
 FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
-HEADER_FIELDS = {
-    "migration": "migration",
-    "version": "version",
-    "date": "date",
-    "description": "description",
-    "status": "status",
-    "changes": "changes",
-    "impact": "impact",
-    "rollback": "rollback",
-    "transaction": "transaction",
-    "lint-ignore": "lint_ignore",
-}
-_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z-]*)\s*:\s*(.*)$")
 _META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
 _COMMENTS_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _TXN_CANDIDATE_RE = re.compile(
     r"^\s*(begin|commit|rollback|end|abort|start\s+transaction|prepare\s+transaction)\b",
     re.IGNORECASE | re.MULTILINE,
 )
-
-
-@dataclass(frozen=True)
-class Header:
-    """The fields of a migration's leading `--` comment block (the guide's template)."""
-
-    migration: str = ""
-    version: str = ""
-    date: str = ""
-    description: str = ""
-    status: str = ""
-    changes: str = ""
-    impact: str = ""
-    rollback: str = ""
-    transaction: str = ""
-    lint_ignore: str = ""
-    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -68,12 +39,17 @@ class MigrationFile:
     @property
     def transactional(self) -> bool:
         """False when the header says `-- Transaction: none`."""
-        return self.header.transaction.strip().lower() != "none"
+        return self.header.transactional
 
     @property
     def label(self) -> str:
         """`003 v1.2_add_user_preferences`, as printed in reports."""
         return f"{self.version} {self.name}"
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset (pglast reports character offsets)."""
+    return text.count("\n", 0, max(offset, 0)) + 1
 
 
 def checksum(text: str) -> str:
@@ -88,7 +64,7 @@ def decode(data: bytes, path: object) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1  # bytes: the text is not decodable
         raise InvalidMigration(
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
             path,
@@ -100,35 +76,9 @@ def decode(data: bytes, path: object) -> str:
         raise InvalidMigration(
             "contains a NUL byte, which PostgreSQL cannot take; is it a text file?",
             path,
-            text.count("\n", 0, nul) + 1,
+            line_of(text, nul),
         )
     return text.replace("\r\n", "\n")
-
-
-def parse_header(text: str) -> Header:
-    """Parse the leading `--` comment block; continuation lines extend the previous field."""
-    values: dict[str, list[str]] = {}
-    lines: dict[str, int] = {}
-    current = None
-    for number, raw in enumerate(text.split("\n"), start=1):
-        stripped = raw.strip()
-        if not stripped and not values:
-            continue
-        if not stripped.startswith("--"):
-            break
-        body = stripped[2:].strip()
-        match = _FIELD_RE.match(body)
-        key = HEADER_FIELDS.get(match.group(1).lower()) if match else None
-        if key:
-            current = key
-            values[key] = [match.group(2).strip()] if match.group(2).strip() else []
-            lines[key] = number
-        elif not body:
-            current = None
-        elif current:
-            values[current].append(body)
-    joined = {key: "\n".join(parts) for key, parts in values.items()}
-    return Header(**joined, lines=lines)
 
 
 def has_statements(text: str) -> bool:
@@ -161,7 +111,7 @@ def read_migration(path: Path) -> MigrationFile:
         )
     meta = _META_RE.search(text)
     if meta:
-        line = text.count("\n", 0, meta.start()) + 1
+        line = line_of(text, meta.start())
         command = meta.group(0).strip()
         raise InvalidMigration(
             f"psql meta-command {command!r} is not SQL; inline the SQL it refers to",
@@ -221,5 +171,5 @@ def transaction_control_line(migration: MigrationFile) -> int | None:
     for raw in statements:
         if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind.name not in harmless:
             # pglast reports character offsets, not bytes.
-            return migration.sql.count("\n", 0, raw.stmt_location) + 1
+            return line_of(migration.sql, raw.stmt_location)
     return None

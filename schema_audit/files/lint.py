@@ -14,7 +14,9 @@ from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
-from schema_audit.files.statements import Statement, line_of, parse
+from schema_audit.files.discovery import line_of
+from schema_audit.files.header import Header, parse_header
+from schema_audit.files.statements import Statement, parse
 
 ERROR, WARNING = "error", "warning"
 RULES = {
@@ -94,7 +96,7 @@ def lint_file(path: Path) -> list[Finding]:
         text = discovery.decode(path.read_bytes(), path)
     except (InvalidMigration, OSError) as exc:
         return found + [Finding(where, getattr(exc, "line", None) or 1, "encoding", str(exc))]
-    header = discovery.parse_header(text)
+    header = parse_header(text)
     found += _header(where, header, match.group(1) if match else None)
     ignored, unknown = _ignored(header)
     found += [
@@ -120,7 +122,7 @@ def _duplicates(paths: list[Path]) -> list[Finding]:
     return found
 
 
-def _header(where: str, header: discovery.Header, version: str | None) -> list[Finding]:
+def _header(where: str, header: Header, version: str | None) -> list[Finding]:
     found = [
         Finding(where, 1, "header-missing", f"add `-- {name.title()}:` to the header")
         for name in _REQUIRED_HEADER
@@ -139,12 +141,12 @@ def _header(where: str, header: discovery.Header, version: str | None) -> list[F
     return found
 
 
-def _ignored(header: discovery.Header) -> tuple[set[str], list[str]]:
+def _ignored(header: Header) -> tuple[set[str], list[str]]:
     names = [n for n in re.split(r"[\s,]+", header.lint_ignore.strip()) if n]
     return set(names), [n for n in names if n not in RULES]
 
 
-def _sql(where: str, text: str, header: discovery.Header) -> list[Finding]:
+def _sql(where: str, text: str, header: Header) -> list[Finding]:
     metas = list(_META_RE.finditer(text))
     if metas:
         return [
@@ -162,9 +164,9 @@ def _sql(where: str, text: str, header: discovery.Header) -> list[Finding]:
 class _Checker:
     """Walks one file's statements, collecting findings and the indexes it creates."""
 
-    def __init__(self, where: str, text: str, header: discovery.Header):
+    def __init__(self, where: str, text: str, header: Header):
         self.where, self.text = where, text
-        self.transactional = header.transaction.strip().lower() != "none"
+        self.transactional = header.transactional
         self.breaking = header.impact.strip().lower().startswith("breaking")
         self.found: list[Finding] = []
         self.created: set[str] = set()

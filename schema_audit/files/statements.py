@@ -8,6 +8,7 @@ from pathlib import Path
 from pglast import parser
 
 from schema_audit.exceptions import InvalidMigration
+from schema_audit.files.discovery import line_of
 
 
 @dataclass(frozen=True)
@@ -17,11 +18,6 @@ class Statement:
     text: str
     line: int
     node: object
-
-
-def line_of(text: str, offset: int) -> int:
-    """1-based line number of a character offset (pglast reports character offsets)."""
-    return text.count("\n", 0, max(offset, 0)) + 1
 
 
 def parse(text: str, path: Path | str | None = None) -> list[Statement]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from pathlib import Path
 
-from django.conf import settings
+from schema_audit import conf
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +34,18 @@ def _git_describe(directory: str) -> str:
 
 
 def app_version() -> str:
-    """UAP_APP_VERSION when the deploy sets it, else `git describe --always --dirty`."""
-    explicit = getattr(settings, "UAP_APP_VERSION", "") or ""
+    """UAP_APP_VERSION when set, else `git describe --always --dirty` of the migrations."""
+    explicit = conf.UAP_APP_VERSION
     if explicit:
         return explicit
-    base = getattr(settings, "BASE_DIR", None)
-    return _git_describe(str(base)) if base and Path(base, ".git").exists() else ""
+    # The checkout that holds the migrations is the one being deployed.
+    folder = conf.UAP_MIGRATIONS_DIR
+    return _git_describe(str(folder.resolve())) if folder.is_dir() else ""
 
 
 def ticket() -> str | None:
     """The change ticket of the current operation: `change_ticket()`, else UAP_CHANGE_TICKET."""
-    return _ticket.get() or os.environ.get("UAP_CHANGE_TICKET") or None
+    return _ticket.get() or conf.UAP_CHANGE_TICKET or None
 
 
 @contextmanager

@@ -50,6 +50,34 @@ ACTIONS = (
     DRIFT_ACTION,
 )
 
+# The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
+EVENT_FIELDS = (
+    "version",
+    "action",
+    "status",
+    "started_at",
+    "duration_ms",
+    "error_message",
+    "sqlstate",
+    "os_user",
+    "host",
+    "app_version",
+    "checksum",
+    "sql_text",
+    "reason",
+    "ticket",
+    "fingerprint",
+    "schema_description",
+)
+
+
+def _insert_event(taken: tuple[str, ...] = ()) -> str:
+    """INSERT of one event from the Attempt's parameters; `taken` columns come from `row`."""
+    values = ", ".join(name if name in taken else f"%({name})s" for name in EVENT_FIELDS)
+    source = "\nFROM row" if taken else ""
+    return f"INSERT INTO {EVENTS_TABLE} ({', '.join(EVENT_FIELDS)})\nSELECT {values}{source}"
+
+
 _UPSERT_SQL = f"""
 WITH row AS (
     INSERT INTO {MIGRATIONS_TABLE} AS m (version, name, checksum, status, applied_at, duration_ms,
@@ -63,23 +91,10 @@ WITH row AS (
         impact = EXCLUDED.impact, rollback_sql = EXCLUDED.rollback_sql
     RETURNING version
 )
-INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
-    sqlstate, os_user, host, app_version, checksum, sql_text, reason, ticket, fingerprint,
-    schema_description)
-SELECT version, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
-    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s,
-    %(ticket)s, %(fingerprint)s, %(schema_description)s
-FROM row
+{_insert_event(("version",))}
 """
 
-_EVENT_SQL = f"""
-INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
-    sqlstate, os_user, host, app_version, checksum, sql_text, reason, ticket, fingerprint,
-    schema_description)
-VALUES (%(version)s, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
-    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, %(checksum)s, %(sql_text)s, %(reason)s,
-    %(ticket)s, %(fingerprint)s, %(schema_description)s)
-"""
+_EVENT_SQL = _insert_event()
 
 # Operations on an existing row change its status, message or checksum but keep applied_at,
 # duration and the header fields of the apply that created it.
@@ -92,11 +107,7 @@ WITH row AS (
     WHERE version = %(version)s
     RETURNING version, checksum
 )
-INSERT INTO {EVENTS_TABLE} (version, action, status, started_at, duration_ms, error_message,
-    sqlstate, os_user, host, app_version, checksum, sql_text, reason)
-SELECT version, %(action)s, %(status)s, %(started_at)s, %(duration_ms)s, %(error_message)s,
-    %(sqlstate)s, %(os_user)s, %(host)s, %(app_version)s, checksum, %(sql_text)s, %(reason)s
-FROM row
+{_insert_event(("version", "checksum"))}
 """
 
 _LAST_PATCH_SQL = f"""

@@ -8,6 +8,7 @@ import pytest
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
+from schema_audit.files.header import parse_header
 from tests.conftest import UAP_MIGRATIONS, migration
 
 
@@ -48,7 +49,7 @@ def test_uap_migrations_parse_with_full_headers():
 
 def test_header_rollback_continues_over_comment_lines():
     """Rollback: may span several `--` lines, ended by a bare `--`."""
-    header = discovery.parse_header(
+    header = parse_header(
         "-- Migration: x\n-- Version: 007\n-- Changes:\n-- 1. one\n-- 2. two\n"
         "-- Rollback: DROP INDEX a;\n-- DROP TABLE b;\n--\n-- not part of it\nSELECT 1;\n"
     )
@@ -59,7 +60,7 @@ def test_header_rollback_continues_over_comment_lines():
 
 def test_header_directive_transaction_none():
     """`-- Transaction: none` marks a file non-transactional."""
-    assert discovery.parse_header("-- Transaction: none\nSELECT 1;").transaction == "none"
+    assert parse_header("-- Transaction: none\nSELECT 1;").transaction == "none"
 
 
 def test_bom_and_crlf_do_not_change_the_checksum(migrations_dir):

@@ -8,6 +8,7 @@ import pytest
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
+from schema_audit.files.header import parse_header
 from schema_audit.files.statements import parse
 
 TRICKY = """-- leading comment; with a semicolon
@@ -48,6 +49,6 @@ def test_transaction_control_line_counts_characters_not_bytes():
         Path("x.sql"),
         text,
         discovery.checksum(text),
-        discovery.parse_header(text),
+        parse_header(text),
     )
     assert discovery.transaction_control_line(migration) == 7

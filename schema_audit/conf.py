@@ -1,0 +1,106 @@
+"""Every setting of schema_audit: its name, default and type, read lazily from Django's settings.
+
+`conf.UAP_LOCK_WAIT` reads `settings.UAP_LOCK_WAIT` when accessed (so `override_settings` and a
+host project's late configuration both work), falls back to the default, and converts the value;
+a value that does not convert raises InvalidConfiguration (exit 2), and `manage.py check`
+reports it as schema_audit.E002. Nothing else in the package reads these from settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from schema_audit.exceptions import InvalidConfiguration
+
+_DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+
+
+def duration(value: object) -> str:
+    """A PostgreSQL duration such as `10s`, `500ms` or `0` (off); ValueError otherwise."""
+    if isinstance(value, bool) or not _DURATION_RE.match(str(value)):
+        raise ValueError(f"{value!r} is not a duration like 10s, 500ms or 0")
+    return str(value).strip()
+
+
+def _non_negative(kind: type) -> Callable[[object], float]:
+    def convert(value: object):
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        number = kind(value)
+        if number < 0:
+            raise ValueError(f"{value!r} is negative")
+        return number
+
+    return convert
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, (str, type(None))):
+        raise ValueError(f"{value!r} is not a string")
+    return value or ""
+
+
+def _default_migrations_dir() -> Path:
+    # Relative to the host project's BASE_DIR when it has one, else to the working directory.
+    base = getattr(settings, "BASE_DIR", None)
+    return Path(base, "db", "migrations") if base else Path("db", "migrations")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its default (or a function giving it) and a converter raising ValueError."""
+
+    default: object
+    convert: Callable[[object], object]
+    meaning: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "UAP_MIGRATIONS_DIR": Setting(
+        _default_migrations_dir, Path, "where migration files live (BASE_DIR/db/migrations)"
+    ),
+    "UAP_SLOW_MIGRATION_MS": Setting(1000, _non_negative(int), "threshold of a slow migration"),
+    "UAP_LOCK_TIMEOUT": Setting("10s", duration, "SET LOCAL lock_timeout in each migration"),
+    "UAP_STATEMENT_TIMEOUT": Setting("0", duration, "SET LOCAL statement_timeout (0: off)"),
+    "UAP_LOCK_WAIT": Setting(60.0, _non_negative(float), "seconds to wait for another runner"),
+    "UAP_APP_VERSION": Setting("", _text, "application version on every event"),
+    # A deploy pipeline sets the ticket per run: the environment variable is read as well.
+    "UAP_CHANGE_TICKET": Setting(
+        lambda: os.environ.get("UAP_CHANGE_TICKET", ""), _text, "change ticket on every event"
+    ),
+}
+
+
+def get(name: str) -> object:
+    """The converted value of setting `name`; InvalidConfiguration when it does not convert."""
+    setting = SETTINGS[name]
+    raw = getattr(settings, name, None)
+    if raw is None:
+        raw = setting.default() if callable(setting.default) else setting.default
+    try:
+        return setting.convert(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidConfiguration(f"setting {name} = {raw!r} is not usable: {exc}") from exc
+
+
+def problems() -> dict[str, str]:
+    """`{name: reason}` for every setting whose value does not convert (for system checks)."""
+    found = {}
+    for name in SETTINGS:
+        try:
+            get(name)
+        except InvalidConfiguration as exc:
+            found[name] = str(exc)
+    return found
+
+
+def __getattr__(name: str) -> object:
+    if name in SETTINGS:
+        return get(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

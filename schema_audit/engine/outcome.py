@@ -1,0 +1,88 @@
+"""What applying a file produced, and how PostgreSQL's errors are told: a leaf of the engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from schema_audit.files.discovery import MigrationFile, line_of
+
+Progress = Callable[[str, MigrationFile, "Outcome | None"], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one file: its status, duration and, on failure, where and why."""
+
+    version: str
+    name: str
+    status: str
+    duration_ms: int
+    error: str | None = None
+    sqlstate: str | None = None
+    line: int | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def elapsed_ms(clock: float) -> int:
+    """Milliseconds since the perf_counter value `clock`."""
+    return int(round((time.perf_counter() - clock) * 1000))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its class name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def connection_lost(conn: psycopg.Connection, exc: psycopg.Error) -> bool:
+    """True when `exc` means the session is gone, not that the SQL failed.
+
+    A lock or statement timeout is an OperationalError too, but the session survives it: that
+    is the migration failing, recorded as such.
+    """
+    if conn.broken or conn.closed:
+        return True
+    return isinstance(exc, psycopg.OperationalError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+    )
+
+
+def describe_error(exc: psycopg.Error) -> str:
+    """PostgreSQL's message with its DETAIL and HINT lines."""
+    diag = exc.diag
+    parts = [diag.message_primary or first_line(exc)]
+    if diag.message_detail:
+        parts.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        parts.append(f"HINT: {diag.message_hint}")
+    if exc.sqlstate == "25001":
+        parts.append(
+            "HINT: this statement cannot run in a transaction; add the header "
+            "directive `-- Transaction: none` to run the file statement by statement"
+        )
+    return "\n".join(parts)
+
+
+def error_line(exc: psycopg.Error, text: str, first: int = 1, skip: int = 0) -> int | None:
+    """The line of `text` (which starts on line `first`) where PostgreSQL placed the error.
+
+    `skip` is the length of what was sent ahead of `text` in the same query (the timeouts).
+    """
+    position = exc.diag.statement_position
+    if not position or not position.isdigit():
+        return None
+    offset = int(position) - 1 - skip
+    return line_of(text, offset) + first - 1 if offset >= 0 else None
+
+
+def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
+    """`file:line: label failed [SQLSTATE]: message`."""
+    where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)
+    return f"{where}: {migration.label} failed [SQLSTATE {outcome.sqlstate}]: {outcome.error}"
