@@ -1,10 +1,13 @@
-"""The public Python API (CONTRACT §9); the command and the admin call only this."""
+"""The public Python API: what `uap_migrate`, the admin and a host project's code call.
+
+Every function takes plain values and returns plain dicts (JSON-ready); errors are the
+SchemaAuditError subclasses of schema_audit.exceptions, each with the command's exit code.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
-import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,6 +20,33 @@ from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.files import discovery, lint
 from schema_audit.integrity import ddl_capture, evidence, fingerprint, verification
 from schema_audit.ledger import store
+
+__all__ = [
+    "accept_checksum",
+    "apply_patch",
+    "baseline",
+    "completed_migrations",
+    "ddl_audit_state",
+    "dry_run",
+    "event_filter_choices",
+    "evidence_bundle",
+    "export_evidence",
+    "initialize_tracking",
+    "install_ddl_audit",
+    "lint_migrations",
+    "load_sql",
+    "migration_status",
+    "migrations_dir",
+    "out_of_band_ddl",
+    "pending_migrations",
+    "repair",
+    "rollback",
+    "run_pending",
+    "verify",
+    "verify_evidence",
+    "verify_history",
+    "verify_schema",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -198,28 +228,66 @@ def load_sql(path: Path, database: str = "default") -> None:
             raise MigrationFailed(f"{path}: [SQLSTATE {exc.sqlstate}] {exc}") from exc
 
 
-def dry_run(directory: Path | str | None = None, database: str = "default", **options) -> dict:
-    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`.
-
-    Options: target, out_of_order, lock_wait, lock_timeout, statement_timeout.
-    """
-    return operations.dry_run(discovery.discover(migrations_dir(directory)), database, **options)
+def dry_run(
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    target: str | None = None,
+    out_of_order: bool = False,
+    lock_wait: float | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+) -> dict:
+    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`."""
+    return operations.dry_run(
+        discovery.discover(migrations_dir(directory)),
+        database,
+        target=target,
+        out_of_order=out_of_order,
+        lock_wait=lock_wait,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+    )
 
 
 def rollback(
-    version: str, directory: Path | str | None = None, database: str = "default", **options
+    version: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    force: bool = False,
+    lock_wait: float | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
 ) -> dict:
-    """Run `version`'s Rollback SQL and mark it rolled_back (options: reason, force, ...)."""
-    files = discovery.discover(migrations_dir(directory))
-    return operations.rollback(files, database, version, **options)
+    """Run `version`'s Rollback SQL and mark it rolled_back (`force`: not the newest)."""
+    return operations.rollback(
+        discovery.discover(migrations_dir(directory)),
+        database,
+        version,
+        reason=reason,
+        force=force,
+        lock_wait=lock_wait,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+    )
 
 
 def baseline(
-    version: str, directory: Path | str | None = None, database: str = "default", **options
+    version: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    force: bool = False,
+    lock_wait: float | None = None,
 ) -> dict:
     """Mark versions up to `version` as baseline on a database without history."""
     files = discovery.discover(migrations_dir(directory))
-    return operations.baseline(files, database, version, **options)
+    return operations.baseline(
+        files, database, version, reason=reason, force=force, lock_wait=lock_wait
+    )
 
 
 def repair(
@@ -227,24 +295,48 @@ def repair(
     mark: str,
     directory: Path | str | None = None,
     database: str = "default",
-    **options,
+    *,
+    reason: str | None = None,
+    lock_wait: float | None = None,
 ) -> dict:
     """Resolve a `running` row as completed or failed, with a repair event."""
     files = discovery.discover(migrations_dir(directory))
-    return operations.repair(files, database, version, mark, **options)
+    return operations.repair(files, database, version, mark, reason=reason, lock_wait=lock_wait)
 
 
 def accept_checksum(
-    version: str, directory: Path | str | None = None, database: str = "default", **options
+    version: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    lock_wait: float | None = None,
 ) -> dict:
     """Record the current checksum of an applied version's changed file."""
     files = discovery.discover(migrations_dir(directory))
-    return operations.accept_checksum(files, database, version, **options)
+    return operations.accept_checksum(files, database, version, reason=reason, lock_wait=lock_wait)
 
 
-def apply_patch(path: Path | str, database: str = "default", **options) -> dict:
+def apply_patch(
+    path: Path | str,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    force: bool = False,
+    lock_wait: float | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+) -> dict:
     """Run an emergency patch file in one transaction, recorded as a `patch` event."""
-    return patches.apply_patch(path, database, **options)
+    return patches.apply_patch(
+        path,
+        database,
+        reason=reason,
+        force=force,
+        lock_wait=lock_wait,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+    )
 
 
 def lint_migrations(
@@ -343,54 +435,3 @@ def evidence_bundle(directory: Path | str | None = None, database: str = "defaul
 def verify_evidence(bundle: str | Path | BinaryIO) -> dict:
     """Re-verify an evidence bundle offline; no database is used."""
     return evidence.verify(bundle)
-
-
-# --- Read helpers for the audit admin -------------------------------------------------------
-# The admin reads the ledger rows through the ORM; these tell it what only the catalog and the
-# files on disk know. They never create or change anything.
-
-_READY_SQL = """
-SELECT c.relname, a.attname::text
-FROM pg_class c
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
-"""
-_disk_cache: dict[Path, tuple[tuple, dict[int, discovery.MigrationFile]]] = {}
-
-
-def tracking_tables_ready(database: str = "default") -> bool:
-    """True when both tracking tables exist with every column the admin reads."""
-    from django.db import connections
-
-    with connections[database].cursor() as cursor:
-        cursor.execute(_READY_SQL, (store.MIGRATIONS_TABLE, store.EVENTS_TABLE))
-        found = {(table, column) for table, column in cursor.fetchall()}
-    wanted = {(store.MIGRATIONS_TABLE, name) for name, _ in store.MIGRATION_COLUMNS}
-    wanted |= {(store.EVENTS_TABLE, name) for name, _ in store.EVENT_COLUMNS}
-    return wanted <= found
-
-
-def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.MigrationFile]:
-    """`{version number: MigrationFile}` on disk; InvalidMigration when unreadable.
-
-    Files are re-read only when a name, size or mtime in the directory changed, so a page that
-    checks drift on every request does not hash every file every time.
-    """
-    folder = migrations_dir(directory)
-    try:
-        signature = tuple(
-            sorted(
-                (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-                for entry in os.scandir(folder)
-                if entry.name.endswith(".sql")
-            )
-        )
-    except OSError:
-        signature = None  # discover() raises the precise error
-    cached = _disk_cache.get(folder)
-    if signature is not None and cached and cached[0] == signature:
-        return cached[1]
-    files = {m.number: m for m in discovery.discover(folder)}
-    if signature is not None:
-        _disk_cache[folder] = (signature, files)
-    return files

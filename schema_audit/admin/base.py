@@ -11,8 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit import api
-from schema_audit.admin import filters, views
+from schema_audit.admin import filters, queries, views
 
 EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
@@ -73,7 +72,7 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def ledger_notice(self, request):
         """The missing-ledger page while uap_migrate has not created the tables, else None."""
-        if api.tracking_tables_ready():
+        if queries.tracking_tables_ready():
             return None
         title = str(self.opts.verbose_name_plural).capitalize()
         return views.ledger_missing(request, self.admin_site, title)

@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from schema_audit.admin import filters
 from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
+from schema_audit.ledger.schema import EVENT_COLUMNS, LARGE_EVENT_COLUMNS
 from schema_audit.models import MigrationEvent
 
 HASH_SHOWN = 12  # hex digits of a hash in the list; the detail page shows all 64
@@ -102,35 +103,11 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "sql_block",
     ]
     csv_stem = "schema_migration_events"
-    csv_columns = {
-        name: name
-        for name in (
-            "id",
-            "version",
-            "action",
-            "status",
-            "started_at",
-            "duration_ms",
-            "error_message",
-            "sqlstate",
-            "applied_by",
-            "os_user",
-            "host",
-            "app_version",
-            "checksum",
-            "reason",
-            "ticket",
-            "application",
-            "ddl_objects",
-            "fingerprint",
-            "prev_hash",
-            "hash",
-        )
-    }
+    # Every column but the large texts, which only the detail page shows.
+    csv_columns = {name: name for name, _ in EVENT_COLUMNS if name not in LARGE_EVENT_COLUMNS}
 
     def get_queryset(self, request):
-        # The SQL text and schema description can be large; only the detail page reads them.
-        return super().get_queryset(request).defer("sql_text", "schema_description")
+        return super().get_queryset(request).defer(*LARGE_EVENT_COLUMNS)
 
     @admin.display(description="started at", ordering="started_at")
     def started(self, obj):

@@ -10,7 +10,8 @@ from django.contrib.admin import SimpleListFilter
 from django.db.models import Q, Value
 from django.db.models.functions import Concat, LPad
 
-from schema_audit import api, conf
+from schema_audit import conf
+from schema_audit.admin import queries
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
@@ -38,7 +39,7 @@ def files_on_disk(request) -> dict[int, MigrationFile] | None:
     """The migration files on disk, read once per request; None (and a warning) if unusable."""
     if not hasattr(request, "_uap_files"):
         try:
-            request._uap_files = api.disk_migrations()
+            request._uap_files = queries.disk_migrations()
         except InvalidMigration as exc:
             request._uap_files = None
             messages.warning(request, f"Checksum drift cannot be checked: {exc}")

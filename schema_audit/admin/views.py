@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api
+from schema_audit.admin import queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
@@ -77,7 +78,7 @@ def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpR
 def _disk_report(ledger_ready: bool) -> dict:
     """Pending and drifted files, by comparing the directory with the ledger rows for it."""
     try:
-        files = api.disk_migrations()
+        files = queries.disk_migrations()
     except InvalidMigration as exc:
         return {"directory_error": str(exc), "directory": str(api.migrations_dir())}
     rows = {}
@@ -178,7 +179,7 @@ def evidence_download(request) -> HttpResponse:
 
 def summary(request, admin_site) -> TemplateResponse:
     """Where the database stands: versions, counts, pending and drifted files, slow runs."""
-    ready = api.tracking_tables_ready()
+    ready = queries.tracking_tables_ready()
     context = {
         **admin_site.each_context(request),
         "title": "Schema audit summary",

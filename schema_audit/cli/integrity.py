@@ -1,17 +1,16 @@
-"""What `uap_migrate` prints for the auditor's flags (--verify, --evidence, ...)."""
+"""What `uap_migrate` prints for the auditor's modes: --verify, --evidence, --verify-evidence."""
 
 from __future__ import annotations
 
 import json
 
-from schema_audit.cli.reporter import Reporter
-
 _MARK = {"added": "+", "removed": "-", "altered": "~"}
 _SINGULAR = {"indexes": "index", "policies": "policy", "event_triggers": "event trigger"}
 
 
-def _json(report: Reporter, data: dict) -> None:
-    report.out.write(json.dumps(data, indent=2, default=str))
+def dump_json(data: dict) -> str:
+    """The command's JSON document: indented, anything unusual as text."""
+    return json.dumps(data, indent=2, default=str)
 
 
 def history_line(history: dict) -> str:
@@ -52,75 +51,77 @@ def schema_lines(schema: dict) -> list[str]:
     return lines
 
 
-def verify(report: Reporter, result: dict) -> int:
-    """`--verify`: 0 when history is verified and the schema matches, else 2."""
-    code = 0 if result["ok"] else 2
-    if report.as_json:
-        _json(report, {**result, "exit_code": code})
+class IntegrityReport:
+    """The auditor's modes of the command; mixed into Reporter (needs out, err, style, as_json)."""
+
+    def verify(self, result: dict) -> int:
+        """`--verify`: 0 when history is verified and the schema matches, else 2."""
+        code = 0 if result["ok"] else 2
+        if self.as_json:
+            self.out.write(dump_json({**result, "exit_code": code}))
+            return code
+        history = history_line(result["history"])
+        (self.out if result["history"]["verified"] else self.err).write(history)
+        stream = (
+            self.out
+            if not (result["schema"]["drift"] or result["schema"]["problem"])
+            else self.err
+        )
+        for line in schema_lines(result["schema"]):
+            stream.write(line)
+        for event in result["out_of_band_ddl"]:
+            stream.write(
+                f"out-of-band DDL, event {event['id']} at {event['started_at']:%Y-%m-%d %H:%M:%S} "
+                f"by {event['applied_by']} ({event['application'] or 'no application_name'}, "
+                f"{event['host']}): {event['ddl_objects']}"
+            )
+        capture = result["ddl_audit"]
+        state = (
+            "on" if capture["enabled"] else "DISABLED" if capture["installed"] else "not installed"
+        )
+        self.out.write(f"Out-of-band DDL capture: {state}.")
         return code
-    history = history_line(result["history"])
-    (report.out if result["history"]["verified"] else report.err).write(history)
-    stream = (
-        report.out
-        if not (result["schema"]["drift"] or result["schema"]["problem"])
-        else report.err
-    )
-    for line in schema_lines(result["schema"]):
-        stream.write(line)
-    for event in result["out_of_band_ddl"]:
-        stream.write(
-            f"out-of-band DDL, event {event['id']} at {event['started_at']:%Y-%m-%d %H:%M:%S} "
-            f"by {event['applied_by']} ({event['application'] or 'no application_name'}, "
-            f"{event['host']}): {event['ddl_objects']}"
-        )
-    capture = result["ddl_audit"]
-    state = "on" if capture["enabled"] else "DISABLED" if capture["installed"] else "not installed"
-    report.out.write(f"Out-of-band DDL capture: {state}.")
-    return code
 
-
-def ddl_audit_installed(report: Reporter, state: dict) -> int:
-    """`--install-ddl-audit`."""
-    if report.as_json:
-        _json(report, state)
-    else:
-        report.out.write(
-            "Out-of-band DDL audit installed: DDL not run by uap_migrate is recorded as "
-            "out_of_band_ddl events."
-        )
-    return 0
-
-
-def exported(report: Reporter, path: str, manifest: dict) -> int:
-    """`--evidence OUT.zip`: where, how many files, and the manifest hash to write down."""
-    if report.as_json:
-        _json(report, {"path": path, **manifest})
+    def ddl_audit_installed(self, state: dict) -> int:
+        """`--install-ddl-audit`."""
+        if self.as_json:
+            self.out.write(dump_json(state))
+        else:
+            self.out.write(
+                "Out-of-band DDL audit installed: DDL not run by uap_migrate is recorded as "
+                "out_of_band_ddl events."
+            )
         return 0
-    report.out.write(f"Evidence bundle written to {path}: {len(manifest['files'])} files.")
-    report.out.write(
-        f"Manifest SHA-256: {manifest['manifest_sha256']} (record it with the bundle)"
-    )
-    report.out.write(history_line(manifest["history"]))
-    for line in schema_lines(manifest["schema"]):
-        report.out.write(line)
-    return 0
 
+    def exported(self, path: str, manifest: dict) -> int:
+        """`--evidence OUT.zip`: where, how many files, and the manifest hash to write down."""
+        if self.as_json:
+            self.out.write(dump_json({"path": path, **manifest}))
+            return 0
+        self.out.write(f"Evidence bundle written to {path}: {len(manifest['files'])} files.")
+        self.out.write(
+            f"Manifest SHA-256: {manifest['manifest_sha256']} (record it with the bundle)"
+        )
+        self.out.write(history_line(manifest["history"]))
+        for line in schema_lines(manifest["schema"]):
+            self.out.write(line)
+        return 0
 
-def evidence_verified(report: Reporter, path: str, result: dict) -> int:
-    """`--verify-evidence IN.zip`: 0 if intact and every check passes, else 2."""
-    code = 0 if result["verified"] else 2
-    if report.as_json:
-        _json(report, {"path": path, **result, "exit_code": code})
+    def evidence_verified(self, path: str, result: dict) -> int:
+        """`--verify-evidence IN.zip`: 0 if intact and every check passes, else 2."""
+        code = 0 if result["verified"] else 2
+        if self.as_json:
+            self.out.write(dump_json({"path": path, **result, "exit_code": code}))
+            return code
+        for problem in result["problems"]:
+            self.err.write(self.style.ERROR(f"problem: {problem}"))
+        for finding in result["findings"]:
+            self.err.write(f"finding: {finding}")
+        state = "intact" if result["intact"] else "ALTERED"
+        self.out.write(
+            f"Evidence bundle {path} is {state}: {result['files']} files, manifest SHA-256 "
+            f"{result['manifest_sha256']}."
+        )
+        if "history" in result:
+            self.out.write(history_line(result["history"]))
         return code
-    for problem in result["problems"]:
-        report.err.write(report.style.ERROR(f"problem: {problem}"))
-    for finding in result["findings"]:
-        report.err.write(f"finding: {finding}")
-    state = "intact" if result["intact"] else "ALTERED"
-    report.out.write(
-        f"Evidence bundle {path} is {state}: {result['files']} files, manifest SHA-256 "
-        f"{result['manifest_sha256']}."
-    )
-    if "history" in result:
-        report.out.write(history_line(result["history"]))
-    return code

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
-from schema_audit.engine.runner import Outcome
+from schema_audit.cli.integrity import IntegrityReport, dump_json
+from schema_audit.engine.outcome import Outcome
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files.discovery import MigrationFile
 
 OK, FAIL = "✓", "✗"
 
 
-def _json(data: dict) -> str:
-    return json.dumps(data, indent=2, default=str)
-
-
-class Reporter:
+class Reporter(IntegrityReport):
     """Writes results to the command's stdout and stderr; returns the exit code."""
 
     def __init__(self, stdout, stderr, style, *, as_json: bool = False):
@@ -39,7 +34,7 @@ class Reporter:
     def applied(self, result: dict) -> int:
         """Summary of a run; 1 if a file failed."""
         if self.as_json:
-            self.out.write(_json(result))
+            self.out.write(dump_json(result))
         else:
             for error in result["errors"]:
                 self.err.write(self.style.ERROR(f"error: {error['message']}"))
@@ -62,7 +57,7 @@ class Reporter:
     def plan(self, status: dict) -> int:
         """What a run would apply; 2 if something would stop it."""
         if self.as_json:
-            self.out.write(_json(status))
+            self.out.write(dump_json(status))
         else:
             at = status["current_version"] or "none"
             self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
@@ -75,7 +70,7 @@ class Reporter:
     def status(self, status: dict) -> int:
         """Table of every version on disk or in the ledger."""
         if self.as_json:
-            self.out.write(_json(status))
+            self.out.write(dump_json(status))
             return 0
         header = ("VERSION", "NAME", "STATUS", "APPLIED AT", "MS", "FILE", "CHECKSUM")
         rows = [
@@ -107,7 +102,7 @@ class Reporter:
         failed = [m for m in status["migrations"] if m["status"] == "failed"]
         code = 2 if status["problems"] or failed else 1 if status["total_pending"] else 0
         if self.as_json:
-            self.out.write(_json({**status, "exit_code": code}))
+            self.out.write(dump_json({**status, "exit_code": code}))
             return code
         for m in failed:
             self.err.write(
@@ -123,7 +118,7 @@ class Reporter:
     def dry_run(self, result: dict) -> int:
         """One line per file of a dry run; 1 if any file would fail."""
         if self.as_json:
-            self.out.write(_json(result))
+            self.out.write(dump_json(result))
             return 1 if result["failed"] else 0
         for item in result["dry_run"]:
             label = f"{item['version']} {item['name']}"
@@ -151,7 +146,7 @@ class Reporter:
     def operation(self, result: dict) -> int:
         """The outcome of --rollback, --baseline, --repair, --accept-checksum or --patch."""
         if self.as_json:
-            self.out.write(_json(result))
+            self.out.write(dump_json(result))
             return 0
         version, status = result["version"], result["status"]
         lines = {
@@ -172,7 +167,7 @@ class Reporter:
         """`file:line: rule: message` per finding; 2 if any is an error."""
         code = 2 if result["errors"] else 0
         if self.as_json:
-            self.out.write(_json({**result, "exit_code": code}))
+            self.out.write(dump_json({**result, "exit_code": code}))
             return code
         for finding in result["findings"]:
             line = f"{finding['text']} ({finding['level']})"
@@ -186,7 +181,9 @@ class Reporter:
     def error(self, exc: SchemaAuditError) -> int:
         """An error that stopped the command; its exit code."""
         if self.as_json:
-            self.out.write(_json({"errors": [{"message": str(exc), "exit_code": exc.exit_code}]}))
+            self.out.write(
+                dump_json({"errors": [{"message": str(exc), "exit_code": exc.exit_code}]})
+            )
         self.err.write(self.style.ERROR(f"error: {exc}"))
         return exc.exit_code
 

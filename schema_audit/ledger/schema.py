@@ -50,6 +50,8 @@ EVENT_COLUMNS = (
     ("prev_hash", "char(64)"),
     ("hash", "char(64)"),
 )
+# Event columns that can be large: lists and exports leave them to the detail page.
+LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
 # The tracking machinery itself is not part of the application schema's fingerprint.
 DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
 DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from schema_audit import api
+from schema_audit.admin import queries
 from tests.admin import data as admin_data
 from tests.conftest import migration
 
@@ -50,7 +50,7 @@ def disk(settings, migrations_dir):
 
 def test_every_page_shows_a_notice_before_the_tables_exist(any_client, disk):
     """No tracking tables: each audit page answers 200 with the missing-ledger notice."""
-    assert not api.tracking_tables_ready()
+    assert not queries.tracking_tables_ready()
     for url in PAGES[1:]:
         response = any_client.get(url)
         assert response.status_code == 200, url
@@ -75,7 +75,7 @@ def test_an_older_guide_shaped_table_counts_as_missing(any_client, disk):
             "CREATE TABLE schema_migrations (version text PRIMARY KEY, name text, "
             "applied_at timestamptz, duration_ms integer, status text)"
         )
-    assert not api.tracking_tables_ready()
+    assert not queries.tracking_tables_ready()
     response = any_client.get(reverse("admin:schema_audit_schemamigration_changelist"))
     assert 'id="ledger-missing"' in response.content.decode()
 

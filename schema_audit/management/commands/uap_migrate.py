@@ -7,7 +7,6 @@ import sys
 from django.core.management.base import BaseCommand
 
 from schema_audit import api
-from schema_audit.cli import integrity as integrity_report
 from schema_audit.cli.reporter import Reporter
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.ledger import provenance
@@ -117,15 +116,15 @@ class Command(BaseCommand):
         where = {"directory": options["dir"], "database": options["database"]}
         if options["verify_evidence"]:
             path = options["verify_evidence"]
-            return integrity_report.evidence_verified(report, path, api.verify_evidence(path))
+            return report.evidence_verified(path, api.verify_evidence(path))
         if options["verify"]:
-            return integrity_report.verify(report, api.verify(options["database"]))
+            return report.verify(api.verify(options["database"]))
         if options["install_ddl_audit"]:
             state = api.install_ddl_audit(options["database"])
-            return integrity_report.ddl_audit_installed(report, state)
+            return report.ddl_audit_installed(state)
         if options["evidence"]:
             manifest = api.export_evidence(options["evidence"], **where)
-            return integrity_report.exported(report, options["evidence"], manifest)
+            return report.exported(options["evidence"], manifest)
         if options["lint"] is not None:
             return report.lint(api.lint_migrations(options["lint"], options["dir"]))
         operation = self._operation(options, where)
