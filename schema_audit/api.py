@@ -237,8 +237,13 @@ def dry_run(
     lock_wait: float | None = None,
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
+    trace: bool = False,
 ) -> dict:
-    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`."""
+    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`.
+
+    With `trace`, each file also carries `trace` (locks, rewrites, durations and a verdict per
+    statement and file) and the result the worst `verdict`; the dry_run events keep the traces.
+    """
     return operations.dry_run(
         discovery.discover(migrations_dir(directory)),
         database,
@@ -247,6 +252,7 @@ def dry_run(
         lock_wait=lock_wait,
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
+        trace=trace,
     )
 
 

@@ -49,6 +49,8 @@ EVENT_COLUMNS = (
     ("schema_description", "text"),
     ("prev_hash", "char(64)"),
     ("hash", "char(64)"),
+    # A dry run's lock and rewrite trace (--trace); chained as an optional field (chain.py).
+    ("trace", "jsonb"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
