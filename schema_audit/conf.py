@@ -46,6 +46,15 @@ def _text(value: object) -> str:
     return value or ""
 
 
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
+        raise ValueError(f"{value!r} is not on or off")
+    return text in ("1", "true", "yes", "on")
+
+
 def _pg_version(value: object) -> int | None:
     # None: ask the configured server, else assume the oldest supported major version.
     if value is None or value == "":
@@ -97,6 +106,7 @@ SETTINGS: dict[str, Setting] = {
         1000, _non_negative(int), "a blocking lock held this long makes --trace warn"
     ),
     "UAP_LINT_PG_VERSION": Setting(None, _pg_version, "PostgreSQL major version --lint targets"),
+    "UAP_LINT_TYPE_RULES": Setting(False, _flag, "--lint also checks squawk's column types"),
 }
 
 

@@ -145,7 +145,9 @@ class Command(BaseCommand):
             manifest = api.export_evidence(options["evidence"], **where)
             return report.exported(options["evidence"], manifest)
         if options["lint"] is not None:
-            return report.lint(api.lint_migrations(options["lint"], options["dir"]))
+            return report.lint(
+                api.lint_migrations(options["lint"], options["dir"], options["database"])
+            )
         operation = self._operation(options, where)
         if operation is not None:
             return report.operation(operation)
