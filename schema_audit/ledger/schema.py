@@ -53,7 +53,7 @@ EVENT_COLUMNS = (
     ("trace", "jsonb"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
-LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
+LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
 # The tracking machinery itself is not part of the application schema's fingerprint.
 DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
 DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pytest
 
@@ -207,6 +208,10 @@ def test_trace_survives_export_and_offline_verification(uap, orders, migrations_
     bundle = tmp_path / "evidence.zip"
     assert uap("--evidence", str(bundle), directory=folder).code == 0
     assert uap("--verify-evidence", str(bundle)).code == 0
+    with zipfile.ZipFile(bundle) as archive:
+        exported = json.loads(archive.read("events.json"))
+    (dry_run,) = [e for e in exported if e["action"] == "dry_run"]
+    assert dry_run["trace"]["verdict"] == "dangerous"
     with orders.connect() as conn:
         events = store.read_events(conn, action="dry_run")
     assert events[-1]["trace"]["statements"][0]["scans"] is True
