@@ -19,7 +19,7 @@ def judge(trace: dict, limits: dict) -> tuple[str, list[str]]:
         if status == "failed":
             found.append((REVIEW, f"{where} fails: {statement['error']}"))
             continue
-        found += _rewrites(statement, limits)
+        found += _rewrites(statement, trace["locks"], limits)
         found += _locks(statement, held, limits, where)
         if statement["duration_ms"] >= limits["slow_ms"]:
             found.append((REVIEW, f"{where} runs {statement['duration_ms']:,} ms"))
@@ -49,15 +49,21 @@ def _describe(rows: int, size: int) -> str:
     return f"{counted}, {human_size(size)}"
 
 
-def _rewrites(statement: dict, limits: dict) -> list[tuple[str, str]]:
+def _rewrites(statement: dict, file_locks: list[dict], limits: dict) -> list[tuple[str, str]]:
     found = []
-    modes = {lock["relation"]: lock["mode"] for lock in statement["locks"] if lock["blocks"]}
+    # The lock may come from an earlier statement of the file, held since (same transaction).
+    modes = {
+        lock["relation"]: lock["mode"]
+        for lock in sorted(file_locks, key=lambda lock: lock["statement"])
+        if lock["blocks"] and lock["statement"] <= statement["index"]
+    }
+    modes.update((lock["relation"], lock["mode"]) for lock in statement["locks"] if lock["blocks"])
     rewrites = statement["rewrites"]
     # A table's indexes are rebuilt with it: name the table, not each index again.
     tables = [r for r in rewrites if r["kind"] != "index"] or rewrites
     for rewrite in tables:
         name, rows, size = rewrite["relation"], rewrite["rows"], rewrite["bytes_before"]
-        under = modes.get(name, "the lock the file already holds")
+        under = modes.get(name, "the lock an earlier pending file took")
         level = DANGEROUS if big(rows, size, limits) else REVIEW
         size_word = "big " if level == DANGEROUS else ""
         found.append(
