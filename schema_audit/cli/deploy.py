@@ -49,6 +49,8 @@ def statement_cells(statement: dict) -> tuple[str, ...]:
 
 
 def _markdown_cell(text: str) -> str:
+    # Relation names come from the database: no table pipes, no HTML in a PR comment.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("\n", " ")
 
 

@@ -74,6 +74,10 @@ def test_type_change_and_index_traced_as_rewrite_and_share_lock(uap, orders, mig
     assert orders.query(FILENODES) == filenodes
     assert orders.query(CATALOG) == catalog
     assert "orders_amount" not in {r[0] for r in orders.query("SELECT relname FROM pg_class")}
+    kept = dict(
+        orders.query("SELECT version, trace FROM schema_migration_events WHERE action = 'dry_run'")
+    )
+    assert kept == {"001": index, "002": widen}
 
 
 def test_dry_run_event_keeps_the_same_trace_and_the_chain_verifies(uap, orders, migrations_dir):

@@ -113,6 +113,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
         try:
+            # Built again with the chosen format once it is known to fit the mode.
             report = Reporter(
                 self.stdout,
                 self.stderr,
