@@ -24,14 +24,15 @@ from schema_audit.files.statements import Statement, parse
 
 # Only the application's relations: catalogs, TOAST and temporary schemas are PostgreSQL's own.
 _RELATIONS_SQL = r"""
-SELECT c.oid::bigint, format('%I.%I', n.nspname, c.relname), c.relkind::text,
+SELECT c.oid::bigint, format('%%I.%%I', n.nspname, c.relname), c.relkind::text,
        c.relfilenode::bigint, greatest(c.reltuples, -1)::bigint,
        coalesce(pg_relation_size(c.oid), 0)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%'
+  AND n.nspname NOT LIKE 'pg\_temp\_%%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%%'
+  AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
 """
 _LOCKS_SQL = """
 SELECT relation::bigint, mode FROM pg_locks
@@ -75,11 +76,12 @@ def limits() -> dict:
     }
 
 
-def relations(conn: psycopg.Connection) -> dict[int, Relation]:
-    """Every application table, materialized view and index, keyed by oid."""
+def relations(conn: psycopg.Connection, oids: set[int] | None = None) -> dict[int, Relation]:
+    """Application tables, materialized views and indexes (only `oids` if given), by oid."""
+    params = {"oids": None if oids is None else sorted(oids)}
     return {
         row[0]: Relation(row[0], row[1], _KINDS[row[2]], row[3], row[4], row[5])
-        for row in conn.execute(_RELATIONS_SQL)
+        for row in conn.execute(_RELATIONS_SQL, params)
     }
 
 
@@ -135,7 +137,10 @@ class Tracer:
         statement of a `-- Transaction: none` file gets its own savepoint, and one that cannot
         run inside a transaction (or fails) is marked not traced.
         """
-        trace = FileTrace(migration, relations(self.conn), held_locks(self.conn))
+        # The whole catalog once per file; after that only what this backend has locked, since
+        # a statement can create, rewrite, grow or drop only relations it locks.
+        self.known, self.locks = relations(self.conn), held_locks(self.conn)
+        trace = FileTrace(migration, dict(self.known), set(self.locks))
         self.failed = None
         try:
             for index, statement in enumerate(split(migration), start=1):
@@ -146,7 +151,6 @@ class Tracer:
 
     def _statement(self, trace: FileTrace, index: int, statement: Statement) -> dict:
         entry = {"index": index, "line": statement.line, "sql": shown(statement.text)}
-        before, locks = relations(self.conn), held_locks(self.conn)
         clock = time.perf_counter()
         try:
             if trace.migration.transactional:
@@ -160,11 +164,22 @@ class Tracer:
                 self.failed = statement
                 trace.statements.append({**entry, "status": "failed", "error": first_line(exc)})
                 raise
+            # Rolling back to the savepoint released the statement's locks.
+            self.locks = held_locks(self.conn)
             return {**entry, "status": "not traced", "reason": untraceable(exc)}
         entry["duration_ms"] = elapsed_ms(clock)
-        after, taken = relations(self.conn), held_locks(self.conn) - locks
+        before, locks = self.known, self.locks
+        self.locks = held_locks(self.conn)
+        self.known = self._after(before)
         entry["scans"] = scans(statement.node)
-        return {**entry, "status": "traced", **measure(before, after, taken, trace.before)}
+        taken = self.locks - locks
+        return {**entry, "status": "traced", **measure(before, self.known, taken, trace.before)}
+
+    def _after(self, before: dict[int, Relation]) -> dict[int, Relation]:
+        locked = {oid for oid, _ in self.locks}
+        current = relations(self.conn, locked)
+        after = {oid: r for oid, r in before.items() if oid not in locked or oid in current}
+        return {**after, **current}
 
 
 def split(migration: MigrationFile) -> list[Statement]:
