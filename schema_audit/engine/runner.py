@@ -151,8 +151,12 @@ class Runner:
         if not migration.transactional:
             if tracer:
                 # Traced where a transaction allows it; still not a dry run of the file.
-                with self.conn.transaction():
-                    tracer.run_file(migration)
+                try:
+                    with self.conn.transaction():
+                        tracer.run_file(migration)
+                except psycopg.Error as exc:
+                    self.raise_if_lost(exc, migration)
+                    raise
             return Outcome(
                 version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
             )

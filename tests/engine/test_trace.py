@@ -220,3 +220,46 @@ def test_trace_survives_export_and_offline_verification(uap, orders, migrations_
         events = store.read_events(conn, action="dry_run")
     assert events[-1]["trace"]["statements"][0]["scans"] is True
     assert chain.verify(events)["verified"]
+
+
+def test_trace_waits_for_locks_like_the_real_run(uap, orders, migrations_dir):
+    """A table in use makes the traced statement fail on --lock-timeout; the user is spared."""
+    folder = migrations_dir(
+        {"001_v1.0_widen.sql": migration("001", "ALTER TABLE orders ALTER amount TYPE bigint;")}
+    )
+    with orders.connect() as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM orders").fetchone()
+        result = uap("--trace", "--json", "--lock-timeout", "200ms", directory=folder)
+        assert reader.execute("SELECT count(*) FROM orders").fetchone()[0] == 20000
+        reader.execute("ROLLBACK")
+    assert result.code == 1
+    item = json.loads(result.out)["dry_run"][0]
+    assert item["sqlstate"] == "55P03"
+    assert item["trace"]["statements"][0]["status"] == "failed"
+
+
+def test_file_the_parser_rejects_is_traced_as_one_statement(uap, orders, migrations_dir):
+    """SQL that does not parse runs as written, fails with its line, and nothing is split."""
+    folder = migrations_dir({"001_v1.0_typo.sql": migration("001", "SELEC 1;")})
+    result = uap("--trace", "--json", directory=folder)
+    assert result.code == 1
+    item = json.loads(result.out)["dry_run"][0]
+    assert item["line"] == 11 and item["sqlstate"] == "42601"
+    assert [s["status"] for s in item["trace"]["statements"]] == ["failed"]
+
+
+def test_long_file_is_traced_statement_by_statement(uap, orders, migrations_dir):
+    """300 statements, each measured; the trace fits on its event."""
+    body = "\n".join(f"UPDATE orders SET note = 'n{n}' WHERE id = {n + 1};" for n in range(300))
+    folder = migrations_dir({"001_v1.0_many.sql": migration("001", body)})
+    trace = _trace_of(uap("--trace", "--json", directory=folder).out, "001")
+    assert len(trace["statements"]) == 300
+    assert {s["status"] for s in trace["statements"]} == {"traced"}
+    assert trace["verdict"] == "safe"
+    assert orders.scalar("SELECT count(*) FROM orders WHERE note ~ '^n[0-9]+$'") == 0
+    stored = orders.scalar(
+        "SELECT jsonb_array_length(trace->'statements') FROM schema_migration_events "
+        "WHERE action = 'dry_run'"
+    )
+    assert stored == 300
