@@ -15,7 +15,7 @@ from schema_audit.engine import plan, postgres
 from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner
 from schema_audit.engine.stepwise import run_outside_transaction
-from schema_audit.engine.trace import Tracer, traced_summary
+from schema_audit.engine.trace import Tracer
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     InvalidMigration,
@@ -100,14 +100,6 @@ def dry_run(
         outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
-    if tracer:
-        for result in results:
-            result["trace"] = tracer.traces.get(result["version"])
-        return {**_dry_run_summary(found, outcomes, results), **traced_summary(results)}
-    return _dry_run_summary(found, outcomes, results)
-
-
-def _dry_run_summary(found, outcomes, results) -> dict:
     return {
         "action": "dry_run",
         "current_version": found.current_version,
@@ -116,6 +108,7 @@ def _dry_run_summary(found, outcomes, results) -> dict:
         "failed": sum(o.status == "failed" for o in outcomes),
         "skipped": sum(o.status == "skipped" for o in outcomes),
         "errors": [r for r in results if r["status"] == "failed"],
+        **(tracer.attach(results) if tracer else {}),
     }
 
 

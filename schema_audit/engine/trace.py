@@ -175,6 +175,14 @@ class Tracer:
         taken = self.locks - locks
         return {**entry, "status": "traced", **measure(before, self.known, taken, trace.before)}
 
+    def attach(self, results: list[dict]) -> dict:
+        """Put each file's trace on its result; the run's worst `verdict` and `verdicts`."""
+        for result in results:
+            result["trace"] = self.traces.get(result["version"])
+        verdicts = [r["trace"]["verdict"] for r in results if r["trace"]]
+        counts = {level: verdicts.count(level) for level in RANKED}
+        return {"verdict": max(verdicts, key=RANKED.index, default=SAFE), "verdicts": counts}
+
     def _after(self, before: dict[int, Relation]) -> dict[int, Relation]:
         locked = {oid for oid, _ in self.locks}
         current = relations(self.conn, locked)
@@ -275,11 +283,3 @@ def file_locks(statements: list[dict], transactional: bool) -> list[dict]:
         for lock in statement.get("locks", ()):
             found.append({**lock, "statement": statement["index"], "held_ms": held_ms})
     return found
-
-
-def traced_summary(results: list[dict]) -> dict:
-    """`verdict` (the worst file's) and the `verdicts` count of a traced dry run."""
-    verdicts = [r["trace"]["verdict"] for r in results if r.get("trace")]
-    counts = {level: verdicts.count(level) for level in RANKED}
-    worst = max(verdicts, key=RANKED.index, default=SAFE)
-    return {"verdict": worst, "verdicts": counts}
