@@ -263,3 +263,11 @@ def test_long_file_is_traced_statement_by_statement(uap, orders, migrations_dir)
         "WHERE action = 'dry_run'"
     )
     assert stored == 300
+
+
+def test_format_json_is_the_same_document_as_json(uap, database, migrations_dir):
+    """`--format json` on a run prints only the JSON document, as `--json` does."""
+    folder = migrations_dir({"001_v1.0_a.sql": migration("001", "SELECT 1;")})
+    result = uap("--format", "json", directory=folder)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["successful"] == 1

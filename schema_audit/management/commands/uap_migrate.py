@@ -180,7 +180,7 @@ class Command(BaseCommand):
             target=options["target"],
             out_of_order=options["out_of_order"],
             **timeouts,
-            progress=None if options["json"] else report.progress,
+            progress=None if report.as_json else report.progress,
         )
         return report.applied(result)
 
