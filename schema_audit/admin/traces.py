@@ -7,7 +7,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.html import format_html, format_html_join
 
 from schema_audit.admin.base import EMPTY, timestamp
-from schema_audit.cli.deploy import statement_cells
+from schema_audit.cli.deploy import STATEMENT_COLUMNS, statement_cells
 from schema_audit.engine.verdict import RANKED
 from schema_audit.models import MigrationEvent
 
@@ -15,7 +15,6 @@ _VERDICT_IDS_SQL = (
     "SELECT id FROM schema_migration_events "
     "WHERE action = 'dry_run' AND trace IS NOT NULL AND trace->>'verdict' = %s"
 )
-_COLUMNS = ("#", "line", "ms", "locks", "rewrites", "size change")
 
 
 def latest_before_apply(obj) -> MigrationEvent | None:
@@ -48,7 +47,7 @@ def trace_html(trace: dict | None, event: MigrationEvent | None = None):
         else ""
     )
     reasons = format_html_join("", "<li>{}</li>", ((r,) for r in trace.get("reasons", ())))
-    head = format_html_join("", "<th>{}</th>", ((c,) for c in _COLUMNS))
+    head = format_html_join("", "<th>{}</th>", ((c.lower(),) for c in STATEMENT_COLUMNS))
     rows = format_html_join(
         "",
         "<tr>{}</tr>",

@@ -26,21 +26,23 @@ def lock_text(lock: dict) -> str:
     return f"{lock['mode']} {lock['relation']}{blocks}"
 
 
+STATEMENT_COLUMNS = ("#", "LINE", "STATEMENT", "MS", "LOCKS", "REWRITES", "SIZE")
+
+
 def statement_cells(statement: dict) -> tuple[str, ...]:
-    """One row of a file's statement table: #, line, ms, locks, rewrites, size change."""
+    """One row of a file's statement table, in the order of STATEMENT_COLUMNS."""
+    first = (str(statement["index"]), str(statement["line"]), statement.get("statement", ""))
     if statement["status"] != "traced":
         what = statement.get("reason") or statement.get("error") or ""
         return (
-            str(statement["index"]),
-            str(statement["line"]),
+            *first,
             str(statement.get("duration_ms", "")),
             f"{statement['status'].upper()}: {what}",
             "",
             "",
         )
     return (
-        str(statement["index"]),
-        str(statement["line"]),
+        *first,
         str(statement["duration_ms"]),
         ", ".join(lock_text(lock) for lock in statement["locks"] if lock["existing"]) or "-",
         ", ".join(r["relation"] for r in statement["rewrites"]) or "-",
@@ -85,7 +87,7 @@ def markdown(result: dict) -> str:
         lines += ["", f"<details><summary>{trace['version']} {trace['name']}: "]
         lines[-1] += f"{trace['verdict']}</summary>\n"
         lines += [f"- {_markdown_cell(reason)}" for reason in trace["reasons"]]
-        lines += ["", "| # | Line | ms | Locks | Rewrites | Size |", "|---|---|---|---|---|---|"]
+        lines += ["", "| " + " | ".join(STATEMENT_COLUMNS) + " |", "|---" * 7 + "|"]
         for statement in trace["statements"]:
             cells = statement_cells(statement)
             lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
@@ -146,7 +148,7 @@ class DeployReport:
             )
             for reason in trace["reasons"]:
                 self.out.write(f"    {reason}")
-            self._table(("#", "LINE", "MS", "LOCKS", "REWRITES", "SIZE"), trace["statements"])
+            self._table(STATEMENT_COLUMNS, trace["statements"])
         counts = result.get("verdicts", {})
         self.out.write(
             f"Trace: {counts.get('dangerous', 0)} dangerous, {counts.get('review', 0)} to "

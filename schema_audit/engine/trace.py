@@ -8,6 +8,7 @@ files again, so the trace leaves the schema and the data as they were.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -52,7 +53,15 @@ _VALIDATING = {
     ConstrType.CONSTR_UNIQUE,
     ConstrType.CONSTR_PRIMARY,
 }
-_SQL_SHOWN = 300
+# Statement kinds whose parse-tree name does not read as the SQL does.
+_KEYWORDS = {
+    "CreateStmt": "CREATE TABLE",
+    "IndexStmt": "CREATE INDEX ON",
+    "InsertStmt": "INSERT INTO",
+    "DeleteStmt": "DELETE FROM",
+    "VariableSetStmt": "SET",
+    "CreateTableAsStmt": "CREATE TABLE AS",
+}
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,7 @@ class Tracer:
         return self.traces[migration.version]["duration_ms"]
 
     def _statement(self, trace: FileTrace, index: int, statement: Statement) -> dict:
-        entry = {"index": index, "line": statement.line, "sql": shown(statement.text)}
+        entry = {"index": index, "line": statement.line, "statement": summary(statement.node)}
         clock = time.perf_counter()
         try:
             if trace.migration.transactional:
@@ -198,10 +207,21 @@ def split(migration: MigrationFile) -> list[Statement]:
         return [Statement(migration.sql.strip(), 1, None)]
 
 
-def shown(text: str) -> str:
-    """A statement's text as kept in the trace: whitespace collapsed, long ones cut."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _SQL_SHOWN else flat[: _SQL_SHOWN - 1] + "…"
+def summary(node: object) -> str:
+    """`ALTER TABLE public.orders`: the statement's kind and relation, never its literals.
+
+    The trace is kept and shown apart from the event's SQL text, so it carries no values a
+    statement may hold (passwords, personal data), only what the parse tree names.
+    """
+    if node is None:
+        return "whole file (not split)"
+    kind = type(node).__name__
+    words = _KEYWORDS.get(kind) or re.sub(r"(?<!^)(?=[A-Z])", " ", kind.removesuffix("Stmt"))
+    relation = getattr(node, "relation", None)
+    if isinstance(relation, ast.RangeVar):
+        schema = f"{relation.schemaname}." if relation.schemaname else ""
+        return f"{words.upper()} {schema}{relation.relname}"
+    return words.upper()
 
 
 def untraceable(exc: psycopg.Error) -> str:

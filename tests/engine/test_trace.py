@@ -271,3 +271,19 @@ def test_format_json_is_the_same_document_as_json(uap, database, migrations_dir)
     result = uap("--format", "json", directory=folder)
     assert result.code == 0, result.err
     assert json.loads(result.out)["successful"] == 1
+
+
+def test_trace_names_statements_without_their_literals(uap, orders, migrations_dir):
+    """Values in the SQL (a password, personal data) stay out of the trace and its event."""
+    body = (
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS token text DEFAULT 'hunter2-secret';\n"
+        "UPDATE orders SET note = 'alice@example.com' WHERE id = 1;"
+    )
+    folder = migrations_dir({"001_v1.0_values.sql": migration("001", body)})
+    result = uap("--trace", "--json", directory=folder)
+    trace = _trace_of(result.out, "001")
+    assert [s["statement"] for s in trace["statements"]] == ["ALTER TABLE orders", "UPDATE orders"]
+    kept = orders.scalar("SELECT trace::text FROM schema_migration_events")
+    for secret in ("hunter2", "alice@"):
+        assert secret not in json.dumps(trace) and secret not in kept
+    assert "hunter2" not in uap("--trace", "--format", "markdown", directory=folder).out
