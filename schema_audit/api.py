@@ -237,8 +237,13 @@ def dry_run(
     lock_wait: float | None = None,
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
+    trace: bool = False,
 ) -> dict:
-    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`."""
+    """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`.
+
+    With `trace`, each file also carries `trace` (locks, rewrites, durations and a verdict per
+    statement and file) and the result the worst `verdict`; the dry_run events keep the traces.
+    """
     return operations.dry_run(
         discovery.discover(migrations_dir(directory)),
         database,
@@ -247,6 +252,7 @@ def dry_run(
         lock_wait=lock_wait,
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
+        trace=trace,
     )
 
 
@@ -340,11 +346,26 @@ def apply_patch(
 
 
 def lint_migrations(
-    paths: list[Path | str] | None = None, directory: Path | str | None = None
+    paths: list[Path | str] | None = None,
+    directory: Path | str | None = None,
+    database: str = "default",
 ) -> dict:
-    """The pre-deploy checklist over the given files, or the whole directory; no database."""
+    """The pre-deploy checklist over the given files, or the whole directory.
+
+    Needs no database: the PostgreSQL version the rules assume is UAP_LINT_PG_VERSION, else
+    the server of `database` if it is reachable at once, else lint.DEFAULT_PG_VERSION
+    (`pg_version_source` says which).
+    """
     files = [Path(p) for p in paths] if paths else None
-    return lint.check(files, migrations_dir(directory))
+    version, source = conf.UAP_LINT_PG_VERSION, "setting"
+    if version is None:
+        version, source = postgres.server_major(database), "server"
+    if version is None:
+        version, source = lint.DEFAULT_PG_VERSION, "default"
+    result = lint.check(
+        files, migrations_dir(directory), pg_version=version, type_rules=conf.UAP_LINT_TYPE_RULES
+    )
+    return {**result, "pg_version_source": source}
 
 
 def verify_history(database: str = "default") -> dict:

@@ -46,6 +46,27 @@ def _text(value: object) -> str:
     return value or ""
 
 
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
+        raise ValueError(f"{value!r} is not on or off")
+    return text in ("1", "true", "yes", "on")
+
+
+def _pg_version(value: object) -> int | None:
+    # None: ask the configured server, else assume the oldest supported major version.
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a PostgreSQL major version")
+    major = int(str(value).split(".")[0])
+    if not 9 <= major <= 99:
+        raise ValueError(f"{value!r} is not a PostgreSQL major version such as 15")
+    return major
+
+
 def _default_migrations_dir() -> Path:
     # Relative to the host project's BASE_DIR when it has one, else to the working directory.
     base = getattr(settings, "BASE_DIR", None)
@@ -74,6 +95,18 @@ SETTINGS: dict[str, Setting] = {
     "UAP_CHANGE_TICKET": Setting(
         lambda: os.environ.get("UAP_CHANGE_TICKET", ""), _text, "change ticket on every event"
     ),
+    # A dry-run trace calls a table big from this many estimated rows or bytes on.
+    "UAP_TRACE_BIG_TABLE_ROWS": Setting(
+        10_000, _non_negative(int), "rows from which --trace calls a table big"
+    ),
+    "UAP_TRACE_BIG_TABLE_BYTES": Setting(
+        100 * 1024 * 1024, _non_negative(int), "bytes from which --trace calls a table big"
+    ),
+    "UAP_TRACE_SLOW_MS": Setting(
+        1000, _non_negative(int), "a blocking lock held this long makes --trace warn"
+    ),
+    "UAP_LINT_PG_VERSION": Setting(None, _pg_version, "PostgreSQL major version --lint targets"),
+    "UAP_LINT_TYPE_RULES": Setting(False, _flag, "--lint also checks squawk's column types"),
 }
 
 

@@ -138,6 +138,12 @@ UAP_LOCK_TIMEOUT = env.str("UAP_LOCK_TIMEOUT", default="10s")
 UAP_STATEMENT_TIMEOUT = env.str("UAP_STATEMENT_TIMEOUT", default="0")
 UAP_LOCK_WAIT = env.float("UAP_LOCK_WAIT", default=60.0)
 UAP_APP_VERSION = env.str("UAP_APP_VERSION", default="")
+# Raw strings: schema_audit.conf converts them and reports a bad value as schema_audit.E002.
+UAP_TRACE_BIG_TABLE_ROWS = env.str("UAP_TRACE_BIG_TABLE_ROWS", default=None)
+UAP_TRACE_BIG_TABLE_BYTES = env.str("UAP_TRACE_BIG_TABLE_BYTES", default=None)
+UAP_TRACE_SLOW_MS = env.str("UAP_TRACE_SLOW_MS", default=None)
+UAP_LINT_PG_VERSION = env.str("UAP_LINT_PG_VERSION", default=None)
+UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

@@ -7,7 +7,7 @@ from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters
+from schema_audit.admin import filters, traces
 from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
 from schema_audit.ledger.schema import EVENT_COLUMNS, LARGE_EVENT_COLUMNS
 from schema_audit.models import MigrationEvent
@@ -52,6 +52,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         filters.OsUserFilter,
         filters.TicketFilter,
         ("started_at", admin.DateFieldListFilter),
+        traces.DryRunVerdictFilter,
     ]
     search_fields = [
         "version",
@@ -92,6 +93,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         ("Objects changed (out-of-band DDL)", {"fields": ["ddl_objects"]}),
         ("Integrity", {"fields": ["previous_link", "hash_detail", "fingerprint_detail"]}),
         ("SQL", {"fields": ["sql_block"]}),
+        ("Dry-run trace", {"fields": ["trace_block"]}),
     ]
     readonly_fields = [
         "version_link",
@@ -101,6 +103,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "hash_detail",
         "fingerprint_detail",
         "sql_block",
+        "trace_block",
     ]
     csv_stem = "schema_migration_events"
     # Every column but the large texts, which only the detail page shows.
@@ -152,3 +155,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="SQL")
     def sql_block(self, obj):
         return preformatted(obj.sql_text)
+
+    @admin.display(description="trace")
+    def trace_block(self, obj):
+        return traces.trace_html(obj.trace)

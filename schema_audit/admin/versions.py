@@ -8,7 +8,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, views
+from schema_audit.admin import filters, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -59,6 +59,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         ("File header", {"fields": ["source_path", *header_fields]}),
         ("SQL that ran", {"fields": ["sql_that_ran"]}),
         ("Error", {"fields": ["error_message", "sqlstate"]}),
+        ("Before the deploy: dry-run trace", {"fields": ["dry_run_trace"]}),
     ]
     readonly_fields = [
         "status_badge",
@@ -68,6 +69,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         *header_fields,
         "sql_that_ran",
         "sqlstate",
+        "dry_run_trace",
     ]
     csv_stem = "schema_migrations"
     csv_columns = {
@@ -246,3 +248,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def sqlstate(self, obj):
         latest = obj.timeline[-1] if obj.timeline else None
         return (latest.sqlstate if latest and obj.status == "failed" else None) or EMPTY
+
+    @admin.display(description="latest trace before it was applied")
+    def dry_run_trace(self, obj):
+        event = traces.latest_before_apply(obj)
+        if event is None:
+            return "no traced dry run (uap_migrate --dry-run --trace) recorded for this version"
+        return traces.trace_html(event.trace, event)

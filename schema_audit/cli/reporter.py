@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schema_audit.cli.deploy import DeployReport
 from schema_audit.cli.integrity import IntegrityReport, dump_json
 from schema_audit.engine.outcome import Outcome
 from schema_audit.exceptions import SchemaAuditError
@@ -10,11 +11,12 @@ from schema_audit.files.discovery import MigrationFile
 OK, FAIL = "✓", "✗"
 
 
-class Reporter(IntegrityReport):
+class Reporter(IntegrityReport, DeployReport):
     """Writes results to the command's stdout and stderr; returns the exit code."""
 
-    def __init__(self, stdout, stderr, style, *, as_json: bool = False):
-        self.out, self.err, self.style, self.as_json = stdout, stderr, style, as_json
+    def __init__(self, stdout, stderr, style, *, as_json: bool = False, fmt: str = "text"):
+        self.out, self.err, self.style = stdout, stderr, style
+        self.as_json, self.fmt = as_json or fmt == "json", fmt
         self.tty = stdout.isatty() if hasattr(stdout, "isatty") else False
 
     def progress(self, event: str, migration: MigrationFile, outcome: Outcome | None) -> None:
@@ -169,6 +171,8 @@ class Reporter(IntegrityReport):
         if self.as_json:
             self.out.write(dump_json({**result, "exit_code": code}))
             return code
+        if self.fmt in ("github", "gcc"):
+            return self.lint_formatted(result)
         for finding in result["findings"]:
             line = f"{finding['text']} ({finding['level']})"
             self.out.write(self.style.ERROR(line) if finding["level"] == "error" else line)

@@ -15,6 +15,7 @@ from schema_audit.engine import plan, postgres
 from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner
 from schema_audit.engine.stepwise import run_outside_transaction
+from schema_audit.engine.trace import Tracer
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     InvalidMigration,
@@ -81,15 +82,22 @@ def runner_for(
     )
 
 
-def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None, **timeouts):
-    """Run pending files in a transaction that is rolled back; one dry_run event per file."""
+def dry_run(
+    files, database, *, target=None, out_of_order=False, lock_wait=None, trace=False, **timeouts
+):
+    """Run pending files in a transaction that is rolled back; one dry_run event per file.
+
+    With `trace`, every statement's locks, rewrites and duration are measured (engine.trace),
+    returned with each file and kept on its event.
+    """
     with locked(database, lock_wait) as (conn, guard):
         found = plan.build_plan(
             files, store.read_rows(conn), target=target, out_of_order=out_of_order
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
-        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending)
+        tracer = Tracer(conn) if trace else None
+        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
     return {
@@ -100,6 +108,7 @@ def dry_run(files, database, *, target=None, out_of_order=False, lock_wait=None,
         "failed": sum(o.status == "failed" for o in outcomes),
         "skipped": sum(o.status == "skipped" for o in outcomes),
         "errors": [r for r in results if r["status"] == "failed"],
+        **(tracer.attach(results) if tracer else {}),
     }
 
 

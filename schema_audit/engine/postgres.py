@@ -46,6 +46,21 @@ def connection_params(database: str = "default") -> dict:
     return params
 
 
+def server_major(database: str = "default", timeout: int = 2) -> int | None:
+    """The major version of a plain PostgreSQL alias's server if it answers within `timeout`
+    seconds; None otherwise. Never starts an embedded server: lint must not need one."""
+    engine = connections.settings.get(database, {}).get("ENGINE")
+    if engine != "django.db.backends.postgresql":
+        return None
+    try:
+        params = {**connection_params(database), "connect_timeout": timeout}
+        with psycopg.connect(**params, autocommit=True) as conn:
+            return conn.info.server_version // 10000
+    except (psycopg.Error, InvalidConfiguration):
+        logger.info("no server answered for %s; lint assumes its default version", database)
+        return None
+
+
 def describe(params: dict) -> str:
     """`host:port/dbname` for messages; never the password."""
     host = params.get("host") or "localhost"

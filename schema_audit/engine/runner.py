@@ -112,18 +112,20 @@ class Runner:
         self.progress("done", migration, outcome)
         return outcome
 
-    def dry_run(self, migrations: list[MigrationFile]) -> list[Outcome]:
+    def dry_run(self, migrations: list[MigrationFile], tracer=None) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
         One transaction with a savepoint per file, so a file sees the changes of the pending
-        files before it, exactly as in a real run; it stops at the first failure.
+        files before it, exactly as in a real run; it stops at the first failure. With a
+        `trace.Tracer` each file runs statement by statement and its event keeps the trace.
         """
         outcomes: list[Outcome] = []
         started = datetime.now(timezone.utc)
         with self.conn.transaction(force_rollback=True):
             self.conn.execute(self.prefix)
             for migration in migrations:
-                outcomes.append(self._try_in_savepoint(migration, outcomes))
+                outcomes.append(self._try_in_savepoint(migration, outcomes, tracer))
+        traces = tracer.traces if tracer else {}
         by_version = {m.version: m for m in migrations}
         for outcome in outcomes:
             migration = by_version[outcome.version]
@@ -135,24 +137,40 @@ class Runner:
                 status=outcome.status,
                 error_message=outcome.error,
                 sqlstate=outcome.sqlstate,
+                trace=traces.get(outcome.version),
             )
             store.record_event(self.conn, attempt, self.app_version)
         return outcomes
 
-    def _try_in_savepoint(self, migration: MigrationFile, earlier: list[Outcome]) -> Outcome:
+    def _try_in_savepoint(
+        self, migration: MigrationFile, earlier: list[Outcome], tracer=None
+    ) -> Outcome:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
             return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
         if not migration.transactional:
+            if tracer:
+                # Traced where a transaction allows it; still not a dry run of the file.
+                try:
+                    with self.conn.transaction():
+                        tracer.run_file(migration)
+                except psycopg.Error as exc:
+                    self.raise_if_lost(exc, migration)
+                    raise
             return Outcome(
                 version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
             )
         clock = time.perf_counter()
         try:
             with self.conn.transaction():
-                self.conn.execute(migration.sql)
+                if tracer:
+                    duration = tracer.run_file(migration)
+                else:
+                    self.conn.execute(migration.sql)
         except psycopg.Error as exc:
             self.raise_if_lost(exc, migration)
+            failed = tracer.failed if tracer else None
+            text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
             return Outcome(
                 version,
                 name,
@@ -160,9 +178,9 @@ class Runner:
                 elapsed_ms(clock),
                 describe_error(exc),
                 exc.sqlstate,
-                error_line(exc, migration.sql),
+                error_line(exc, text, first),
             )
-        return Outcome(version, name, "completed", elapsed_ms(clock))
+        return Outcome(version, name, "completed", duration if tracer else elapsed_ms(clock))
 
     def run_recorded(self, text: str, record: Callable[[int], None]) -> int:
         """Run `text` in one transaction with the timeouts; `record(duration)` commits with it."""

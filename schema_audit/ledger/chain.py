@@ -7,6 +7,7 @@ Python by `canonical_row`, so the log can be verified offline from an export.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timezone
 
 # Columns covered by the hash, in order, with how each is rendered as text. Adding a column
@@ -32,6 +33,9 @@ FIELDS = (
     ("ddl_objects", "text"),
     ("fingerprint", "char"),
 )
+# Columns added later, hashed only when not NULL (as `|name=length:value` after FIELDS): events
+# written before a column existed, and events that leave it empty, keep their hashes.
+OPTIONAL_FIELDS = (("trace", "jsonb"),)
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"
@@ -41,6 +45,7 @@ _SQL_TEXT = {
     "text": "{0}",
     "char": "{0}::text",  # bpchar to text drops the blank padding, as _python_text does
     "timestamp": "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+    "jsonb": "{0}::text",  # jsonb's own normal form; jsonb_text renders the same in Python
 }
 
 
@@ -52,7 +57,13 @@ def canonical_row_sql(record: str = "NEW") -> str:
         parts.append(
             f"CASE WHEN {value} IS NULL THEN '{_NULL}' ELSE length({value}) || ':' || {value} END"
         )
-    return " || '|' || ".join(parts)
+    optional = [
+        f"CASE WHEN {record}.{name} IS NULL THEN '' ELSE '|{name}=' || "
+        f"length({_SQL_TEXT[kind].format(f'{record}.{name}')}) || ':' || "
+        f"{_SQL_TEXT[kind].format(f'{record}.{name}')} END"
+        for name, kind in OPTIONAL_FIELDS
+    ]
+    return " || ".join([" || '|' || ".join(parts), *optional])
 
 
 def canonical_row(event: dict) -> str:
@@ -61,7 +72,23 @@ def canonical_row(event: dict) -> str:
     for name, kind in FIELDS:
         text = _python_text(event.get(name), kind)
         parts.append(_NULL if text is None else f"{len(text)}:{text}")
+    for name, kind in OPTIONAL_FIELDS:
+        text = _python_text(event.get(name), kind)
+        if text is not None:
+            parts[-1] += f"|{name}={len(text)}:{text}"
     return "|".join(parts)
+
+
+def jsonb_text(value: object) -> str:
+    """`value` as PostgreSQL prints a jsonb: keys by length then bytes, `, ` and `: `."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: (len(key.encode("utf-8")), key.encode("utf-8")))
+        items = (f"{json.dumps(k, ensure_ascii=False)}: {jsonb_text(value[k])}" for k in keys)
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
+    # Strings escape exactly as PostgreSQL's escape_json; the traces hold integers only.
+    return json.dumps(value, ensure_ascii=False)
 
 
 def link_hash(prev_hash: str | None, event: dict) -> str:
@@ -80,6 +107,8 @@ def _python_text(value: object, kind: str) -> str | None:
             f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
             f"{d.second:02d}.{d.microsecond:06d}"
         )
+    if kind == "jsonb":
+        return jsonb_text(value)
     if kind == "char":
         return str(value).rstrip(" ")
     return str(value)

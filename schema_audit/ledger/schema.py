@@ -49,9 +49,11 @@ EVENT_COLUMNS = (
     ("schema_description", "text"),
     ("prev_hash", "char(64)"),
     ("hash", "char(64)"),
+    # A dry run's lock and rewrite trace (--trace); chained as an optional field (chain.py).
+    ("trace", "jsonb"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
-LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
+LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
 # The tracking machinery itself is not part of the application schema's fingerprint.
 DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
 DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")

@@ -14,6 +14,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from schema_audit.ledger import provenance
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
@@ -68,6 +69,7 @@ EVENT_FIELDS = (
     "ticket",
     "fingerprint",
     "schema_description",
+    "trace",
 )
 
 
@@ -179,6 +181,7 @@ class Attempt:
     ticket: str | None = None
     fingerprint: str | None = None
     schema_description: str | None = None
+    trace: dict | None = None
 
 
 def _identity() -> dict[str, str]:
@@ -241,6 +244,7 @@ def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
 
 def _params(attempt: Attempt, app_version: str) -> dict:
     params = dict(attempt.__dict__)
+    params["trace"] = Jsonb(attempt.trace) if attempt.trace is not None else None
     params.update(
         _IDENTITY,
         app_version=app_version or provenance.app_version() or None,

@@ -30,6 +30,22 @@ EXPECTED = {
     "column-without-index": [("001_v1.0_add_t.sql", 11)],
     "index-not-concurrent": [("001_v1.0_add_t.sql", 11)],
     "destructive-change": [("001_v1.0_add_t.sql", 11)],
+    "adding-field-with-default": [("001_v1.0_add_t.sql", 12)],
+    "adding-required-field": [("001_v1.0_add_t.sql", 12)],
+    "adding-not-nullable-field": [("001_v1.0_add_t.sql", 11)],
+    "constraint-missing-not-valid": [("001_v1.0_add_t.sql", 11)],
+    "adding-foreign-key-constraint": [("001_v1.0_add_t.sql", 11)],
+    "disallowed-unique-constraint": [("001_v1.0_add_t.sql", 11)],
+    "changing-column-type": [("001_v1.0_add_t.sql", 11)],
+    "require-concurrent-index-deletion": [("001_v1.0_add_t.sql", 11)],
+    "require-concurrent-reindex": [("001_v1.0_add_t.sql", 11)],
+    "require-concurrent-partition-detach": [("001_v1.0_add_t.sql", 11)],
+    "prefer-bigint-over-int": [("001_v1.0_add_t.sql", 11)],
+    "prefer-bigint-over-smallint": [("001_v1.0_add_t.sql", 11)],
+    "prefer-identity": [("001_v1.0_add_t.sql", 11)],
+    "prefer-timestamptz": [("001_v1.0_add_t.sql", 11)],
+    "prefer-text-field": [("001_v1.0_add_t.sql", 11)],
+    "ban-char-field": [("001_v1.0_add_t.sql", 11)],
 }
 
 
@@ -41,7 +57,7 @@ def test_every_rule_has_a_fixture():
 @pytest.mark.parametrize("rule", sorted(EXPECTED))
 def test_fixture_triggers_exactly_its_rule(rule):
     """Each fixture folder produces its rule, at the expected lines, and no other finding."""
-    result = lint.check(None, FIXTURES / rule)
+    result = lint.check(None, FIXTURES / rule, type_rules=rule in lint.TYPE_RULES)
     found = [(f["rule"], f["path"].rsplit("/", 1)[-1], f["line"]) for f in result["findings"]]
     assert found == [(rule, name, line) for name, line in EXPECTED[rule]]
     level = lint.RULES[rule][0]
@@ -95,17 +111,18 @@ def test_concurrent_index_in_a_transaction_none_file_is_clean(migrations_dir):
 
 
 def test_breaking_impact_allows_destructive_statements(migrations_dir):
-    """DROP TABLE and a column type change are fine when the header says Impact: Breaking."""
+    """DROP TABLE and a type change are declared; the rewrite the type change costs is not."""
     body = "DROP TABLE IF EXISTS old;\nALTER TABLE t ALTER COLUMN a TYPE bigint;"
     text = migration("001", body).replace("Impact: Non-breaking", "Impact: Breaking (old, t)")
-    assert lint.check(None, migrations_dir({"001_v1.0_a.sql": text}))["findings"] == []
+    findings = lint.check(None, migrations_dir({"001_v1.0_a.sql": text}))["findings"]
+    assert [f["rule"] for f in findings] == ["changing-column-type"]
     rules = [
         f["rule"]
         for f in lint.check(None, migrations_dir({"001_v1.0_a.sql": migration("001", body)}, "b"))[
             "findings"
         ]
     ]
-    assert rules == ["destructive-change", "destructive-change"]
+    assert rules == ["destructive-change", "changing-column-type", "destructive-change"]
 
 
 def test_lint_json_lists_findings_with_levels(uap):
@@ -160,4 +177,10 @@ def test_alter_table_shapes_are_checked(migrations_dir):
         (f["line"], f["rule"])
         for f in lint.check(None, migrations_dir({"001_v1.0_a.sql": text}))["findings"]
     ]
-    assert found == [(15, "fk-on-delete"), (17, "destructive-change"), (18, "destructive-change")]
+    assert found == [
+        (12, "adding-foreign-key-constraint"),
+        (15, "adding-foreign-key-constraint"),
+        (15, "fk-on-delete"),
+        (17, "destructive-change"),
+        (18, "destructive-change"),
+    ]

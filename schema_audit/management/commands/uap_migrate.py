@@ -7,6 +7,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from schema_audit import api
+from schema_audit.cli.deploy import FORMATS
 from schema_audit.cli.reporter import Reporter
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.ledger import provenance
@@ -59,6 +60,17 @@ class Command(BaseCommand):
             help="rollback an older version, baseline an empty DB, or re-run a patch",
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.add_argument(
+            "--format",
+            choices=sorted({f for formats in FORMATS.values() for f in formats}),
+            help="output: text or json; markdown with --trace; github or gcc with --lint",
+        )
+        parser.add_argument(
+            "--trace",
+            action="store_true",
+            help="with (or implying) --dry-run: measure each statement's locks, rewrites and "
+            "duration, and keep the trace on the dry_run event",
+        )
         parser.add_argument("--target", metavar="NNN", help="apply up to and including NNN")
         parser.add_argument(
             "--out-of-order",
@@ -101,6 +113,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
         try:
+            # Built again with the chosen format once it is known to fit the mode.
+            report = Reporter(
+                self.stdout,
+                self.stderr,
+                self.style,
+                as_json=options["json"],
+                fmt=output_format(options),
+            )
             with provenance.change_ticket(options["ticket"]):
                 code = self._dispatch(report, options)
         except SchemaAuditError as exc:
@@ -126,7 +146,9 @@ class Command(BaseCommand):
             manifest = api.export_evidence(options["evidence"], **where)
             return report.exported(options["evidence"], manifest)
         if options["lint"] is not None:
-            return report.lint(api.lint_migrations(options["lint"], options["dir"]))
+            return report.lint(
+                api.lint_migrations(options["lint"], options["dir"], options["database"])
+            )
         operation = self._operation(options, where)
         if operation is not None:
             return report.operation(operation)
@@ -135,15 +157,15 @@ class Command(BaseCommand):
             "lock_timeout": options["lock_timeout"],
             "statement_timeout": options["statement_timeout"],
         }
-        if options["dry_run"]:
-            return report.dry_run(
-                api.dry_run(
-                    **where,
-                    target=options["target"],
-                    out_of_order=options["out_of_order"],
-                    **timeouts,
-                )
+        if options["dry_run"] or options["trace"]:
+            result = api.dry_run(
+                **where,
+                target=options["target"],
+                out_of_order=options["out_of_order"],
+                trace=options["trace"],
+                **timeouts,
             )
+            return report.traced(result) if options["trace"] else report.dry_run(result)
         if options["status"]:
             return report.status(api.migration_status(**where))
         if options["check"]:
@@ -158,7 +180,7 @@ class Command(BaseCommand):
             target=options["target"],
             out_of_order=options["out_of_order"],
             **timeouts,
-            progress=None if options["json"] else report.progress,
+            progress=None if report.as_json else report.progress,
         )
         return report.applied(result)
 
@@ -187,3 +209,40 @@ class Command(BaseCommand):
                 options["patch"], where["database"], **common, force=force, **timeouts
             )
         return None
+
+
+_MODES = (
+    "plan",
+    "status",
+    "check",
+    "rollback",
+    "baseline",
+    "repair",
+    "accept_checksum",
+    "patch",
+    "verify",
+    "install_ddl_audit",
+    "evidence",
+    "verify_evidence",
+)
+
+
+def output_format(options: dict) -> str:
+    """The --format for this mode; RefusedRequest when the mode has no such format."""
+    chosen = options.get("format")
+    if options.get("trace") and (
+        options.get("lint") is not None or any(options.get(name) for name in _MODES)
+    ):
+        raise RefusedRequest("--trace goes with --dry-run (or alone, which implies it)")
+    mode = "lint" if options.get("lint") is not None else "trace" if options.get("trace") else None
+    allowed = FORMATS[mode or "other"]
+    if chosen is None:
+        return "json" if options.get("json") else "text"
+    if options.get("json") and chosen != "json":
+        raise RefusedRequest(f"--json and --format {chosen} disagree; give one of them")
+    if chosen not in allowed:
+        what = {"lint": "--lint", "trace": "--trace"}.get(mode, "this mode")
+        raise RefusedRequest(
+            f"--format {chosen} is not available for {what}; use one of {', '.join(allowed)}"
+        )
+    return chosen

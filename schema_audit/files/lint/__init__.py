@@ -6,86 +6,72 @@ Pure: reads files, never connects to a database.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
 from schema_audit.files.discovery import line_of
 from schema_audit.files.header import Header, parse_header
+from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public names)
+    ERROR,
+    RULES,
+    SQUAWK_RULES,
+    TYPE_RULES,
+    WARNING,
+    Finding,
+)
+from schema_audit.files.lint.safety import SafetyChecker
 from schema_audit.files.statements import Statement, parse
 
-ERROR, WARNING = "error", "warning"
-RULES = {
-    "file-name": (ERROR, "file name is not NNN_vX.Y_description.sql"),
-    "duplicate-version": (ERROR, "two files use the same version"),
-    "encoding": (ERROR, "file is not UTF-8"),
-    "header-missing": (ERROR, "header lacks Migration, Version, Description or Rollback"),
-    "version-mismatch": (ERROR, "header Version differs from the file name"),
-    "psql-meta": (ERROR, "psql meta-command (\\i, \\set, ...) is not SQL"),
-    "parse-error": (ERROR, "SQL does not parse"),
-    "transaction-control": (ERROR, "BEGIN/COMMIT/ROLLBACK inside a migration"),
-    "needs-transaction-none": (ERROR, "statement cannot run in a transaction"),
-    "if-not-exists": (ERROR, "CREATE TABLE/INDEX without IF NOT EXISTS"),
-    "fk-on-delete": (ERROR, "foreign key without ON DELETE"),
-    "lint-ignore": (ERROR, "Lint-ignore names an unknown rule"),
-    "column-without-index": (WARNING, "new column without an index in the same file"),
-    "index-not-concurrent": (WARNING, "CREATE INDEX on an existing table without CONCURRENTLY"),
-    "destructive-change": (WARNING, "DROP, type change, rename or truncate not declared Breaking"),
-}
+# Without UAP_LINT_PG_VERSION and a server to ask: the oldest major version still supported.
+DEFAULT_PG_VERSION = 15
+
 _REQUIRED_HEADER = ("migration", "version", "description", "rollback")
 _META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
 _HARMLESS_TXN = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
 _DESTRUCTIVE_AT = {
-    AlterTableType.AT_DropColumn: "drops column",
-    AlterTableType.AT_AlterColumnType: "changes the type of column",
+    AlterTableType.AT_DropColumn: ("drops column", "ban-drop-column"),
+    AlterTableType.AT_AlterColumnType: ("changes the type of column", "changing-column-type"),
+    AlterTableType.AT_DropNotNull: ("drops NOT NULL of column", "ban-drop-not-null"),
 }
+_RENAMES = {ObjectType.OBJECT_COLUMN: "renaming-column", ObjectType.OBJECT_TABLE: "renaming-table"}
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One checklist item a file breaks: where, which rule, and what to do."""
+def check(
+    paths: list[Path] | None,
+    directory: Path,
+    *,
+    pg_version: int = DEFAULT_PG_VERSION,
+    type_rules: bool = False,
+) -> dict:
+    """Lint the given files, or every `.sql` file in `directory`; findings and counts.
 
-    path: str
-    line: int
-    rule: str
-    message: str
-
-    @property
-    def level(self) -> str:
-        """`error` or `warning`."""
-        return RULES[self.rule][0]
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.rule}: {self.message}"
-
-    def as_dict(self) -> dict:
-        """JSON-ready form."""
-        return {**self.__dict__, "level": self.level}
-
-
-def check(paths: list[Path] | None, directory: Path) -> dict:
-    """Lint the given files, or every `.sql` file in `directory`; findings and counts."""
+    `pg_version` is the major version the files will run on (some rules depend on it);
+    `type_rules` adds squawk's column type preferences (prefer-bigint-over-int, ...).
+    """
     if paths is None:
         if not directory.is_dir():
             raise InvalidMigration("migrations directory does not exist; check --dir", directory)
         paths = sorted(p for p in directory.iterdir() if p.suffix == ".sql" and p.name[0] != ".")
     findings = _duplicates(paths)
     for path in paths:
-        findings += lint_file(path)
+        findings += lint_file(path, pg_version)
+    if not type_rules:
+        findings = [f for f in findings if f.rule not in TYPE_RULES]
     findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return {
         "files": len(paths),
+        "pg_version": pg_version,
         "errors": sum(f.level == ERROR for f in findings),
         "warnings": sum(f.level == WARNING for f in findings),
         "findings": [f.as_dict() | {"text": str(f)} for f in findings],
     }
 
 
-def lint_file(path: Path) -> list[Finding]:
+def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:
     """Every finding of one file, minus the rules its `-- Lint-ignore:` header disables."""
     where = str(path)
     found: list[Finding] = []
@@ -103,8 +89,8 @@ def lint_file(path: Path) -> list[Finding]:
         Finding(where, header.lines.get("lint_ignore", 1), "lint-ignore", f"unknown rule {r!r}")
         for r in unknown
     ]
-    found += _sql(where, text, header)
-    return [f for f in found if f.rule == "lint-ignore" or f.rule not in ignored]
+    found += _sql(where, text, header, pg_version)
+    return [f for f in found if f.rule == "lint-ignore" or not ignored & {f.rule, *f.squawk}]
 
 
 def _duplicates(paths: list[Path]) -> list[Finding]:
@@ -143,10 +129,10 @@ def _header(where: str, header: Header, version: str | None) -> list[Finding]:
 
 def _ignored(header: Header) -> tuple[set[str], list[str]]:
     names = [n for n in re.split(r"[\s,]+", header.lint_ignore.strip()) if n]
-    return set(names), [n for n in names if n not in RULES]
+    return set(names), [n for n in names if n not in RULES and n not in SQUAWK_RULES]
 
 
-def _sql(where: str, text: str, header: Header) -> list[Finding]:
+def _sql(where: str, text: str, header: Header, pg_version: int) -> list[Finding]:
     metas = list(_META_RE.finditer(text))
     if metas:
         return [
@@ -158,7 +144,8 @@ def _sql(where: str, text: str, header: Header) -> list[Finding]:
     except InvalidMigration as exc:
         message = str(exc).removeprefix(f"{where}:{exc.line}: ")
         return [Finding(where, exc.line or 1, "parse-error", message)]
-    return _Checker(where, text, header).run(statements)
+    safety = SafetyChecker(where, pg_version, header.transactional)
+    return _Checker(where, text, header).run(statements) + safety.run(statements)
 
 
 class _Checker:
@@ -200,11 +187,11 @@ class _Checker:
     def _report(self, line: int, rule: str, message: str) -> None:
         self.found.append(self._at(line, rule, message))
 
-    def _destructive(self, line: int, what: str) -> None:
+    def _destructive(self, line: int, what: str, alias: str | None = None) -> None:
         if not self.breaking:
-            self._report(
-                line, "destructive-change", f"{what}; declare `-- Impact: Breaking (...)`"
-            )
+            message = f"{what}; declare `-- Impact: Breaking (...)`"
+            aliases = (alias,) if alias else ()
+            self.found.append(Finding(self.where, line, "destructive-change", message, aliases))
 
     def _no_transaction(self, line: int, what: str) -> None:
         if self.transactional:
@@ -260,7 +247,8 @@ class _Checker:
             elif kind == AlterTableType.AT_AddConstraint:
                 self._constraint(table, command.def_, line)
             elif kind in _DESTRUCTIVE_AT:
-                self._destructive(line, f"{_DESTRUCTIVE_AT[kind]} {table}.{command.name}")
+                what, alias = _DESTRUCTIVE_AT[kind]
+                self._destructive(line, f"{what} {table}.{command.name}", alias)
 
     def _IndexStmt(self, node, line):
         table = node.relation.relname
@@ -284,13 +272,16 @@ class _Checker:
             self._no_transaction(line, "DROP INDEX CONCURRENTLY cannot run in a transaction")
         if node.removeType != ObjectType.OBJECT_INDEX:
             kind = ObjectType(node.removeType).name.removeprefix("OBJECT_").lower()
-            self._destructive(line, f"drops a {kind}")
+            alias = "ban-drop-table" if node.removeType == ObjectType.OBJECT_TABLE else None
+            self._destructive(line, f"drops a {kind}", alias)
 
     def _TruncateStmt(self, node, line):
-        self._destructive(line, "truncates a table")
+        cascade = node.behavior == DropBehavior.DROP_CASCADE
+        self._destructive(line, "truncates a table", "ban-truncate-cascade" if cascade else None)
 
     def _RenameStmt(self, node, line):
-        self._destructive(line, "renames an object that deployed code may still use")
+        alias = _RENAMES.get(node.renameType)
+        self._destructive(line, "renames an object that deployed code may still use", alias)
 
     def _VacuumStmt(self, node, line):
         self._no_transaction(line, "VACUUM cannot run in a transaction")

@@ -1,0 +1,83 @@
+"""Dry-run traces in the admin: the verdict, its reasons, each statement's locks and rewrites."""
+
+from __future__ import annotations
+
+from django.contrib.admin import SimpleListFilter
+from django.db.models.expressions import RawSQL
+from django.utils.html import format_html, format_html_join
+
+from schema_audit.admin.base import EMPTY, timestamp
+from schema_audit.cli.deploy import STATEMENT_COLUMNS, statement_cells
+from schema_audit.engine.verdict import RANKED
+from schema_audit.models import MigrationEvent
+
+_VERDICT_IDS_SQL = (
+    "SELECT id FROM schema_migration_events "
+    "WHERE action = 'dry_run' AND trace IS NOT NULL AND trace->>'verdict' = %s"
+)
+
+
+def latest_before_apply(obj) -> MigrationEvent | None:
+    """The newest traced dry run of `obj`'s version before the apply that completed it."""
+    events = MigrationEvent.objects.using(obj._state.db).filter(
+        version=obj.version, action="dry_run", trace__isnull=False
+    )
+    applied = (
+        MigrationEvent.objects.using(obj._state.db)
+        .filter(version=obj.version, action="apply", status="completed")
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if applied is not None:
+        events = events.filter(id__lt=applied)
+    return events.order_by("-id").first()
+
+
+def trace_html(trace: dict | None, event: MigrationEvent | None = None):
+    """The trace as a verdict badge, its reasons and a table of statements (all escaped)."""
+    if not trace:
+        return EMPTY
+    verdict = trace.get("verdict", "")
+    source = (
+        format_html(
+            '<p class="help">Dry run #{} at {}.</p>', event.id, timestamp(event.started_at)
+        )
+        if event
+        else ""
+    )
+    reasons = format_html_join("", "<li>{}</li>", ((r,) for r in trace.get("reasons", ())))
+    head = format_html_join("", "<th>{}</th>", ((c.lower(),) for c in STATEMENT_COLUMNS))
+    rows = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((c,) for c in statement_cells(s))),)
+            for s in trace.get("statements", ())
+        ),
+    )
+    return format_html(
+        '{}<p><span class="uap-badge uap-trace-{}">{}</span></p><ul>{}</ul>'
+        "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+        source,
+        verdict,
+        verdict,
+        reasons,
+        head,
+        rows,
+    )
+
+
+class DryRunVerdictFilter(SimpleListFilter):
+    """Dry runs by the verdict of their trace: dangerous, review or safe."""
+
+    title = "dry-run trace"
+    parameter_name = "trace"
+
+    def lookups(self, request, model_admin):
+        return [(level, f"{level} dry runs") for level in reversed(RANKED)]
+
+    def queryset(self, request, queryset):
+        if self.value() not in RANKED:
+            return queryset
+        return queryset.filter(id__in=RawSQL(_VERDICT_IDS_SQL, (self.value(),)))

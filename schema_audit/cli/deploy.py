@@ -1,0 +1,177 @@
+"""What `uap_migrate` prints before a deploy: the dry-run trace and lint in every format."""
+
+from __future__ import annotations
+
+from schema_audit.cli.integrity import dump_json
+from schema_audit.engine.verdict import human_size
+
+FORMATS = {
+    "lint": ("text", "json", "github", "gcc"),
+    "trace": ("text", "json", "markdown"),
+    "other": ("text", "json"),
+}
+_BADGE = {"safe": "🟢 safe", "review": "🟡 review", "dangerous": "🔴 dangerous"}
+
+
+def signed_size(size: int) -> str:
+    """A size change with its sign; empty when nothing changed."""
+    if not size:
+        return ""
+    return ("+" if size > 0 else "-") + human_size(abs(size))
+
+
+def lock_text(lock: dict) -> str:
+    """`AccessExclusiveLock public.t (blocks reads and writes)`."""
+    blocks = f" (blocks {lock['blocks']})" if lock["blocks"] else ""
+    return f"{lock['mode']} {lock['relation']}{blocks}"
+
+
+STATEMENT_COLUMNS = ("#", "LINE", "STATEMENT", "MS", "LOCKS", "REWRITES", "SIZE")
+
+
+def statement_cells(statement: dict) -> tuple[str, ...]:
+    """One row of a file's statement table, in the order of STATEMENT_COLUMNS."""
+    first = (str(statement["index"]), str(statement["line"]), statement.get("statement", ""))
+    if statement["status"] != "traced":
+        what = statement.get("reason") or statement.get("error") or ""
+        return (
+            *first,
+            str(statement.get("duration_ms", "")),
+            f"{statement['status'].upper()}: {what}",
+            "",
+            "",
+        )
+    return (
+        *first,
+        str(statement["duration_ms"]),
+        ", ".join(lock_text(lock) for lock in statement["locks"] if lock["existing"]) or "-",
+        ", ".join(r["relation"] for r in statement["rewrites"]) or "-",
+        signed_size(statement["size_change_bytes"]),
+    )
+
+
+def _markdown_cell(text: str) -> str:
+    # Relation names come from the database: no table pipes, no HTML in a PR comment.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(result: dict) -> str:
+    """A pull request comment: the verdict, one row per file, each file's statements folded."""
+    traces = [item["trace"] for item in result["dry_run"] if item.get("trace")]
+    verdict = result.get("verdict", "safe")
+    lines = [
+        f"### Migration trace: {_BADGE[verdict]}",
+        "",
+        f"Database at version {result['current_version'] or 'none'}; {len(traces)} pending "
+        "file(s) traced in a transaction that was rolled back.",
+        "",
+        "| File | Verdict | Duration | Blocking locks | Rewrites | Size change |",
+        "|---|---|---|---|---|---|",
+    ]
+    for trace in traces:
+        blocking = {
+            f"{lock['mode']} {lock['relation']}" for lock in trace["locks"] if lock["blocks"]
+        }
+        rewrites = sorted({r["relation"] for r in trace["rewrites"]})
+        cells = (
+            f"{trace['version']} {trace['name']}",
+            _BADGE[trace["verdict"]],
+            f"{trace['duration_ms']:,} ms",
+            ", ".join(sorted(blocking)) or "-",
+            ", ".join(rewrites) or "-",
+            signed_size(trace["size_change_bytes"]) or "-",
+        )
+        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+    for trace in traces:
+        lines += ["", f"<details><summary>{trace['version']} {trace['name']}: "]
+        lines[-1] += f"{trace['verdict']}</summary>\n"
+        lines += [f"- {_markdown_cell(reason)}" for reason in trace["reasons"]]
+        lines += ["", "| " + " | ".join(STATEMENT_COLUMNS) + " |", "|---" * 7 + "|"]
+        for statement in trace["statements"]:
+            cells = statement_cells(statement)
+            lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+        lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+def github_line(finding: dict) -> str:
+    """A GitHub Actions workflow command that annotates the file and line."""
+    level = "error" if finding["level"] == "error" else "warning"
+    path = _github_escape(finding["path"], property_value=True)
+    title = _github_escape(finding["rule"], property_value=True)
+    message = _github_escape(finding["message"])
+    return f"::{level} file={path},line={finding['line']},title={title}::{message}"
+
+
+def _github_escape(text: str, *, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def gcc_line(finding: dict) -> str:
+    """`file:line:1: error: message [rule]`, the form editors and CI parsers read."""
+    message = " ".join(finding["message"].split())
+    return (
+        f"{finding['path']}:{finding['line']}:1: {finding['level']}: {message} [{finding['rule']}]"
+    )
+
+
+class DeployReport:
+    """The Reporter's output for --dry-run --trace and the machine formats of --lint."""
+
+    def traced(self, result: dict) -> int:
+        """The trace as a table per file, JSON or Markdown; 1 if any file would fail."""
+        code = 1 if result["failed"] else 0
+        if self.as_json:
+            self.out.write(dump_json(result))
+        elif self.fmt == "markdown":
+            self.out.write(markdown(result))
+        else:
+            self._trace_tables(result)
+        return code
+
+    def _trace_tables(self, result: dict) -> None:
+        for item in result["dry_run"]:
+            trace = item.get("trace")
+            if not trace:
+                self.out.write(f"- {item['version']} {item['name']}  {item['status']}")
+                continue
+            mark = {"safe": self.style.SUCCESS, "dangerous": self.style.ERROR}.get(
+                trace["verdict"], self.style.WARNING
+            )
+            self.out.write(
+                f"{item['version']} {item['name']}  {item['duration_ms']} ms  "
+                + mark(trace["verdict"].upper())
+            )
+            for reason in trace["reasons"]:
+                self.out.write(f"    {reason}")
+            self._table(STATEMENT_COLUMNS, trace["statements"])
+        counts = result.get("verdicts", {})
+        self.out.write(
+            f"Trace: {counts.get('dangerous', 0)} dangerous, {counts.get('review', 0)} to "
+            f"review, {counts.get('safe', 0)} safe. Dry run: {result['successful']} would apply, "
+            f"{result['failed']} would fail, {result['skipped']} skipped; everything was "
+            "rolled back."
+        )
+
+    def _table(self, header: tuple[str, ...], statements: list[dict]) -> None:
+        rows = [header, *(statement_cells(s) for s in statements)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        for row in rows:
+            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.out.write(("  " + "  ".join(cells)).rstrip())
+
+    def lint_formatted(self, result: dict) -> int:
+        """Findings as GitHub annotations or gcc-style lines; the summary goes to stderr."""
+        code = 2 if result["errors"] else 0
+        render = github_line if self.fmt == "github" else gcc_line
+        for finding in result["findings"]:
+            self.out.write(render(finding))
+        self.err.write(
+            f"Linted {result['files']} file(s): {result['errors']} error(s), "
+            f"{result['warnings']} warning(s)."
+        )
+        return code
