@@ -46,6 +46,19 @@ def _text(value: object) -> str:
     return value or ""
 
 
+def _aliases(value: object) -> tuple[str, ...] | None:
+    # A list in settings, or a comma-separated string from the environment; None: every alias.
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"{value!r} is not a list of database aliases")
+    aliases = tuple(dict.fromkeys(item.strip() for item in items))
+    if not aliases or "" in aliases:
+        raise ValueError(f"{value!r} names an empty alias")
+    return aliases
+
+
 def _default_migrations_dir() -> Path:
     # Relative to the host project's BASE_DIR when it has one, else to the working directory.
     base = getattr(settings, "BASE_DIR", None)
@@ -74,6 +87,7 @@ SETTINGS: dict[str, Setting] = {
     "UAP_CHANGE_TICKET": Setting(
         lambda: os.environ.get("UAP_CHANGE_TICKET", ""), _text, "change ticket on every event"
     ),
+    "UAP_FLEET": Setting(None, _aliases, "aliases --all-databases covers (default: every one)"),
 }
 
 

@@ -32,6 +32,10 @@ FIELDS = (
     ("ddl_objects", "text"),
     ("fingerprint", "char"),
 )
+# Columns added after events were first chained: hashed only when set, each tagged with its name,
+# so events written before the column existed (NULL there) keep the hashes they were given,
+# and setting or clearing the value later breaks the chain like any other edit.
+OPTIONAL_FIELDS = (("rollout", "text"),)
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"
@@ -52,7 +56,12 @@ def canonical_row_sql(record: str = "NEW") -> str:
         parts.append(
             f"CASE WHEN {value} IS NULL THEN '{_NULL}' ELSE length({value}) || ':' || {value} END"
         )
-    return " || '|' || ".join(parts)
+    optional = "".join(
+        f" || CASE WHEN {record}.{name} IS NULL THEN '' "
+        f"ELSE '|{name}=' || length({record}.{name}) || ':' || {record}.{name} END"
+        for name, _kind in OPTIONAL_FIELDS
+    )
+    return "(" + " || '|' || ".join(parts) + ")" + optional
 
 
 def canonical_row(event: dict) -> str:
@@ -61,6 +70,10 @@ def canonical_row(event: dict) -> str:
     for name, kind in FIELDS:
         text = _python_text(event.get(name), kind)
         parts.append(_NULL if text is None else f"{len(text)}:{text}")
+    for name, kind in OPTIONAL_FIELDS:
+        text = _python_text(event.get(name), kind)
+        if text is not None:
+            parts[-1] += f"|{name}={len(text)}:{text}"
     return "|".join(parts)
 
 

@@ -49,6 +49,8 @@ EVENT_COLUMNS = (
     ("schema_description", "text"),
     ("prev_hash", "char(64)"),
     ("hash", "char(64)"),
+    # The id shared by every event of one fleet run (uap_migrate over several databases).
+    ("rollout", "text"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
