@@ -182,10 +182,14 @@ class FleetView:
         start, end, files = span(target.result)
         versions = f"{start} → {end}" if start and end and start != end else end or start
         mark = self.report.style.SUCCESS(OK) if target.code == 0 else self.report.style.ERROR(FAIL)
+        if target.status == "stopped":
+            mark = "-"
         parts = [mark, target.alias, where(target.alias), versions, files]
         parts += [f"{target.seconds:.1f} s", target.status]
         line = "  ".join(part for part in parts if part)
-        return f"{line}: {target.error}" if target.error and target.code else line
+        if not (target.error and target.code):
+            return line
+        return f"{line}: {target.error.removeprefix(target.status + ': ')}"
 
     def summary(self, rollout: fleet.Rollout) -> int:
         """The summary table (or JSON document) and the fleet's exit code."""
