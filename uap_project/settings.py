@@ -145,6 +145,8 @@ UAP_LOCK_TIMEOUT = env.str("UAP_LOCK_TIMEOUT", default="10s")
 UAP_STATEMENT_TIMEOUT = env.str("UAP_STATEMENT_TIMEOUT", default="0")
 UAP_LOCK_WAIT = env.float("UAP_LOCK_WAIT", default=60.0)
 UAP_APP_VERSION = env.str("UAP_APP_VERSION", default="")
+# Aliases `uap_migrate --all-databases` covers, comma-separated; unset: every PostgreSQL alias.
+UAP_FLEET = env.str("UAP_FLEET", default="") or None
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.
