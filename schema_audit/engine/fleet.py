@@ -109,13 +109,19 @@ def resolve_targets(database: str | None, all_databases: bool) -> list[str]:
 def _check_aliases(aliases: list[str], where: str) -> None:
     unknown = [alias for alias in aliases if alias not in settings.DATABASES]
     if unknown:
-        known = ", ".join(settings.DATABASES)
         raise InvalidConfiguration(
-            f"{where}: no such alias in DATABASES: {', '.join(unknown)} (configured: {known})"
+            f"{where}: no such alias in DATABASES: {_listed(unknown)} "
+            f"(configured: {_listed(list(settings.DATABASES))})"
         )
     wrong = [alias for alias in aliases if not is_postgres(alias)]
     if wrong:
-        raise InvalidConfiguration(f"{where}: not a PostgreSQL database: {', '.join(wrong)}")
+        raise InvalidConfiguration(f"{where}: not a PostgreSQL database: {_listed(wrong)}")
+
+
+def _listed(names: list[str], shown: int = 10) -> str:
+    """Names for a message, the first few only: a pasted list may hold thousands."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def new_rollout_id() -> str:

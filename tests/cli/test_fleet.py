@@ -6,6 +6,8 @@ import json
 import zipfile
 
 import pytest
+from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 
 from tests.conftest import numbered, run_command
@@ -212,3 +214,69 @@ def test_single_target_output_is_unchanged(fleet, uap_fleet, migrations_dir):
     assert result.code == 0
     assert "Applied 1 migration(s)" in result.out and "TARGET" not in result.out
     assert dbs[0].query(ROLLOUTS) == [(None,)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--database", "default,,default"], "an empty alias"),
+        (["--database", "default", "--all-databases"], "exclude each other"),
+        (["--database", ",".join(f"x{n}" for n in range(5000))], "and 4990 more"),
+    ],
+)
+def test_malformed_target_lists_exit_2(args, message):
+    """Empty aliases, conflicting flags and huge lists are refused with a short message."""
+    result = run_command(*args, "--status")
+    assert result.code == 2 and message in result.err
+    assert len(result.err) < 1000
+
+
+@pytest.mark.parametrize("value", [[1, 2], "", "default,,x", ["default", "nope"]])
+def test_unusable_uap_fleet_exits_2(value):
+    """UAP_FLEET that is not a list of configured aliases: exit 2 naming the setting."""
+    with override_settings(UAP_FLEET=value):
+        result = run_command("--all-databases", "--status")
+    assert result.code == 2 and "UAP_FLEET" in result.err
+
+
+def test_non_postgresql_alias_is_refused(fleet, uap_fleet, migrations_dir):
+    """An alias of another engine in the list: exit 2, nothing runs anywhere."""
+    dbs = fleet(1)
+    lite = {**settings.DATABASES[dbs[0].alias], "ENGINE": "django.db.backends.sqlite3"}
+    settings.DATABASES["lite"] = connections.settings["lite"] = lite
+    try:
+        result = uap_fleet(dbs, directory=migrations_dir(numbered(1)), extra=["lite"])
+    finally:
+        settings.DATABASES.pop("lite", None)
+        connections.settings.pop("lite", None)
+    assert result.code == 2 and "not a PostgreSQL database: lite" in result.err
+    assert "schema_migrations" not in dbs[0].tables()
+
+
+def test_unreachable_canary_stops_the_rollout_with_exit_3(fleet, uap_fleet, migrations_dir):
+    """The canary's server is down: exit 3, and no other target gets a ledger."""
+    dbs = fleet(2)
+    down = {**settings.DATABASES[dbs[0].alias], "HOST": "/nonexistent/uap"}
+    down["ENGINE"] = "django.db.backends.postgresql"  # not the embedded one, which finds a server
+    settings.DATABASES["gone"] = connections.settings["gone"] = down
+    try:
+        result = uap_fleet(
+            dbs,
+            "--canary",
+            "gone",
+            "--json",
+            directory=migrations_dir(numbered(1)),
+            extra=["gone"],
+        )
+    finally:
+        settings.DATABASES.pop("gone", None)
+        connections.settings.pop("gone", None)
+    assert result.code == 3
+    report = json.loads(result.out)
+    assert [(t["alias"], t["status"]) for t in report["targets"]] == [
+        ("gone", "unreachable"),
+        (dbs[0].alias, "not_started"),
+        (dbs[1].alias, "not_started"),
+    ]
+    assert report["resume"].startswith("python manage.py uap_migrate --database gone,")
+    assert all("schema_migrations" not in db.tables() for db in dbs)
