@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -130,3 +134,18 @@ def test_rollout_filter_lists_one_rollout_only(auditor, rolled_out):
 def test_fleet_page_needs_a_login(client):
     """Anonymous visitors are sent to the login page."""
     assert client.get(FLEET).status_code == 302
+
+
+def test_summary_and_evidence_follow_the_selected_database(auditor, rolled_out):
+    """The summary and its evidence download read the database `?db=` names."""
+    first, second = rolled_out
+    page = auditor.get(reverse("admin:schema_audit_summary") + f"?db={second.alias}")
+    assert page.status_code == 200
+    assert page.context["current"].version == "001"
+    assert [item["file"].version for item in page.context["pending"]] == ["002"]
+    html = page.content.decode()
+    assert 'id="database-selector"' in html and f"status=completed&amp;db={second.alias}" in html
+    bundle = auditor.get(reverse("admin:schema_audit_evidence") + f"?db={first.alias}")
+    assert bundle.status_code == 200 and bundle["Content-Type"] == "application/zip"
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("manifest.json"))
+    assert manifest["database"].endswith(f"/{first.alias}")
