@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import zipfile
 
 import pytest
@@ -10,7 +12,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 
-from tests.conftest import numbered, run_command
+from tests.conftest import migration, numbered, run_command
 
 ROLLOUTS = "SELECT DISTINCT rollout FROM schema_migration_events"
 COMPLETED = "SELECT count(*) FROM schema_migrations WHERE status = 'completed'"
@@ -280,3 +282,36 @@ def test_unreachable_canary_stops_the_rollout_with_exit_3(fleet, uap_fleet, migr
     ]
     assert report["resume"].startswith("python manage.py uap_migrate --database gone,")
     assert all("schema_migrations" not in db.tables() for db in dbs)
+
+
+def test_on_error_stop_lets_running_targets_finish_their_file_then_stop(
+    fleet, uap_fleet, migrations_dir
+):
+    """A fails while B is inside 001: B commits 001 and never starts 002."""
+    files = {
+        "001_v1.1_wait.sql": migration(
+            "001", "CREATE TABLE t1 (id int);\nSELECT pg_advisory_lock(4242);"
+        ),
+        "002_v1.2_next.sql": migration("002", "CREATE TABLE t2 (id int);"),
+    }
+    folder = migrations_dir(files)
+    a, b = fleet(2)
+    execute(a, "CREATE TABLE t1 (id int)")  # 001 fails on A at once
+    with b.connect() as holder:
+        holder.execute("SELECT pg_advisory_lock(4242)")  # B's 001 waits here
+        results = []
+        run = threading.Thread(
+            target=lambda: results.append(uap_fleet([a, b], "--parallel", "2", directory=folder))
+        )
+        run.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            "schema_migrations" in a.tables()
+            and a.scalar("SELECT count(*) FROM schema_migrations WHERE status = 'failed'")
+        ):
+            time.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(4242)")
+    run.join(timeout=120)
+    assert results and results[0].code == 1
+    assert b.query("SELECT version, status FROM schema_migrations") == [("001", "completed")]
+    assert f"{b.alias} (stopped)" in results[0].err
