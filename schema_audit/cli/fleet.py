@@ -8,6 +8,7 @@ import json
 import shlex
 import time
 
+import psycopg
 from django.core.management.base import OutputWrapper
 
 from schema_audit.cli.reporter import FAIL, OK, Reporter
@@ -85,6 +86,10 @@ def _work(dispatch, style, options: dict, bundles: dict):
             code = dispatch(report, mine)
         except SchemaAuditError as exc:
             return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=str(exc))
+        except psycopg.OperationalError as exc:
+            # A connection lost where no layer below turned it into DatabaseUnavailable: this
+            # target is unreachable, the others go on.
+            return fleet.TargetResult(alias, 3, "unreachable", error=f"lost the connection: {exc}")
         if options["evidence"]:
             bundles[alias] = mine["evidence"].getvalue()
         result = _parse(out.getvalue())
