@@ -15,7 +15,7 @@ import psycopg
 
 from schema_audit import conf
 from schema_audit.engine import fleet, operations, patches, plan, postgres
-from schema_audit.engine import fleet_status as fleet_status_module
+from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.files import discovery, lint
@@ -459,4 +459,4 @@ def fleet_status(directory: Path | str | None = None) -> list[dict]:
     """Where every fleet database stands: `{alias, database, state, current_version, pending,
     failed, problems, last_rollout, error}`; an unreachable one says so within seconds."""
     files = discovery.discover(migrations_dir(directory))
-    return fleet_status_module.fleet_status(files)
+    return survey(files)

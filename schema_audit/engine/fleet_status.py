@@ -18,7 +18,7 @@ CONNECT_TIMEOUT = 2  # seconds; libpq's minimum. An unreachable database must no
 MAX_READERS = 8
 
 
-def fleet_status(files: list[discovery.MigrationFile], aliases: list[str] | None = None):
+def survey(files: list[discovery.MigrationFile], aliases: list[str] | None = None) -> list[dict]:
     """One dict per alias: version, pending, failed, problems, last rollout or `unreachable`."""
     targets = aliases if aliases is not None else fleet.resolve_targets(None, True)
     if not targets:
