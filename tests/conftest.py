@@ -186,12 +186,14 @@ def run_subprocess(url: str, *args: str, timeout: float = 120, env: dict | None 
     )
 
 
-def _register(alias: str, config: dict) -> None:
+def register_alias(alias: str, config: dict) -> None:
+    """Add a Django database alias for one test (unregister_alias removes it)."""
     settings.DATABASES[alias] = config
     connections.settings[alias] = config
 
 
-def _unregister(alias: str) -> None:
+def unregister_alias(alias: str) -> None:
+    """Close and forget an alias, so a later test reusing the name gets a fresh connection."""
     if alias in connections.settings:
         connections[alias].close()
         del connections[alias]
@@ -211,14 +213,14 @@ def fleet():
             for _ in range(count):
                 name = f"sa_{uuid.uuid4().hex[:12]}"
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                _register(name, {**settings.DATABASES["default"], "NAME": name})
+                register_alias(name, {**settings.DATABASES["default"], "NAME": name})
                 made.append(Database(name, name, params))
         created.extend(made)
         return made
 
     yield make
     for db in created:
-        _unregister(db.alias)
+        unregister_alias(db.alias)
     with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
         for db in created:
             conn.execute(

@@ -110,12 +110,12 @@ def _check_aliases(aliases: list[str], where: str) -> None:
     unknown = [alias for alias in aliases if alias not in settings.DATABASES]
     if unknown:
         raise InvalidConfiguration(
-            f"{where}: no such alias in DATABASES: {_listed(unknown)} "
+            f"{where} {_listed(unknown)}: no such alias in DATABASES "
             f"(configured: {_listed(list(settings.DATABASES))})"
         )
     wrong = [alias for alias in aliases if not is_postgres(alias)]
     if wrong:
-        raise InvalidConfiguration(f"{where}: not a PostgreSQL database: {_listed(wrong)}")
+        raise InvalidConfiguration(f"{where} {_listed(wrong)}: not a PostgreSQL database")
 
 
 def _listed(names: list[str], shown: int = 10) -> str:

@@ -6,14 +6,13 @@ import os
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import override_settings
 from selenium.webdriver.common.by import By
 
 from tests.admin import data as admin_data
 from tests.admin import test_browser
 from tests.admin.data import PASSWORD, make_auditor
-from tests.conftest import ROOT, run_command
+from tests.conftest import ROOT, register_alias, run_command, unregister_alias
 
 pytestmark = pytest.mark.browser
 history = admin_data.history
@@ -30,9 +29,9 @@ def regions(fleet, history):
     folder = history.directory
     dbs = fleet(len(REGIONS))
     for alias, db in zip(REGIONS, dbs, strict=True):
-        settings.DATABASES[alias] = {**settings.DATABASES[db.alias]}
+        register_alias(alias, {**settings.DATABASES[db.alias]})
     down = {**settings.DATABASES["default"], "ENGINE": "django.db.backends.postgresql"}
-    settings.DATABASES["ap_east"] = {**down, "HOST": "/nonexistent/uap", "NAME": "x"}
+    register_alias("ap_east", {**down, "HOST": "/nonexistent/uap", "NAME": "x"})
     with dbs[2].connect() as conn:
         # 005 fails in this region: a policy there refuses its table.
         conn.execute(
@@ -50,9 +49,7 @@ def regions(fleet, history):
     with override_settings(UAP_FLEET=["default", *REGIONS, "ap_east"]):
         yield folder
     for alias in (*REGIONS, "ap_east"):
-        if alias in connections.settings:
-            connections[alias].close()
-        settings.DATABASES.pop(alias, None)
+        unregister_alias(alias)
 
 
 def test_fleet_page_in_a_browser(live_server, history, regions, browser):

@@ -8,12 +8,11 @@ import zipfile
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import override_settings
 from django.urls import reverse
 
 from tests.admin.data import make_auditor
-from tests.conftest import numbered
+from tests.conftest import numbered, register_alias, unregister_alias
 
 FLEET = reverse("admin:schema_audit_fleet")
 CHANGELIST = reverse("admin:schema_audit_schemamigration_changelist")
@@ -33,7 +32,7 @@ def rolled_out(fleet, uap_fleet, migrations_dir):
 
 
 @pytest.fixture
-def auditor(client, django_db_blocker):
+def auditor(client, django_db_setup, django_db_blocker):
     """A client logged in as a view-only auditor, free to read every alias of the fleet.
 
     Not a Django TestCase: its isolation refuses aliases registered after it started.
@@ -48,11 +47,9 @@ def auditor(client, django_db_blocker):
 @pytest.fixture
 def down_alias():
     """An alias whose server does not exist."""
-    config = {**settings.DATABASES["default"], **NOWHERE}
-    settings.DATABASES["down"] = connections.settings["down"] = config
-    yield "down"
-    connections.settings.pop("down", None)
-    settings.DATABASES.pop("down", None)
+    register_alias("fleet_down", {**settings.DATABASES["default"], **NOWHERE})
+    yield "fleet_down"
+    unregister_alias("fleet_down")
 
 
 def rollout_of(db) -> str:
@@ -87,7 +84,7 @@ def test_unreachable_database_renders_as_unreachable_not_an_error(auditor, rolle
         assert "unreachable" in page.content.decode()
         listing = auditor.get(f"{CHANGELIST}?db={down_alias}")
     assert listing.status_code == 200
-    assert "Database down is unreachable" in listing.content.decode()
+    assert "Database fleet_down is unreachable" in listing.content.decode()
 
 
 def test_selector_switches_the_changelist_and_keeps_the_database_in_links(auditor, rolled_out):

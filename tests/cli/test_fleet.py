@@ -9,10 +9,9 @@ import zipfile
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import override_settings
 
-from tests.conftest import migration, numbered, run_command
+from tests.conftest import migration, numbered, register_alias, run_command, unregister_alias
 
 ROLLOUTS = "SELECT DISTINCT rollout FROM schema_migration_events"
 COMPLETED = "SELECT count(*) FROM schema_migrations WHERE status = 'completed'"
@@ -244,14 +243,14 @@ def test_unusable_uap_fleet_exits_2(value):
 def test_non_postgresql_alias_is_refused(fleet, uap_fleet, migrations_dir):
     """An alias of another engine in the list: exit 2, nothing runs anywhere."""
     dbs = fleet(1)
-    lite = {**settings.DATABASES[dbs[0].alias], "ENGINE": "django.db.backends.sqlite3"}
-    settings.DATABASES["lite"] = connections.settings["lite"] = lite
+    register_alias(
+        "lite", {**settings.DATABASES[dbs[0].alias], "ENGINE": "django.db.backends.sqlite3"}
+    )
     try:
         result = uap_fleet(dbs, directory=migrations_dir(numbered(1)), extra=["lite"])
     finally:
-        settings.DATABASES.pop("lite", None)
-        connections.settings.pop("lite", None)
-    assert result.code == 2 and "not a PostgreSQL database: lite" in result.err
+        unregister_alias("lite")
+    assert result.code == 2 and "lite: not a PostgreSQL database" in result.err
     assert "schema_migrations" not in dbs[0].tables()
 
 
@@ -260,7 +259,7 @@ def test_unreachable_canary_stops_the_rollout_with_exit_3(fleet, uap_fleet, migr
     dbs = fleet(2)
     down = {**settings.DATABASES[dbs[0].alias], "HOST": "/nonexistent/uap"}
     down["ENGINE"] = "django.db.backends.postgresql"  # not the embedded one, which finds a server
-    settings.DATABASES["gone"] = connections.settings["gone"] = down
+    register_alias("gone", down)
     try:
         result = uap_fleet(
             dbs,
@@ -271,8 +270,7 @@ def test_unreachable_canary_stops_the_rollout_with_exit_3(fleet, uap_fleet, migr
             extra=["gone"],
         )
     finally:
-        settings.DATABASES.pop("gone", None)
-        connections.settings.pop("gone", None)
+        unregister_alias("gone")
     assert result.code == 3
     report = json.loads(result.out)
     assert [(t["alias"], t["status"]) for t in report["targets"]] == [
@@ -290,28 +288,41 @@ def test_on_error_stop_lets_running_targets_finish_their_file_then_stop(
     """A fails while B is inside 001: B commits 001 and never starts 002."""
     files = {
         "001_v1.1_wait.sql": migration(
-            "001", "CREATE TABLE t1 (id int);\nSELECT pg_advisory_lock(4242);"
+            "001", "SELECT pg_advisory_lock(4242);\nCREATE TABLE t1 (id int);"
         ),
         "002_v1.2_next.sql": migration("002", "CREATE TABLE t2 (id int);"),
     }
     folder = migrations_dir(files)
     a, b = fleet(2)
-    execute(a, "CREATE TABLE t1 (id int)")  # 001 fails on A at once
-    with b.connect() as holder:
-        holder.execute("SELECT pg_advisory_lock(4242)")  # B's 001 waits here
+    execute(a, "CREATE TABLE t1 (id int)")  # 001 fails on A once it gets past the lock
+    with a.connect() as hold_a, b.connect() as hold_b:
+        for holder in (hold_a, hold_b):
+            holder.execute("SELECT pg_advisory_lock(4242)")  # each target's 001 waits here
         results = []
         run = threading.Thread(
             target=lambda: results.append(uap_fleet([a, b], "--parallel", "2", directory=folder))
         )
         run.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (
-            "schema_migrations" in a.tables()
-            and a.scalar("SELECT count(*) FROM schema_migrations WHERE status = 'failed'")
-        ):
-            time.sleep(0.05)
-        holder.execute("SELECT pg_advisory_unlock(4242)")
+        for db in (a, b):
+            wait_until(db, WAITING_FOR_4242)
+        hold_a.execute("SELECT pg_advisory_unlock(4242)")
+        wait_until(a, "SELECT count(*) FROM schema_migrations WHERE status = 'failed'")
+        hold_b.execute("SELECT pg_advisory_unlock(4242)")
     run.join(timeout=120)
     assert results and results[0].code == 1
     assert b.query("SELECT version, status FROM schema_migrations") == [("001", "completed")]
     assert f"{b.alias} (stopped)" in results[0].err
+
+
+WAITING_FOR_4242 = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = 4242 "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def wait_until(db, query: str) -> None:
+    """Poll `query` on `db` until its first column is truthy (at most a minute)."""
+    deadline = time.monotonic() + 60
+    while not db.scalar(query):
+        assert time.monotonic() < deadline, query
+        time.sleep(0.05)
