@@ -6,11 +6,13 @@ import json
 import threading
 import time
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from schema_audit.ledger import store
 from tests.conftest import migration, numbered, register_alias, run_command, unregister_alias
 
 ROLLOUTS = "SELECT DISTINCT rollout FROM schema_migration_events"
@@ -326,3 +328,30 @@ def wait_until(db, query: str) -> None:
     while not db.scalar(query):
         assert time.monotonic() < deadline, query
         time.sleep(0.05)
+
+
+def test_repair_and_dry_run_on_a_fleet_carry_the_rollout_id(fleet, uap_fleet, migrations_dir):
+    """--repair resolves a running row on every target; each event names its rollout."""
+    folder = migrations_dir(numbered(2))
+    dbs = fleet(2)
+    assert uap_fleet(dbs, "--target", "001", directory=folder).code == 0
+    for db in dbs:
+        with db.connect() as conn:
+            attempt = store.Attempt(
+                version="002", action="apply", status="running", started_at=datetime.now(UTC)
+            )
+            store.record(conn, attempt)  # what a crash inside a non-transactional file leaves
+    assert uap_fleet(dbs, directory=folder).code == 2  # dirty: refused everywhere
+    repaired = uap_fleet(dbs, "--repair", "002", "--mark", "failed", "--json", directory=folder)
+    assert repaired.code == 0
+    rollout = json.loads(repaired.out)["rollout"]
+    assert uap_fleet(dbs, "--dry-run", directory=folder).code == 0
+    for db in dbs:
+        assert db.scalar("SELECT status FROM schema_migrations WHERE version = '002'") == "failed"
+        actions = db.query(
+            "SELECT action, rollout IS NOT NULL FROM schema_migration_events ORDER BY id"
+        )
+        assert actions == [("apply", True), ("apply", False), ("repair", True), ("dry_run", True)]
+        assert db.scalar(
+            "SELECT rollout FROM schema_migration_events WHERE action = 'repair'"
+        ) == (rollout)
