@@ -352,6 +352,5 @@ def test_repair_and_dry_run_on_a_fleet_carry_the_rollout_id(fleet, uap_fleet, mi
             "SELECT action, rollout IS NOT NULL FROM schema_migration_events ORDER BY id"
         )
         assert actions == [("apply", True), ("apply", False), ("repair", True), ("dry_run", True)]
-        assert db.scalar(
-            "SELECT rollout FROM schema_migration_events WHERE action = 'repair'"
-        ) == (rollout)
+        repair = "SELECT rollout FROM schema_migration_events WHERE action = 'repair'"
+        assert db.scalar(repair) == rollout
