@@ -14,11 +14,18 @@ from typing import BinaryIO
 import psycopg
 
 from schema_audit import conf
-from schema_audit.engine import operations, patches, plan, postgres
+from schema_audit.engine import fleet, operations, patches, plan, postgres
+from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.files import discovery, lint
-from schema_audit.integrity import ddl_capture, evidence, fingerprint, verification
+from schema_audit.integrity import (
+    ddl_capture,
+    evidence,
+    fingerprint,
+    fleet_evidence,
+    verification,
+)
 from schema_audit.ledger import store
 
 __all__ = [
@@ -31,6 +38,8 @@ __all__ = [
     "event_filter_choices",
     "evidence_bundle",
     "export_evidence",
+    "fleet_databases",
+    "fleet_status",
     "initialize_tracking",
     "install_ddl_audit",
     "lint_migrations",
@@ -156,6 +165,8 @@ def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):
     outcomes: list[Outcome] = []
     errors: list[dict] = []
     for number, migration in enumerate(pending, 1):
+        if fleet.halt_requested():
+            break  # another target of the rollout failed or it was interrupted: start no file
         try:
             # One fingerprint per run, on its last event: taking it costs ~15 ms per 100 tables.
             outcomes.append(runner.apply(migration, take_fingerprint=number == len(pending)))
@@ -454,5 +465,19 @@ def evidence_bundle(directory: Path | str | None = None, database: str = "defaul
 
 
 def verify_evidence(bundle: str | Path | BinaryIO) -> dict:
-    """Re-verify an evidence bundle offline; no database is used."""
+    """Re-verify an evidence bundle (one database's, or a fleet's) offline; no database used."""
+    if fleet_evidence.is_fleet_bundle(bundle):
+        return fleet_evidence.verify(bundle)
     return evidence.verify(bundle)
+
+
+def fleet_databases() -> list[str]:
+    """The aliases `--all-databases` covers: UAP_FLEET, else every PostgreSQL alias."""
+    return fleet.resolve_targets(None, True)
+
+
+def fleet_status(directory: Path | str | None = None) -> list[dict]:
+    """Where every fleet database stands: `{alias, database, state, current_version, pending,
+    failed, problems, last_rollout, error}`; an unreachable one says so within seconds."""
+    files = discovery.discover(migrations_dir(directory))
+    return survey(files)

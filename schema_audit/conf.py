@@ -67,6 +67,19 @@ def _pg_version(value: object) -> int | None:
     return major
 
 
+def _aliases(value: object) -> tuple[str, ...] | None:
+    # A list in settings, or a comma-separated string from the environment; None: every alias.
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"{value!r} is not a list of database aliases")
+    aliases = tuple(dict.fromkeys(item.strip() for item in items))
+    if not aliases or "" in aliases:
+        raise ValueError(f"{value!r} names an empty alias")
+    return aliases
+
+
 def _default_migrations_dir() -> Path:
     # Relative to the host project's BASE_DIR when it has one, else to the working directory.
     base = getattr(settings, "BASE_DIR", None)
@@ -107,6 +120,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "UAP_LINT_PG_VERSION": Setting(None, _pg_version, "PostgreSQL major version --lint targets"),
     "UAP_LINT_TYPE_RULES": Setting(False, _flag, "--lint also checks squawk's column types"),
+    "UAP_FLEET": Setting(None, _aliases, "aliases --all-databases covers (default: every one)"),
 }
 
 

@@ -59,6 +59,7 @@ class MigrationEvent(models.Model):
     prev_hash = models.CharField(max_length=64, null=True)
     hash = models.CharField(max_length=64, null=True)
     trace = models.JSONField("dry-run trace", null=True)
+    rollout = models.TextField(null=True)
 
     class Meta:
         managed = False

@@ -184,3 +184,68 @@ def run_subprocess(url: str, *args: str, timeout: float = 120, env: dict | None 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def register_alias(alias: str, config: dict) -> None:
+    """Add a Django database alias for one test (unregister_alias removes it)."""
+    settings.DATABASES[alias] = config
+    connections.settings[alias] = config
+
+
+def unregister_alias(alias: str) -> None:
+    """Close and forget an alias, so a later test reusing the name gets a fresh connection."""
+    if alias in connections.settings:
+        connections[alias].close()
+        del connections[alias]
+    connections.settings.pop(alias, None)
+    settings.DATABASES.pop(alias, None)
+
+
+@pytest.fixture
+def fleet():
+    """Factory: `fleet(n)` creates n fresh databases, each its own alias; dropped afterwards."""
+    created: list[Database] = []
+    params = server_params()
+
+    def make(count: int) -> list[Database]:
+        made = []
+        with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
+            for _ in range(count):
+                name = f"sa_{uuid.uuid4().hex[:12]}"
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                register_alias(name, {**settings.DATABASES["default"], "NAME": name})
+                made.append(Database(name, name, params))
+        created.extend(made)
+        return made
+
+    yield make
+    for db in created:
+        unregister_alias(db.alias)
+    with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
+        for db in created:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
+            )
+
+
+def run_command(*args: str) -> Result:
+    """`uap_migrate` in-process with exactly these arguments."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("uap_migrate", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def uap_fleet():
+    """Run `uap_migrate --database a,b,...` in-process over the given databases."""
+
+    def run(dbs, *args: str, directory: Path | None = None, extra=()) -> Result:
+        aliases = ",".join([*(db.alias for db in dbs), *extra])
+        folder = ["--dir", str(directory)] if directory is not None else []
+        return run_command("--database", aliases, *args, *folder)
+
+    return run

@@ -70,10 +70,11 @@ UAP_PGDATA = Path(env.str("UAP_PGDATA", default=str(BASE_DIR / ".uap" / "pgdata"
 POSTGRES_ENGINES = ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
 
 
-def _database_from_url(url: str) -> dict:
+def _database_from_url(url: str, variable: str = "DATABASE_URL") -> dict:
     """The DATABASES entry of a PostgreSQL URL; an unusable one says why when it is used."""
     config, problem = _parse_database_url(url)
     if problem:
+        problem = problem.replace("DATABASE_URL", variable, 1)
         return {"ENGINE": "uap_project.unusable", "NAME": "", "PROBLEM": problem}
     return config
 
@@ -108,6 +109,12 @@ else:
             "PGDATA": str(UAP_PGDATA),
         }
     }
+
+# A fleet from the environment alone: DATABASE_URL_<NAME> adds the alias <name> (lower case).
+for _variable, _url in sorted(env.ENVIRON.items()):
+    _alias = _variable.removeprefix("DATABASE_URL_").lower()
+    if _variable.startswith("DATABASE_URL_") and _alias and _alias != "default" and _url:
+        DATABASES[_alias] = _database_from_url(_url, _variable)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -144,6 +151,8 @@ UAP_TRACE_BIG_TABLE_BYTES = env.str("UAP_TRACE_BIG_TABLE_BYTES", default=None)
 UAP_TRACE_SLOW_MS = env.str("UAP_TRACE_SLOW_MS", default=None)
 UAP_LINT_PG_VERSION = env.str("UAP_LINT_PG_VERSION", default=None)
 UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
+# Aliases `uap_migrate --all-databases` covers, comma-separated; unset: every PostgreSQL alias.
+UAP_FLEET = env.str("UAP_FLEET", default="") or None
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

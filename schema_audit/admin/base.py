@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit.admin import filters, queries, views
+from schema_audit.admin import filters, fleet, queries, views
 
 EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
@@ -72,13 +72,24 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def ledger_notice(self, request):
         """The missing-ledger page while uap_migrate has not created the tables, else None."""
-        if queries.tracking_tables_ready():
-            return None
         title = str(self.opts.verbose_name_plural).capitalize()
+        down = fleet.unreachable(request, self.admin_site, title)
+        if down is not None:
+            return down
+        if queries.tracking_tables_ready(fleet.selected_database(request)):
+            return None
         return views.ledger_missing(request, self.admin_site, title)
+
+    def get_queryset(self, request):
+        # The database selector: every list, detail page and export reads the chosen alias.
+        return super().get_queryset(request).using(fleet.selected_database(request))
+
+    def get_changelist(self, request, **kwargs):
+        return fleet.DatabaseChangeList
 
     def changelist_view(self, request, extra_context=None):
         notice = self.ledger_notice(request)
+        extra_context = {**(extra_context or {}), **fleet.selector_context(request)}
         return notice or super().changelist_view(request, extra_context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

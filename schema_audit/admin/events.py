@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote as urlquote
+
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, traces
+from schema_audit.admin import filters, fleet, traces
 from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
 from schema_audit.ledger.schema import EVENT_COLUMNS, LARGE_EVENT_COLUMNS
 from schema_audit.models import MigrationEvent
@@ -51,6 +53,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         filters.DatabaseUserFilter,
         filters.OsUserFilter,
         filters.TicketFilter,
+        filters.RolloutFilter,
         ("started_at", admin.DateFieldListFilter),
         traces.DryRunVerdictFilter,
     ]
@@ -88,7 +91,17 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         ),
         (
             "Who and why",
-            {"fields": ["applied_by", "os_user", "host", "application", "app_version", "ticket"]},
+            {
+                "fields": [
+                    "applied_by",
+                    "os_user",
+                    "host",
+                    "application",
+                    "app_version",
+                    "ticket",
+                    "rollout",
+                ]
+            },
         ),
         ("Objects changed (out-of-band DDL)", {"fields": ["ddl_objects"]}),
         ("Integrity", {"fields": ["previous_link", "hash_detail", "fingerprint_detail"]}),
@@ -121,6 +134,8 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         if not obj.version:
             return EMPTY
         url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
+        if obj._state.db != "default":
+            url += f"?{fleet.DATABASE_VAR}={urlquote(obj._state.db)}"
         return format_html('<a href="{}">{}</a>', url, obj.version)
 
     @admin.display(description="hash")
@@ -138,10 +153,17 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         previous = (obj.prev_hash or "").strip()
         if not previous:
             return EMPTY if not obj.hash else "none: the first chained event"
-        found = MigrationEvent.objects.filter(hash=previous).values_list("pk", flat=True).first()
+        found = (
+            MigrationEvent.objects.using(obj._state.db)
+            .filter(hash=previous)
+            .values_list("pk", flat=True)
+            .first()
+        )
         if found is None:
             return format_html("{} (no event has this hash)", _code(previous))
         url = reverse("admin:schema_audit_migrationevent_change", args=[found])
+        if obj._state.db != "default":
+            url += f"?{fleet.DATABASE_VAR}={urlquote(obj._state.db)}"
         return format_html('{} <a href="{}">event #{}</a>', _code(previous), url, found)
 
     @admin.display(description="schema fingerprint")

@@ -159,12 +159,14 @@ class DistinctValueFilter(SimpleListFilter):
     """Choices are the distinct values of `parameter_name` in the log; any value is a URL."""
 
     CHOICE_LIMIT = 100  # the sidebar stays short; rarer values still work as a typed URL
+    newest_first = False
 
     def lookups(self, request, model_admin):
         field = self.parameter_name
         values = (
-            model_admin.model._default_manager.filter(**{f"{field}__isnull": False})
-            .order_by(field)
+            model_admin.get_queryset(request)
+            .filter(**{f"{field}__isnull": False})
+            .order_by(f"-{field}" if self.newest_first else field)
             .values_list(field, flat=True)
             .distinct()
         )
@@ -193,3 +195,11 @@ class TicketFilter(DistinctValueFilter):
 
     title = "ticket"
     parameter_name = "ticket"
+
+
+class RolloutFilter(DistinctValueFilter):
+    """The fleet run that wrote the event; ids start with their UTC time, newest listed first."""
+
+    title = "rollout"
+    parameter_name = "rollout"
+    newest_first = True

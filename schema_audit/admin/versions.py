@@ -8,7 +8,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, traces, views
+from schema_audit.admin import filters, fleet, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -93,6 +93,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         evidence = self.admin_site.admin_view(self.evidence_view)
         return [
             path("summary/", summary, name="schema_audit_summary"),
+            path("fleet/", self.admin_site.admin_view(self.fleet_view), name="schema_audit_fleet"),
             path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
             *super().get_urls(),
         ]
@@ -102,6 +103,12 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
+
+    def fleet_view(self, request):
+        """Every configured database (admin.fleet), for anyone who may view migrations."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return fleet.fleet_page(request, self.admin_site)
 
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""
@@ -113,9 +120,11 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def get_queryset(self, request):
         # ModelAdmin.get_queryset orders before we could add the ordering key: build it here.
         # alias(), not annotate(): the keys are used to sort and filter, never computed per row.
-        return self.model._default_manager.alias(
-            version_key=filters.version_key(), checksum_key=filters.checksum_key()
-        ).order_by(*self.get_ordering(request))
+        return (
+            self.model._default_manager.using(fleet.selected_database(request))
+            .alias(version_key=filters.version_key(), checksum_key=filters.checksum_key())
+            .order_by(*self.get_ordering(request))
+        )
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -152,7 +161,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         if obj is None:
             return None
         self._read_disk(request, obj)
-        events = MigrationEvent.objects.filter(version=obj.version)
+        events = MigrationEvent.objects.using(obj._state.db).filter(version=obj.version)
         obj.timeline = list(events.defer("sql_text").order_by("-id")[:TIMELINE_LIMIT])[::-1]
         obj.timeline_total = events.count()
         obj.sql_event = events.filter(sql_text__isnull=False).order_by("-id").first()
@@ -162,6 +171,8 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         extra_context = {
             **(extra_context or {}),
             "events_url": reverse("admin:schema_audit_migrationevent_changelist"),
+            "db_query": fleet.database_query(request),
+            "db_only": fleet.database_query(request, "?"),
             "slow_ms": filters.slow_threshold(),
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api
-from schema_audit.admin import queries
+from schema_audit.admin import fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
@@ -75,7 +75,7 @@ def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpR
     return response
 
 
-def _disk_report(ledger_ready: bool) -> dict:
+def _disk_report(ledger_ready: bool, database: str = "default") -> dict:
     """Pending and drifted files, by comparing the directory with the ledger rows for it."""
     try:
         files = queries.disk_migrations()
@@ -85,7 +85,7 @@ def _disk_report(ledger_ready: bool) -> dict:
     keys = [str(number).zfill(VERSION_WIDTH) for number in files]
     if ledger_ready:
         # Matched by number, as the runner does: '3', '003' and '000003' are one version.
-        found = SchemaMigration.objects.alias(version_key=version_key())
+        found = SchemaMigration.objects.using(database).alias(version_key=version_key())
         rows = {int(row["version"]): row for row in found.filter(version_key__in=keys).values()}
     pending, drifted = [], []
     for number, file in files.items():
@@ -95,11 +95,12 @@ def _disk_report(ledger_ready: bool) -> dict:
         reason = plan.drift_of(file, row)
         if reason:
             drifted.append({"version": file.version, "name": file.name, "reason": reason})
-    missing = SchemaMigration.objects.none()
+    missing = SchemaMigration.objects.using(database).none()
     if ledger_ready:
         # Applied versions whose file is gone: drift the runner refuses (plan.drift_of).
         missing = (
-            SchemaMigration.objects.alias(version_key=version_key())
+            SchemaMigration.objects.using(database)
+            .alias(version_key=version_key())
             .filter(status__in=store.APPLIED)
             .exclude(version_key__in=keys)
             .order_by("-version_key")
@@ -114,37 +115,38 @@ def _disk_report(ledger_ready: bool) -> dict:
     }
 
 
-def _ledger_report() -> dict:
+def _ledger_report(database: str = "default") -> dict:
     """Counts by status, the current version, the slowest migrations and the last run."""
-    counts = dict(SchemaMigration.objects.values_list("status").annotate(n=Count("pk")).order_by())
-    keyed = SchemaMigration.objects.alias(version_key=version_key())
+    rows = SchemaMigration.objects.using(database)
+    events = MigrationEvent.objects.using(database)
+    counts = dict(rows.values_list("status").annotate(n=Count("pk")).order_by())
+    keyed = rows.alias(version_key=version_key())
     current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
-    slowest = SchemaMigration.objects.filter(duration_ms__isnull=False).order_by(
-        "-duration_ms", "-applied_at"
-    )
+    slowest = rows.filter(duration_ms__isnull=False).order_by("-duration_ms", "-applied_at")
     return {
         "counts": [
             (status, status.replace("_", " "), counts.get(status, 0)) for status in store.STATUSES
         ],
         "current": current,
         "slowest": list(slowest[:10]),
-        "slow_total": SchemaMigration.objects.filter(duration_ms__gt=slow_threshold()).count(),
-        "last_run": MigrationEvent.objects.aggregate(last=Max("started_at"))["last"],
-        "last_applied": SchemaMigration.objects.aggregate(last=Max("applied_at"))["last"],
-        "events_total": MigrationEvent.objects.count(),
+        "slow_total": rows.filter(duration_ms__gt=slow_threshold()).count(),
+        "last_run": events.aggregate(last=Max("started_at"))["last"],
+        "last_applied": rows.aggregate(last=Max("applied_at"))["last"],
+        "events_total": events.count(),
     }
 
 
-def _integrity_report() -> dict:
+def _integrity_report(database: str = "default") -> dict:
     """`uap_migrate --verify` for the summary: the hash chain, the schema fingerprint, the DDL
     audit, and how many detections the event log holds; a notice instead if a check fails."""
     try:
-        result = api.verify()
+        result = api.verify(database)
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("summary: the integrity checks failed: %s", exc)
         return {"integrity_error": str(exc) or type(exc).__name__}
     detected = (
-        MigrationEvent.objects.filter(action__in=(store.OUT_OF_BAND_ACTION, store.DRIFT_ACTION))
+        MigrationEvent.objects.using(database)
+        .filter(action__in=(store.OUT_OF_BAND_ACTION, store.DRIFT_ACTION))
         .values_list("action")
         .annotate(n=Count("pk"))
         .order_by()
@@ -164,7 +166,7 @@ def _integrity_report() -> dict:
 def evidence_download(request) -> HttpResponse:
     """The evidence bundle (api.evidence_bundle) as a dated zip; reads, never writes."""
     try:
-        bundle = api.evidence_bundle()
+        bundle = api.evidence_bundle(database=fleet.selected_database(request))
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("evidence bundle not created: %s", exc)
         messages.error(request, f"The evidence bundle could not be created: {exc}")
@@ -179,16 +181,23 @@ def evidence_download(request) -> HttpResponse:
 
 def summary(request, admin_site) -> TemplateResponse:
     """Where the database stands: versions, counts, pending and drifted files, slow runs."""
-    ready = queries.tracking_tables_ready()
+    database = fleet.selected_database(request)
+    down = fleet.unreachable(request, admin_site, "Schema audit summary")
+    if down is not None:
+        return down
+    ready = queries.tracking_tables_ready(database)
     context = {
         **admin_site.each_context(request),
+        **fleet.selector_context(request),
         "title": "Schema audit summary",
         "ledger_ready": ready,
         "slow_ms": slow_threshold(),
         "slow_label": f"{slow_threshold():,} ms",
         "listed": LISTED,
-        **_disk_report(ready),
-        **(_ledger_report() if ready else {}),
-        **(_integrity_report() if ready else {}),
+        "db_query": fleet.database_query(request),
+        "db_only": fleet.database_query(request, "?"),
+        **_disk_report(ready, database),
+        **(_ledger_report(database) if ready else {}),
+        **(_integrity_report(database) if ready else {}),
     }
     return TemplateResponse(request, "admin/schema_audit/summary.html", context)

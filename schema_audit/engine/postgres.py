@@ -13,7 +13,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
 
-from schema_audit.exceptions import DatabaseUnavailable, InvalidConfiguration, LockTimeout
+from schema_audit.engine import fleet
+from schema_audit.exceptions import (
+    DatabaseUnavailable,
+    Interrupted,
+    InvalidConfiguration,
+    LockTimeout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +74,13 @@ def describe(params: dict) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
-def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connection:
+def connect(
+    database: str = "default", *, purpose: str = "", connect_timeout: int | None = None
+) -> psycopg.Connection:
     """An autocommit connection tagged with application_name; DatabaseUnavailable if refused."""
     params = connection_params(database)
+    if connect_timeout is not None:
+        params["connect_timeout"] = connect_timeout
     name = f"{APPLICATION_NAME} {purpose} pid={os.getpid()}".replace("  ", " ")
     try:
         conn = psycopg.connect(**params, autocommit=True, application_name=name[:63])
@@ -80,6 +90,7 @@ def connect(database: str = "default", *, purpose: str = "") -> psycopg.Connecti
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
         ) from exc
     conn.execute(session_settings(conn))
+    fleet.track_connection(conn)
     return conn
 
 
@@ -115,9 +126,11 @@ def ensure_lock_held(conn: psycopg.Connection) -> None:
 
 
 @contextmanager
-def open_connection(database: str = "default", purpose: str = "") -> Iterator[psycopg.Connection]:
+def open_connection(
+    database: str = "default", purpose: str = "", *, connect_timeout: int | None = None
+) -> Iterator[psycopg.Connection]:
     """`connect()` as a context manager; a connection lost inside becomes DatabaseUnavailable."""
-    conn = connect(database, purpose=purpose)
+    conn = connect(database, purpose=purpose, connect_timeout=connect_timeout)
     try:
         yield conn
     except psycopg.OperationalError as exc:
@@ -141,6 +154,8 @@ def advisory_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[Non
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LockTimeout(_holder_message(conn, wait_seconds))
+        if fleet.interrupted():
+            raise Interrupted()  # Ctrl-C during a fleet run: a waiting target gives up
         time.sleep(min(delay, remaining))
         delay = min(delay * 2, _LAST_POLL)
     try:

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import pq, sql
 
 from schema_audit import conf
-from schema_audit.engine import stepwise
+from schema_audit.engine import fleet, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
@@ -195,6 +195,7 @@ class Runner:
 
     def raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
         """Raise DatabaseUnavailable when `exc` means the connection is gone."""
+        fleet.raise_if_interrupted(exc)  # a statement the fleet cancelled is not a failure
         if connection_lost(self.conn, exc):
             raise DatabaseUnavailable(
                 f"lost the connection while applying {migration.label}: {first_line(exc)}. "

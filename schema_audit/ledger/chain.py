@@ -33,9 +33,11 @@ FIELDS = (
     ("ddl_objects", "text"),
     ("fingerprint", "char"),
 )
-# Columns added later, hashed only when not NULL (as `|name=length:value` after FIELDS): events
-# written before a column existed, and events that leave it empty, keep their hashes.
-OPTIONAL_FIELDS = (("trace", "jsonb"),)
+# Columns added after events were first chained: hashed only when set, each tagged with its name
+# (as `|name=length:value` after FIELDS), so events written before the column existed (NULL
+# there) keep the hashes they were given, and setting or clearing the value later breaks the
+# chain like any other edit. Append new columns here, never to FIELDS.
+OPTIONAL_FIELDS = (("trace", "jsonb"), ("rollout", "text"))
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"

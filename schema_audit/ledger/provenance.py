@@ -56,3 +56,21 @@ def change_ticket(reference: str | None) -> Iterator[None]:
         yield
     finally:
         _ticket.reset(token)
+
+
+_rollout: ContextVar[str | None] = ContextVar("uap_rollout", default=None)
+
+
+def rollout() -> str | None:
+    """The id of the fleet rollout the current operation belongs to, or None."""
+    return _rollout.get()
+
+
+@contextmanager
+def fleet_rollout(rollout_id: str | None) -> Iterator[None]:
+    """Record `rollout_id` as the rollout on every event written inside the block."""
+    token = _rollout.set(rollout_id or None)
+    try:
+        yield
+    finally:
+        _rollout.reset(token)

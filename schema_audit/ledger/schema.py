@@ -51,6 +51,8 @@ EVENT_COLUMNS = (
     ("hash", "char(64)"),
     # A dry run's lock and rewrite trace (--trace); chained as an optional field (chain.py).
     ("trace", "jsonb"),
+    # The id shared by every event of one fleet run (uap_migrate over several databases).
+    ("rollout", "text"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")

@@ -70,6 +70,7 @@ EVENT_FIELDS = (
     "fingerprint",
     "schema_description",
     "trace",
+    "rollout",
 )
 
 
@@ -182,6 +183,7 @@ class Attempt:
     fingerprint: str | None = None
     schema_description: str | None = None
     trace: dict | None = None
+    rollout: str | None = None
 
 
 def _identity() -> dict[str, str]:
@@ -249,6 +251,7 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         _IDENTITY,
         app_version=app_version or provenance.app_version() or None,
         ticket=attempt.ticket or provenance.ticket(),
+        rollout=attempt.rollout or provenance.rollout(),
     )
     return params
 
@@ -305,3 +308,23 @@ def event_filter_choices(conn: psycopg.Connection) -> dict:
         "operators": [{"applied_by": a, "os_user": o} for a, o in operators],
         "tickets": [t for (t,) in tickets],
     }
+
+
+# The newest event of a fleet run walks the primary key backwards; no index on rollout needed.
+_LAST_ROLLOUT_SQL = f"""
+SELECT rollout, started_at FROM {EVENTS_TABLE}
+WHERE rollout IS NOT NULL ORDER BY id DESC LIMIT 1
+"""
+
+
+def last_rollout(conn: psycopg.Connection) -> dict | None:
+    """`{rollout, started_at}` of the newest event written by a fleet run; None if none."""
+    has_column = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+        "AND attname = 'rollout' AND NOT attisdropped)",
+        (EVENTS_TABLE,),
+    ).fetchone()[0]
+    if not has_column:
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_LAST_ROLLOUT_SQL).fetchone()

@@ -7,8 +7,10 @@ import sys
 from django.core.management.base import BaseCommand
 
 from schema_audit import api
+from schema_audit.cli import fleet as fleet_report
 from schema_audit.cli.deploy import FORMATS
 from schema_audit.cli.reporter import Reporter
+from schema_audit.engine import fleet
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.ledger import provenance
 
@@ -78,7 +80,27 @@ class Command(BaseCommand):
             help="allow pending versions lower than the newest applied one",
         )
         parser.add_argument("--dir", help="migrations directory (default UAP_MIGRATIONS_DIR)")
-        parser.add_argument("--database", default="default", help="Django database alias")
+        parser.add_argument(
+            "--database",
+            help="Django database alias, or a comma-separated list of them (default: default)",
+        )
+        parser.add_argument(
+            "--all-databases",
+            action="store_true",
+            help="every PostgreSQL alias in DATABASES (narrowed by UAP_FLEET)",
+        )
+        parser.add_argument(
+            "--canary", metavar="ALIAS", help="run on ALIAS first, alone; stop if it fails"
+        )
+        parser.add_argument(
+            "--parallel", type=int, default=1, metavar="N", help="targets run at once (1)"
+        )
+        parser.add_argument(
+            "--on-error",
+            choices=fleet.ON_ERROR,
+            default="stop",
+            help="after a target fails: start no other (stop) or go on (continue)",
+        )
         parser.add_argument(
             "--lock-wait",
             type=float,
@@ -122,7 +144,7 @@ class Command(BaseCommand):
                 fmt=output_format(options),
             )
             with provenance.change_ticket(options["ticket"]):
-                code = self._dispatch(report, options)
+                code = self._run(report, options)
         except SchemaAuditError as exc:
             code = report.error(exc)
         except KeyboardInterrupt:
@@ -131,6 +153,19 @@ class Command(BaseCommand):
             code = report.error(Interrupted())
         if code:
             sys.exit(code)
+
+    def _run(self, report: Reporter, options: dict) -> int:
+        """One database through _dispatch, or a fleet of them, each through _dispatch."""
+        if options["parallel"] < 1:
+            raise RefusedRequest(f"--parallel {options['parallel']}: give 1 or more")
+        if options["lint"] is not None or options["verify_evidence"]:
+            return self._dispatch(report, {**options, "database": "default"})  # no database
+        targets = fleet.resolve_targets(options["database"], options["all_databases"])
+        if fleet_report.is_fleet(targets):
+            return fleet_report.run(self._dispatch, report, options, targets)
+        if options["canary"] not in (None, targets[0]):
+            raise RefusedRequest(f"--canary {options['canary']}: not one of the targets")
+        return self._dispatch(report, {**options, "database": targets[0]})
 
     def _dispatch(self, report: Reporter, options: dict) -> int:
         where = {"directory": options["dir"], "database": options["database"]}

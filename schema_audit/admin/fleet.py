@@ -1,0 +1,91 @@
+"""The fleet page and the database selector: every configured database from one admin.
+
+`?db=<alias>` switches the changelists, detail pages and exports to another database of the
+fleet; it is validated against the fleet's aliases and kept in every changelist link.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, quote
+
+from django.contrib.admin.views.main import ChangeList
+from django.http import Http404
+from django.template.response import TemplateResponse
+
+from schema_audit import api
+from schema_audit.engine import postgres
+from schema_audit.exceptions import InvalidMigration, SchemaAuditError
+
+logger = logging.getLogger(__name__)
+
+DATABASE_VAR = "db"  # the query parameter naming the alias a page reads
+PROBE_TIMEOUT = 2  # seconds; an unreachable database must not hold a page for long
+
+
+def databases() -> list[str]:
+    """The aliases an auditor may switch to: UAP_FLEET, else every PostgreSQL alias."""
+    try:
+        return api.fleet_databases()
+    except SchemaAuditError as exc:
+        logger.warning("admin database selector: %s", exc)
+        return ["default"]
+
+
+def selected_database(request) -> str:
+    """The alias of `?db=` (or of the changelist a detail page came from); 404 if unknown."""
+    if not hasattr(request, "_uap_database"):
+        alias = request.GET.get(DATABASE_VAR)
+        if alias is None:
+            came_from = dict(parse_qsl(request.GET.get("_changelist_filters", "")))
+            alias = came_from.get(DATABASE_VAR)
+        alias = alias or "default"
+        if alias != "default" and alias not in databases():
+            raise Http404("no such database in this admin")
+        request._uap_database = alias
+    return request._uap_database
+
+
+def unreachable(request, admin_site, title: str) -> TemplateResponse | None:
+    """A notice instead of the page when the selected (non-default) database cannot be reached."""
+    alias = selected_database(request)
+    if alias == "default":
+        return None
+    try:
+        with postgres.open_connection(alias, "admin", connect_timeout=PROBE_TIMEOUT):
+            return None
+    except SchemaAuditError as exc:
+        context = {**admin_site.each_context(request), "title": title, "alias": alias}
+        context["error"] = str(exc)
+        return TemplateResponse(request, "admin/schema_audit/unreachable.html", context)
+
+
+class DatabaseChangeList(ChangeList):
+    """A changelist that keeps `?db=` in its links but does not filter on it."""
+
+    def get_filters_params(self, params=None):
+        lookup = super().get_filters_params(params)
+        lookup.pop(DATABASE_VAR, None)
+        return lookup
+
+
+def database_query(request, start: str = "&") -> str:
+    """`&db=<alias>` for links that stay on the selected database; '' on the default one."""
+    alias = selected_database(request)
+    return "" if alias == "default" else f"{start}{DATABASE_VAR}={quote(alias)}"
+
+
+def selector_context(request) -> dict:
+    """Template context of the database selector."""
+    return {"uap_databases": databases(), "uap_database": selected_database(request)}
+
+
+def fleet_page(request, admin_site) -> TemplateResponse:
+    """Every configured database: version, pending, failed, drift or unreachable, last rollout."""
+    context = {**admin_site.each_context(request), "title": "Fleet", "directory_error": None}
+    try:
+        context["databases"] = api.fleet_status()
+    except InvalidMigration as exc:
+        context["directory_error"] = str(exc)
+        context["databases"] = []
+    return TemplateResponse(request, "admin/schema_audit/fleet.html", context)

@@ -1,0 +1,278 @@
+"""`uap_migrate` over many databases: each target through the single-database path, then a
+line per target as it finishes, a summary table, and the command that resumes the rest."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import time
+
+import psycopg
+from django.core.management.base import OutputWrapper
+
+from schema_audit.cli.reporter import FAIL, OK, Reporter
+from schema_audit.engine import fleet, postgres
+from schema_audit.exceptions import DatabaseUnavailable, LockTimeout, SchemaAuditError
+from schema_audit.integrity import fleet_evidence
+
+# Options a resumed run carries over, as (option key, flag); True-valued ones are plain flags.
+_CARRIED = (
+    ("plan", "--plan"),
+    ("status", "--status"),
+    ("check", "--check"),
+    ("dry_run", "--dry-run"),
+    ("verify", "--verify"),
+    ("evidence", "--evidence"),
+    ("baseline", "--baseline"),
+    ("repair", "--repair"),
+    ("mark", "--mark"),
+    ("accept_checksum", "--accept-checksum"),
+    ("rollback", "--rollback"),
+    ("reason", "--reason"),
+    ("force", "--force"),
+    ("target", "--target"),
+    ("out_of_order", "--out-of-order"),
+    ("dir", "--dir"),
+    ("lock_wait", "--lock-wait"),
+    ("lock_timeout", "--lock-timeout"),
+    ("statement_timeout", "--statement-timeout"),
+    ("ticket", "--ticket"),
+    ("parallel", "--parallel"),
+    ("on_error", "--on-error"),
+    ("json", "--json"),
+)
+# Modes that change no schema (a dry run rolls back): every target is reported, whatever fails.
+READ_ONLY = ("plan", "status", "check", "verify", "evidence", "dry_run")
+_WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}
+_CHECK_WORDS = {0: "up to date", 1: "pending", 2: "not consistent"}
+_APPLIED = ("completed", "baseline")
+
+
+def is_fleet(targets: list[str]) -> bool:
+    """A fleet run when more than one target is addressed."""
+    return len(targets) > 1
+
+
+def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
+    """Roll the command out to `targets`; print as targets finish; the fleet's exit code."""
+    bundles: dict[str, bytes] = {}
+    work = _work(dispatch, report.style, options, bundles)
+    view = FleetView(report, options)
+    rollout = fleet.roll_out(
+        targets,
+        work,
+        canary=options["canary"],
+        parallel=options["parallel"],
+        # A mode that changes no schema never needs protecting from the next target: report all.
+        on_error="continue" if any(options[mode] for mode in READ_ONLY) else options["on_error"],
+        listener=view.event,
+    )
+    if options["evidence"]:
+        fleet_evidence.write(bundles, options["evidence"], rollout.rollout_id)
+    return view.summary(rollout)
+
+
+def _work(dispatch, style, options: dict, bundles: dict):
+    """The per-target work: the single-database path with JSON output into a buffer."""
+
+    def work(alias: str) -> fleet.TargetResult:
+        out, err = io.StringIO(), io.StringIO()
+        report = Reporter(OutputWrapper(out), OutputWrapper(err), style, as_json=True)
+        mine = {**options, "database": alias, "json": True}
+        if options["evidence"]:
+            mine["evidence"] = io.BytesIO()
+        try:
+            code = dispatch(report, mine)
+        except SchemaAuditError as exc:
+            return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=str(exc))
+        except psycopg.OperationalError as exc:
+            # A connection lost where no layer below turned it into DatabaseUnavailable: this
+            # target is unreachable, the others go on.
+            return fleet.TargetResult(alias, 3, "unreachable", error=f"lost the connection: {exc}")
+        if options["evidence"]:
+            bundles[alias] = mine["evidence"].getvalue()
+        result = _parse(out.getvalue())
+        message = _first_problem(result or {})
+        status = _status_word(code, options, result)
+        return fleet.TargetResult(alias, code, status, result=result, error=message)
+
+    return work
+
+
+def _parse(text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _first_problem(result: dict) -> str | None:
+    errors = result.get("errors") or []
+    if errors and isinstance(errors[0], dict):
+        return errors[0].get("message") or errors[0].get("error")
+    problems = result.get("problems") or []
+    return problems[0] if problems else None
+
+
+def _failure_word(exc: SchemaAuditError) -> str:
+    if isinstance(exc, LockTimeout):
+        return "locked"
+    if isinstance(exc, DatabaseUnavailable):
+        return "unreachable"
+    return _WORDS.get(exc.exit_code, "failed")
+
+
+def _status_word(code: int, options: dict, result: dict | None) -> str:
+    if options["check"]:
+        return _CHECK_WORDS.get(code, "failed")
+    if code == 0 and fleet.halt_requested() and (result or {}).get("total_pending"):
+        return "stopped"  # finished its current file and stopped after another target failed
+    return _WORDS.get(code, "failed")
+
+
+def span(result: dict | None) -> tuple[str, str, str]:
+    """(from version, to version, files) of one target's result, as shown in the table."""
+    if not result:
+        return "", "", ""
+    now = result.get("current_version") or "none"
+    if "applied" in result:
+        done = {a["version"] for a in result["applied"] if a["status"] == "completed"}
+        before = [
+            m["version"]
+            for m in result.get("migrations", [])
+            if m["status"] in _APPLIED and m["version"] not in done
+        ]
+        start = max(before, key=int) if before else "none"
+        failed = f", {result['failed']} failed" if result.get("failed") else ""
+        return start, now, f"{result['successful']} applied{failed}"
+    if "dry_run" in result:
+        return now, now, f"{len(result['dry_run'])} tried"
+    if "total_pending" in result:
+        return now, now, f"{result['total_pending']} pending"
+    return now if "current_version" in result else "", "", ""
+
+
+class FleetView:
+    """The fleet's human or JSON output: a line per finished target, a table, the totals."""
+
+    def __init__(self, report: Reporter, options: dict):
+        self.report, self.options = report, options
+        self.started = time.perf_counter()
+        self.running: list[str] = []
+        self.finished = 0
+
+    def event(self, kind: str, alias: str, result: fleet.TargetResult | None) -> None:
+        """Listener of the rollout: progress on a terminal, a line per finished target."""
+        if kind == "start":
+            self.running.append(alias)
+        else:
+            self.running.remove(alias)
+            self.finished += 1
+            if not self.report.as_json:
+                self._clear()
+                self.report.out.write(self._line(result))
+        if self.report.tty and not self.report.as_json and self.running:
+            self.report.err.write(
+                f"\r\033[K… {self.finished} done, running: {', '.join(self.running)}", ending=""
+            )
+            self.report.err.flush()
+
+    def _clear(self) -> None:
+        if self.report.tty:
+            self.report.err.write("\r\033[K", ending="")
+
+    def _line(self, target: fleet.TargetResult) -> str:
+        start, end, files = span(target.result)
+        versions = f"{start} → {end}" if start and end and start != end else end or start
+        mark = self.report.style.SUCCESS(OK) if target.code == 0 else self.report.style.ERROR(FAIL)
+        if target.status == "stopped":
+            mark = "-"
+        parts = [mark, target.alias, where(target.alias), versions, files]
+        parts += [f"{target.seconds:.1f} s", target.status]
+        line = "  ".join(part for part in parts if part)
+        if not (target.error and target.code):
+            return line
+        return f"{line}: {target.error.removeprefix(target.status + ': ')}"
+
+    def summary(self, rollout: fleet.Rollout) -> int:
+        """The summary table (or JSON document) and the fleet's exit code."""
+        code = rollout.exit_code
+        targets = rollout.ordered()
+        attention = [t for t in targets if t.code != 0 or t.status in ("stopped", "not_started")]
+        resume = resume_command(self.options, [t.alias for t in attention]) if attention else None
+        if self.report.as_json:
+            self.report.out.write(
+                json.dumps(self._document(rollout, targets, code, resume), indent=2, default=str)
+            )
+            return code
+        self._clear()
+        self._table(targets)
+        self.report.out.write(self._totals(rollout, targets))
+        if attention:
+            names = ", ".join(f"{t.alias} ({t.status.replace('_', ' ')})" for t in attention)
+            self.report.err.write(self.report.style.ERROR(f"Needs attention: {names}"))
+            self.report.err.write(f"Resume with: {resume}")
+        return code
+
+    def _table(self, targets: list[fleet.TargetResult]) -> None:
+        header = ("TARGET", "DATABASE", "FROM", "TO", "FILES", "TIME", "STATUS")
+        rows = []
+        for t in targets:
+            start, end, files = span(t.result)
+            seconds = f"{t.seconds:.1f} s" if t.status != fleet.NOT_STARTED else ""
+            rows.append((t.alias, where(t.alias), start, end, files, seconds, t.status))
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        self.report.out.write("")
+        for row in [header, *rows]:
+            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.report.out.write("  ".join(cells).rstrip())
+
+    def _totals(self, rollout: fleet.Rollout, targets: list[fleet.TargetResult]) -> str:
+        counts: dict[str, int] = {}
+        for t in targets:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        listed = ", ".join(f"{n} {word.replace('_', ' ')}" for word, n in counts.items())
+        seconds = time.perf_counter() - self.started
+        return (
+            f"Rollout {rollout.rollout_id}: {len(targets)} databases, {listed} "
+            f"in {seconds:.1f} s; exit code {rollout.exit_code}."
+        )
+
+    def _document(self, rollout, targets, code, resume) -> dict:
+        totals: dict[str, int] = {"targets": len(targets)}
+        for t in targets:
+            totals[t.status] = totals.get(t.status, 0) + 1
+        return {
+            "rollout": rollout.rollout_id,
+            "canary": rollout.canary,
+            "targets": [
+                {**t.as_dict(), "database": where(t.alias), "exit_code": t.code} for t in targets
+            ],
+            "totals": totals,
+            "exit_code": code,
+            "resume": resume,
+        }
+
+
+def where(alias: str) -> str:
+    """`host:port/dbname` of an alias, never its password."""
+    try:
+        return postgres.describe(postgres.connection_params(alias))
+    except SchemaAuditError:
+        return "misconfigured"
+
+
+def resume_command(options: dict, aliases: list[str]) -> str:
+    """The command that runs the same mode again on `aliases` only."""
+    argv = ["python", "manage.py", "uap_migrate", "--database", ",".join(aliases)]
+    for key, flag in _CARRIED:
+        value = options.get(key)
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False, "") and not (key == "parallel" and value == 1):
+            if key == "on_error" and value == "stop":
+                continue
+            argv += [flag, str(value)]
+    return shlex.join(argv)

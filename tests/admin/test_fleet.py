@@ -1,0 +1,148 @@
+"""The fleet page, the database selector and the rollout filter, on real databases."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.urls import reverse
+
+from tests.admin.data import make_auditor
+from tests.conftest import numbered, register_alias, unregister_alias
+
+FLEET = reverse("admin:schema_audit_fleet")
+CHANGELIST = reverse("admin:schema_audit_schemamigration_changelist")
+EVENTS = reverse("admin:schema_audit_migrationevent_changelist")
+NOWHERE = {"ENGINE": "django.db.backends.postgresql", "NAME": "x", "HOST": "/nonexistent/uap"}
+
+
+@pytest.fixture
+def rolled_out(fleet, uap_fleet, migrations_dir):
+    """Two databases: the first at 002 through one rollout, the second at 001 and pending."""
+    folder = migrations_dir(numbered(2))
+    dbs = fleet(2)
+    assert uap_fleet(dbs, "--target", "001", directory=folder).code == 0
+    assert uap_fleet(dbs[:1], directory=folder).code == 0
+    with override_settings(UAP_MIGRATIONS_DIR=folder, UAP_FLEET=[d.alias for d in dbs]):
+        yield dbs
+
+
+@pytest.fixture
+def auditor(client, django_db_setup, django_db_blocker):
+    """A client logged in as a view-only auditor, free to read every alias of the fleet.
+
+    Not a Django TestCase: its isolation refuses aliases registered after it started.
+    """
+    with django_db_blocker.unblock():
+        user = make_auditor("fleet-auditor")
+        client.force_login(user)
+        yield client
+        user.delete()
+
+
+@pytest.fixture
+def down_alias():
+    """An alias whose server does not exist."""
+    register_alias("fleet_down", {**settings.DATABASES["default"], **NOWHERE})
+    yield "fleet_down"
+    unregister_alias("fleet_down")
+
+
+def rollout_of(db) -> str:
+    """The newest rollout id in a database's event log."""
+    return db.scalar(
+        "SELECT rollout FROM schema_migration_events WHERE rollout IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1"
+    )
+
+
+def test_fleet_page_shows_every_database_its_version_and_last_rollout(auditor, rolled_out):
+    """Each configured database with its version, pending count and a link to its history."""
+    page = auditor.get(FLEET)
+    assert page.status_code == 200
+    rows = {row["alias"]: row for row in page.context["databases"]}
+    first, second = rolled_out
+    assert rows[first.alias]["current_version"] == "002" and rows[first.alias]["state"] == "ok"
+    assert rows[second.alias]["pending"] == 1 and rows[second.alias]["state"] == "pending"
+    assert rows[second.alias]["last_rollout"]["rollout"] == rollout_of(second)
+    html = page.content.decode()
+    assert f"{CHANGELIST}?db={first.alias}" in html
+    assert f"rollout={rollout_of(second)}" in html
+
+
+def test_unreachable_database_renders_as_unreachable_not_an_error(auditor, rolled_out, down_alias):
+    """A database that cannot be reached is listed as unreachable; its changelist says so."""
+    with override_settings(UAP_FLEET=[*(d.alias for d in rolled_out), down_alias]):
+        page = auditor.get(FLEET)
+        assert page.status_code == 200
+        rows = {row["alias"]: row for row in page.context["databases"]}
+        assert rows[down_alias]["state"] == "unreachable"
+        assert "unreachable" in page.content.decode()
+        listing = auditor.get(f"{CHANGELIST}?db={down_alias}")
+    assert listing.status_code == 200
+    assert "Database fleet_down is unreachable" in listing.content.decode()
+
+
+def test_selector_switches_the_changelist_and_keeps_the_database_in_links(auditor, rolled_out):
+    """`?db=` lists that database's rows; filter links and the export stay on it."""
+    first, second = rolled_out
+    page = auditor.get(f"{CHANGELIST}?db={second.alias}")
+    assert page.status_code == 200
+    assert [obj.version for obj in page.context["cl"].result_list] == ["001"]
+    assert [
+        obj.version
+        for obj in auditor.get(f"{CHANGELIST}?db={first.alias}").context["cl"].result_list
+    ] == ["002", "001"]
+    html = page.content.decode()
+    assert f"db={second.alias}" in html.split('id="export-csv"')[0].rsplit("href=", 1)[1]
+    export = auditor.get(
+        reverse("admin:schema_audit_schemamigration_export") + f"?db={second.alias}"
+    )
+    assert b"".join(export.streaming_content).decode().count("\n") == 2  # header and 001
+    detail = auditor.get(
+        reverse("admin:schema_audit_schemamigration_change", args=["001"]) + f"?db={second.alias}"
+    )
+    assert detail.status_code == 200 and second.alias in detail.content.decode()
+
+
+def test_unknown_database_is_not_found(auditor, rolled_out):
+    """`?db=` naming an alias outside the fleet answers 404, never another database."""
+    assert auditor.get(f"{CHANGELIST}?db=nope").status_code == 404
+    assert auditor.get(f"{EVENTS}?db=nope").status_code == 404
+
+
+def test_rollout_filter_lists_one_rollout_only(auditor, rolled_out):
+    """Filtering the events of a database by rollout shows that run's events only."""
+    first, _ = rolled_out
+    newest = rollout_of(first)
+    everything = auditor.get(f"{EVENTS}?db={first.alias}")
+    assert [e.version for e in everything.context["cl"].result_list] == ["002", "001"]
+    page = auditor.get(f"{EVENTS}?db={first.alias}&rollout={newest}")
+    assert page.status_code == 200
+    assert [e.version for e in page.context["cl"].result_list] == ["001"]  # 002 ran alone
+    assert {e.rollout for e in page.context["cl"].result_list} == {newest}
+
+
+@pytest.mark.django_db
+def test_fleet_page_needs_a_login(client):
+    """Anonymous visitors are sent to the login page."""
+    assert client.get(FLEET).status_code == 302
+
+
+def test_summary_and_evidence_follow_the_selected_database(auditor, rolled_out):
+    """The summary and its evidence download read the database `?db=` names."""
+    first, second = rolled_out
+    page = auditor.get(reverse("admin:schema_audit_summary") + f"?db={second.alias}")
+    assert page.status_code == 200
+    assert page.context["current"].version == "001"
+    assert [item["file"].version for item in page.context["pending"]] == ["002"]
+    html = page.content.decode()
+    assert 'id="database-selector"' in html and f"status=completed&amp;db={second.alias}" in html
+    bundle = auditor.get(reverse("admin:schema_audit_evidence") + f"?db={first.alias}")
+    assert bundle.status_code == 200 and bundle["Content-Type"] == "application/zip"
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("manifest.json"))
+    assert manifest["database"].endswith(f"/{first.alias}")
