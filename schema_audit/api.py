@@ -14,15 +14,18 @@ from typing import BinaryIO
 import psycopg
 
 from schema_audit import conf
-from schema_audit.engine import operations, patches, plan, postgres
+from schema_audit.engine import approvals, operations, patches, plan, postgres
 from schema_audit.engine.runner import Outcome, Progress, Runner
-from schema_audit.exceptions import InvalidMigration, MigrationFailed
+from schema_audit.exceptions import InvalidMigration, MigrationFailed, RefusedRequest
 from schema_audit.files import discovery, lint
 from schema_audit.integrity import ddl_capture, evidence, fingerprint, verification
-from schema_audit.ledger import store
+from schema_audit.ledger import audit_log, store
 
 __all__ = [
     "accept_checksum",
+    "approval_states",
+    "approve",
+    "revoke",
     "apply_patch",
     "baseline",
     "completed_migrations",
@@ -100,9 +103,20 @@ def migration_status(
     files = discovery.discover(migrations_dir(directory))
     with _connection(database, "read") as conn:
         rows = store.read_rows(conn)
-    found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
+        found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
+        consent = approvals.states(conn, found.pending)
     result = _status(found)
-    result["pending"] = [_file_dict(m, "pending") for m in found.pending]
+    result["pending"] = [
+        {**_file_dict(m, "pending"), "approval": consent[m.version].as_dict()}
+        for m in found.pending
+    ]
+    result["approval_required"] = conf.UAP_REQUIRE_APPROVAL
+    if conf.UAP_REQUIRE_APPROVAL:
+        result["problems"] = result["problems"] + [
+            f"{m.label}: not approved ({consent[m.version].state}); an apply would be refused"
+            for m in found.pending
+            if not consent[m.version].valid
+        ]
     return result
 
 
@@ -130,6 +144,8 @@ def run_pending(
         found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         plan.ensure_runnable(found)
         operations.check_runnable(found.pending)
+        if conf.UAP_REQUIRE_APPROVAL:
+            approvals.ensure_approved(conn, found.pending)
         runner = operations.runner_for(
             conn,
             guard,
@@ -150,6 +166,59 @@ def run_pending(
         schema_drift=drift,
     )
     return result
+
+
+def approve(
+    version: str,
+    approved_by: object,
+    directory: Path | str | None = None,
+    database: str = "default",
+    comment: str | None = None,
+    ticket: str | None = None,
+) -> dict:
+    """Approve pending `version`'s current file as Django user `approved_by` (user or name).
+
+    RefusedRequest when the user is not an active "Schema approvers" member, is the file's
+    Author, or the version is not pending on disk.
+    """
+    return _consent(approvals.give, version, approved_by, directory, database, comment, ticket)
+
+
+def revoke(
+    version: str,
+    revoked_by: object,
+    directory: Path | str | None = None,
+    database: str = "default",
+    comment: str | None = None,
+    ticket: str | None = None,
+) -> dict:
+    """Revoke the approvals of pending `version`'s current file (a `revoke` event)."""
+    return _consent(approvals.revoke, version, revoked_by, directory, database, comment, ticket)
+
+
+def approval_states(directory: Path | str | None = None, database: str = "default") -> dict:
+    """`{version: {state, approved_by, approved_at, event_id}}` of every pending file."""
+    files = discovery.discover(migrations_dir(directory))
+    with _connection(database, "read") as conn:
+        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
+        return {v: s.as_dict() for v, s in approvals.states(conn, found.pending).items()}
+
+
+def _consent(action, version, user, directory, database, comment, ticket) -> dict:
+    files = discovery.discover(migrations_dir(directory))
+    wanted = int(version) if str(version).isdigit() else None
+    migration = next((m for m in files if m.number == wanted), None)
+    if migration is None:
+        raise RefusedRequest(f"{version}: no migration file with that version on disk")
+    with _connection(database, "approve") as conn, audit_log.emitting(conn, database):
+        store.ensure_schema(conn)
+        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
+        if migration not in found.pending:
+            raise RefusedRequest(
+                f"{migration.label}: only a pending file can be approved or revoked; "
+                "this one is already applied (or blocked)"
+            )
+        return action(conn, migration, user, comment=comment, ticket=ticket)
 
 
 def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):
@@ -179,6 +248,7 @@ def _file_dict(migration: discovery.MigrationFile, status: str) -> dict:
         "file": str(migration.path),
         "checksum": migration.checksum,
         "transactional": migration.transactional,
+        "author": migration.header.author or None,
     }
 
 

@@ -46,6 +46,19 @@ def _text(value: object) -> str:
     return value or ""
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def flag(value: object) -> bool:
+    """A boolean, or one of 1/0, true/false, yes/no, on/off; ValueError otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{value!r} is not on or off (1/0, true/false)")
+
+
 def _default_migrations_dir() -> Path:
     # Relative to the host project's BASE_DIR when it has one, else to the working directory.
     base = getattr(settings, "BASE_DIR", None)
@@ -73,6 +86,11 @@ SETTINGS: dict[str, Setting] = {
     # A deploy pipeline sets the ticket per run: the environment variable is read as well.
     "UAP_CHANGE_TICKET": Setting(
         lambda: os.environ.get("UAP_CHANGE_TICKET", ""), _text, "change ticket on every event"
+    ),
+    "UAP_REQUIRE_APPROVAL": Setting(
+        False,
+        flag,
+        "a pending file runs only with a valid approval",
     ),
 }
 

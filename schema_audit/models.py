@@ -58,6 +58,7 @@ class MigrationEvent(models.Model):
     schema_description = models.TextField(null=True)
     prev_hash = models.CharField(max_length=64, null=True)
     hash = models.CharField(max_length=64, null=True)
+    actor = models.TextField("actor (Django user)", null=True)
 
     class Meta:
         managed = False

@@ -138,6 +138,7 @@ UAP_LOCK_TIMEOUT = env.str("UAP_LOCK_TIMEOUT", default="10s")
 UAP_STATEMENT_TIMEOUT = env.str("UAP_STATEMENT_TIMEOUT", default="0")
 UAP_LOCK_WAIT = env.float("UAP_LOCK_WAIT", default=60.0)
 UAP_APP_VERSION = env.str("UAP_APP_VERSION", default="")
+UAP_REQUIRE_APPROVAL = env.bool("UAP_REQUIRE_APPROVAL", default=False)
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

@@ -23,7 +23,16 @@ from schema_audit.models import MigrationEvent, SchemaMigration
 __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
 
 # The guide's header template, shown on each version's page.
-HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
+HEADER_NAMES = (
+    "migration",
+    "date",
+    "description",
+    "status",
+    "changes",
+    "impact",
+    "rollback",
+    "author",
+)
 TIMELINE_LIMIT = 200  # newest attempts shown on a version's page; the event log has them all
 
 # A reusable app must not replace a project's own admin index: add our box only to the default.
@@ -228,6 +237,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def header_rollback(self, obj):
         text = self._header(obj, "rollback", "rollback_sql")
         return preformatted(text) if text != EMPTY else EMPTY
+
+    @admin.display(description="Author")
+    def header_author(self, obj):
+        return self._header(obj, "author")
 
     @admin.display(description="SQL")
     def sql_that_ran(self, obj):

@@ -23,7 +23,7 @@ from schema_audit.exceptions import (
 )
 from schema_audit.files import discovery
 from schema_audit.files.statements import parse
-from schema_audit.ledger import store
+from schema_audit.ledger import audit_log, store
 
 ROLLBACK_FROM = ("completed", "baseline")
 # Tables a user created: anything outside the catalogs except the ledger's own two tables.
@@ -63,6 +63,7 @@ def locked(
         postgres.open_connection(database, "lock") as lock_conn,
         postgres.open_connection(database) as conn,
         postgres.advisory_lock(lock_conn, wait),
+        audit_log.emitting(conn, database),
     ):
         store.ensure_schema(conn)
         yield conn, lambda: postgres.ensure_lock_held(lock_conn)

@@ -32,6 +32,9 @@ FIELDS = (
     ("ddl_objects", "text"),
     ("fingerprint", "char"),
 )
+# Columns added after the chain existed: each is covered only when it holds a value, as
+# `|name=length:value` after the fixed fields, so the hashes of older events do not change.
+OPTIONAL_FIELDS = (("actor", "text"),)
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"
@@ -52,7 +55,14 @@ def canonical_row_sql(record: str = "NEW") -> str:
         parts.append(
             f"CASE WHEN {value} IS NULL THEN '{_NULL}' ELSE length({value}) || ':' || {value} END"
         )
-    return " || '|' || ".join(parts)
+    optional = "".join(
+        f" || CASE WHEN {value} IS NULL THEN '' "
+        f"ELSE '|{name}=' || length({value}) || ':' || {value} END"
+        for name, value in (
+            (name, _SQL_TEXT[kind].format(f"{record}.{name}")) for name, kind in OPTIONAL_FIELDS
+        )
+    )
+    return " || '|' || ".join(parts) + optional
 
 
 def canonical_row(event: dict) -> str:
@@ -61,7 +71,12 @@ def canonical_row(event: dict) -> str:
     for name, kind in FIELDS:
         text = _python_text(event.get(name), kind)
         parts.append(_NULL if text is None else f"{len(text)}:{text}")
-    return "|".join(parts)
+    optional = []
+    for name, kind in OPTIONAL_FIELDS:
+        text = _python_text(event.get(name), kind)
+        if text is not None:
+            optional.append(f"|{name}={len(text)}:{text}")
+    return "|".join(parts) + "".join(optional)
 
 
 def link_hash(prev_hash: str | None, event: dict) -> str:

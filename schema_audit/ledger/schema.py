@@ -49,6 +49,9 @@ EVENT_COLUMNS = (
     ("schema_description", "text"),
     ("prev_hash", "char(64)"),
     ("hash", "char(64)"),
+    # The Django user on whose behalf the event was written (the approver of an approval);
+    # applied_by stays the database session's user.
+    ("actor", "text"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
