@@ -72,6 +72,9 @@ def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpR
     )
     filename = f"{stem}_{timezone.localdate():%Y-%m-%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Counted before the first byte leaves, so the access record exists even if the client
+    # stops reading half way.
+    response.rows_exported = queryset.count()
     return response
 
 
