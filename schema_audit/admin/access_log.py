@@ -7,10 +7,9 @@ from django.contrib import admin
 from schema_audit.admin import views
 from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, timestamp
 from schema_audit.ledger import access
+from schema_audit.ledger.access import ACCESS_ADMINS_GROUP
 from schema_audit.ledger.schema import ACCESS_COLUMNS
 from schema_audit.models import AccessRecord
-
-ACCESS_ADMINS_GROUP = "Schema audit admins"
 
 
 def may_read_access_log(user) -> bool:

@@ -8,7 +8,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, views
+from schema_audit.admin import approval_views, filters, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -98,7 +98,11 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)
         evidence = self.admin_site.admin_view(self.evidence_view)
+        approve = self.admin_site.admin_view(self.approve_view)
+        revoke = self.admin_site.admin_view(self.revoke_view)
         return [
+            path("approve/<str:version>/", approve, name="schema_audit_approve"),
+            path("revoke/<str:version>/", revoke, name="schema_audit_revoke"),
             path("summary/", summary, name="schema_audit_summary"),
             path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
             *super().get_urls(),
@@ -109,6 +113,14 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
+
+    def approve_view(self, request, version):
+        """Approve a pending file: "Schema approvers" members only (approval_views)."""
+        return approval_views.consent_view(request, self.admin_site, version, "approve")
+
+    def revoke_view(self, request, version):
+        """Revoke a pending file's approval: "Schema approvers" members only."""
+        return approval_views.consent_view(request, self.admin_site, version, "revoke")
 
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""

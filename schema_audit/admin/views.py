@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api
-from schema_audit.admin import queries
+from schema_audit.admin import approval_views, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
@@ -194,4 +194,13 @@ def summary(request, admin_site) -> TemplateResponse:
         **(_ledger_report() if ready else {}),
         **(_integrity_report() if ready else {}),
     }
+    _add_approvals(request, context)
     return TemplateResponse(request, "admin/schema_audit/summary.html", context)
+
+
+def _add_approvals(request, context: dict) -> None:
+    """Each pending file's approval state, and whether this user may approve."""
+    states = approval_views.approval_states() if context["ledger_ready"] else {}
+    for item in context.get("pending", []):
+        item["approval"] = states.get(item["file"].version)
+    context["can_approve"] = approval_views.may_approve(request.user)

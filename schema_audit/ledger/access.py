@@ -16,6 +16,7 @@ from schema_audit.ledger.schema import ACCESS_COLUMNS, ACCESS_TABLE
 
 logger = logging.getLogger(__name__)
 
+ACCESS_ADMINS_GROUP = "Schema audit admins"  # with superusers, who may read the access log
 MAX_TEXT = 2000  # a path or query string is cut here: a hostile URL cannot bloat the log
 FIELDS = tuple(name for name, _ in ACCESS_COLUMNS if name not in ("id", "at"))
 _INSERT_SQL = (
