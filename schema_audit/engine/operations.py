@@ -173,7 +173,7 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
                 f"{newest['version']} is {newest['status']}); baseline only adopts a database "
                 "that has no applied versions"
             )
-        user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
+        user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE, store.ACCESS_TABLE)
         if not force and not conn.execute(_USER_TABLES_SQL, (list(user_tables),)).fetchone()[0]:
             raise RefusedRequest(
                 f"--baseline {version}: the database has no tables, so nothing is there to "

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from schema_audit.ledger import provenance
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
+    ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
     DDL_AUDIT_TRIGGERS,
     EVENT_COLUMNS,

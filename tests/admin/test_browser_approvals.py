@@ -43,7 +43,7 @@ def test_approver_approves_and_auditor_is_refused_the_button(
     assert browser.find_element(By.ID, "approval-checksum").text
     browser.find_element(By.NAME, "comment").send_keys("reviewed with the DBA")
     browser.find_element(By.ID, "confirm-approve").click()
-    assert browser.current_url == summary
+    WebDriverWait(browser, 20).until(lambda d: d.current_url == summary)
     assert "approved by bob" in browser.find_element(By.ID, "approval-008").text
     with connection.cursor() as cursor:
         cursor.execute(

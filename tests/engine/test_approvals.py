@@ -191,3 +191,13 @@ def test_approvals_are_chained_and_the_approver_is_covered_by_the_hash(database,
     assert chain.verify(events)["verified"]
     forged = [{**event, "actor": "alice"} for event in events]
     assert chain.verify(forged)["first_break"]["action"] == "approve"
+
+
+def test_evidence_bundle_with_approvals_verifies_offline(database, folder, tmp_path):
+    """events.json carries the approver, and the offline chain check covers it."""
+    api.approve("001", approved_by="bob", directory=folder, database=database.alias)
+    bundle = tmp_path / "evidence.zip"
+    api.export_evidence(bundle, folder, database.alias)
+    checked = api.verify_evidence(bundle)
+    assert checked["intact"] and checked["verified"] and not checked["problems"], checked
+    assert checked["history"]["chained"] == 1
