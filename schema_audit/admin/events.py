@@ -41,6 +41,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "ticket",
         "sqlstate",
         "short_hash",
+        "actor",
     ]
     list_display_links = ["id", "started"]
     list_filter = [
@@ -64,6 +65,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "application",
         "ddl_objects",
         "^hash",
+        "actor",
     ]
     date_hierarchy = "started_at"
     ordering = ["-id"]
@@ -89,6 +91,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
             "Who and why",
             {"fields": ["applied_by", "os_user", "host", "application", "app_version", "ticket"]},
         ),
+        ("Approval (approve, revoke)", {"fields": ["actor"]}),
         ("Objects changed (out-of-band DDL)", {"fields": ["ddl_objects"]}),
         ("Integrity", {"fields": ["previous_link", "hash_detail", "fingerprint_detail"]}),
         ("SQL", {"fields": ["sql_block"]}),

@@ -132,3 +132,16 @@ def test_approvals_are_in_the_access_log(csrf_client):
             [APPROVE],
         )
         assert cursor.fetchall() == [("view", "GET"), ("approve", "POST")]
+
+
+def test_event_log_shows_and_filters_approvals_by_approver(csrf_client):
+    """`?action=approve` lists the approval with its approver; search finds it by name."""
+    csrf_client.force_login(make_approver())
+    post_with_token(csrf_client, APPROVE, {})
+    events = reverse("admin:schema_audit_migrationevent_changelist")
+    listed = csrf_client.get(f"{events}?action=approve&q=bob").context["cl"].result_list
+    assert [(e.action, e.version, e.actor) for e in listed][:1] == [("approve", "008", "bob")]
+    page = csrf_client.get(
+        reverse("admin:schema_audit_migrationevent_change", args=[listed[0].id])
+    )
+    assert page.status_code == 200 and "Approval (approve, revoke)" in page.content.decode()
