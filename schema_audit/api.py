@@ -206,7 +206,8 @@ def approval_states(directory: Path | str | None = None, database: str = "defaul
 
 def _consent(action, version, user, directory, database, comment, ticket) -> dict:
     files = discovery.discover(migrations_dir(directory))
-    wanted = int(version) if str(version).isdigit() else None
+    text = str(version)
+    wanted = int(text) if text.isdigit() and len(text) < 19 else None  # no 10,000-digit ints
     migration = next((m for m in files if m.number == wanted), None)
     if migration is None:
         raise RefusedRequest(f"{version}: no migration file with that version on disk")

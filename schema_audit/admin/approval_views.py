@@ -53,7 +53,7 @@ def consent_view(request, admin_site, version: str, action: str):
     if not may_approve(request.user):
         raise PermissionDenied
     files = queries.disk_migrations()
-    migration = files.get(int(version)) if version.isdigit() else None
+    migration = files.get(int(version)) if version.isdigit() and len(version) < 19 else None
     state = approval_states().get(migration.version) if migration else None
     summary_url = reverse("admin:schema_audit_summary")
     if migration is None or state is None:

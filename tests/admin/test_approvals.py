@@ -145,3 +145,14 @@ def test_event_log_shows_and_filters_approvals_by_approver(csrf_client):
         reverse("admin:schema_audit_migrationevent_change", args=[listed[0].id])
     )
     assert page.status_code == 200 and "Approval (approve, revoke)" in page.content.decode()
+
+
+def test_hostile_versions_and_comments_are_refused_cleanly(csrf_client):
+    """A 5,000-digit version is not a 500; an over-long comment is a form error, not an event."""
+    csrf_client.force_login(make_approver())
+    url = reverse("admin:schema_audit_approve", args=["9" * 5000])
+    assert "is not a pending migration" in csrf_client.get(url, follow=True).content.decode()
+    before = consent_events()
+    page = post_with_token(csrf_client, APPROVE, {"comment": "x" * 5000, "ticket": "t" * 500})
+    assert page.status_code == 200 and "Ensure this value has at most" in page.content.decode()
+    assert consent_events() == before

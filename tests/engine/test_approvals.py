@@ -201,3 +201,10 @@ def test_evidence_bundle_with_approvals_verifies_offline(database, folder, tmp_p
     checked = api.verify_evidence(bundle)
     assert checked["intact"] and checked["verified"] and not checked["problems"], checked
     assert checked["history"]["chained"] == 1
+
+
+def test_hostile_version_arguments_are_refused(database, folder):
+    """Huge or non-numeric versions name the problem instead of crashing."""
+    for version in ("9" * 5000, "../001", "", "1e3"):
+        with pytest.raises(RefusedRequest, match="no migration file"):
+            api.approve(version, approved_by="bob", directory=folder, database=database.alias)
