@@ -16,10 +16,10 @@ import psycopg
 from schema_audit import conf
 from schema_audit.engine import approvals, operations, patches, plan, postgres
 from schema_audit.engine.runner import Outcome, Progress, Runner
-from schema_audit.exceptions import InvalidMigration, MigrationFailed, RefusedRequest
+from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.files import discovery, lint
 from schema_audit.integrity import ddl_capture, evidence, fingerprint, verification
-from schema_audit.ledger import audit_log, store
+from schema_audit.ledger import store
 
 __all__ = [
     "accept_checksum",
@@ -181,7 +181,10 @@ def approve(
     RefusedRequest when the user is not an active "Schema approvers" member, is the file's
     Author, or the version is not pending on disk.
     """
-    return _consent(approvals.give, version, approved_by, directory, database, comment, ticket)
+    files = discovery.discover(migrations_dir(directory))
+    return approvals.consent(
+        "approve", files, version, approved_by, database, comment=comment, ticket=ticket
+    )
 
 
 def revoke(
@@ -193,7 +196,10 @@ def revoke(
     ticket: str | None = None,
 ) -> dict:
     """Revoke the approvals of pending `version`'s current file (a `revoke` event)."""
-    return _consent(approvals.revoke, version, revoked_by, directory, database, comment, ticket)
+    files = discovery.discover(migrations_dir(directory))
+    return approvals.consent(
+        "revoke", files, version, revoked_by, database, comment=comment, ticket=ticket
+    )
 
 
 def approval_states(directory: Path | str | None = None, database: str = "default") -> dict:
@@ -202,24 +208,6 @@ def approval_states(directory: Path | str | None = None, database: str = "defaul
     with _connection(database, "read") as conn:
         found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
         return {v: s.as_dict() for v, s in approvals.states(conn, found.pending).items()}
-
-
-def _consent(action, version, user, directory, database, comment, ticket) -> dict:
-    files = discovery.discover(migrations_dir(directory))
-    text = str(version)
-    wanted = int(text) if text.isdigit() and len(text) < 19 else None  # no 10,000-digit ints
-    migration = next((m for m in files if m.number == wanted), None)
-    if migration is None:
-        raise RefusedRequest(f"{version}: no migration file with that version on disk")
-    with _connection(database, "approve") as conn, audit_log.emitting(conn, database):
-        store.ensure_schema(conn)
-        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
-        if migration not in found.pending:
-            raise RefusedRequest(
-                f"{migration.label}: only a pending file can be approved or revoked; "
-                "this one is already applied (or blocked)"
-            )
-        return action(conn, migration, user, comment=comment, ticket=ticket)
 
 
 def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):

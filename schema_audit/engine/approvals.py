@@ -16,9 +16,10 @@ import psycopg
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
+from schema_audit.engine import plan, postgres
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.ledger import store
+from schema_audit.ledger import audit_log, store
 
 logger = logging.getLogger(__name__)
 
@@ -199,3 +200,29 @@ def _record(conn, migration: MigrationFile, action: str, name: str, comment, tic
         "ticket": attempt.ticket,
         "author": migration.header.author or None,
     }
+
+
+def consent(
+    action: str,
+    files: list[MigrationFile],
+    version: str,
+    user: object,
+    database: str = "default",
+    **details: str | None,
+) -> dict:
+    """`give` or `revoke` (by `action`) for pending `version` among `files`, on `database`."""
+    text = str(version)
+    wanted = int(text) if text.isdigit() and len(text) < 19 else None  # no 10,000-digit ints
+    migration = next((m for m in files if m.number == wanted), None)
+    if migration is None:
+        raise RefusedRequest(f"{version}: no migration file with that version on disk")
+    record = give if action == store.APPROVE_ACTION else revoke
+    with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
+        store.ensure_schema(conn)
+        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
+        if migration not in found.pending:
+            raise RefusedRequest(
+                f"{migration.label}: only a pending file can be approved or revoked; "
+                "this one is already applied (or blocked)"
+            )
+        return record(conn, migration, user, **details)
