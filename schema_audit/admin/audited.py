@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.dispatch import receiver
 from django.http import Http404, HttpResponse
 from django.urls import URLPattern
@@ -63,7 +64,9 @@ def audited(view: Callable) -> Callable:
         record_request(request, response)
         return response
 
-    return wrapper
+    # Under ATOMIC_REQUESTS the record would share the page's transaction and vanish with it
+    # when the page fails; these pages only read, so they run in autocommit.
+    return transaction.non_atomic_requests(wrapper)
 
 
 def audited_urls(patterns: list) -> list:
