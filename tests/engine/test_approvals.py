@@ -208,3 +208,11 @@ def test_hostile_version_arguments_are_refused(database, folder):
     for version in ("9" * 5000, "../001", "", "1e3"):
         with pytest.raises(RefusedRequest, match="no migration file"):
             api.approve(version, approved_by="bob", directory=folder, database=database.alias)
+
+
+@override_settings(UAP_REQUIRE_APPROVAL="sometimes")
+def test_an_unusable_require_approval_setting_is_exit_2(uap, folder, database):
+    """A value that is not on or off stops the run instead of guessing."""
+    result = uap(directory=folder)
+    assert result.code == 2 and "UAP_REQUIRE_APPROVAL" in result.err
+    assert "orders" not in database.tables()
