@@ -14,7 +14,7 @@ from typing import BinaryIO
 import psycopg
 
 from schema_audit import conf
-from schema_audit.engine import fleet, operations, patches, plan, postgres
+from schema_audit.engine import approvals, fleet, operations, patches, plan, postgres
 from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
@@ -30,6 +30,9 @@ from schema_audit.ledger import store
 
 __all__ = [
     "accept_checksum",
+    "approval_states",
+    "approve",
+    "revoke",
     "apply_patch",
     "baseline",
     "completed_migrations",
@@ -109,9 +112,20 @@ def migration_status(
     files = discovery.discover(migrations_dir(directory))
     with _connection(database, "read") as conn:
         rows = store.read_rows(conn)
-    found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
+        found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
+        consent = approvals.states(conn, found.pending)
     result = _status(found)
-    result["pending"] = [_file_dict(m, "pending") for m in found.pending]
+    result["pending"] = [
+        {**_file_dict(m, "pending"), "approval": consent[m.version].as_dict()}
+        for m in found.pending
+    ]
+    result["approval_required"] = conf.UAP_REQUIRE_APPROVAL
+    if conf.UAP_REQUIRE_APPROVAL:
+        result["problems"] = result["problems"] + [
+            f"{m.label}: not approved ({consent[m.version].state}); an apply would be refused"
+            for m in found.pending
+            if not consent[m.version].valid
+        ]
     return result
 
 
@@ -139,6 +153,8 @@ def run_pending(
         found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         plan.ensure_runnable(found)
         operations.check_runnable(found.pending)
+        if conf.UAP_REQUIRE_APPROVAL:
+            approvals.ensure_approved(conn, found.pending)
         runner = operations.runner_for(
             conn,
             guard,
@@ -159,6 +175,48 @@ def run_pending(
         schema_drift=drift,
     )
     return result
+
+
+def approve(
+    version: str,
+    approved_by: object,
+    directory: Path | str | None = None,
+    database: str = "default",
+    comment: str | None = None,
+    ticket: str | None = None,
+) -> dict:
+    """Approve pending `version`'s current file as Django user `approved_by` (user or name).
+
+    RefusedRequest when the user is not an active "Schema approvers" member, is the file's
+    Author, or the version is not pending on disk.
+    """
+    files = discovery.discover(migrations_dir(directory))
+    return approvals.consent(
+        "approve", files, version, approved_by, database, comment=comment, ticket=ticket
+    )
+
+
+def revoke(
+    version: str,
+    revoked_by: object,
+    directory: Path | str | None = None,
+    database: str = "default",
+    comment: str | None = None,
+    ticket: str | None = None,
+) -> dict:
+    """Revoke the approvals of pending `version`'s current file (a `revoke` event)."""
+    files = discovery.discover(migrations_dir(directory))
+    return approvals.consent(
+        "revoke", files, version, revoked_by, database, comment=comment, ticket=ticket
+    )
+
+
+def approval_states(directory: Path | str | None = None, database: str = "default") -> dict:
+    """`{version: {state, approved_by, approved_at, event_id}}` of every pending file."""
+    files = discovery.discover(migrations_dir(directory))
+    with _connection(database, "read") as conn:
+        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
+        return {v: s.as_dict() for v, s in approvals.states(conn, found.pending).items()}
 
 
 def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):
@@ -190,6 +248,7 @@ def _file_dict(migration: discovery.MigrationFile, status: str) -> dict:
         "file": str(migration.path),
         "checksum": migration.checksum,
         "transactional": migration.transactional,
+        "author": migration.header.author or None,
     }
 
 

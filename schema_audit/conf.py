@@ -46,15 +46,6 @@ def _text(value: object) -> str:
     return value or ""
 
 
-def _flag(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
-        raise ValueError(f"{value!r} is not on or off")
-    return text in ("1", "true", "yes", "on")
-
-
 def _pg_version(value: object) -> int | None:
     # None: ask the configured server, else assume the oldest supported major version.
     if value is None or value == "":
@@ -78,6 +69,19 @@ def _aliases(value: object) -> tuple[str, ...] | None:
     if not aliases or "" in aliases:
         raise ValueError(f"{value!r} names an empty alias")
     return aliases
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def flag(value: object) -> bool:
+    """A boolean, or one of 1/0, true/false, yes/no, on/off; ValueError otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{value!r} is not on or off (1/0, true/false)")
 
 
 def _default_migrations_dir() -> Path:
@@ -119,8 +123,13 @@ SETTINGS: dict[str, Setting] = {
         1000, _non_negative(int), "a blocking lock held this long makes --trace warn"
     ),
     "UAP_LINT_PG_VERSION": Setting(None, _pg_version, "PostgreSQL major version --lint targets"),
-    "UAP_LINT_TYPE_RULES": Setting(False, _flag, "--lint also checks squawk's column types"),
+    "UAP_LINT_TYPE_RULES": Setting(False, flag, "--lint also checks squawk's column types"),
     "UAP_FLEET": Setting(None, _aliases, "aliases --all-databases covers (default: every one)"),
+    "UAP_REQUIRE_APPROVAL": Setting(
+        False,
+        flag,
+        "a pending file runs only with a valid approval",
+    ),
 }
 
 

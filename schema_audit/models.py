@@ -60,6 +60,7 @@ class MigrationEvent(models.Model):
     hash = models.CharField(max_length=64, null=True)
     trace = models.JSONField("dry-run trace", null=True)
     rollout = models.TextField(null=True)
+    actor = models.TextField("actor (Django user)", null=True)
 
     class Meta:
         managed = False
@@ -69,3 +70,31 @@ class MigrationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.version or ''} {self.status}"
+
+
+class AccessRecord(models.Model):
+    """One request to the audit admin, or one failed login, in `schema_audit_access`.
+
+    Unmanaged like the ledger: `uap_migrate` creates the table with a trigger that refuses
+    UPDATE, DELETE and TRUNCATE.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField()
+    username = models.TextField(null=True)
+    action = models.TextField()
+    method = models.TextField(null=True)
+    path = models.TextField(null=True)
+    query_string = models.TextField(null=True)
+    status_code = models.IntegerField(null=True)
+    rows_exported = models.IntegerField(null=True)
+    address = models.TextField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "schema_audit_access"
+        ordering = ["-id"]
+        verbose_name = "access record"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.path or ''} by {self.username or 'anonymous'}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit.admin import filters, fleet, queries, views
+from schema_audit.admin import audited, filters, fleet, queries, views
 
 EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
@@ -64,6 +64,11 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @property
+    def urls(self):
+        # Every page of this admin, the subclasses' extra ones included, is access-logged.
+        return audited.audited_urls(self.get_urls())
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_export"

@@ -43,6 +43,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "ticket",
         "sqlstate",
         "short_hash",
+        "actor",
     ]
     list_display_links = ["id", "started"]
     list_filter = [
@@ -68,6 +69,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         "application",
         "ddl_objects",
         "^hash",
+        "actor",
     ]
     date_hierarchy = "started_at"
     ordering = ["-id"]
@@ -103,6 +105,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
                 ]
             },
         ),
+        ("Approval (approve, revoke)", {"fields": ["actor"]}),
         ("Objects changed (out-of-band DDL)", {"fields": ["ddl_objects"]}),
         ("Integrity", {"fields": ["previous_link", "hash_detail", "fingerprint_detail"]}),
         ("SQL", {"fields": ["sql_block"]}),

@@ -8,7 +8,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, fleet, traces, views
+from schema_audit.admin import approval_views, filters, fleet, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -23,7 +23,16 @@ from schema_audit.models import MigrationEvent, SchemaMigration
 __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
 
 # The guide's header template, shown on each version's page.
-HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
+HEADER_NAMES = (
+    "migration",
+    "date",
+    "description",
+    "status",
+    "changes",
+    "impact",
+    "rollback",
+    "author",
+)
 TIMELINE_LIMIT = 200  # newest attempts shown on a version's page; the event log has them all
 
 # A reusable app must not replace a project's own admin index: add our box only to the default.
@@ -91,7 +100,11 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)
         evidence = self.admin_site.admin_view(self.evidence_view)
+        approve = self.admin_site.admin_view(self.approve_view)
+        revoke = self.admin_site.admin_view(self.revoke_view)
         return [
+            path("approve/<str:version>/", approve, name="schema_audit_approve"),
+            path("revoke/<str:version>/", revoke, name="schema_audit_revoke"),
             path("summary/", summary, name="schema_audit_summary"),
             path("fleet/", self.admin_site.admin_view(self.fleet_view), name="schema_audit_fleet"),
             path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
@@ -109,6 +122,14 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return fleet.fleet_page(request, self.admin_site)
+
+    def approve_view(self, request, version):
+        """Approve a pending file: "Schema approvers" members only (approval_views)."""
+        return approval_views.consent_view(request, self.admin_site, version, "approve")
+
+    def revoke_view(self, request, version):
+        """Revoke a pending file's approval: "Schema approvers" members only."""
+        return approval_views.consent_view(request, self.admin_site, version, "revoke")
 
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""
@@ -241,6 +262,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def header_rollback(self, obj):
         text = self._header(obj, "rollback", "rollback_sql")
         return preformatted(text) if text != EMPTY else EMPTY
+
+    @admin.display(description="Author")
+    def header_author(self, obj):
+        return self._header(obj, "author")
 
     @admin.display(description="SQL")
     def sql_that_ran(self, obj):

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api
-from schema_audit.admin import fleet, queries
+from schema_audit.admin import approval_views, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
@@ -72,6 +72,9 @@ def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpR
     )
     filename = f"{stem}_{timezone.localdate():%Y-%m-%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Counted before the first byte leaves, so the access record exists even if the client
+    # stops reading half way.
+    response.rows_exported = queryset.count()
     return response
 
 
@@ -200,4 +203,14 @@ def summary(request, admin_site) -> TemplateResponse:
         **(_ledger_report(database) if ready else {}),
         **(_integrity_report(database) if ready else {}),
     }
+    _add_approvals(request, context)
     return TemplateResponse(request, "admin/schema_audit/summary.html", context)
+
+
+def _add_approvals(request, context: dict) -> None:
+    """Each pending file's approval state, and whether this user may approve."""
+    database = fleet.selected_database(request)
+    states = approval_views.approval_states(database) if context["ledger_ready"] else {}
+    for item in context.get("pending", []):
+        item["approval"] = states.get(item["file"].version)
+    context["can_approve"] = approval_views.may_approve(request.user)

@@ -11,6 +11,16 @@ from schema_audit.files.discovery import MigrationFile
 OK, FAIL = "✓", "✗"
 
 
+def approval_note(item: dict) -> str:
+    """`  [approved by bob]` or `  [not approved: stale]` for a pending file, '' if unknown."""
+    approval = item.get("approval")
+    if not approval:
+        return ""
+    if approval["state"] == "approved":
+        return f"  [approved by {approval['approved_by']}]"
+    return f"  [not approved: {approval['state']}]"
+
+
 class Reporter(IntegrityReport, DeployReport):
     """Writes results to the command's stdout and stderr; returns the exit code."""
 
@@ -65,7 +75,10 @@ class Reporter(IntegrityReport, DeployReport):
             self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
             for item in status["pending"]:
                 mode = "" if item.get("transactional", True) else ", outside a transaction"
-                self.out.write(f"  {item['version']} {item['name']}  ({item['file']}{mode})")
+                self.out.write(
+                    f"  {item['version']} {item['name']}  ({item['file']}{mode})"
+                    f"{approval_note(item)}"
+                )
             self._problems(status)
         return 2 if status["problems"] else 0
 
@@ -110,6 +123,9 @@ class Reporter(IntegrityReport, DeployReport):
             self.err.write(
                 self.style.ERROR(f"{m['version']} {m['name']}: failed: {m['error_message']}")
             )
+        if status.get("approval_required"):
+            for item in status.get("pending", []):
+                self.out.write(f"  {item['version']} {item['name']}{approval_note(item)}")
         self._problems(status)
         verdict = {0: "up to date", 1: f"{status['total_pending']} pending", 2: "not consistent"}
         self.out.write(

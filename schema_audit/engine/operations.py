@@ -24,7 +24,7 @@ from schema_audit.exceptions import (
 )
 from schema_audit.files import discovery
 from schema_audit.files.statements import parse
-from schema_audit.ledger import store
+from schema_audit.ledger import audit_log, store
 
 ROLLBACK_FROM = ("completed", "baseline")
 # Tables a user created: anything outside the catalogs except the ledger's own two tables.
@@ -64,6 +64,7 @@ def locked(
         postgres.open_connection(database, "lock") as lock_conn,
         postgres.open_connection(database) as conn,
         postgres.advisory_lock(lock_conn, wait),
+        audit_log.emitting(conn, database),
     ):
         store.ensure_schema(conn)
         yield conn, lambda: postgres.ensure_lock_held(lock_conn)
@@ -181,7 +182,7 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
                 f"{newest['version']} is {newest['status']}); baseline only adopts a database "
                 "that has no applied versions"
             )
-        user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
+        user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE, store.ACCESS_TABLE)
         if not force and not conn.execute(_USER_TABLES_SQL, (list(user_tables),)).fetchone()[0]:
             raise RefusedRequest(
                 f"--baseline {version}: the database has no tables, so nothing is there to "

@@ -16,6 +16,7 @@ HEADER_FIELDS = {
     "rollback": "rollback",
     "transaction": "transaction",
     "lint-ignore": "lint_ignore",
+    "author": "author",
 }
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z-]*)\s*:\s*(.*)$")
 
@@ -34,6 +35,7 @@ class Header:
     rollback: str = ""
     transaction: str = ""
     lint_ignore: str = ""
+    author: str = ""  # a Django username or an e-mail: who may not approve the file
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property

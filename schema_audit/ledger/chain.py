@@ -37,7 +37,7 @@ FIELDS = (
 # (as `|name=length:value` after FIELDS), so events written before the column existed (NULL
 # there) keep the hashes they were given, and setting or clearing the value later breaks the
 # chain like any other edit. Append new columns here, never to FIELDS.
-OPTIONAL_FIELDS = (("trace", "jsonb"), ("rollout", "text"))
+OPTIONAL_FIELDS = (("trace", "jsonb"), ("rollout", "text"), ("actor", "text"))
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"

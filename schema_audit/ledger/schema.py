@@ -9,6 +9,7 @@ from schema_audit.ledger import chain
 
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
+ACCESS_TABLE = "schema_audit_access"  # who viewed or exported what in the audit admin
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
 MIGRATION_COLUMNS = (
@@ -53,6 +54,9 @@ EVENT_COLUMNS = (
     ("trace", "jsonb"),
     # The id shared by every event of one fleet run (uap_migrate over several databases).
     ("rollout", "text"),
+    # The Django user on whose behalf the event was written (the approver of an approval);
+    # applied_by stays the database session's user.
+    ("actor", "text"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
@@ -67,6 +71,10 @@ TRACKING_OBJECTS = (
     f"{EVENTS_TABLE}_chain",
     DDL_AUDIT_FUNCTION,
     *DDL_AUDIT_TRIGGERS,
+    ACCESS_TABLE,
+    f"{ACCESS_TABLE}_id_seq",
+    f"{ACCESS_TABLE}_pkey",
+    f"{ACCESS_TABLE}_append_only",
 )
 
 _TRIGGER_SQL = f"""
@@ -144,7 +152,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
     )
     if complete:
         _ensure_writable(conn)
-        return False
+        return ensure_access_table(conn)
     try:
         _create_or_upgrade(conn, state, wanted)
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -153,6 +161,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
             f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner, or "
             "grant this role CREATE on the schema."
         ) from exc
+    ensure_access_table(conn)
     return True
 
 
@@ -187,3 +196,62 @@ def _create_or_upgrade(conn: psycopg.Connection, state: dict, wanted: dict) -> N
             f"ON {EVENTS_TABLE} (version, id)"
         )
         conn.execute(_TRIGGER_SQL)
+
+
+ACCESS_COLUMNS = (
+    ("id", "bigserial PRIMARY KEY"),
+    ("at", "timestamptz NOT NULL DEFAULT now()"),
+    ("username", "text"),  # the Django user, or the name tried by a failed login
+    ("action", "text NOT NULL"),
+    ("method", "text"),
+    ("path", "text"),
+    ("query_string", "text"),
+    ("status_code", "integer"),
+    ("rows_exported", "integer"),
+    ("address", "text"),
+)
+ACCESS_ACTIONS = ("view", "export", "evidence", "approve", "revoke", "login_failed")
+_ACCESS_TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION {ACCESS_TABLE}_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{ACCESS_TABLE} is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'The access log of the audit trail is never edited or purged.';
+END
+$$;
+DROP TRIGGER IF EXISTS {ACCESS_TABLE}_no_update_delete ON {ACCESS_TABLE};
+CREATE TRIGGER {ACCESS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {ACCESS_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION {ACCESS_TABLE}_append_only();
+DROP TRIGGER IF EXISTS {ACCESS_TABLE}_no_truncate ON {ACCESS_TABLE};
+CREATE TRIGGER {ACCESS_TABLE}_no_truncate BEFORE TRUNCATE ON {ACCESS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION {ACCESS_TABLE}_append_only();
+"""
+
+
+def ensure_access_table(conn: psycopg.Connection) -> bool:
+    """Create or upgrade `schema_audit_access` and its append-only triggers; True if DDL ran."""
+    rows = conn.execute(_SCHEMA_STATE_SQL, (ACCESS_TABLE, ACCESS_TABLE)).fetchall()
+    have, triggers = (set(rows[0][1]), rows[0][2]) if rows else (set(), 0)
+    if rows and {name for name, _ in ACCESS_COLUMNS} <= have and triggers >= 2:
+        return False
+    try:
+        _create_access_table(conn, rows, have)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise InvalidConfiguration(
+            f"cannot create or upgrade {ACCESS_TABLE} as {conn.info.user}: "
+            f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner."
+        ) from exc
+    return True
+
+
+def _create_access_table(conn: psycopg.Connection, rows: list, have: set) -> None:
+    with conn.transaction():
+        if not rows:
+            body = ", ".join(f"{name} {ddl}" for name, ddl in ACCESS_COLUMNS)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {ACCESS_TABLE} ({body})")
+        for name, ddl in ACCESS_COLUMNS:
+            if rows and name not in have:
+                plain = ddl.replace(" PRIMARY KEY", "")
+                conn.execute(f"ALTER TABLE {ACCESS_TABLE} ADD COLUMN IF NOT EXISTS {name} {plain}")
+        conn.execute(_ACCESS_TRIGGER_SQL)

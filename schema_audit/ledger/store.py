@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from schema_audit.ledger import provenance
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
+    ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
     DDL_AUDIT_TRIGGERS,
     EVENT_COLUMNS,
@@ -39,6 +40,7 @@ DETECTED = "detected"
 EVENT_STATUSES = (*STATUSES, "skipped", DETECTED)
 OUT_OF_BAND_ACTION = "out_of_band_ddl"  # DDL by a session that is not uap_migrate
 DRIFT_ACTION = "schema_drift"  # the schema moved since the last recorded fingerprint
+APPROVE_ACTION, REVOKE_ACTION = "approve", "revoke"  # a Django user (actor) on a file checksum
 ACTIONS = (
     "apply",
     "dry_run",
@@ -49,6 +51,8 @@ ACTIONS = (
     "patch",
     OUT_OF_BAND_ACTION,
     DRIFT_ACTION,
+    APPROVE_ACTION,
+    REVOKE_ACTION,
 )
 
 # The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
@@ -71,6 +75,7 @@ EVENT_FIELDS = (
     "schema_description",
     "trace",
     "rollout",
+    "actor",
 )
 
 
@@ -153,6 +158,7 @@ WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
 # Events that never change a row: they say nothing about what the row should be.
 ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", OUT_OF_BAND_ACTION, DRIFT_ACTION]
+ROW_NEUTRAL_ACTIONS += [APPROVE_ACTION, REVOKE_ACTION]
 _EVENT_KEYS = {
     "event_id": "id",
     "event_action": "action",
@@ -184,6 +190,7 @@ class Attempt:
     schema_description: str | None = None
     trace: dict | None = None
     rollout: str | None = None
+    actor: str | None = None
 
 
 def _identity() -> dict[str, str]:
@@ -328,3 +335,23 @@ def last_rollout(conn: psycopg.Connection) -> dict | None:
         return None
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(_LAST_ROLLOUT_SQL).fetchone()
+
+
+_APPROVALS_SQL = f"""
+SELECT id, version, action, status, started_at, checksum, actor, reason, ticket, applied_by
+FROM {EVENTS_TABLE}
+WHERE action IN ('{APPROVE_ACTION}', '{REVOKE_ACTION}') AND version = ANY(%s)
+ORDER BY id
+"""
+
+
+def read_approvals(conn: psycopg.Connection, versions: list[str]) -> list[dict]:
+    """The approve and revoke events of `versions`, oldest first; [] before the log exists."""
+    found = conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'actor'",
+        (EVENTS_TABLE,),
+    ).fetchone()
+    if not versions or found is None:  # no log yet, or one from before approvals existed
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_APPROVALS_SQL, (versions,)).fetchall()

@@ -123,13 +123,14 @@ def history(django_db_setup, django_db_blocker, tmp_path_factory):
             drop_ledger(conn)
 
 
-def make_auditor(username: str = "auditor"):
-    """An auditor created by `uap_create_auditor`, as an operator would."""
+def make_auditor(username: str = "auditor", *options: str):
+    """An auditor created by `uap_create_auditor` (with `options`), as an operator would."""
     import io
 
     call_command(
         "uap_create_auditor",
         username,
+        *options,
         "--password-stdin",
         stdin=io.StringIO(PASSWORD + "\n"),
         stdout=io.StringIO(),

@@ -95,10 +95,12 @@ def shown_versions(driver) -> list[str]:
 
 
 def wait_for_file(folder: Path, pattern: str, seconds: float = 20) -> Path:
+    # Chromium may create the final name empty while it still writes NAME.crdownload beside it.
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        busy = any(p.name.endswith(".crdownload") for p in folder.iterdir())
         done = [p for p in folder.glob(pattern) if not p.name.endswith(".crdownload")]
-        if done:
+        if done and not busy and done[0].stat().st_size > 0:
             return done[0]
         time.sleep(0.2)
     raise AssertionError(f"no {pattern} downloaded into {folder}: {list(folder.iterdir())}")

@@ -65,7 +65,8 @@ def test_failed_migration_is_atomic_recorded_and_retried(uap, database, migratio
     assert "✗ 002 v1.0_b" in result.out
     assert "002_v1.0_b.sql:13: 002 v1.0_b failed [SQLSTATE 42P01]" in result.err
     assert 'relation "nope" does not exist' in result.err
-    assert database.tables() == {"a", "schema_migrations", "schema_migration_events"}
+    ledger = {"schema_migrations", "schema_migration_events", "schema_audit_access"}
+    assert database.tables() == {"a", *ledger}
     status, error = database.query(
         "SELECT status, error_message FROM schema_migrations WHERE version = '002'"
     )[0]

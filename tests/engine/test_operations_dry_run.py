@@ -49,7 +49,11 @@ def test_dry_run_reports_the_failing_file_and_exits_1(uap, database, migrations_
     assert "✓ 001 v1.0_a" in result.out and "✗ 002 v1.0_b" in result.out
     assert "- 003 v1.0_c  skipped: not tried: an earlier file failed" in result.out
     assert "002_v1.0_b.sql:12: 002 v1.0_b would fail [SQLSTATE 42P01]" in result.err
-    assert database.tables() == {"schema_migrations", "schema_migration_events"}
+    assert database.tables() == {
+        "schema_migrations",
+        "schema_migration_events",
+        "schema_audit_access",
+    }
     assert database.scalar("SELECT count(*) FROM schema_migrations") == 0
     assert database.query(
         "SELECT version, status, sqlstate FROM schema_migration_events ORDER BY id"

@@ -14,6 +14,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
 
+from schema_audit.engine.approvals import APPROVERS_GROUP
+from schema_audit.ledger.access import ACCESS_ADMINS_GROUP
+
 GROUP = "Schema auditors"
 PERMISSIONS = ("view_schemamigration", "view_migrationevent")
 
@@ -47,18 +50,33 @@ class Command(BaseCommand):
         )
         parser.add_argument("--email", default="", help="e-mail address of a new user")
         parser.add_argument("--database", default="default", help="Django database alias")
+        parser.add_argument(
+            "--approver",
+            action="store_true",
+            help=f'also add the user to "{APPROVERS_GROUP}": may approve pending files',
+        )
+        parser.add_argument(
+            "--access-admin",
+            action="store_true",
+            help=f'also add the user to "{ACCESS_ADMINS_GROUP}": may read the access log',
+        )
 
     def handle(self, *args, username, password_stdin, email, database, **options):
+        extra = [APPROVERS_GROUP] * options["approver"] + [ACCESS_ADMINS_GROUP] * options[
+            "access_admin"
+        ]
         password = self._read_password(options.get("stdin") or sys.stdin) if password_stdin else ""
         try:
             with transaction.atomic(using=database):
-                created, generated = self._save(username, password, email, database)
+                created, generated = self._save(username, password, email, database, extra)
         except DatabaseError as exc:
             raise CommandError(
                 f"cannot write users ({exc}); run `python manage.py migrate` first", returncode=2
             ) from exc
         verb = "Created" if created else "Updated"
         self.stdout.write(f'{verb} auditor "{username}" in group "{GROUP}" (view-only).')
+        for name in extra:
+            self.stdout.write(f'Also in group "{name}".')
         if generated:
             self.stdout.write(f"Generated password (shown only this once): {generated}")
         elif password:
@@ -75,7 +93,7 @@ class Command(BaseCommand):
             raise CommandError("--password-stdin: standard input is empty", returncode=2)
         return password
 
-    def _save(self, username: str, password: str, email: str, database: str):
+    def _save(self, username: str, password: str, email: str, database: str, extra=()):
         """Create or update the user; returns (created, generated password or '')."""
         users = get_user_model()._default_manager.db_manager(database)
         user = users.filter(**{get_user_model().USERNAME_FIELD: username}).first()
@@ -100,5 +118,6 @@ class Command(BaseCommand):
         user.save(using=database)
         # Only what the group grants: view the two audit tables, nothing else.
         user.user_permissions.clear()
-        user.groups.set([auditor_group(database)])
+        groups = [Group.objects.using(database).get_or_create(name=name)[0] for name in extra]
+        user.groups.set([auditor_group(database), *groups])
         return created, generated

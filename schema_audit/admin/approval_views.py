@@ -1,0 +1,87 @@
+"""The admin's only write: a "Schema approvers" member approves or revokes a pending file.
+
+GET shows a confirmation page (the file, its checksum, Author and SQL); POST, with Django's
+CSRF token, records the event through the API, which checks the group and the Author again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from schema_audit import api
+from schema_audit.admin import fleet, queries
+from schema_audit.engine.approvals import APPROVERS_GROUP, is_author
+from schema_audit.exceptions import SchemaAuditError
+
+logger = logging.getLogger(__name__)
+MAX_COMMENT, MAX_TICKET = 2000, 200
+
+
+class ConsentForm(forms.Form):
+    """The optional comment and change ticket of an approval or revocation."""
+
+    comment = forms.CharField(required=False, max_length=MAX_COMMENT, widget=forms.Textarea)
+    ticket = forms.CharField(required=False, max_length=MAX_TICKET)
+
+
+def may_approve(user) -> bool:
+    """Active staff in APPROVERS_GROUP; superusers only when they are members too."""
+    return bool(
+        user.is_active and user.is_staff and user.groups.filter(name=APPROVERS_GROUP).exists()
+    )
+
+
+def approval_states(database: str = "default") -> dict[str, dict]:
+    """`{version: state}` of the pending files for the summary; {} when unknown."""
+    try:
+        return api.approval_states(database=database)
+    except (SchemaAuditError, psycopg.Error) as exc:
+        logger.warning("summary: approval states unavailable: %s", exc)
+        return {}
+
+
+def consent_view(request, admin_site, version: str, action: str):
+    """Confirmation page (GET) and the approve or revoke itself (POST)."""
+    if not may_approve(request.user):
+        raise PermissionDenied
+    files = queries.disk_migrations()
+    migration = files.get(int(version)) if version.isdigit() and len(version) < 19 else None
+    database = fleet.selected_database(request)  # approvals live in each database's own log
+    state = approval_states(database).get(migration.version) if migration else None
+    summary_url = reverse("admin:schema_audit_summary") + fleet.database_query(request, "?")
+    if migration is None or state is None:
+        messages.error(request, f"{version} is not a pending migration file on disk.")
+        return HttpResponseRedirect(summary_url)
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        request.uap_access_action = action  # the access log names the write
+        record = api.approve if action == "approve" else api.revoke
+        try:
+            record(migration.version, request.user, database=database, **form.cleaned_data)
+        except SchemaAuditError as exc:
+            messages.error(request, str(exc))
+        else:
+            verb = "Approved" if action == "approve" else "Revoked the approval of"
+            messages.success(request, f"{verb} {migration.label} ({migration.checksum[:12]}…).")
+            return HttpResponseRedirect(summary_url)
+    context = {
+        **admin_site.each_context(request),
+        "title": f"{'Approve' if action == 'approve' else 'Revoke approval of'} {migration.label}",
+        "action": action,
+        "migration": migration,
+        "state": state,
+        "form": form,
+        "self_approval": is_author(
+            migration.header.author, request.user.get_username(), request.user.email
+        ),
+        "summary_url": summary_url,
+    }
+    return TemplateResponse(request, "admin/schema_audit/approve.html", context)

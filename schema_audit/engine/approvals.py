@@ -1,0 +1,228 @@
+"""Approvals of pending files, with separation of duties: give, revoke, and which are valid.
+
+An approval is an `approve` event binding a version and its file's checksum to a Django user
+(the event's `actor`); a `revoke` event voids the approvals given before it for that checksum.
+A valid approval is for the file's current checksum, not revoked since, and by someone other
+than the file's `-- Author:` (compared with the approver's username and e-mail).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import psycopg
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError
+
+from schema_audit.engine import plan, postgres
+from schema_audit.exceptions import RefusedRequest
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger import audit_log, store
+
+logger = logging.getLogger(__name__)
+
+APPROVERS_GROUP = "Schema approvers"
+APPROVED, MISSING, REVOKED, STALE, SELF = "approved", "missing", "revoked", "stale", "self"
+_WHY = {
+    MISSING: "has no approval",
+    REVOKED: "its approval was revoked",
+    STALE: "the file changed after it was approved (the approval was for another checksum)",
+    SELF: "its only approval is by its own author, which does not count",
+}
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    """Whether one pending file may run: its state and the approval that decides it."""
+
+    version: str
+    state: str
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    event_id: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True when the file may run under UAP_REQUIRE_APPROVAL."""
+        return self.state == APPROVED
+
+    def as_dict(self) -> dict:
+        """JSON-ready, for --plan/--check and the admin."""
+        data = asdict(self)
+        data["approved_at"] = self.approved_at.isoformat() if self.approved_at else None
+        return data
+
+
+def is_author(author: str, username: str, email: str | None = "") -> bool:
+    """True when the header's Author names this user (username or e-mail, any case)."""
+    wanted = author.strip().lower()
+    return bool(wanted) and wanted in {username.strip().lower(), (email or "").strip().lower()}
+
+
+def state_of(
+    migration: MigrationFile, events: list[dict], emails: dict[str, str]
+) -> ApprovalState:
+    """The approval state of `migration` from its approve/revoke events, oldest first."""
+    author = migration.header.author
+    valid: dict | None = None
+    seen = {MISSING}
+    for event in events:
+        if (event["checksum"] or "").strip() != migration.checksum:
+            seen.add(STALE if event["action"] == store.APPROVE_ACTION else MISSING)
+            continue
+        if event["action"] == store.REVOKE_ACTION:
+            valid = None
+            seen.add(REVOKED)
+        elif is_author(author, event["actor"] or "", emails.get(event["actor"] or "")):
+            seen.add(SELF)  # in the log anyway (written by hand or by an older tool): ignored
+        else:
+            valid = event
+    if valid is not None:
+        return ApprovalState(
+            migration.version, APPROVED, valid["actor"], valid["started_at"], valid["id"]
+        )
+    for state in (REVOKED, SELF, STALE):
+        if state in seen:
+            return ApprovalState(migration.version, state)
+    return ApprovalState(migration.version, MISSING)
+
+
+def _emails(usernames: set[str]) -> dict[str, str]:
+    """`{username: e-mail}` of Django users, to catch an Author written as an e-mail."""
+    if not usernames:
+        return {}
+    try:
+        users = get_user_model().objects.filter(username__in=usernames)
+        return {name: email or "" for name, email in users.values_list("username", "email")}
+    except DatabaseError as exc:  # no auth tables: compare usernames only
+        logger.warning("approvals: cannot read Django users (%s); comparing usernames only", exc)
+        return {}
+
+
+def states(conn: psycopg.Connection, files: list[MigrationFile]) -> dict[str, ApprovalState]:
+    """`{version: ApprovalState}` of `files`, read from the event log."""
+    events = store.read_approvals(conn, [m.version for m in files])
+    by_version: dict[str, list[dict]] = {}
+    for event in events:
+        by_version.setdefault(event["version"], []).append(event)
+    authored = any("@" in m.header.author for m in files)
+    emails = _emails({e["actor"] for e in events if e["actor"]}) if authored else {}
+    return {m.version: state_of(m, by_version.get(m.version, []), emails) for m in files}
+
+
+def ensure_approved(conn: psycopg.Connection, pending: list[MigrationFile]) -> None:
+    """Raise RefusedRequest naming every pending file without a valid approval."""
+    found = states(conn, pending)
+    missing = [m for m in pending if not found[m.version].valid]
+    if missing:
+        lines = [f"{m.label} ({m.path}): {_WHY[found[m.version].state]}" for m in missing]
+        raise RefusedRequest(
+            "UAP_REQUIRE_APPROVAL is on and these files are not approved; nothing was run. "
+            "A member of the 'Schema approvers' group other than the file's Author approves "
+            "each one in the admin summary, or with schema_audit.api.approve():\n  "
+            + "\n  ".join(lines)
+        )
+
+
+def approver(user: object) -> tuple[str, str]:
+    """`(username, e-mail)` of an active member of APPROVERS_GROUP; RefusedRequest if not."""
+    model = get_user_model()
+    if isinstance(user, str):
+        try:
+            user = model.objects.get(**{model.USERNAME_FIELD: user})
+        except model.DoesNotExist as exc:
+            raise RefusedRequest(f"no Django user named {user!r}") from exc
+    name = user.get_username()
+    if not user.is_active or not user.groups.filter(name=APPROVERS_GROUP).exists():
+        raise RefusedRequest(
+            f"{name} may not approve schema migrations: only active members of the "
+            f"'{APPROVERS_GROUP}' group may (superusers too must be added to it)"
+        )
+    return name, getattr(user, "email", "") or ""
+
+
+def give(
+    conn: psycopg.Connection,
+    migration: MigrationFile,
+    user: object,
+    *,
+    comment: str | None = None,
+    ticket: str | None = None,
+) -> dict:
+    """Record an approval of `migration`'s current checksum by `user`; refuse self-approval."""
+    name, email = approver(user)
+    if is_author(migration.header.author, name, email):
+        raise RefusedRequest(
+            f"{migration.label}: {name} is the file's Author and may not approve it; "
+            "another member of the approvers group must"
+        )
+    return _record(conn, migration, store.APPROVE_ACTION, name, comment, ticket)
+
+
+def revoke(
+    conn: psycopg.Connection,
+    migration: MigrationFile,
+    user: object,
+    *,
+    comment: str | None = None,
+    ticket: str | None = None,
+) -> dict:
+    """Record that the approvals of `migration`'s current checksum no longer stand."""
+    name, _ = approver(user)
+    if not states(conn, [migration])[migration.version].valid:
+        raise RefusedRequest(f"{migration.label}: there is no valid approval to revoke")
+    return _record(conn, migration, store.REVOKE_ACTION, name, comment, ticket)
+
+
+def _record(conn, migration: MigrationFile, action: str, name: str, comment, ticket) -> dict:
+    attempt = store.Attempt(
+        version=migration.version,
+        action=action,
+        status="completed",
+        started_at=datetime.now(timezone.utc),
+        duration_ms=0,
+        checksum=migration.checksum,
+        reason=(comment or "").strip() or None,
+        ticket=(ticket or "").strip() or None,
+        actor=name,
+    )
+    store.record_event(conn, attempt)
+    logger.info("%s %s (checksum %s) by %s", action, migration.label, migration.checksum, name)
+    return {
+        "action": action,
+        "version": migration.version,
+        "name": migration.name,
+        "checksum": migration.checksum,
+        "actor": name,
+        "comment": attempt.reason,
+        "ticket": attempt.ticket,
+        "author": migration.header.author or None,
+    }
+
+
+def consent(
+    action: str,
+    files: list[MigrationFile],
+    version: str,
+    user: object,
+    database: str = "default",
+    **details: str | None,
+) -> dict:
+    """`give` or `revoke` (by `action`) for pending `version` among `files`, on `database`."""
+    text = str(version)
+    wanted = int(text) if text.isdigit() and len(text) < 19 else None  # no 10,000-digit ints
+    migration = next((m for m in files if m.number == wanted), None)
+    if migration is None:
+        raise RefusedRequest(f"{version}: no migration file with that version on disk")
+    record = give if action == store.APPROVE_ACTION else revoke
+    with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
+        store.ensure_schema(conn)
+        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
+        if migration not in found.pending:
+            raise RefusedRequest(
+                f"{migration.label}: only a pending file can be approved or revoked; "
+                "this one is already applied (or blocked)"
+            )
+        return record(conn, migration, user, **details)

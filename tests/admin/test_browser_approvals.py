@@ -1,0 +1,60 @@
+"""The approve flow in a real browser, and an auditor who is refused the button."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.admin import data as admin_data
+from tests.admin.data import PASSWORD, make_auditor
+from tests.admin.test_browser import browser, chromium  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+history = admin_data.history  # the module's migration history (a fixture)
+
+
+def log_in(driver, url: str, username: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{url}/admin/login/")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The next page load must carry the new session cookie: wait for the login to finish.
+    WebDriverWait(driver, 20).until(lambda d: "/login/" not in d.current_url)
+
+
+def test_approver_approves_and_auditor_is_refused_the_button(
+    live_server,
+    history,
+    browser,  # noqa: F811
+):
+    """bob approves 008 through the confirmation page; the auditor sees no button and a 403."""
+    make_auditor("bob", "--approver")
+    make_auditor()
+    summary = f"{live_server.url}{reverse('admin:schema_audit_summary')}"
+
+    log_in(browser, live_server.url, "bob")
+    browser.get(summary)
+    assert "not approved" in browser.find_element(By.ID, "approval-008").text
+    browser.find_element(By.ID, "approve-008").click()
+    assert browser.find_element(By.ID, "approval-checksum").text
+    browser.find_element(By.NAME, "comment").send_keys("reviewed with the DBA")
+    browser.find_element(By.ID, "confirm-approve").click()
+    WebDriverWait(browser, 20).until(lambda d: d.current_url == summary)
+    assert "approved by bob" in browser.find_element(By.ID, "approval-008").text
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT actor, reason FROM schema_migration_events WHERE action = 'approve'"
+        )
+        assert cursor.fetchall() == [("bob", "reviewed with the DBA")]
+
+    log_in(browser, live_server.url, "auditor")
+    browser.get(summary)
+    assert "approved by bob" in browser.find_element(By.ID, "approval-008").text
+    assert browser.find_elements(By.ID, "approve-008") == []
+    assert browser.find_elements(By.ID, "revoke-008") == []
+    browser.get(f"{live_server.url}{reverse('admin:schema_audit_approve', args=['008'])}")
+    assert "403" in browser.page_source or "Forbidden" in browser.page_source
