@@ -102,7 +102,7 @@ if env.str("DATABASE_URL", default=""):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "uap_project.embedded",
+            "ENGINE": "schema_audit.embedded",
             "NAME": env.str("UAP_EMBEDDED_DB", default="uap"),
             "USER": "postgres",
             "PGDATA": str(UAP_PGDATA),
