@@ -38,6 +38,7 @@ DETECTED = "detected"
 EVENT_STATUSES = (*STATUSES, "skipped", DETECTED)
 OUT_OF_BAND_ACTION = "out_of_band_ddl"  # DDL by a session that is not uap_migrate
 DRIFT_ACTION = "schema_drift"  # the schema moved since the last recorded fingerprint
+DJANGO_MIGRATE_ACTION = "django_migrate"  # Django's own migrate changed the schema
 ACTIONS = (
     "apply",
     "dry_run",
@@ -48,6 +49,7 @@ ACTIONS = (
     "patch",
     OUT_OF_BAND_ACTION,
     DRIFT_ACTION,
+    DJANGO_MIGRATE_ACTION,
 )
 
 # The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
@@ -149,7 +151,7 @@ FROM (
 WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
 # Events that never change a row: they say nothing about what the row should be.
-ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", OUT_OF_BAND_ACTION, DRIFT_ACTION]
+ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", OUT_OF_BAND_ACTION, DRIFT_ACTION, DJANGO_MIGRATE_ACTION]
 _EVENT_KEYS = {
     "event_id": "id",
     "event_action": "action",
