@@ -46,14 +46,19 @@ def before_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     apps = _migrated_apps()
     if not plan or not apps or sender is not apps[0] or not _is_postgres(using):
         return
+    previous = ""
     try:
         _record_prior_drift(using)
+    except _FAILURES as exc:
+        logger.warning(
+            "schema audit: drift before Django's migrate on %r not checked: %s", using, exc
+        )
+    try:
         with connections[using].cursor() as cursor:
             cursor.execute(_SET_SQL, [ddl_capture.SESSION_SETTING] * 2 + ["on"])
             previous = cursor.fetchone()[0] or ""
     except _FAILURES as exc:
-        logger.warning("schema audit: Django's migrate on %r is not marked: %s", using, exc)
-        return
+        logger.warning("schema audit: Django's migrate session on %r not marked: %s", using, exc)
     _running[using] = (datetime.now(timezone.utc), time.perf_counter(), previous)
 
 
@@ -67,11 +72,13 @@ def after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     try:
         with connections[using].cursor() as cursor:
             cursor.execute(_SET_SQL, [ddl_capture.SESSION_SETTING] * 2 + [previous])
-        if plan:
-            _record(using, plan, started_at, duration_ms)
+    except _FAILURES as exc:
+        logger.warning("schema audit: Django's migrate session on %r not unmarked: %s", using, exc)
+    try:
+        _record(using, plan, started_at, duration_ms)
     except _FAILURES as exc:
         logger.warning(
-            "schema audit: Django's migrate on %r is not recorded in %s: %s",
+            "schema audit: Django's migrate on %r not recorded in %s: %s",
             using,
             store.EVENTS_TABLE,
             exc,
