@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "schema_audit",
+    "uap_project",  # the demo's own command: uap_seed
 ]
 
 MIDDLEWARE = [

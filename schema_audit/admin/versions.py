@@ -26,10 +26,6 @@ __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on 
 HEADER_NAMES = ("migration", "date", "description", "status", "changes", "impact", "rollback")
 TIMELINE_LIMIT = 200  # newest attempts shown on a version's page; the event log has them all
 
-# A reusable app must not replace a project's own admin index: add our box only to the default.
-if admin.site.index_template is None:
-    admin.site.index_template = "admin/schema_audit/site_index.html"
-
 
 @admin.register(SchemaMigration)
 class SchemaMigrationAdmin(ReadOnlyAuditAdmin):

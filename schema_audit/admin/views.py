@@ -139,7 +139,7 @@ def _integrity_report() -> dict:
     """`uap_migrate --verify` for the summary: the hash chain, the schema fingerprint, the DDL
     audit, and how many detections the event log holds; a notice instead if a check fails."""
     try:
-        result = api.verify()
+        result = api.verify(queries.ledger_database())
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("summary: the integrity checks failed: %s", exc)
         return {"integrity_error": str(exc) or type(exc).__name__}
@@ -164,7 +164,7 @@ def _integrity_report() -> dict:
 def evidence_download(request) -> HttpResponse:
     """The evidence bundle (api.evidence_bundle) as a dated zip; reads, never writes."""
     try:
-        bundle = api.evidence_bundle()
+        bundle = api.evidence_bundle(database=queries.ledger_database())
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("evidence bundle not created: %s", exc)
         messages.error(request, f"The evidence bundle could not be created: {exc}")
