@@ -1,4 +1,4 @@
-"""Settings for the Unified Athlete Platform project, read from the environment (CONTRACT §3)."""
+"""Settings for the Unified Athlete Platform demo project, read from the environment (README)."""
 
 import warnings
 from pathlib import Path
@@ -130,7 +130,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# schema_audit (CONTRACT §3).
+# schema_audit (docs/reference.md, "Settings").
 UAP_MIGRATIONS_DIR = Path(
     env.str("UAP_MIGRATIONS_DIR", default=str(BASE_DIR / "db" / "migrations"))
 )

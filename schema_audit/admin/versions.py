@@ -1,4 +1,7 @@
-"""The audit admin (CONTRACT §10): who applied what, when, how long, with what SQL; read-only."""
+"""The audit admin: who applied what, when, how long, with what SQL; read-only.
+
+See docs/reference.md, "Admin".
+"""
 
 from __future__ import annotations
 

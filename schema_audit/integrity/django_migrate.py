@@ -59,6 +59,10 @@ def before_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
             previous = cursor.fetchone()[0] or ""
     except _FAILURES as exc:
         logger.warning("schema audit: Django's migrate session on %r not marked: %s", using, exc)
+    if using in _running:
+        # An earlier migrate in this process failed before post_migrate: its session still
+        # carries the mark, so restore what was there before that one.
+        previous = _running[using][2]
     _running[using] = (datetime.now(timezone.utc), time.perf_counter(), previous)
 
 

@@ -1,6 +1,7 @@
-"""The only code that touches `schema_migrations` and `schema_migration_events` (CONTRACT §5).
+"""The only code that reads and writes `schema_migrations` and `schema_migration_events`.
 
-Reads and writes live here; creating and upgrading the tables lives in ledger_schema.
+The tables are described in docs/reference.md, "Tables"; creating and upgrading them lives in
+ledger/schema.py.
 """
 
 from __future__ import annotations
