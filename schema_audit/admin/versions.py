@@ -102,7 +102,8 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""
-        events = self.admin_site.get_model_admin(MigrationEvent)
+        # The registry itself: AdminSite.get_model_admin() is Django 5.0+, and 4.2 is supported.
+        events = self.admin_site._registry[MigrationEvent]
         if not (self.has_view_permission(request) and events.has_view_permission(request)):
             raise PermissionDenied
         return self.ledger_notice(request) or views.evidence_download(request)
