@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 from django.core import checks
-from django.db import connections
+from django.db import connections, router
 from django.utils.connection import ConnectionDoesNotExist
 
 from schema_audit import conf
 from schema_audit.exceptions import InvalidConfiguration
+from schema_audit.models import SchemaMigration
 
 TAG = "schema_audit"
-POSTGRES_VENDOR = (
-    "postgresql"  # Django's PostgreSQL and PostGIS backends, and schema_audit.embedded
-)
+# The vendor of Django's PostgreSQL and PostGIS backends, and of schema_audit.embedded.
+POSTGRES_VENDOR = "postgresql"
 
 
 def used_aliases() -> list[str]:
-    """The DATABASES aliases the app reads by default: `default` and any configured fleet."""
-    aliases = ["default"]
-    if "UAP_FLEET" in conf.SETTINGS:
-        try:
-            aliases += [a for a in conf.get("UAP_FLEET") or [] if a not in aliases]
-        except InvalidConfiguration:
-            pass  # reported as E002
-    return aliases
+    """The aliases the app uses by default: `default` (the command) and the admin's ledger."""
+    return list(dict.fromkeys(["default", router.db_for_read(SchemaMigration)]))
 
 
 def check_database_engine(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

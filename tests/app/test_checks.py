@@ -78,6 +78,26 @@ def test_migrations_directory_that_is_a_file_is_warning_w001(tmp_path):
     assert "schema_audit.W001" in run_check(UAP_MIGRATIONS_DIR=path)
 
 
+def manage_check(tmp_path, settings_text: str) -> subprocess.CompletedProcess:
+    """`manage.py check` in a child process under the test settings plus `settings_text`."""
+    (tmp_path / "other_settings.py").write_text(
+        f"from tests.settings import *  # noqa\n{settings_text}\n"
+    )
+    environ = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "other_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize(
     "database",
     [
@@ -87,23 +107,24 @@ def test_migrations_directory_that_is_a_file_is_warning_w001(tmp_path):
 )
 def test_default_database_that_is_not_postgresql_is_error_e001(tmp_path, database):
     """`manage.py check` exits 1 with E001 and a hint when the default alias is not PostgreSQL."""
-    (tmp_path / "other_settings.py").write_text(
-        f"from tests.settings import *  # noqa\nDATABASES = {{'default': {database}}}\n"
-    )
-    environ = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "other_settings",
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-    }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "check"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = manage_check(tmp_path, f"DATABASES = {{'default': {database}}}")
     assert done.returncode == 1, done.stderr
     assert "schema_audit.E001" in done.stderr
     assert "DATABASES['default'] is not a PostgreSQL database" in done.stderr
     assert "django.db.backends.postgresql" in done.stderr
+
+
+def test_ledger_routed_to_a_database_that_is_not_postgresql_is_error_e001(tmp_path):
+    """The alias a router gives the app's models is checked too, and named."""
+    done = manage_check(
+        tmp_path,
+        "DATABASES = {**DATABASES, 'side': {'ENGINE': 'django.db.backends.sqlite3', "
+        "'NAME': ':memory:'}}\n"
+        "class Router:\n"
+        "    def db_for_read(self, model, **hints):\n"
+        "        return 'side' if model._meta.app_label == 'schema_audit' else None\n"
+        "DATABASE_ROUTERS = ['other_settings.Router']",
+    )
+    assert done.returncode == 1, done.stderr
+    assert "DATABASES['side'] is not a PostgreSQL database" in done.stderr
+    assert "DATABASES['default']" not in done.stderr
