@@ -1,6 +1,7 @@
 """Django app configuration."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 class SchemaAuditConfig(AppConfig):
@@ -9,3 +10,12 @@ class SchemaAuditConfig(AppConfig):
     name = "schema_audit"
     verbose_name = "Schema audit"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register the system checks and follow Django's own migrate."""
+        from schema_audit import checks
+        from schema_audit.integrity import django_migrate
+
+        checks.register()
+        pre_migrate.connect(django_migrate.before_migrate, dispatch_uid="schema_audit.before")
+        post_migrate.connect(django_migrate.after_migrate, dispatch_uid="schema_audit.after")

@@ -1,4 +1,4 @@
-"""Errors raised by schema_audit; each carries the exit code of `uap_migrate` (CONTRACT §6)."""
+"""Errors raised by schema_audit; each carries its `uap_migrate` exit code (docs/reference.md)."""
 
 from __future__ import annotations
 

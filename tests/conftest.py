@@ -53,7 +53,7 @@ def url_for(params: dict, dbname: str) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def _fast_embedded_server():
     """The test-only embedded server need not survive a power cut: skip fsync."""
-    if settings.DATABASES["default"]["ENGINE"] != "uap_project.embedded":
+    if settings.DATABASES["default"]["ENGINE"] != "schema_audit.embedded":
         return
     with psycopg.connect(**server_params(), dbname="postgres", autocommit=True) as conn:
         if conn.execute("SHOW fsync").fetchone()[0] == "on":

@@ -1,4 +1,4 @@
-"""The Python API of CONTRACT §9 (the guide's library API)."""
+"""The guide's library API in Python (docs/reference.md, "Python API")."""
 
 from __future__ import annotations
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import uuid
 
 import psycopg
 import pytest
+from django.core.management import call_command, get_commands
 from psycopg import sql
 
 from tests.conftest import ROOT, UAP_MIGRATIONS, server_params
@@ -112,3 +114,13 @@ def test_seed_is_idempotent(uap, database):
         conn.execute(seed)
         assert conn.execute(counts).fetchone() == first
     assert all(first)
+
+
+def test_demo_seed_command_loads_the_seed_file(uap, database):
+    """`manage.py uap_seed` (the demo project's command) loads db/seed.sql by default."""
+    assert uap(directory=UAP_MIGRATIONS).code == 0
+    out = io.StringIO()
+    call_command("uap_seed", "--database", database.alias, stdout=out)
+    assert f"Loaded {ROOT / 'db' / 'seed.sql'}." in out.getvalue()
+    assert database.scalar("SELECT count(*) FROM users") > 0
+    assert get_commands()["uap_seed"] == "uap_project"

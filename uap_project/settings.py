@@ -1,4 +1,4 @@
-"""Settings for the Unified Athlete Platform project, read from the environment (CONTRACT §3)."""
+"""Settings for the Unified Athlete Platform demo project, read from the environment (README)."""
 
 import warnings
 from pathlib import Path
@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "schema_audit",
+    "uap_project",  # the demo's own command: uap_seed
 ]
 
 MIDDLEWARE = [
@@ -103,7 +104,7 @@ if env.str("DATABASE_URL", default=""):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "uap_project.embedded",
+            "ENGINE": "schema_audit.embedded",
             "NAME": env.str("UAP_EMBEDDED_DB", default="uap"),
             "USER": "postgres",
             "PGDATA": str(UAP_PGDATA),
@@ -136,7 +137,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# schema_audit (CONTRACT §3).
+# schema_audit (docs/reference.md, "Settings").
 UAP_MIGRATIONS_DIR = Path(
     env.str("UAP_MIGRATIONS_DIR", default=str(BASE_DIR / "db" / "migrations"))
 )

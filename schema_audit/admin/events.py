@@ -9,7 +9,7 @@ from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, fleet, traces
+from schema_audit.admin import filters, fleet, queries, traces
 from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
 from schema_audit.ledger.schema import EVENT_COLUMNS, LARGE_EVENT_COLUMNS
 from schema_audit.models import MigrationEvent
@@ -137,7 +137,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         if not obj.version:
             return EMPTY
         url = reverse("admin:schema_audit_schemamigration_change", args=[quote(obj.version)])
-        if obj._state.db != "default":
+        if obj._state.db != queries.ledger_database():
             url += f"?{fleet.DATABASE_VAR}={urlquote(obj._state.db)}"
         return format_html('<a href="{}">{}</a>', url, obj.version)
 
@@ -165,7 +165,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         if found is None:
             return format_html("{} (no event has this hash)", _code(previous))
         url = reverse("admin:schema_audit_migrationevent_change", args=[found])
-        if obj._state.db != "default":
+        if obj._state.db != queries.ledger_database():
             url += f"?{fleet.DATABASE_VAR}={urlquote(obj._state.db)}"
         return format_html('{} <a href="{}">event #{}</a>', _code(previous), url, found)
 

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 
 from schema_audit import api
+from schema_audit.admin import queries
 from schema_audit.engine import postgres
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 
@@ -29,7 +30,7 @@ def databases() -> list[str]:
         return api.fleet_databases()
     except SchemaAuditError as exc:
         logger.warning("admin database selector: %s", exc)
-        return ["default"]
+        return [queries.ledger_database()]
 
 
 def selected_database(request) -> str:
@@ -39,8 +40,9 @@ def selected_database(request) -> str:
         if alias is None:
             came_from = dict(parse_qsl(request.GET.get("_changelist_filters", "")))
             alias = came_from.get(DATABASE_VAR)
-        alias = alias or "default"
-        if alias != "default" and alias not in databases():
+        home = queries.ledger_database()
+        alias = alias or home
+        if alias != home and alias not in databases():
             raise Http404("no such database in this admin")
         request._uap_database = alias
     return request._uap_database
@@ -49,7 +51,7 @@ def selected_database(request) -> str:
 def unreachable(request, admin_site, title: str) -> TemplateResponse | None:
     """A notice instead of the page when the selected (non-default) database cannot be reached."""
     alias = selected_database(request)
-    if alias == "default":
+    if alias == queries.ledger_database():
         return None
     try:
         with postgres.open_connection(alias, "admin", connect_timeout=PROBE_TIMEOUT):
@@ -70,9 +72,10 @@ class DatabaseChangeList(ChangeList):
 
 
 def database_query(request, start: str = "&") -> str:
-    """`&db=<alias>` for links that stay on the selected database; '' on the default one."""
+    """`&db=<alias>` for links that stay on the selected database; '' on the ledger's own."""
     alias = selected_database(request)
-    return "" if alias == "default" else f"{start}{DATABASE_VAR}={quote(alias)}"
+    home = queries.ledger_database()
+    return "" if alias == home else f"{start}{DATABASE_VAR}={quote(alias)}"
 
 
 def selector_context(request) -> dict:

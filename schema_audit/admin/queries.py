@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django.db import connections
+from django.db import connections, router
 
 from schema_audit import api
 from schema_audit.files import discovery
 from schema_audit.ledger import store
+from schema_audit.models import SchemaMigration
 
 _READY_SQL = """
 SELECT c.relname, a.attname::text
@@ -24,9 +25,14 @@ WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
 _disk_cache: dict[Path, tuple[tuple, dict[int, discovery.MigrationFile]]] = {}
 
 
-def tracking_tables_ready(database: str = "default") -> bool:
+def ledger_database() -> str:
+    """The alias the admin reads the ledger from: `default`, or where the routers send it."""
+    return router.db_for_read(SchemaMigration)
+
+
+def tracking_tables_ready(database: str | None = None) -> bool:
     """True when both tracking tables exist with every column the admin reads."""
-    with connections[database].cursor() as cursor:
+    with connections[database or ledger_database()].cursor() as cursor:
         cursor.execute(_READY_SQL, (store.MIGRATIONS_TABLE, store.EVENTS_TABLE))
         found = {(table, column) for table, column in cursor.fetchall()}
     wanted = {(store.MIGRATIONS_TABLE, name) for name, _ in store.MIGRATION_COLUMNS}

@@ -1,4 +1,7 @@
-"""The audit admin (CONTRACT §10): who applied what, when, how long, with what SQL; read-only."""
+"""The audit admin: who applied what, when, how long, with what SQL; read-only.
+
+See docs/reference.md, "Admin".
+"""
 
 from __future__ import annotations
 
@@ -34,10 +37,6 @@ HEADER_NAMES = (
     "author",
 )
 TIMELINE_LIMIT = 200  # newest attempts shown on a version's page; the event log has them all
-
-# A reusable app must not replace a project's own admin index: add our box only to the default.
-if admin.site.index_template is None:
-    admin.site.index_template = "admin/schema_audit/site_index.html"
 
 
 @admin.register(SchemaMigration)
@@ -133,7 +132,8 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""
-        events = self.admin_site.get_model_admin(MigrationEvent)
+        # The registry itself: AdminSite.get_model_admin() is Django 5.0+, and 4.2 is supported.
+        events = self.admin_site._registry[MigrationEvent]
         if not (self.has_view_permission(request) and events.has_view_permission(request)):
             raise PermissionDenied
         return self.ledger_notice(request) or views.evidence_download(request)

@@ -1,8 +1,9 @@
 """Out-of-band DDL capture: an event trigger records DDL not run by uap_migrate in the event log.
 
-uap_migrate's connections set `uap.migrating = 'on'`; any other session's DDL becomes an
-`out_of_band_ddl` event (chained like every event) with its user, application, client address,
-statement and objects. Event triggers need a superuser to create.
+uap_migrate's connections, and Django's migrate session (integrity/django_migrate.py), set
+`uap.migrating = 'on'`; any other session's DDL becomes an `out_of_band_ddl` event (chained
+like every event) with its user, application, client address, statement and objects. Event
+triggers need a superuser to create.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Creates and upgrades the tracking tables idempotently (CONTRACT §5); ledger.py uses them."""
+"""Creates and upgrades the tracking tables idempotently (docs/reference.md, "Tables")."""
 
 from __future__ import annotations
 

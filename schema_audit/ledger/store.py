@@ -1,6 +1,7 @@
-"""The only code that touches `schema_migrations` and `schema_migration_events` (CONTRACT §5).
+"""The only code that reads and writes `schema_migrations` and `schema_migration_events`.
 
-Reads and writes live here; creating and upgrading the tables lives in ledger_schema.
+The tables are described in docs/reference.md, "Tables"; creating and upgrading them lives in
+ledger/schema.py.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ EVENT_STATUSES = (*STATUSES, "skipped", DETECTED)
 OUT_OF_BAND_ACTION = "out_of_band_ddl"  # DDL by a session that is not uap_migrate
 DRIFT_ACTION = "schema_drift"  # the schema moved since the last recorded fingerprint
 APPROVE_ACTION, REVOKE_ACTION = "approve", "revoke"  # a Django user (actor) on a file checksum
+DJANGO_MIGRATE_ACTION = "django_migrate"  # Django's own migrate changed the schema
 ACTIONS = (
     "apply",
     "dry_run",
@@ -53,6 +55,7 @@ ACTIONS = (
     DRIFT_ACTION,
     APPROVE_ACTION,
     REVOKE_ACTION,
+    DJANGO_MIGRATE_ACTION,
 )
 
 # The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
@@ -157,8 +160,15 @@ FROM (
 WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
 # Events that never change a row: they say nothing about what the row should be.
-ROW_NEUTRAL_ACTIONS = ["dry_run", "patch", OUT_OF_BAND_ACTION, DRIFT_ACTION]
-ROW_NEUTRAL_ACTIONS += [APPROVE_ACTION, REVOKE_ACTION]
+ROW_NEUTRAL_ACTIONS = [
+    "dry_run",
+    "patch",
+    OUT_OF_BAND_ACTION,
+    DRIFT_ACTION,
+    APPROVE_ACTION,
+    REVOKE_ACTION,
+    DJANGO_MIGRATE_ACTION,
+]
 _EVENT_KEYS = {
     "event_id": "id",
     "event_action": "action",

@@ -113,6 +113,9 @@ def test_auditor_filters_opens_a_version_and_downloads_csv(live_server, history,
     browser.find_element(By.NAME, "username").send_keys("auditor")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The demo's index box: its link on one line, not one letter per line in a narrow column.
+    summary = browser.find_element(By.LINK_TEXT, "Audit summary")
+    assert summary.size["width"] > 60 and summary.size["height"] < 25, summary.size
     browser.find_element(By.LINK_TEXT, "Schema migrations").click()
     assert shown_versions(browser) == history.versions_newest_first
 

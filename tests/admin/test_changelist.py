@@ -1,4 +1,4 @@
-"""The audit admin (CONTRACT §10): read-only for everyone, filterable, with a detail timeline."""
+"""The audit admin: read-only for everyone, filterable, with a detail timeline."""
 
 from __future__ import annotations
 

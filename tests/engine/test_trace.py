@@ -24,7 +24,7 @@ CATALOG = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE n.nspname = 'public' AND c.relname NOT LIKE 'schema\_%%' ORDER BY 1, 2
+WHERE n.nspname = 'public' AND c.relname NOT LIKE 'schema!_%%' ESCAPE '!' ORDER BY 1, 2
 """
 
 

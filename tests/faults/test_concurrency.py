@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from schema_audit import embedded
 from schema_audit.engine.postgres import LOCK_KEY
 from tests.conftest import migration, run_subprocess, server_params, url_for
 from tests.pgserver import wait_for_backend, wait_for_lock_waiter
-from uap_project import embedded
 
 LOG_FIRST = "CREATE TABLE applied_log (id serial, version text);\n"
 

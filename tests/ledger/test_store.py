@@ -9,7 +9,7 @@ from schema_audit import api
 from schema_audit.ledger import store
 from tests.conftest import UAP_MIGRATIONS
 
-CONTRACT_COLUMNS = {
+DOCUMENTED_COLUMNS = {
     "schema_migrations": [
         "version",
         "name",
@@ -54,9 +54,9 @@ def columns(database, table):
 
 
 def test_tables_have_the_contract_columns(database):
-    """Both tables carry every column CONTRACT §5 lists."""
+    """Both tables carry every column docs/reference.md lists."""
     assert api.initialize_tracking(database.alias) is True
-    for table, expected in CONTRACT_COLUMNS.items():
+    for table, expected in DOCUMENTED_COLUMNS.items():
         assert set(expected) <= set(columns(database, table))
     assert api.initialize_tracking(database.alias) is False
 
@@ -79,7 +79,7 @@ def test_guide_shaped_table_is_upgraded_keeping_rows(uap, database):
     result = uap(directory=UAP_MIGRATIONS)
     assert result.code == 0, result.err
     assert "✓ 001" not in result.out and "✓ 003 v1.2_add_user_preferences" in result.out
-    assert set(CONTRACT_COLUMNS["schema_migrations"]) <= set(
+    assert set(DOCUMENTED_COLUMNS["schema_migrations"]) <= set(
         columns(database, "schema_migrations")
     )
     assert database.query(

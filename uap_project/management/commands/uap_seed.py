@@ -1,4 +1,4 @@
-"""`manage.py uap_seed [FILE]`: load idempotent sample data in one transaction."""
+"""`manage.py uap_seed [FILE]`: load the demo's idempotent sample data in one transaction."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base
 
-from uap_project import embedded
+from schema_audit import embedded
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -14,7 +15,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self):
         """Start the server (and create the database) before Django builds its parameters."""
-        host = embedded.ensure_server(Path(self.settings_dict["PGDATA"]))
+        pgdata = self.settings_dict.get("PGDATA")
+        if not pgdata:
+            raise ImproperlyConfigured(
+                f"DATABASES[{self.alias!r}] uses ENGINE schema_audit.embedded without PGDATA: "
+                "set PGDATA to the folder that holds (or will hold) the server's data"
+            )
+        host = embedded.ensure_server(Path(pgdata))
         self.settings_dict["HOST"] = host
         name = self.settings_dict["NAME"]
         user = self.settings_dict["USER"] or "postgres"

@@ -1,0 +1,130 @@
+"""System checks: `manage.py check` names a wrong engine, a bad setting and a missing folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from tests.conftest import ROOT
+
+
+def run_check(**settings) -> str:
+    """`call_command("check")` under `settings`; its stderr (warnings) or the error text."""
+    with override_settings(**settings):
+        try:
+            call_command("check", stdout=open(os.devnull, "w"), stderr=(err := _Buffer()))
+        except SystemCheckError as exc:
+            return str(exc)
+    return err.text
+
+
+class _Buffer:
+    """A write-only text sink."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        """Keep `text`."""
+        self.text += text
+
+    def flush(self) -> None:
+        """Nothing buffered."""
+
+
+def test_project_settings_pass_every_check():
+    """The test settings (PostgreSQL, default settings, db/migrations present) are clean."""
+    assert "schema_audit." not in run_check()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("UAP_LOCK_TIMEOUT", "ten seconds"),
+        ("UAP_STATEMENT_TIMEOUT", 5.5j),
+        ("UAP_LOCK_WAIT", "soon"),
+        ("UAP_LOCK_WAIT", -1),
+        ("UAP_SLOW_MIGRATION_MS", "1s"),
+        ("UAP_APP_VERSION", 3),
+    ],
+)
+def test_unusable_setting_is_error_e002_with_a_hint(name, value):
+    """A value that does not convert is an error naming the setting, its value and a hint."""
+    text = run_check(**{name: value})
+    assert "schema_audit.E002" in text
+    assert name in text and repr(value) in text
+    assert "HINT" in text and "remove it to use the default" in text
+
+
+def test_missing_migrations_directory_is_warning_w001(tmp_path):
+    """A missing UAP_MIGRATIONS_DIR warns (check still passes) and says what to do."""
+    missing = tmp_path / "nowhere"
+    text = run_check(UAP_MIGRATIONS_DIR=missing)
+    assert "schema_audit.W001" in text and str(missing) in text
+    assert "UAP_MIGRATIONS_DIR" in text
+    assert "schema_audit.W001" not in run_check(UAP_MIGRATIONS_DIR=tmp_path)
+
+
+def test_migrations_directory_that_is_a_file_is_warning_w001(tmp_path):
+    """A file where the folder should be is not a migrations directory."""
+    path = tmp_path / "migrations"
+    path.write_text("not a folder")
+    assert "schema_audit.W001" in run_check(UAP_MIGRATIONS_DIR=path)
+
+
+def manage_check(tmp_path, settings_text: str) -> subprocess.CompletedProcess:
+    """`manage.py check` in a child process under the test settings plus `settings_text`."""
+    (tmp_path / "other_settings.py").write_text(
+        f"from tests.settings import *  # noqa\n{settings_text}\n"
+    )
+    environ = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "other_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        '{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}',
+        "{}",  # Django's dummy backend: DATABASES left empty
+    ],
+)
+def test_default_database_that_is_not_postgresql_is_error_e001(tmp_path, database):
+    """`manage.py check` exits 1 with E001 and a hint when the default alias is not PostgreSQL."""
+    done = manage_check(tmp_path, f"DATABASES = {{'default': {database}}}")
+    assert done.returncode == 1, done.stderr
+    assert "schema_audit.E001" in done.stderr
+    assert "DATABASES['default'] is not a PostgreSQL database" in done.stderr
+    assert "django.db.backends.postgresql" in done.stderr
+
+
+def test_ledger_routed_to_a_database_that_is_not_postgresql_is_error_e001(tmp_path):
+    """The alias a router gives the app's models is checked too, and named."""
+    done = manage_check(
+        tmp_path,
+        "DATABASES = {**DATABASES, 'side': {'ENGINE': 'django.db.backends.sqlite3', "
+        "'NAME': ':memory:'}}\n"
+        "class Router:\n"
+        "    def db_for_read(self, model, **hints):\n"
+        "        return 'side' if model._meta.app_label == 'schema_audit' else None\n"
+        "DATABASE_ROUTERS = ['other_settings.Router']",
+    )
+    assert done.returncode == 1, done.stderr
+    assert "DATABASES['side'] is not a PostgreSQL database" in done.stderr
+    assert "DATABASES['default']" not in done.stderr
