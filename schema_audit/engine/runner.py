@@ -30,6 +30,9 @@ from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
 
+# Recorded on the event of a placeholder file (a header, no statements), which nothing runs.
+PLACEHOLDER_NOTE = "no statements: recorded as applied"
+
 
 def check_duration(option: str, value: str) -> str:
     """Validate a PostgreSQL duration such as `10s`, `500ms` or `0`; InvalidMigration if not."""
@@ -80,6 +83,8 @@ class Runner:
         With `take_fingerprint` (the last file of a run) the event carries the schema
         fingerprint taken in the same transaction; a failure's event always carries one.
         """
+        if migration.empty:
+            return self.record_placeholder(migration, take_fingerprint=take_fingerprint)
         if not migration.transactional:
             return stepwise.apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
         self.progress("start", migration, None)
@@ -109,6 +114,33 @@ class Runner:
         except psycopg.Error as exc:
             return self._fail(migration, started, elapsed_ms(clock), exc)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
+        self.progress("done", migration, outcome)
+        return outcome
+
+    def record_placeholder(
+        self, migration: MigrationFile, *, take_fingerprint: bool = False
+    ) -> Outcome:
+        """Record a file without statements as completed in 0 ms, as psql would run it."""
+        self.progress("start", migration, None)
+        started = datetime.now(timezone.utc)
+        try:
+            with self.conn.transaction():
+                self.guard()
+                value, text = (
+                    fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
+                )
+                attempt = self.attempt(
+                    migration,
+                    started,
+                    0,
+                    reason=PLACEHOLDER_NOTE,
+                    fingerprint=value,
+                    schema_description=text,
+                )
+                store.record(self.conn, attempt, self.app_version)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from exc
+        outcome = Outcome(migration.version, migration.name, "completed", 0)
         self.progress("done", migration, outcome)
         return outcome
 
@@ -143,6 +175,8 @@ class Runner:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
             return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+        if migration.empty:
+            return Outcome(version, name, "completed", 0)
         if not migration.transactional:
             return Outcome(
                 version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"

@@ -48,9 +48,9 @@ def _symlink_loop(folder):
     [
         ({"002_v1.0_empty.sql": ""}, None, "002_v1.0_empty.sql: contains no SQL statements"),
         (
-            {"002_v1.0_notes.sql": "-- Migration: notes\n-- Version: 002\n/* later */\n"},
+            {"002_v1.0_notes.sql": "-- superseded upstream\n/* later */\n"},
             None,
-            "002_v1.0_notes.sql: contains no SQL statements",
+            "002_v1.0_notes.sql: contains no SQL statements and no header",
         ),
         ({"002_v1.0_bom.sql": b"\xef\xbb\xbf"}, None, "002_v1.0_bom.sql: contains no SQL"),
         (

@@ -30,6 +30,9 @@ EXPECTED = {
     "column-without-index": [("001_v1.0_add_t.sql", 11)],
     "index-not-concurrent": [("001_v1.0_add_t.sql", 11)],
     "destructive-change": [("001_v1.0_add_t.sql", 11)],
+    "unreadable": [("001_v1.0_add_t.sql", 1)],
+    "empty-file": [("001_v1.0_add_t.sql", 1)],
+    "empty-migration": [("001_v1.0_add_t.sql", 1)],
 }
 
 
