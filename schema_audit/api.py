@@ -17,7 +17,7 @@ from schema_audit import conf
 from schema_audit.engine import operations, patches, plan, postgres
 from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
-from schema_audit.files import discovery, lint
+from schema_audit.files import discovery
 from schema_audit.integrity import ddl_capture, evidence, fingerprint, verification
 from schema_audit.ledger import store
 
@@ -344,6 +344,8 @@ def lint_migrations(
 ) -> dict:
     """The pre-deploy checklist over the given files, or the whole directory; no database."""
     files = [Path(p) for p in paths] if paths else None
+    from schema_audit.files import lint  # PostgreSQL's parser: loaded only to lint
+
     return lint.check(files, migrations_dir(directory))
 
 

@@ -75,7 +75,7 @@ def locked(
         postgres.advisory_lock(lock_conn, wait),
     ):
         store.ensure_schema(conn)
-        yield conn, lambda: postgres.ensure_lock_held(lock_conn)
+        yield conn, postgres.LockSession(lock_conn)
 
 
 def runner_for(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 
 import psycopg
 from psycopg import pq, sql
 
 from schema_audit import conf
-from schema_audit.engine import stepwise
+from schema_audit.engine import postgres, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
@@ -76,6 +77,12 @@ class Runner:
         self.restore = sql.SQL(
             "SELECT set_config('search_path', {}, false), set_config('role', {}, false)"
         ).format(sql.Literal(search_path), sql.Literal(role))
+        # After a file: restore the session and ask whether the lock's session still holds
+        # the lock, in one round trip (a guard without `held_sql` is called on its own).
+        held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
+        self.restore_and_check = sql.SQL("{}, {}").format(self.restore, held).as_string(conn)
+        # BEGIN travels with the timeouts and the file: one round trip instead of two.
+        self.begin = "BEGIN; " + self.prefix
 
     def apply(self, migration: MigrationFile, *, take_fingerprint: bool = False) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure.
@@ -91,15 +98,14 @@ class Runner:
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         try:
-            with self.conn.transaction():
-                self.conn.execute(self.prefix + migration.sql)
+            with self._transaction():
+                self.conn.execute(self.begin + migration.sql)
                 if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = elapsed_ms(clock)
-                self.conn.execute(self.restore)
-                self.guard()
+                self._restore_and_guard()
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )
@@ -116,6 +122,26 @@ class Runner:
         outcome = Outcome(migration.version, migration.name, "completed", duration)
         self.progress("done", migration, outcome)
         return outcome
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """COMMIT when the block succeeds, ROLLBACK on any error; the caller sends BEGIN."""
+        try:
+            yield
+        except BaseException:
+            if not self.conn.closed and not self.conn.broken:
+                with suppress(psycopg.OperationalError):  # a lost session rolls back anyway
+                    self.conn.rollback()
+            raise
+        self.conn.execute("COMMIT")
+
+    def _restore_and_guard(self) -> None:
+        """Give the session back its search_path and role, and check the lock is still held."""
+        held = self.conn.execute(self.restore_and_check).fetchone()[-1]
+        if held is None:
+            self.guard()
+        elif not held:
+            raise DatabaseUnavailable(postgres.LOCK_LOST)
 
     def record_placeholder(
         self, migration: MigrationFile, *, take_fingerprint: bool = False
@@ -239,7 +265,7 @@ class Runner:
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
         self.raise_if_lost(exc, migration)
-        line = error_line(exc, migration.sql, skip=len(self.prefix))
+        line = error_line(exc, migration.sql, skip=len(self.begin))
         self.record_failure(migration, started, duration, exc, describe_error(exc), line)
 
     def record_failure(
