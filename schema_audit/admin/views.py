@@ -139,7 +139,7 @@ def _integrity_report() -> dict:
     """`uap_migrate --verify` for the summary: the hash chain, the schema fingerprint, the DDL
     audit, and how many detections the event log holds; a notice instead if a check fails."""
     try:
-        result = api.verify()
+        result = api.verify(incremental=True)  # full re-hash only when old events changed
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("summary: the integrity checks failed: %s", exc)
         return {"integrity_error": str(exc) or type(exc).__name__}
