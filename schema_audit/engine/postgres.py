@@ -100,9 +100,10 @@ class LockSession:
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
+        # No quote characters: the runner sends this right after a file's text (see Runner).
         self.held_sql = sql.SQL(
-            "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
-            "AND l.objsubid = 1 AND l.pid = {} "
+            "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = $uap$advisory$uap$ "
+            "AND l.granted AND l.objsubid = 1 AND l.pid = {} "
             "AND ((l.classid::bigint << 32) | l.objid::bigint) = {})"
         ).format(sql.Literal(conn.info.backend_pid), sql.Literal(LOCK_KEY))
 

@@ -134,6 +134,13 @@ def test_dir_pointing_at_a_file_exits_2(uap, database, migrations_dir):
             13,
             "unterminated quoted string",
         ),
+        (
+            'CREATE TABLE a (id int);\nSELECT "open;\nSELECT 2;\n',
+            12,
+            "unterminated quoted identifier",
+        ),
+        ("CREATE TABLE a (id int);\n/* open;\nSELECT 2;\n", 12, "unterminated /* comment"),
+        ("CREATE TABLE a (id int);\nCREATE TABLE b (id int", 13, "syntax error at end of input"),
     ],
 )
 def test_unterminated_quote_fails_at_run_time_with_its_line(
