@@ -13,7 +13,7 @@ import psycopg
 from psycopg import pq, sql
 
 from schema_audit import conf
-from schema_audit.engine import postgres, stepwise
+from schema_audit.engine import placeholder, postgres, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
@@ -30,9 +30,6 @@ from schema_audit.integrity import fingerprint
 from schema_audit.ledger import provenance, store
 
 logger = logging.getLogger(__name__)
-
-# Recorded on the event of a placeholder file (a header, no statements), which nothing runs.
-PLACEHOLDER_NOTE = "no statements: recorded as applied"
 
 
 def _quote_free(text: str) -> str:
@@ -102,7 +99,7 @@ class Runner:
         fingerprint taken in the same transaction; a failure's event always carries one.
         """
         if migration.empty:
-            return self.record_placeholder(migration, take_fingerprint=take_fingerprint)
+            return placeholder.record(self, migration, take_fingerprint=take_fingerprint)
         if not migration.transactional:
             return stepwise.apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
         self.progress("start", migration, None)
@@ -154,33 +151,6 @@ class Runner:
             self.guard()
         elif not held:
             raise DatabaseUnavailable(postgres.LOCK_LOST)
-
-    def record_placeholder(
-        self, migration: MigrationFile, *, take_fingerprint: bool = False
-    ) -> Outcome:
-        """Record a file without statements as completed in 0 ms, as psql would run it."""
-        self.progress("start", migration, None)
-        started = datetime.now(timezone.utc)
-        try:
-            with self.conn.transaction():
-                self.guard()
-                value, text = (
-                    fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
-                )
-                attempt = self.attempt(
-                    migration,
-                    started,
-                    0,
-                    reason=PLACEHOLDER_NOTE,
-                    fingerprint=value,
-                    schema_description=text,
-                )
-                store.record(self.conn, attempt, self.app_version)
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from exc
-        outcome = Outcome(migration.version, migration.name, "completed", 0)
-        self.progress("done", migration, outcome)
-        return outcome
 
     def dry_run(self, migrations: list[MigrationFile]) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
