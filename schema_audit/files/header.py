@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 HEADER_FIELDS = {
@@ -60,7 +61,7 @@ def parse_header(text: str) -> Header:
     values: dict[str, list[str]] = {}
     lines: dict[str, int] = {}
     current = None
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(_lines(text), start=1):
         stripped = raw.strip()
         if not stripped and not values:
             continue
@@ -82,6 +83,18 @@ def parse_header(text: str) -> Header:
     known = {key: value for key, value in joined.items() if key in _KNOWN}
     extra = {key: value for key, value in joined.items() if key not in _KNOWN}
     return Header(**known, lines=lines, extra=extra)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text`, lazily: the header is a few lines at the top of a large file."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end]
+        start = end + 1
 
 
 _KNOWN = frozenset(HEADER_FIELDS.values())
