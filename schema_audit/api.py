@@ -18,7 +18,7 @@ from schema_audit.engine import approvals, fleet, operations, patches, plan, pos
 from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.runner import Outcome, Progress, Runner
 from schema_audit.exceptions import InvalidMigration, MigrationFailed
-from schema_audit.files import discovery, lint
+from schema_audit.files import discovery
 from schema_audit.integrity import (
     ddl_capture,
     evidence,
@@ -427,6 +427,8 @@ def lint_migrations(
     (`pg_version_source` says which).
     """
     files = [Path(p) for p in paths] if paths else None
+    from schema_audit.files import lint  # PostgreSQL's parser: loaded only to lint
+
     version, source = conf.UAP_LINT_PG_VERSION, "setting"
     if version is None:
         version, source = postgres.server_major(database), "server"
@@ -453,14 +455,15 @@ def verify_schema(database: str = "default") -> dict:
         return verification.verify_schema(conn)
 
 
-def verify(database: str = "default") -> dict:
+def verify(database: str = "default", *, incremental: bool = False) -> dict:
     """Both checks of `uap_migrate --verify`: `{ok, history, schema, out_of_band_ddl, ddl_audit}`.
 
     `out_of_band_ddl` lists the DDL events recorded after the last fingerprint; `ddl_audit` is
-    `{installed, enabled}` of their capture.
+    `{installed, enabled}` of their capture. `incremental` (the admin's summary) re-hashes only
+    the events added since this process last verified the log, unless an older one changed.
     """
     with _connection(database, "verify") as conn:
-        history = verification.verify_history(conn)
+        history = verification.verify_history(conn, incremental=incremental)
         schema = verification.verify_schema(conn)
         since = (schema["recorded"] or {}).get("event_id", 0)
         foreign = [e for e in ddl_capture.out_of_band_events(conn) if e["id"] > since]

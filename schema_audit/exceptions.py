@@ -12,11 +12,38 @@ class SchemaAuditError(Exception):
 class InvalidMigration(SchemaAuditError, ValueError):
     """A migration file or directory is malformed; nothing was run."""
 
-    def __init__(self, message: str, path: object = None, line: int | None = None):
+    def __init__(self, message: str, path: object = None, line: int | None = None, rule: str = ""):
         self.path = path
         self.line = line
+        self.reason = message
+        # The lint rule that reports the same problem, so lint and the runner agree.
+        self.rule = rule
         where = f"{path}:{line}: " if path and line else f"{path}: " if path else ""
         super().__init__(f"{where}{message}")
+
+    def as_dict(self) -> dict:
+        """JSON-ready form: file, line, reason and the full message."""
+        path = None if self.path is None else str(self.path)
+        return {"file": path, "line": self.line, "reason": self.reason, "message": str(self)}
+
+
+class InvalidMigrations(InvalidMigration):
+    """Several files (or problems) are invalid, each in `problems`; nothing was run."""
+
+    def __init__(self, problems: list[InvalidMigration]):
+        self.problems = list(problems)
+        first = self.problems[0]
+        self.path, self.line, self.rule = first.path, first.line, first.rule
+        self.reason = f"{len(self.problems)} problems in the migration files; nothing was run"
+        ValueError.__init__(self, "\n".join(str(problem) for problem in self.problems))
+
+
+def raise_all(problems: list[InvalidMigration]) -> None:
+    """Raise the one problem, or every problem at once; nothing when the list is empty."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InvalidMigrations(problems)
 
 
 class RefusedRequest(SchemaAuditError):

@@ -15,9 +15,10 @@ from schema_audit.admin import queries
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
+from schema_audit.ledger.schema import VERSION_SORT_WIDTH
 
 # Versions are digit strings ordered numerically ('1000' after '999'): compare them left-padded.
-VERSION_WIDTH = 20
+VERSION_WIDTH = VERSION_SORT_WIDTH  # the ledger indexes this key (ledger.schema)
 
 
 def version_key(field: str = "version") -> LPad:

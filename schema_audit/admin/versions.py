@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from schema_audit.admin import approval_views, filters, fleet, traces, views
 from schema_audit.admin.base import (
@@ -61,7 +61,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     search_fields = ["version", "name", "error_message"]
     date_hierarchy = "applied_at"
     summary_fields = ["version", "name", "status_badge", "applied_at", "duration", "applied_by"]
-    header_fields = [f"header_{name}" for name in HEADER_NAMES]
+    header_fields = [*(f"header_{name}" for name in HEADER_NAMES), "header_other"]
     fieldsets = [
         (None, {"fields": [*summary_fields, "checksum_detail"]}),
         ("File header", {"fields": ["source_path", *header_fields]}),
@@ -266,6 +266,15 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="Author")
     def header_author(self, obj):
         return self._header(obj, "author")
+
+    @admin.display(description="Other lines")
+    def header_other(self, obj):
+        """Header keys outside the template (Source, Ticket, ...), as the file writes them."""
+        extra = obj.source_file.header.extra if obj.source_file else {}
+        if not extra:
+            return EMPTY
+        lines = format_html_join("", "<div><b>{}:</b> {}</div>", extra.items())
+        return format_html('<div class="uap-lines">{}</div>', lines)
 
     @admin.display(description="SQL")
     def sql_that_ran(self, obj):

@@ -143,7 +143,7 @@ def _integrity_report(database: str = "default") -> dict:
     """`uap_migrate --verify` for the summary: the hash chain, the schema fingerprint, the DDL
     audit, and how many detections the event log holds; a notice instead if a check fails."""
     try:
-        result = api.verify(database)
+        result = api.verify(database, incremental=True)  # re-hashes only events not yet verified
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("summary: the integrity checks failed: %s", exc)
         return {"integrity_error": str(exc) or type(exc).__name__}

@@ -199,14 +199,25 @@ class Reporter(IntegrityReport, DeployReport):
         return code
 
     def error(self, exc: SchemaAuditError) -> int:
-        """An error that stopped the command; its exit code."""
+        """An error that stopped the command, one line per problem it carries; its exit code."""
+        problems = getattr(exc, "problems", None) or [exc]
         if self.as_json:
-            self.out.write(
-                dump_json({"errors": [{"message": str(exc), "exit_code": exc.exit_code}]})
+            errors = [_error_dict(problem, exc.exit_code) for problem in problems]
+            self.out.write(dump_json({"errors": errors}))
+        for problem in problems:
+            self.err.write(self.style.ERROR(f"error: {problem}"))
+        if len(problems) > 1:
+            self.err.write(
+                self.style.ERROR(f"{len(problems)} problems; nothing was run. Fix them all.")
             )
-        self.err.write(self.style.ERROR(f"error: {exc}"))
         return exc.exit_code
 
     def _problems(self, status: dict) -> None:
         for problem in status["problems"]:
             self.err.write(self.style.ERROR(f"problem: {problem}"))
+
+
+def _error_dict(problem: SchemaAuditError, exit_code: int) -> dict:
+    """`{message, exit_code}`, with `file`, `line` and `reason` for a file's problem."""
+    details = problem.as_dict() if hasattr(problem, "as_dict") else {}
+    return {**details, "message": str(problem), "exit_code": exit_code}

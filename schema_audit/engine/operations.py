@@ -21,6 +21,7 @@ from schema_audit.exceptions import (
     InvalidMigration,
     MigrationFailed,
     RefusedRequest,
+    raise_all,
 )
 from schema_audit.files import discovery
 from schema_audit.files.statements import parse
@@ -36,18 +37,27 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
 
 
 def check_runnable(pending: list[discovery.MigrationFile]) -> None:
-    """Refuse, before anything runs, files the runner cannot execute safely."""
+    """Refuse, before anything runs, files the runner cannot execute safely; every one of
+    them is named at once."""
+    problems = []
     for migration in pending:
         line = discovery.transaction_control_line(migration)
         if line:
-            raise InvalidMigration(
-                "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the runner "
-                "manages transactions itself, so remove it",
-                migration.path,
-                line,
+            problems.append(
+                InvalidMigration(
+                    "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the "
+                    "runner manages transactions itself, so remove it",
+                    migration.path,
+                    line,
+                    rule="transaction-control",
+                )
             )
         if not migration.transactional:
-            parse(migration.sql, migration.path)  # a syntax error stops the run before it starts
+            try:
+                parse(migration.sql, migration.path)  # a syntax error stops the run up front
+            except InvalidMigration as exc:
+                problems.append(exc)
+    raise_all(problems)
 
 
 @contextmanager
@@ -67,7 +77,7 @@ def locked(
         audit_log.emitting(conn, database),
     ):
         store.ensure_schema(conn)
-        yield conn, lambda: postgres.ensure_lock_held(lock_conn)
+        yield conn, postgres.LockSession(lock_conn)
 
 
 def runner_for(

@@ -6,8 +6,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from pglast import ast
-
 from schema_audit.engine.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery
@@ -65,6 +63,8 @@ def _read_patch(path: Path) -> str:
             path,
         )
     statements = parse(text, path)
+    from pglast import ast  # loaded by parse(); deferred so that start-up does not load it
+
     if not statements:
         raise InvalidMigration("contains no SQL statements", path)
     for statement in statements:

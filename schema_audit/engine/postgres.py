@@ -12,6 +12,7 @@ import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
+from psycopg import sql
 
 from schema_audit.engine import fleet
 from schema_audit.exceptions import (
@@ -110,6 +111,32 @@ def session_settings(conn: psycopg.Connection) -> str:
     return "; ".join(statements)
 
 
+LOCK_LOST = (
+    "lost the connection holding the migration lock, so another runner may hold it "
+    "now; the migration in progress was rolled back. Run again."
+)
+
+
+class LockSession:
+    """The session holding the runners' lock; calling it checks the session is still alive.
+
+    `held_sql` asks the same from the working connection, so the check can travel in a
+    query that is sent anyway instead of costing a round trip on the lock's connection.
+    """
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        # No quote characters: the runner sends this right after a file's text (see Runner).
+        self.held_sql = sql.SQL(
+            "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = $uap$advisory$uap$ "
+            "AND l.granted AND l.objsubid = 1 AND l.pid = {} "
+            "AND ((l.classid::bigint << 32) | l.objid::bigint) = {})"
+        ).format(sql.Literal(conn.info.backend_pid), sql.Literal(LOCK_KEY))
+
+    def __call__(self) -> None:
+        ensure_lock_held(self.conn)
+
+
 def ensure_lock_held(conn: psycopg.Connection) -> None:
     """DatabaseUnavailable unless the session holding the advisory lock on `conn` is alive.
 
@@ -119,10 +146,7 @@ def ensure_lock_held(conn: psycopg.Connection) -> None:
     try:
         conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(
-            "lost the connection holding the migration lock, so another runner may hold it "
-            "now; the migration in progress was rolled back. Run again."
-        ) from exc
+        raise DatabaseUnavailable(LOCK_LOST) from exc
 
 
 @contextmanager

@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 
 import psycopg
 from psycopg import pq, sql
 
 from schema_audit import conf
-from schema_audit.engine import fleet, stepwise
+from schema_audit.engine import fleet, placeholder, postgres, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
@@ -26,9 +27,15 @@ from schema_audit.engine.outcome import (
 from schema_audit.exceptions import DatabaseUnavailable, InvalidMigration, MigrationFailed
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import fingerprint
-from schema_audit.ledger import store
+from schema_audit.ledger import provenance, store
 
 logger = logging.getLogger(__name__)
+
+
+def _quote_free(text: str) -> str:
+    """A SQL text literal without quote characters: hex in dollar quotes, decoded."""
+    data = text.encode("utf-8").hex()
+    return f"convert_from(decode($uap${data}$uap$, $uap$hex$uap$), $uap$UTF8$uap$)"
 
 
 def check_duration(option: str, value: str) -> str:
@@ -56,7 +63,8 @@ class Runner:
         # Called inside each file's transaction before it commits; raises to roll it back
         # (the runners' lock was lost, so committing could apply the file twice).
         self.guard = guard or (lambda: None)
-        self.app_version = app_version
+        # Looked up once per run: it stats the migrations directory (and may run git).
+        self.app_version = app_version or provenance.app_version()
         self.progress = progress or (lambda *args: None)
         settings = sql.SQL("SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {};\n")
         self.prefix = settings.format(
@@ -70,9 +78,19 @@ class Runner:
         search_path, role = conn.execute(
             "SELECT current_setting('search_path'), current_user"
         ).fetchone()
-        self.restore = sql.SQL(
-            "SELECT set_config('search_path', {}, false), set_config('role', {}, false)"
-        ).format(sql.Literal(search_path), sql.Literal(role))
+        # Sent right after a file, in the same query: restore the session and ask whether the
+        # lock's session still holds the lock (a guard without `held_sql` is called on its
+        # own). The newline ends a trailing `--` comment, and the text holds no quote
+        # character, so a file ending inside a string, identifier or comment still fails
+        # where it opened it; an unfinished last statement is re-checked alone (_fail).
+        held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
+        self.after_file = (
+            f"\n;SELECT set_config({_quote_free('search_path')}, {_quote_free(search_path)}, "
+            f"false), set_config({_quote_free('role')}, {_quote_free(role)}, false), "
+            f"{held.as_string(conn)}"
+        )
+        # BEGIN travels with the timeouts and the file: one round trip for all of it.
+        self.begin = "BEGIN; " + self.prefix
 
     def apply(self, migration: MigrationFile, *, take_fingerprint: bool = False) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure.
@@ -80,21 +98,24 @@ class Runner:
         With `take_fingerprint` (the last file of a run) the event carries the schema
         fingerprint taken in the same transaction; a failure's event always carries one.
         """
+        if migration.empty:
+            return placeholder.record(self, migration, take_fingerprint=take_fingerprint)
         if not migration.transactional:
             return stepwise.apply_stepwise(self, migration, take_fingerprint=take_fingerprint)
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         try:
-            with self.conn.transaction():
-                self.conn.execute(self.prefix + migration.sql)
+            with self._transaction():
+                cursor = self.conn.execute(self.begin + migration.sql + self.after_file)
                 if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = elapsed_ms(clock)
-                self.conn.execute(self.restore)
-                self.guard()
+                while cursor.nextset():
+                    pass  # to the result of `after_file`, the last statement
+                self._guard_with(cursor.fetchone()[-1])
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )
@@ -111,6 +132,25 @@ class Runner:
         outcome = Outcome(migration.version, migration.name, "completed", duration)
         self.progress("done", migration, outcome)
         return outcome
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """COMMIT when the block succeeds, ROLLBACK on any error; the caller sends BEGIN."""
+        try:
+            yield
+        except BaseException:
+            if not self.conn.closed and not self.conn.broken:
+                with suppress(psycopg.OperationalError):  # a lost session rolls back anyway
+                    self.conn.rollback()
+            raise
+        self.conn.execute("COMMIT")
+
+    def _guard_with(self, held: bool | None) -> None:
+        """Raise unless the lock is still held (`held` None: the guard has to ask itself)."""
+        if held is None:
+            self.guard()
+        elif not held:
+            raise DatabaseUnavailable(postgres.LOCK_LOST)
 
     def dry_run(self, migrations: list[MigrationFile], tracer=None) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
@@ -148,6 +188,8 @@ class Runner:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
             return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+        if migration.empty:
+            return Outcome(version, name, "completed", 0)
         if not migration.transactional:
             if tracer:
                 # Traced where a transaction allows it; still not a dry run of the file.
@@ -224,8 +266,24 @@ class Runner:
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
         self.raise_if_lost(exc, migration)
-        line = error_line(exc, migration.sql, skip=len(self.prefix))
+        position = exc.diag.statement_position
+        if exc.sqlstate == "42601" and int(position or 0) > len(self.begin + migration.sql):
+            # A syntax error past the file's end: its last statement is unfinished. Parsing
+            # failed before anything ran, so parsing the file alone runs nothing either and
+            # gives PostgreSQL's own message (`syntax error at end of input`) and line.
+            exc = self._alone(migration) or exc
+        line = error_line(exc, migration.sql, skip=len(self.begin))
         self.record_failure(migration, started, duration, exc, describe_error(exc), line)
+
+    def _alone(self, migration: MigrationFile) -> psycopg.Error | None:
+        """The error of the file sent without `after_file` (rolled back in any case)."""
+        try:
+            self.conn.execute(self.begin + migration.sql)
+        except psycopg.Error as exc:
+            return exc
+        finally:
+            self.conn.rollback()
+        return None
 
     def record_failure(
         self,

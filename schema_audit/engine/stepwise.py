@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
-from pglast import ast
 
 if TYPE_CHECKING:  # the runner dispatches here; this module only calls back into it
     from schema_audit.engine.runner import Runner
@@ -143,6 +142,8 @@ def _fail(
 
 def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str]:
     """Indexes a failed CREATE INDEX CONCURRENTLY left behind with indisvalid = false."""
+    from pglast import ast  # already loaded: the statements came from its parser
+
     node = statement.node
     if not (isinstance(node, ast.IndexStmt) and node.concurrent):
         return []

@@ -8,14 +8,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from schema_audit.exceptions import InvalidMigration
+from schema_audit.exceptions import InvalidMigration, raise_all
 from schema_audit.files.header import Header, parse_header
 
 FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
-_META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
+META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
 _COMMENTS_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+# A cheap first look: a transaction word where a statement may start (line start, after `;`
+# or a block comment). Only files it matches are split by PostgreSQL's scanner.
 _TXN_CANDIDATE_RE = re.compile(
-    r"^\s*(begin|commit|rollback|end|abort|start\s+transaction|prepare\s+transaction)\b",
+    r"(?:^|;|\*/)\s*(begin|commit|rollback|end|abort|start\s+transaction|prepare\s+transaction)\b",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -30,6 +32,8 @@ class MigrationFile:
     sql: str
     checksum: str
     header: Header
+    # A placeholder: a header and no statements. It applies as a recorded no-op.
+    empty: bool = False
 
     @property
     def number(self) -> int:
@@ -87,51 +91,120 @@ def has_statements(text: str) -> bool:
 
 
 def read_migration(path: Path) -> MigrationFile:
-    """Read and validate one migration file whose name matches FILENAME_RE."""
+    """Read and validate one migration file; InvalidMigration naming its first problem."""
+    migration, problems = load(path)
+    raise_all(problems[:1])
+    return migration
+
+
+def load(path: Path) -> tuple[MigrationFile | None, list[InvalidMigration]]:
+    """One file and every reason it cannot run (lint reports the same list as errors)."""
     match = FILENAME_RE.match(path.name)
-    if not match:
-        raise InvalidMigration(
-            "file name does not match NNN_vX.Y_description.sql "
-            "(e.g. 005_v1.4_add_team_invites.sql)",
-            path,
-        )
+    problems = [] if match else [name_problem(path)]
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
-    text = decode(data, path)
-    version = match.group(1)
+        text = read_text(path)
+    except InvalidMigration as exc:
+        return None, [*problems, exc]
     header = parse_header(text)
-    if header.version and not (header.version.isdigit() and int(header.version) == int(version)):
-        raise InvalidMigration(
-            f"header says Version: {header.version} but the file name says {version}; "
-            "make them agree",
-            path,
-            header.lines.get("version"),
-        )
-    meta = _META_RE.search(text)
-    if meta:
-        line = line_of(text, meta.start())
-        command = meta.group(0).strip()
-        raise InvalidMigration(
-            f"psql meta-command {command!r} is not SQL; inline the SQL it refers to",
-            path,
-            line,
-        )
-    if not has_statements(text):
-        raise InvalidMigration("contains no SQL statements", path)
-    return MigrationFile(
-        version=version,
+    problems += text_problems(path, text, header, match.group(1) if match else None)
+    if problems:
+        return None, problems
+    migration = MigrationFile(
+        version=match.group(1),
         name=f"v{match.group(2)}.{match.group(3)}_{match.group(4)}",
         path=path,
         sql=text,
         checksum=checksum(text),
         header=header,
+        empty=not has_statements(text),
+    )
+    return migration, []
+
+
+def name_problem(path: Path) -> InvalidMigration:
+    """The error of a `.sql` file whose name does not match FILENAME_RE."""
+    return InvalidMigration(
+        "file name does not match NNN_vX.Y_description.sql (e.g. 005_v1.4_add_team_invites.sql)",
+        path,
+        rule="file-name",
     )
 
 
-def discover(directory: Path | str) -> list[MigrationFile]:
-    """Every migration in `directory`, ordered by version; InvalidMigration on any bad file."""
+def read_text(path: Path) -> str:
+    """The decoded text of a file; InvalidMigration (rule unreadable or encoding) if not."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = f"cannot read file: {exc.strerror or exc}"
+        raise InvalidMigration(reason, path, rule="unreadable") from exc
+    try:
+        return decode(data, path)
+    except InvalidMigration as exc:
+        exc.rule = "encoding"
+        raise
+
+
+def text_problems(
+    path: Path, text: str, header: Header, version: str | None
+) -> list[InvalidMigration]:
+    """What makes a decoded file unrunnable: header/name disagreement, psql meta-commands,
+    nothing at all (no header, no SQL)."""
+    problems = []
+    declared = header.version
+    if version and declared and not (declared.isdigit() and int(declared) == int(version)):
+        problems.append(
+            InvalidMigration(
+                f"header says Version: {declared} but the file name says {version}; "
+                "make them agree",
+                path,
+                header.lines.get("version"),
+                rule="version-mismatch",
+            )
+        )
+    for meta in META_RE.finditer(text):
+        problems.append(
+            InvalidMigration(
+                f"psql meta-command `{meta.group(0).strip()}` is not SQL; "
+                "inline the SQL it refers to",
+                path,
+                line_of(text, meta.start()),
+                rule="psql-meta",
+            )
+        )
+    if not header.lines and not has_statements(text):
+        problems.append(
+            InvalidMigration(
+                "contains no SQL statements and no header; a placeholder kept for numbering "
+                "needs at least `-- Migration:` and `-- Version:` lines",
+                path,
+                rule="empty-file",
+            )
+        )
+    return problems
+
+
+def duplicate_problems(paths: list[Path]) -> list[InvalidMigration]:
+    """Every file whose version an earlier file (in name order) already uses."""
+    seen: dict[int, Path] = {}
+    problems = []
+    for path in paths:
+        match = FILENAME_RE.match(path.name)
+        if not match:
+            continue
+        twin = seen.setdefault(int(match.group(1)), path)
+        if twin is not path:
+            problems.append(
+                InvalidMigration(
+                    f"version {match.group(1)} is also used by {twin.name}; renumber one of them",
+                    path,
+                    rule="duplicate-version",
+                )
+            )
+    return problems
+
+
+def sql_paths(directory: Path | str) -> list[Path]:
+    """The `.sql` files of a migrations directory in name order (dotfiles skipped)."""
     directory = Path(directory)
     if not directory.exists():
         raise InvalidMigration("migrations directory does not exist; check --dir", directory)
@@ -141,35 +214,85 @@ def discover(directory: Path | str) -> list[MigrationFile]:
         names = sorted(entry.name for entry in os.scandir(directory))
     except OSError as exc:
         raise InvalidMigration(f"cannot list directory: {exc.strerror or exc}", directory) from exc
+    return [directory / n for n in names if not n.startswith(".") and n.endswith(".sql")]
+
+
+def discover(directory: Path | str) -> list[MigrationFile]:
+    """Every migration in `directory`, ordered by version.
+
+    Every invalid file is reported at once (InvalidMigrations), so one run names them all.
+    """
+    paths = sql_paths(directory)
+    problems = duplicate_problems(paths)
     found: dict[int, MigrationFile] = {}
-    for name in names:
-        if name.startswith(".") or not name.endswith(".sql"):
-            continue
-        migration = read_migration(directory / name)
-        twin = found.get(migration.number)
-        if twin:
-            raise InvalidMigration(
-                f"version {migration.version} is also used by {twin.path.name}; "
-                "renumber one of them",
-                migration.path,
-            )
-        found[migration.number] = migration
+    for path in paths:
+        migration, trouble = load(path)
+        problems += trouble
+        if migration and migration.number not in found:
+            found[migration.number] = migration
+    problems.sort(key=lambda problem: (str(problem.path), problem.line or 0))
+    raise_all(problems)
     return [found[number] for number in sorted(found)]
 
 
 def transaction_control_line(migration: MigrationFile) -> int | None:
-    """Line of a top-level BEGIN/COMMIT/ROLLBACK that would break the runner's transaction."""
-    if not _TXN_CANDIDATE_RE.search(migration.sql):
-        return None
-    from pglast import ast, parser  # deferred: only files with a candidate line pay for it
+    """Line of a top-level BEGIN/COMMIT/ROLLBACK that would break the runner's transaction.
 
+    PL/pgSQL bodies are full of BEGIN and END, so a line-start regex cannot decide; PostgreSQL's
+    scanner (pglast) splits the file into statements, dollar quotes and comments understood,
+    and only each statement's first words are read. Files with a SQL-standard body
+    (`BEGIN ATOMIC ... END`, whose inner `;` the scanner cannot place) get the full parser.
+    """
+    text = migration.sql
+    if not _TXN_CANDIDATE_RE.search(text):
+        return None
+    from pglast import parser  # deferred: most runs never need PostgreSQL's parser
+
+    if _ATOMIC_RE.search(text):
+        return _transaction_control_by_parser(text)
     try:
-        statements = parser.parse_sql(migration.sql)
+        slices = parser.split(text, with_parser=False, only_slices=True)
     except parser.ParseError:
         return None  # PostgreSQL reports the syntax error, with its position, when it runs
+    for piece in slices:
+        statement = strip_comments_ahead(text[piece])
+        if _TXN_STATEMENT_RE.match(statement):
+            return line_of(text, piece.stop - len(statement))
+    return None
+
+
+_ATOMIC_RE = re.compile(r"\batomic\b", re.IGNORECASE)
+# A statement that ends or starts a transaction; SAVEPOINT, RELEASE and ROLLBACK TO are harmless.
+_TXN_STATEMENT_RE = re.compile(
+    r"(begin|commit|end|abort|start\s+transaction|prepare\s+transaction"
+    r"|rollback(?!\s+(work\s+|transaction\s+)?to\b))\b",
+    re.IGNORECASE,
+)
+
+
+def strip_comments_ahead(chunk: str) -> str:
+    """`chunk` without the comments and white space in front of its first word."""
+    rest = chunk.lstrip()
+    while rest.startswith(("--", "/*")):
+        if rest.startswith("--"):
+            newline = rest.find("\n")
+            rest = "" if newline < 0 else rest[newline + 1 :]
+        else:
+            close = rest.find("*/")
+            rest = "" if close < 0 else rest[close + 2 :]
+        rest = rest.lstrip()
+    return rest
+
+
+def _transaction_control_by_parser(text: str) -> int | None:
+    from pglast import ast, parser
+
+    try:
+        statements = parser.parse_sql(text)
+    except parser.ParseError:
+        return None
     harmless = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
     for raw in statements:
         if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind.name not in harmless:
-            # pglast reports character offsets, not bytes.
-            return line_of(migration.sql, raw.stmt_location)
+            return line_of(text, raw.stmt_location)  # character offsets, not bytes
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 HEADER_FIELDS = {
@@ -18,7 +19,7 @@ HEADER_FIELDS = {
     "lint-ignore": "lint_ignore",
     "author": "author",
 }
-_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z-]*)\s*:\s*(.*)$")
+_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,15 @@ class Header:
     lint_ignore: str = ""
     author: str = ""  # a Django username or an e-mail: who may not approve the file
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    # Other `-- Key: value` lines (Source, Ticket, ...), in file order, spelled as written.
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> str:
+        """A field by its header name (`Rollback`, `Source`), known or not; '' if absent."""
+        known = HEADER_FIELDS.get(key.lower())
+        if known:
+            return getattr(self, known, "")
+        return next((v for k, v in self.extra.items() if k.lower() == key.lower()), "")
 
     @property
     def transactional(self) -> bool:
@@ -45,26 +55,62 @@ class Header:
 
 
 def parse_header(text: str) -> Header:
-    """Parse the leading `--` comment block; continuation lines extend the previous field."""
+    """Parse the leading `--` comment block; continuation lines extend the previous field.
+
+    A known key (any case) or a capitalised `-- Word:` starts a field and so ends the one
+    before it: a `-- Source: ...` line after a multi-line Rollback is not rollback SQL.
+    """
     values: dict[str, list[str]] = {}
     lines: dict[str, int] = {}
     current = None
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(_lines(text), start=1):
         stripped = raw.strip()
         if not stripped and not values:
             continue
         if not stripped.startswith("--"):
             break
         body = stripped[2:].strip()
-        match = _FIELD_RE.match(body)
-        key = HEADER_FIELDS.get(match.group(1).lower()) if match else None
+        key = _key(body)
         if key:
-            current = key
-            values[key] = [match.group(2).strip()] if match.group(2).strip() else []
+            # A one-value field is never continued: the comment lines after it are prose.
+            current = None if key in _SINGLE_LINE else key
+            value = body.split(":", 1)[1].strip()
+            values[key] = [value] if value else []
             lines[key] = number
         elif not body:
             current = None
         elif current:
             values[current].append(body)
     joined = {key: "\n".join(parts) for key, parts in values.items()}
-    return Header(**joined, lines=lines)
+    known = {key: value for key, value in joined.items() if key in _KNOWN}
+    extra = {key: value for key, value in joined.items() if key not in _KNOWN}
+    return Header(**known, lines=lines, extra=extra)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text`, lazily: the header is a few lines at the top of a large file."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end]
+        start = end + 1
+
+
+_KNOWN = frozenset(HEADER_FIELDS.values())
+_SINGLE_LINE = frozenset({"migration", "version", "date", "status", "transaction", "lint_ignore"})
+
+
+def _key(body: str) -> str | None:
+    """The field a `Key: value` line starts (its attribute, or the key as written), or None."""
+    match = _FIELD_RE.match(body)
+    if not match:
+        return None
+    name = match.group(1)
+    known = HEADER_FIELDS.get(name.lower())
+    if known:
+        return known
+    # Lower-case words stay continuation text (`-- note: ...` inside a Rollback).
+    return name if name[0].isupper() else None

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pglast import parser
-
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files.discovery import line_of
+from schema_audit.files.discovery import line_of, strip_comments_ahead
 
 
 @dataclass(frozen=True)
@@ -22,12 +20,14 @@ class Statement:
 
 def parse(text: str, path: Path | str | None = None) -> list[Statement]:
     """Every statement of `text`; InvalidMigration with the line of a syntax error."""
+    from pglast import parser  # deferred: importing PostgreSQL's parser costs every command
+
     try:
         raw = parser.parse_sql(text)
     except parser.ParseError as exc:
         message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
         raise InvalidMigration(
-            f"SQL does not parse: {message}", path, line_of(text, offset)
+            f"SQL does not parse: {message}", path, line_of(text, offset), rule="parse-error"
         ) from exc
     statements = []
     for item in raw:
@@ -35,21 +35,8 @@ def parse(text: str, path: Path | str | None = None) -> list[Statement]:
         end = start + item.stmt_len if item.stmt_len else len(text)
         # The parser's span of the first statement includes leading comments; skip them.
         chunk = text[start:end]
-        skipped = len(chunk) - len(_strip_comments_ahead(chunk))
+        skipped = len(chunk) - len(strip_comments_ahead(chunk))
         statements.append(
             Statement(chunk[skipped:].strip(), line_of(text, start + skipped), item.stmt)
         )
     return statements
-
-
-def _strip_comments_ahead(chunk: str) -> str:
-    rest = chunk.lstrip()
-    while rest.startswith(("--", "/*")):
-        if rest.startswith("--"):
-            newline = rest.find("\n")
-            rest = "" if newline < 0 else rest[newline + 1 :]
-        else:
-            close = rest.find("*/")
-            rest = "" if close < 0 else rest[close + 2 :]
-        rest = rest.lstrip()
-    return rest

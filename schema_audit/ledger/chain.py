@@ -116,11 +116,13 @@ def _python_text(value: object, kind: str) -> str | None:
     return str(value)
 
 
-def verify(events: list[dict]) -> dict:
+def verify(events: list[dict], previous: str | None = None) -> dict:
     """Check the chain over events in id order: `{verified, events, chained, unchained,
-    first_break, head}`; events before the first hashed one are pre-chain history."""
-    previous: str | None = None
-    started = False
+    first_break, head}`; events before the first hashed one are pre-chain history.
+
+    `previous` resumes after an already verified head: the first event must link to it.
+    """
+    started = previous is not None
     chained = unchained = 0
     for event in events:
         stored = _strip(event.get("hash"))

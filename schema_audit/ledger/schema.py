@@ -94,12 +94,22 @@ CREATE TRIGGER {EVENTS_TABLE}_no_truncate BEFORE TRUNCATE ON {EVENTS_TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
 {chain.trigger_sql(EVENTS_TABLE)}"""
 
+# Versions sort numerically as text left-padded with zeros ('3' < '010' < '1000'). The index
+# on that key lets the admin order and match 100k versions without computing it per request.
+VERSION_SORT_WIDTH = 20
+VERSION_SORT_INDEX = f"{MIGRATIONS_TABLE}_version_key_idx"
+_VERSION_SORT_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {VERSION_SORT_INDEX} "
+    f"ON {MIGRATIONS_TABLE} (lpad(version, {VERSION_SORT_WIDTH}, '0'))"
+)
+
 # One catalog round trip tells whether the tables are complete; DDL runs only when they are not,
 # so a no-op deploy takes no ACCESS EXCLUSIVE lock on the ledger.
 _SCHEMA_STATE_SQL = """
 SELECT c.relname, array_agg(a.attname::text) AS columns,
        (SELECT count(*) FROM pg_trigger t
-        WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers
+        WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers,
+       to_regclass(%s) IS NOT NULL AS sort_index
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
@@ -138,10 +148,11 @@ def tables_exist(conn: psycopg.Connection) -> bool:
 
 def ensure_schema(conn: psycopg.Connection) -> bool:
     """Create or upgrade both tables and the append-only trigger; True if DDL ran."""
-    state = {
-        row[0]: (set(row[1]), row[2])
-        for row in conn.execute(_SCHEMA_STATE_SQL, (MIGRATIONS_TABLE, EVENTS_TABLE))
-    }
+    rows = conn.execute(_SCHEMA_STATE_SQL, (VERSION_SORT_INDEX, MIGRATIONS_TABLE, EVENTS_TABLE))
+    state, sort_index = {}, False
+    for table, columns, triggers, has_index in rows:
+        state[table] = (set(columns), triggers)
+        sort_index = has_index
     wanted = {MIGRATIONS_TABLE: MIGRATION_COLUMNS, EVENTS_TABLE: EVENT_COLUMNS}
     complete = (
         all(
@@ -149,6 +160,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
             for table, columns in wanted.items()
         )
         and state[EVENTS_TABLE][1] >= 3
+        and sort_index
     )
     if complete:
         _ensure_writable(conn)
@@ -195,6 +207,7 @@ def _create_or_upgrade(conn: psycopg.Connection, state: dict, wanted: dict) -> N
             f"CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_version_idx "
             f"ON {EVENTS_TABLE} (version, id)"
         )
+        conn.execute(_VERSION_SORT_SQL)
         conn.execute(_TRIGGER_SQL)
 
 
@@ -231,7 +244,9 @@ CREATE TRIGGER {ACCESS_TABLE}_no_truncate BEFORE TRUNCATE ON {ACCESS_TABLE}
 
 def ensure_access_table(conn: psycopg.Connection) -> bool:
     """Create or upgrade `schema_audit_access` and its append-only triggers; True if DDL ran."""
-    rows = conn.execute(_SCHEMA_STATE_SQL, (ACCESS_TABLE, ACCESS_TABLE)).fetchall()
+    rows = conn.execute(
+        _SCHEMA_STATE_SQL, (VERSION_SORT_INDEX, ACCESS_TABLE, ACCESS_TABLE)
+    ).fetchall()
     have, triggers = (set(rows[0][1]), rows[0][2]) if rows else (set(), 0)
     if rows and {name for name, _ in ACCESS_COLUMNS} <= have and triggers >= 2:
         return False

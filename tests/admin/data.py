@@ -63,8 +63,13 @@ class History:
     versions_newest_first: list[str]
 
 
+# Header lines outside the template, as real histories carry them (shown on 001's page).
+EXTRA_HEADER = "-- Source: upstream <b>0001</b>\n-- Ticket: OPS-1234\n"
+
+
 def _body(version: str) -> str:
-    return migration(version, f"CREATE TABLE IF NOT EXISTS t{version} (id int);")
+    text = migration(version, f"CREATE TABLE IF NOT EXISTS t{version} (id int);")
+    return text.replace("--\n\n", f"{EXTRA_HEADER}--\n\n", 1) if version == "001" else text
 
 
 def _write_files(folder: Path) -> None:

@@ -196,6 +196,17 @@ def test_detail_shows_header_sql_error_and_every_attempt(auditor_client, history
     assert "2.3.1" in timeline  # app version of each attempt
 
 
+def test_detail_shows_header_lines_outside_the_template_escaped(auditor_client, history):
+    """`-- Source:` and `-- Ticket:` from the file are listed under the header, HTML escaped."""
+    page = auditor_client.get(change_url("001")).content.decode()
+    other = page.split("<label>Other lines:</label>")[1].split("</fieldset>")[0]
+    assert "<b>Source:</b> upstream &lt;b&gt;0001&lt;/b&gt;" in other
+    assert "<b>Ticket:</b> OPS-1234" in other
+    assert "Ticket" not in page.split("<label>Rollback:</label>")[1].split("</div>")[0]
+    plain = auditor_client.get(change_url("002")).content.decode()
+    assert "<label>Other lines:</label>" in plain
+
+
 def test_detail_of_a_version_whose_file_is_gone_uses_the_ledger_copy(auditor_client, history):
     """007's file was deleted: the page says so, shows drift and the stored header fields."""
     page = auditor_client.get(change_url("007")).content.decode()

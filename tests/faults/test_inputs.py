@@ -48,9 +48,9 @@ def _symlink_loop(folder):
     [
         ({"002_v1.0_empty.sql": ""}, None, "002_v1.0_empty.sql: contains no SQL statements"),
         (
-            {"002_v1.0_notes.sql": "-- Migration: notes\n-- Version: 002\n/* later */\n"},
+            {"002_v1.0_notes.sql": "-- superseded upstream\n/* later */\n"},
             None,
-            "002_v1.0_notes.sql: contains no SQL statements",
+            "002_v1.0_notes.sql: contains no SQL statements and no header",
         ),
         ({"002_v1.0_bom.sql": b"\xef\xbb\xbf"}, None, "002_v1.0_bom.sql: contains no SQL"),
         (
@@ -134,6 +134,13 @@ def test_dir_pointing_at_a_file_exits_2(uap, database, migrations_dir):
             13,
             "unterminated quoted string",
         ),
+        (
+            'CREATE TABLE a (id int);\nSELECT "open;\nSELECT 2;\n',
+            12,
+            "unterminated quoted identifier",
+        ),
+        ("CREATE TABLE a (id int);\n/* open;\nSELECT 2;\n", 12, "unterminated /* comment"),
+        ("CREATE TABLE a (id int);\nCREATE TABLE b (id int", 13, "syntax error at end of input"),
     ],
 )
 def test_unterminated_quote_fails_at_run_time_with_its_line(

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from schema_audit.exceptions import InvalidMigration
+from schema_audit.exceptions import InvalidMigration, InvalidMigrations
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
 from tests.conftest import UAP_MIGRATIONS, migration
@@ -84,10 +84,10 @@ def test_bom_and_crlf_do_not_change_the_checksum(migrations_dir):
         ({"003_v1.0_a.sql": "-- Version: 004\nSELECT 1;"}, "003_v1.0_a.sql:1: header says"),
         ({"001_v1.0_a.sql": "SELECT 1;\n\\i other.sql\n"}, "001_v1.0_a.sql:2: psql meta-command"),
         ({"001_v1.0_a.sql": b"SELECT 1;\nSELECT '\xff';\n"}, "001_v1.0_a.sql:2: not valid UTF-8"),
-        ({"001_v1.0_a.sql": ""}, "contains no SQL"),
+        ({"001_v1.0_a.sql": ""}, "001_v1.0_a.sql: contains no SQL statements and no header"),
         (
-            {"001_v1.0_a.sql": "-- Migration: x\n-- only comments\n/* and this */\n"},
-            "contains no SQL",
+            {"001_v1.0_a.sql": "-- just a note\n/* and this */\n"},
+            "no SQL statements and no header",
         ),
     ],
 )
@@ -133,9 +133,127 @@ def test_empty_directory_has_no_migrations(migrations_dir):
             "SAVEPOINT s;\nROLLBACK TO SAVEPOINT s;\n",
             None,
         ),
+        ("DO $$\nBEGIN\n  PERFORM 1;\nEND\n$$;\nRELEASE SAVEPOINT s;\nROLLBACK TO s;\n", None),
+        ("SELECT 'a\nBEGIN;\n';\nSELECT $q$\nCOMMIT;\n$q$;\n", None),
+        ("SELECT 1;\n-- note\n/* block */ END;\n", 3),
+        ("SELECT 'é';\n\nStart Transaction;\n", 3),
+        ("SELECT 1;\nROLLBACK;\n", 2),
+        ("SELECT 1;\nabort;\n", 2),
+        ("SELECT 1; COMMIT;\n", 1),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\nEND;\n"
+            "SELECT 2;\n",
+            None,
+        ),
+        (
+            "CREATE PROCEDURE p() LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\nEND;\nCOMMIT;\n",
+            5,
+        ),
     ],
 )
 def test_transaction_control_is_found_by_the_parser(migrations_dir, body, line):
-    """Top-level BEGIN/COMMIT is flagged; plpgsql BEGIN and savepoints are not."""
+    """Top-level BEGIN/COMMIT/END/ROLLBACK is flagged; plpgsql and BEGIN ATOMIC bodies, quoted
+    text and savepoints are not."""
     folder = migrations_dir({"001_v1.0_a.sql": body})
     assert discovery.transaction_control_line(discovery.discover(folder)[0]) == line
+
+
+def test_placeholder_with_a_header_and_no_statements_is_an_empty_migration(migrations_dir):
+    """Comments under a header, no SQL: a placeholder kept for numbering, not an error."""
+    folder = migrations_dir(
+        {
+            "001_v1.0_a.sql": "-- Migration: x\n-- Version: 001\n-- only comments\n/* here */\n",
+            "002_v1.0_b.sql": migration("002", "SELECT 1;"),
+        }
+    )
+    found = discovery.discover(folder)
+    assert [(m.version, m.empty) for m in found] == [("001", True), ("002", False)]
+
+
+def test_every_invalid_file_is_reported_in_one_error(migrations_dir):
+    """Four bad files: one InvalidMigrations names each, in file order, with its line."""
+    folder = migrations_dir(
+        {
+            "001_v1.0_ok.sql": migration("001", "SELECT 1;"),
+            "002_v1.0_meta.sql": "SELECT 1;\n\\i other.sql\n\\set x 1\n",
+            "003_v1.0_a.sql": "-- Version: 004\nSELECT 1;",
+            "004-bad.sql": "SELECT 1;",
+            "005_v1.0_bytes.sql": b"SELECT 1;\nSELECT '\xff';\n",
+            "006_v1.0_ok.sql": migration("006", "SELECT 1;"),
+        }
+    )
+    with pytest.raises(InvalidMigrations) as excinfo:
+        discovery.discover(folder)
+    problems = [(p.path.name, p.line, p.rule) for p in excinfo.value.problems]
+    assert problems == [
+        ("002_v1.0_meta.sql", 2, "psql-meta"),
+        ("002_v1.0_meta.sql", 3, "psql-meta"),
+        ("003_v1.0_a.sql", 1, "version-mismatch"),
+        ("004-bad.sql", None, "file-name"),
+        ("005_v1.0_bytes.sql", 2, "encoding"),
+    ]
+    assert isinstance(excinfo.value, InvalidMigration) and excinfo.value.exit_code == 2
+    text = str(excinfo.value).splitlines()
+    assert text[0].startswith(f"{folder}/002_v1.0_meta.sql:2: psql meta-command")
+    assert len(text) == 5
+
+
+def test_a_file_both_misnamed_and_undecodable_reports_both(migrations_dir):
+    """Each reason of one file is named: its name and its bytes."""
+    folder = migrations_dir({"7_bad.sql": b"\xff"})
+    with pytest.raises(InvalidMigrations) as excinfo:
+        discovery.discover(folder)
+    assert [p.rule for p in excinfo.value.problems] == ["file-name", "encoding"]
+
+
+HISTORY_HEADER = (
+    "-- Migration: Add invoices\n"
+    "-- Version: 012\n"
+    "-- Changes:\n"
+    "-- 1. invoices table\n"
+    "-- Rollback: DROP INDEX IF EXISTS invoices_due;\n"
+    "-- DROP TABLE IF EXISTS invoices;\n"
+    "-- Source: upstream db/migrate/0012_invoices.sql\n"
+    "-- Author: Dana Smith <dana@example.com>\n"
+    "-- Ticket: OPS-1234\n"
+    "-- Reviewed-by: Lee\n"
+    "--   and Kim\n"
+    "CREATE TABLE invoices (id int);\n"
+)
+
+
+def test_a_capitalised_key_line_ends_a_multiline_rollback():
+    """`-- Source:` after a two-line Rollback is its own field, not rollback SQL."""
+    header = parse_header(HISTORY_HEADER)
+    assert header.rollback == "DROP INDEX IF EXISTS invoices_due;\nDROP TABLE IF EXISTS invoices;"
+    assert header.changes == "1. invoices table"
+    assert header.get("Source") == "upstream db/migrate/0012_invoices.sql"
+    assert header.get("author") == "Dana Smith <dana@example.com>"
+    assert header.get("Ticket") == "OPS-1234"
+    assert header.get("Reviewed-by") == "Lee\nand Kim"
+    assert header.get("Rollback") == header.rollback
+    assert header.get("Nope") == ""
+
+
+def test_unknown_keys_are_kept_in_file_order_with_their_lines():
+    """Keys the template does not know land in `extra`, as written, with their line numbers."""
+    header = parse_header(HISTORY_HEADER)
+    assert [key for key in header.extra if key != "Author"] == ["Source", "Ticket", "Reviewed-by"]
+    assert header.lines["Ticket"] == 9
+
+
+def test_lowercase_words_and_sql_stay_inside_the_rollback():
+    """Only a capitalised `Word:` starts a field: `note:` and SQL with colons continue it."""
+    header = parse_header(
+        "-- Rollback: UPDATE t SET a = 'x:y';\n-- note: also drop b\n"
+        "-- SELECT now()::date;\n--\n-- Source: x\nSELECT 1;"
+    )
+    assert header.rollback == "UPDATE t SET a = 'x:y';\nnote: also drop b\nSELECT now()::date;"
+    assert header.extra == {"Source": "x"}
+
+
+def test_a_huge_header_parses_in_linear_time():
+    """Twenty thousand `-- Key:` lines: each kept, parsed in well under a second's work."""
+    text = "".join(f"-- Key{n}: value {n}\n" for n in range(20_000)) + "SELECT 1;\n"
+    header = parse_header(text)
+    assert len(header.extra) == 20_000 and header.get("Key19999") == "value 19999"

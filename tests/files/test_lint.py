@@ -46,6 +46,9 @@ EXPECTED = {
     "prefer-timestamptz": [("001_v1.0_add_t.sql", 11)],
     "prefer-text-field": [("001_v1.0_add_t.sql", 11)],
     "ban-char-field": [("001_v1.0_add_t.sql", 11)],
+    "unreadable": [("001_v1.0_add_t.sql", 1)],
+    "empty-file": [("001_v1.0_add_t.sql", 1)],
+    "empty-migration": [("001_v1.0_add_t.sql", 1)],
 }
 
 

@@ -112,3 +112,28 @@ def test_event_log_rejects_edits(uap, database, statement):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
             conn.execute(statement)
     assert database.scalar("SELECT count(*) FROM schema_migration_events") == 4
+
+
+def test_version_sort_key_is_indexed_and_used_by_the_admin_ordering(database):
+    """The ledger indexes lpad(version); the admin's newest-first query reads that index,
+    and a ledger created before the index gets it on the next run."""
+    from schema_audit.admin.filters import version_key
+    from schema_audit.models import SchemaMigration
+
+    with database.connect() as conn:
+        assert store.ensure_schema(conn)
+        conn.execute("DROP INDEX schema_migrations_version_key_idx")
+        assert store.ensure_schema(conn), "a missing sort index is an upgrade"
+        assert not store.ensure_schema(conn)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, status) "
+            "SELECT lpad(g::text, 4 + g % 3, '0'), 'completed' FROM generate_series(1, 3000) g"
+        )
+        conn.execute("ANALYZE schema_migrations")
+    query = SchemaMigration.objects.alias(version_key=version_key()).order_by("-version_key")
+    text, params = query.values_list("version")[:20].query.sql_with_params()
+    with database.connect() as conn:
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + text, params))
+        newest = [row[0] for row in conn.execute(text, params)]
+    assert "schema_migrations_version_key_idx" in plan and "Sort" not in plan, plan
+    assert newest[:3] == ["3000", "002999", "02998"]

@@ -30,7 +30,6 @@ from schema_audit.files.statements import Statement, parse
 DEFAULT_PG_VERSION = 15
 
 _REQUIRED_HEADER = ("migration", "version", "description", "rollback")
-_META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
 _HARMLESS_TXN = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
 _DESTRUCTIVE_AT = {
     AlterTableType.AT_DropColumn: ("drops column", "ban-drop-column"),
@@ -53,10 +52,8 @@ def check(
     `type_rules` adds squawk's column type preferences (prefer-bigint-over-int, ...).
     """
     if paths is None:
-        if not directory.is_dir():
-            raise InvalidMigration("migrations directory does not exist; check --dir", directory)
-        paths = sorted(p for p in directory.iterdir() if p.suffix == ".sql" and p.name[0] != ".")
-    findings = _duplicates(paths)
+        paths = discovery.sql_paths(directory)
+    findings = [_finding(problem) for problem in discovery.duplicate_problems(paths)]
     for path in paths:
         findings += lint_file(path, pg_version)
     if not type_rules:
@@ -72,59 +69,52 @@ def check(
 
 
 def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:
-    """Every finding of one file, minus the rules its `-- Lint-ignore:` header disables."""
+    """Every finding of one file, minus the rules its `-- Lint-ignore:` header disables.
+
+    What discovery refuses comes from discovery itself, so lint and the runner agree.
+    """
     where = str(path)
-    found: list[Finding] = []
     match = discovery.FILENAME_RE.match(path.name)
-    if not match:
-        found.append(Finding(where, 1, "file-name", "name it NNN_vX.Y_description.sql"))
+    found = [] if match else [_finding(discovery.name_problem(path))]
     try:
-        text = discovery.decode(path.read_bytes(), path)
-    except (InvalidMigration, OSError) as exc:
-        return found + [Finding(where, getattr(exc, "line", None) or 1, "encoding", str(exc))]
+        text = discovery.read_text(path)
+    except InvalidMigration as exc:
+        return found + [_finding(exc)]
     header = parse_header(text)
-    found += _header(where, header, match.group(1) if match else None)
+    version = match.group(1) if match else None
+    problems = discovery.text_problems(path, text, header, version)
+    found += [_finding(p) for p in problems]
+    if not any(p.rule == "empty-file" for p in problems):  # which says to add the header
+        found += _header(where, header)
     ignored, unknown = _ignored(header)
     found += [
         Finding(where, header.lines.get("lint_ignore", 1), "lint-ignore", f"unknown rule {r!r}")
         for r in unknown
     ]
     found += _sql(where, text, header, pg_version)
+    if header.lines and not discovery.has_statements(text):
+        found.append(
+            Finding(
+                where,
+                1,
+                "empty-migration",
+                "no statements: it will be recorded as applied without running anything",
+            )
+        )
     return [f for f in found if f.rule == "lint-ignore" or not ignored & {f.rule, *f.squawk}]
 
 
-def _duplicates(paths: list[Path]) -> list[Finding]:
-    seen: dict[int, Path] = {}
-    found = []
-    for path in paths:
-        match = discovery.FILENAME_RE.match(path.name)
-        if not match:
-            continue
-        twin = seen.setdefault(int(match.group(1)), path)
-        if twin is not path:
-            found.append(
-                Finding(str(path), 1, "duplicate-version", f"{twin.name} has the same version")
-            )
-    return found
+def _finding(problem: InvalidMigration) -> Finding:
+    """A discovery problem as a lint error."""
+    return Finding(str(problem.path), problem.line or 1, problem.rule, problem.reason)
 
 
-def _header(where: str, header: Header, version: str | None) -> list[Finding]:
-    found = [
+def _header(where: str, header: Header) -> list[Finding]:
+    return [
         Finding(where, 1, "header-missing", f"add `-- {name.title()}:` to the header")
         for name in _REQUIRED_HEADER
         if not getattr(header, name).strip()
     ]
-    declared = header.version.strip()
-    if version and declared and not (declared.isdigit() and int(declared) == int(version)):
-        found.append(
-            Finding(
-                where,
-                header.lines.get("version", 1),
-                "version-mismatch",
-                f"header says {declared}, the file name says {version}",
-            )
-        )
-    return found
 
 
 def _ignored(header: Header) -> tuple[set[str], list[str]]:
@@ -133,17 +123,12 @@ def _ignored(header: Header) -> tuple[set[str], list[str]]:
 
 
 def _sql(where: str, text: str, header: Header, pg_version: int) -> list[Finding]:
-    metas = list(_META_RE.finditer(text))
-    if metas:
-        return [
-            Finding(where, line_of(text, m.start()), "psql-meta", "inline the SQL it refers to")
-            for m in metas
-        ]
+    if discovery.META_RE.search(text):
+        return []  # reported by discovery, line by line; the text is not SQL
     try:
         statements = parse(text, where)
     except InvalidMigration as exc:
-        message = str(exc).removeprefix(f"{where}:{exc.line}: ")
-        return [Finding(where, exc.line or 1, "parse-error", message)]
+        return [Finding(where, exc.line or 1, "parse-error", exc.reason)]
     safety = SafetyChecker(where, pg_version, header.transactional)
     return _Checker(where, text, header).run(statements) + safety.run(statements)
 

@@ -8,7 +8,9 @@ ERROR, WARNING = "error", "warning"
 RULES = {
     "file-name": (ERROR, "file name is not NNN_vX.Y_description.sql"),
     "duplicate-version": (ERROR, "two files use the same version"),
-    "encoding": (ERROR, "file is not UTF-8"),
+    "encoding": (ERROR, "file is not UTF-8, or holds a NUL byte"),
+    "unreadable": (ERROR, "file cannot be read"),
+    "empty-file": (ERROR, "no header and no SQL statements"),
     "header-missing": (ERROR, "header lacks Migration, Version, Description or Rollback"),
     "version-mismatch": (ERROR, "header Version differs from the file name"),
     "psql-meta": (ERROR, "psql meta-command (\\i, \\set, ...) is not SQL"),
@@ -21,6 +23,7 @@ RULES = {
     "column-without-index": (WARNING, "new column without an index in the same file"),
     "index-not-concurrent": (WARNING, "CREATE INDEX on an existing table without CONCURRENTLY"),
     "destructive-change": (WARNING, "DROP, type change, rename or truncate not declared Breaking"),
+    "empty-migration": (WARNING, "a header and no statements: applies as a recorded no-op"),
     # Lock and rewrite rules, named as squawk names them.
     "adding-field-with-default": (WARNING, "ADD COLUMN whose DEFAULT rewrites the table"),
     "adding-required-field": (WARNING, "NOT NULL column without a DEFAULT on an existing table"),

@@ -1,0 +1,10 @@
+-- Migration: Lint fixture
+-- Version: 001
+-- Date: 2026-01-01
+-- Description: fixture for one lint rule
+-- Status: TESTING
+--
+-- Impact: Non-breaking
+-- Rollback: SELECT 1;
+-- Source: superseded by 002, kept so the numbering matches upstream
+--
