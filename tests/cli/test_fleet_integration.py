@@ -1,0 +1,73 @@
+"""Where the fleet meets approvals, the trace and the output formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import override_settings
+
+from schema_audit import api
+from schema_audit.engine.approvals import APPROVERS_GROUP
+from tests.conftest import migration
+
+pytestmark = pytest.mark.django_db
+FILE = "001_v1.0_create_orders.sql"
+EVENTS = "SELECT count(*) FROM schema_migration_events WHERE action = 'apply'"
+
+
+@pytest.fixture
+def approved_folder(migrations_dir):
+    """One file by alice; bob is an approver."""
+    user = get_user_model().objects.create_user("bob", "bob@example.com", "pw-123456789")
+    user.groups.add(Group.objects.get_or_create(name=APPROVERS_GROUP)[0])
+    body = migration("001", "CREATE TABLE orders (id int);")
+    return migrations_dir({FILE: body.replace("-- Status: LIVE\n", "-- Author: alice\n", 1)})
+
+
+@override_settings(UAP_REQUIRE_APPROVAL=True)
+def test_fleet_refuses_before_the_canary_applies_when_another_target_lacks_approval(
+    fleet, uap_fleet, approved_folder
+):
+    """Approved on the canary only: exit 2, nothing applied anywhere, the target named."""
+    dbs = fleet(2)
+    api.approve("001", approved_by="bob", directory=approved_folder, database=dbs[0].alias)
+    result = uap_fleet(dbs, "--canary", dbs[0].alias, directory=approved_folder)
+    assert result.code == 2
+    assert "orders" not in dbs[0].tables()
+    assert dbs[0].scalar(EVENTS) == 0
+    assert dbs[1].alias in result.err and "has no approval" in result.err
+
+
+@override_settings(UAP_REQUIRE_APPROVAL=True)
+def test_fleet_applies_when_every_target_is_approved(fleet, uap_fleet, approved_folder):
+    """Each target's own ledger holds its approval: the rollout goes through."""
+    dbs = fleet(2)
+    for db in dbs:
+        api.approve("001", approved_by="bob", directory=approved_folder, database=db.alias)
+    result = uap_fleet(dbs, "--canary", dbs[0].alias, directory=approved_folder)
+    assert result.code == 0, result.err
+    assert all("orders" in db.tables() for db in dbs)
+
+
+def test_resume_of_a_traced_fleet_run_stays_a_dry_run(fleet, uap_fleet, migrations_dir):
+    """A --trace rollout that needs attention suggests a command that traces, never applies."""
+    folder = migrations_dir({"001_v1.0_bad.sql": migration("001", "SELECT 1/0;")})
+    dbs = fleet(2)
+    result = uap_fleet(dbs, "--trace", "--format", "json", directory=folder)
+    assert result.code == 1
+    document = json.loads(result.out)
+    assert "--trace" in document["resume"]
+    assert "--format json" in document["resume"] or "--json" in document["resume"]
+
+
+def test_resume_after_a_failed_canary_keeps_it_first(fleet, uap_fleet, migrations_dir):
+    """The canary failed: the resumed rollout still runs it alone before the others."""
+    folder = migrations_dir({"001_v1.0_bad.sql": migration("001", "SELECT 1/0;")})
+    dbs = fleet(3)
+    result = uap_fleet(dbs, "--canary", dbs[1].alias, "--parallel", "2", directory=folder)
+    assert result.code == 1
+    resume = next(line for line in result.err.splitlines() if line.startswith("Resume with:"))
+    assert f"--canary {dbs[1].alias}" in resume and "--parallel 2" in resume
