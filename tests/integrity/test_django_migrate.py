@@ -168,7 +168,5 @@ def test_django_migrate_event_is_streamed_on_the_audit_logger(database, tracked,
     """The django_migrate event reaches the audit stream like every other ledger event."""
     with caplog.at_level(logging.INFO, logger="schema_audit.audit"):
         django_migrate(database)
-    lines = [
-        json.loads(r.getMessage()) for r in caplog.records if r.name == "schema_audit.audit"
-    ]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "schema_audit.audit"]
     assert [(x["action"], x["database"]) for x in lines] == [("django_migrate", database.alias)]
