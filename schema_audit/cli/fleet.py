@@ -68,6 +68,11 @@ def is_fleet(targets: list[str]) -> bool:
 
 def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
     """Roll the command out to `targets`; print as targets finish; the fleet's exit code."""
+    if report.fmt not in ("text", "json"):
+        raise RefusedRequest(
+            f"--format {report.fmt} is for one database; a fleet prints a table (text) or "
+            "one JSON document (json): give --database with one alias for that output"
+        )
     if conf.UAP_REQUIRE_APPROVAL and not any(options.get(mode) for mode in _NOT_APPLY):
         ensure_fleet_approved(options, targets)
     bundles: dict[str, bytes] = {}

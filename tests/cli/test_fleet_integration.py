@@ -71,3 +71,15 @@ def test_resume_after_a_failed_canary_keeps_it_first(fleet, uap_fleet, migration
     assert result.code == 1
     resume = next(line for line in result.err.splitlines() if line.startswith("Resume with:"))
     assert f"--canary {dbs[1].alias}" in resume and "--parallel 2" in resume
+
+
+def test_markdown_trace_on_a_fleet_is_refused_before_anything_runs(
+    fleet, uap_fleet, migrations_dir
+):
+    """The fleet prints a table per target, never Markdown: say so instead of ignoring it."""
+    folder = migrations_dir({"001_v1.0_a.sql": migration("001", "CREATE TABLE t (id int);")})
+    dbs = fleet(2)
+    result = uap_fleet(dbs, "--trace", "--format", "markdown", directory=folder)
+    assert result.code == 2
+    assert "--format markdown" in result.err and "one database" in result.err
+    assert all("schema_migration_events" not in db.tables() for db in dbs)
