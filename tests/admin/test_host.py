@@ -96,7 +96,7 @@ class RoutedLedger:
 def test_access_records_go_where_the_router_sends_the_access_log(
     host_admin, database, uap, migrations_dir, settings
 ):
-    """The admin's visits are recorded beside the ledger it reads, and its access log shows them."""
+    """Visits are recorded beside the ledger the admin reads, and its access log shows them."""
     folder = migrations_dir(numbered(1))
     assert uap(directory=folder).code == 0
     RoutedLedger.alias = database.alias
