@@ -53,9 +53,13 @@ _CARRIED = (
     ("install_ddl_audit", "--install-ddl-audit"),
 )
 # Modes that change no schema (a dry run rolls back): every target is reported, whatever fails.
-READ_ONLY = ("plan", "status", "check", "verify", "evidence", "dry_run")
+# --trace alone implies --dry-run.
+READ_ONLY = ("plan", "status", "check", "verify", "evidence", "dry_run", "trace")
 # Every mode other than a plain apply (which is what runs when none of these is given).
-_NOT_APPLY = (*READ_ONLY, "trace", "rollback", "baseline", "repair", "accept_checksum", "patch")
+_NOT_APPLY = (
+    *READ_ONLY,
+    *("rollback", "baseline", "repair", "accept_checksum", "patch", "install_ddl_audit"),
+)
 _WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}
 _CHECK_WORDS = {0: "up to date", 1: "pending", 2: "not consistent"}
 _APPLIED = ("completed", "baseline")

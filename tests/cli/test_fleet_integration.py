@@ -83,3 +83,27 @@ def test_markdown_trace_on_a_fleet_is_refused_before_anything_runs(
     assert result.code == 2
     assert "--format markdown" in result.err and "one database" in result.err
     assert all("schema_migration_events" not in db.tables() for db in dbs)
+
+
+def test_trace_alone_on_a_fleet_reports_every_target_like_a_dry_run(
+    fleet, uap_fleet, migrations_dir
+):
+    """--trace implies --dry-run: a file failing on one target does not stop the others."""
+    folder = migrations_dir({"001_v1.0_a.sql": migration("001", "CREATE TABLE t (id int);")})
+    dbs = fleet(3)
+    with dbs[0].connect() as conn:
+        conn.execute("CREATE TABLE t (id int)")
+    result = uap_fleet(dbs, "--trace", "--json", directory=folder)
+    assert result.code == 1
+    statuses = [t["status"] for t in json.loads(result.out)["targets"]]
+    assert statuses == ["failed", "ok", "ok"]
+
+
+@override_settings(UAP_REQUIRE_APPROVAL=True)
+def test_modes_that_apply_no_file_need_no_approval_on_a_fleet(fleet, uap_fleet, approved_folder):
+    """Installing the DDL capture or a dry run over a fleet is not an apply: no refusal."""
+    dbs = fleet(2)
+    for args in (("--install-ddl-audit",), ("--dry-run",), ("--plan",)):
+        result = uap_fleet(dbs, *args, directory=approved_folder)
+        assert "no target was run" not in result.err, args
+    assert uap_fleet(dbs, "--install-ddl-audit", directory=approved_folder).code == 0
