@@ -107,3 +107,20 @@ def test_modes_that_apply_no_file_need_no_approval_on_a_fleet(fleet, uap_fleet, 
         result = uap_fleet(dbs, *args, directory=approved_folder)
         assert "no target was run" not in result.err, args
     assert uap_fleet(dbs, "--install-ddl-audit", directory=approved_folder).code == 0
+
+
+def test_traced_fleet_events_verify_and_their_evidence_verifies_offline(
+    fleet, uap_fleet, migrations_dir, tmp_path
+):
+    """Events carrying both a trace and a rollout id: --verify and the fleet bundle hold."""
+    folder = migrations_dir({"001_v1.0_a.sql": migration("001", "CREATE TABLE t (id int);")})
+    dbs = fleet(2)
+    assert uap_fleet(dbs, "--trace", directory=folder).code == 0
+    for db in dbs:
+        rows = db.query("SELECT trace IS NOT NULL, rollout FROM schema_migration_events")
+        assert len(rows) == 1 and rows[0][0] and rows[0][1]
+    result = uap_fleet(dbs, "--verify", directory=folder)
+    assert result.code == 0, result.out + result.err
+    bundle = tmp_path / "fleet.zip"
+    assert uap_fleet(dbs, "--evidence", str(bundle), directory=folder).code == 0
+    assert api.verify_evidence(bundle)["verified"]
