@@ -11,9 +11,15 @@ import time
 import psycopg
 from django.core.management.base import OutputWrapper
 
+from schema_audit import api, conf
 from schema_audit.cli.reporter import FAIL, OK, Reporter
-from schema_audit.engine import fleet, postgres
-from schema_audit.exceptions import DatabaseUnavailable, LockTimeout, SchemaAuditError
+from schema_audit.engine import approvals, fleet, postgres
+from schema_audit.exceptions import (
+    DatabaseUnavailable,
+    LockTimeout,
+    RefusedRequest,
+    SchemaAuditError,
+)
 from schema_audit.integrity import fleet_evidence
 
 # Options a resumed run carries over, as (option key, flag); True-valued ones are plain flags.
@@ -41,9 +47,19 @@ _CARRIED = (
     ("parallel", "--parallel"),
     ("on_error", "--on-error"),
     ("json", "--json"),
+    ("trace", "--trace"),
+    ("format", "--format"),
+    ("patch", "--patch"),
+    ("install_ddl_audit", "--install-ddl-audit"),
 )
 # Modes that change no schema (a dry run rolls back): every target is reported, whatever fails.
-READ_ONLY = ("plan", "status", "check", "verify", "evidence", "dry_run")
+# --trace alone implies --dry-run.
+READ_ONLY = ("plan", "status", "check", "verify", "evidence", "dry_run", "trace")
+# Every mode other than a plain apply (which is what runs when none of these is given).
+_NOT_APPLY = (
+    *READ_ONLY,
+    *("rollback", "baseline", "repair", "accept_checksum", "patch", "install_ddl_audit"),
+)
 _WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}
 _CHECK_WORDS = {0: "up to date", 1: "pending", 2: "not consistent"}
 _APPLIED = ("completed", "baseline")
@@ -56,6 +72,13 @@ def is_fleet(targets: list[str]) -> bool:
 
 def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
     """Roll the command out to `targets`; print as targets finish; the fleet's exit code."""
+    if report.fmt not in ("text", "json"):
+        raise RefusedRequest(
+            f"--format {report.fmt} is for one database; a fleet prints a table (text) or "
+            "one JSON document (json): give --database with one alias for that output"
+        )
+    if conf.UAP_REQUIRE_APPROVAL and not any(options.get(mode) for mode in _NOT_APPLY):
+        ensure_fleet_approved(options, targets)
     bundles: dict[str, bytes] = {}
     work = _work(dispatch, report.style, options, bundles)
     view = FleetView(report, options)
@@ -71,6 +94,35 @@ def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
     if options["evidence"]:
         fleet_evidence.write(bundles, options["evidence"], rollout.rollout_id)
     return view.summary(rollout)
+
+
+def ensure_fleet_approved(options: dict, targets: list[str]) -> None:
+    """Refuse the whole rollout before any target applies when a target lacks an approval.
+
+    Approvals live in each target's own event log. Each target checks its approvals again
+    under its lock; this read only keeps the canary from applying what another target refuses.
+    """
+    missing = []
+    for alias in targets:
+        try:
+            status = api.migration_status(
+                options["dir"], alias, target=options["target"], out_of_order=True
+            )
+        except SchemaAuditError:
+            continue  # unreachable or inconsistent: the target reports it when it runs
+        missing += [
+            f"{alias}: {item['version']} {item['name']} "
+            f"({approvals.reason(item['approval']['state'])})"
+            for item in status["pending"]
+            if item["approval"]["state"] != "approved"
+        ]
+    if missing:
+        raise RefusedRequest(
+            "UAP_REQUIRE_APPROVAL is on and these files are not approved on these targets; "
+            "no target was run. Approvals are kept in each database's own event log: approve "
+            "on every target (the admin's database selector, or schema_audit.api.approve(..., "
+            "database=ALIAS)):\n  " + "\n  ".join(missing)
+        )
 
 
 def _work(dispatch, style, options: dict, bundles: dict):
@@ -267,6 +319,8 @@ def where(alias: str) -> str:
 def resume_command(options: dict, aliases: list[str]) -> str:
     """The command that runs the same mode again on `aliases` only."""
     argv = ["python", "manage.py", "uap_migrate", "--database", ",".join(aliases)]
+    if options.get("canary") in aliases:
+        argv += ["--canary", options["canary"]]  # the canary did not pass: it still goes first
     for key, flag in _CARRIED:
         value = options.get(key)
         if value is True:

@@ -55,6 +55,11 @@ class ApprovalState:
         return data
 
 
+def reason(state: str) -> str:
+    """Why a file in `state` may not run (`has no approval`, ...); '' when it may."""
+    return _WHY.get(state, "")
+
+
 def is_author(author: str, username: str, email: str | None = "") -> bool:
     """True when the header's Author names this user (username or e-mail, any case)."""
     wanted = author.strip().lower()

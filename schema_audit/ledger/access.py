@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 
 from schema_audit.ledger import audit_log
 from schema_audit.ledger.schema import ACCESS_COLUMNS, ACCESS_TABLE
@@ -33,19 +33,27 @@ def _clip(value: object) -> object:
     return value
 
 
-def table_exists(database: str = "default") -> bool:
+def access_database() -> str:
+    """The alias of the access log: `default`, or where the host's routers write the app."""
+    from schema_audit.models import AccessRecord  # models need the app registry
+
+    return router.db_for_write(AccessRecord)
+
+
+def table_exists(database: str | None = None) -> bool:
     """True once `uap_migrate` has created the access table on this database."""
-    with connections[database].cursor() as cursor:
+    with connections[database or access_database()].cursor() as cursor:
         cursor.execute(_EXISTS_SQL, (ACCESS_TABLE,))
         return bool(cursor.fetchone()[0])
 
 
-def record(database: str = "default", **values: object) -> dict | None:
+def record(database: str | None = None, **values: object) -> dict | None:
     """Append one access record (keys of FIELDS) and stream it; None before the table exists.
 
     Before `uap_migrate` has created the tables there is no audit trail to look at, and the
     pages say so; the access is still streamed on the audit logger.
     """
+    database = database or access_database()
     row = {name: _clip(values.get(name)) for name in FIELDS}
     if not table_exists(database):
         logger.warning("%s does not exist yet; access not stored: %s", ACCESS_TABLE, row)

@@ -146,3 +146,33 @@ def test_summary_and_evidence_follow_the_selected_database(auditor, rolled_out):
     assert bundle.status_code == 200 and bundle["Content-Type"] == "application/zip"
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("manifest.json"))
     assert manifest["database"].endswith(f"/{first.alias}")
+
+
+@pytest.fixture
+def approver_client(django_db_setup, django_db_blocker):
+    """A client logged in as a staff member of "Schema approvers", outside a test transaction."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from schema_audit.engine.approvals import APPROVERS_GROUP
+
+    with django_db_blocker.unblock():
+        user = get_user_model().objects.create_user("fleet-approver", "", "pw", is_staff=True)
+        user.groups.add(Group.objects.get_or_create(name=APPROVERS_GROUP)[0])
+        client = Client()
+        client.force_login(user)
+        yield client
+        user.delete()
+
+
+def test_approving_on_a_selected_database_writes_to_that_ledger_only(approver_client, rolled_out):
+    """?db= on the approval page: the approve event lands in that database's event log."""
+    url = reverse("admin:schema_audit_approve", args=["002"]) + f"?db={rolled_out[1].alias}"
+    page = approver_client.get(url)
+    assert page.status_code == 200
+    response = approver_client.post(url, {"comment": "ok"})
+    assert response.status_code == 302 and f"db={rolled_out[1].alias}" in response["Location"]
+    approvals = "SELECT actor FROM schema_migration_events WHERE action = 'approve'"
+    assert rolled_out[1].query(approvals) == [("fleet-approver",)]
+    assert rolled_out[0].query(approvals) == []

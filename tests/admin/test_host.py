@@ -79,3 +79,31 @@ def test_admin_reads_the_ledger_where_the_hosts_router_sends_it(
     assert summary.context["current"].version == "003"
     assert summary.context["history"]["events"] == 3  # the routed ledger's chain, verified
     assert summary.context["schema"]["drift"] is False
+
+
+class RoutedLedger:
+    """A host's router sending schema_audit's reads and writes to another alias."""
+
+    alias: str | None = None
+
+    def db_for_read(self, model, **hints):
+        """schema_audit's models live on `alias`."""
+        return self.alias if model._meta.app_label == "schema_audit" else None
+
+    db_for_write = db_for_read
+
+
+def test_access_records_go_where_the_router_sends_the_access_log(
+    host_admin, database, uap, migrations_dir, settings
+):
+    """Visits are recorded beside the ledger the admin reads, and its access log shows them."""
+    folder = migrations_dir(numbered(1))
+    assert uap(directory=folder).code == 0
+    RoutedLedger.alias = database.alias
+    settings.DATABASE_ROUTERS = [f"{__name__}.RoutedLedger"]
+    settings.UAP_MIGRATIONS_DIR = folder
+    assert host_admin.get(reverse("admin:schema_audit_summary")).status_code == 200
+    rows = database.query("SELECT action, path FROM schema_audit_access")
+    assert rows == [("view", reverse("admin:schema_audit_summary"))]
+    log = host_admin.get(reverse("admin:schema_audit_accessrecord_changelist"))
+    assert log.status_code == 200 and len(log.context["cl"].result_list) >= 1

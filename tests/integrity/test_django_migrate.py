@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 
 import pytest
@@ -161,3 +162,11 @@ def test_sqlite_alias_is_left_alone(tmp_path, caplog):
         settings.DATABASES.pop(alias, None)
     assert (tmp_path / "side.db").stat().st_size > 0
     assert not caplog.records
+
+
+def test_django_migrate_event_is_streamed_on_the_audit_logger(database, tracked, caplog):
+    """The django_migrate event reaches the audit stream like every other ledger event."""
+    with caplog.at_level(logging.INFO, logger="schema_audit.audit"):
+        django_migrate(database)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "schema_audit.audit"]
+    assert [(x["action"], x["database"]) for x in lines] == [("django_migrate", database.alias)]
