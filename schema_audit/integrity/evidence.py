@@ -19,12 +19,14 @@ from typing import BinaryIO
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
-from schema_audit.integrity import fingerprint
+from schema_audit.integrity import bundle, fingerprint
 from schema_audit.ledger import chain, store
 
 FORMAT = "uap-evidence/1"
-MANIFEST = "manifest.json"
+MANIFEST = bundle.MANIFEST
 # Every column of schema_migrations, in the table's own order.
+# Members whose content the verifier checks, beyond their SHA-256.
+CHECKED_MEMBERS = ("events.json", "chain.json", "fingerprint.json", "migrations.json")
 HISTORY_COLUMNS = tuple(name for name, _ in store.MIGRATION_COLUMNS)
 
 
@@ -86,81 +88,72 @@ def _cell(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value).rstrip(" ")
 
 
-def write(bundle: dict[str, bytes], out: str | Path | BinaryIO, database: str) -> dict:
+def write(contents: dict[str, bytes], out: str | Path | BinaryIO, database: str) -> dict:
     """Write the zip with its manifest to a path or binary file; the manifest and its SHA-256."""
     manifest = {
         "format": FORMAT,
         "created_at": datetime.now(timezone.utc).isoformat(),
         "database": database,
-        "files": {name: _sha256(data) for name, data in sorted(bundle.items())},
+        "files": {name: _sha256(data) for name, data in sorted(contents.items())},
+        # The verifier inflates no member beyond its size here.
+        "sizes": {name: len(data) for name, data in sorted(contents.items())},
     }
     manifest_bytes = _json(manifest)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(MANIFEST, manifest_bytes)
-        for name, data in sorted(bundle.items()):
+        for name, data in sorted(contents.items()):
             archive.writestr(name, data)
     return {**manifest, "manifest_sha256": _sha256(manifest_bytes)}
 
 
-def verify(bundle: str | Path | BinaryIO) -> dict:
+def verify(source: str | Path | BinaryIO) -> dict:
     """Re-check a bundle offline: `{intact, verified, problems, findings, manifest_sha256, ...}`.
 
     `problems` mean the bundle was altered; `findings` are what it shows (a broken chain,
-    schema drift, a file that differs from the ledger).
+    schema drift, a file that differs from the ledger). InvalidBundle when it is malformed.
     """
-    try:
-        with zipfile.ZipFile(bundle) as archive:
-            data = {info.filename: archive.read(info) for info in archive.infolist()}
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InvalidMigration(f"not a readable evidence bundle: {exc}", bundle) from exc
-    if MANIFEST not in data:
-        raise InvalidMigration("not an evidence bundle: no manifest.json", bundle)
-    manifest = json.loads(data[MANIFEST])
-    problems = _manifest_problems(manifest, data)
+    checked = bundle.read(source)
+    problems, manifest = list(checked.problems), checked.manifest
+    if manifest["format"] != FORMAT:
+        problems.append(f"unknown bundle format {manifest['format']!r}")
     findings: list[str] = []
-    result = {"manifest_sha256": _sha256(data[MANIFEST]), "created_at": manifest.get("created_at")}
+    result = {"manifest_sha256": checked.manifest_sha256, "created_at": manifest.get("created_at")}
     try:
-        events = json.loads(data["events.json"])
-        history = chain.verify(events)
-        result["history"] = history
-        if history != json.loads(data["chain.json"])["chain"]:
-            problems.append("chain.json does not match the chain recomputed from events.json")
-        if not history["verified"]:
-            findings.append(f"event log hash chain broken: {history['first_break']}")
-        schema = json.loads(data["fingerprint.json"])
-        result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
-        problems += _schema_problems(schema)
-        if schema.get("drift"):
-            changed = ", ".join(
-                f"{c['change']} {c['kind']} {c['name']}" for c in schema["changes"]
-            )
-            findings.append(f"schema drift from the last recorded fingerprint: {changed}")
-        problems += _file_problems(json.loads(data["migrations.json"]), data, findings)
-    except (KeyError, ValueError, TypeError) as exc:
-        problems.append(f"missing or malformed member: {exc}")
+        _content_checks(checked, problems, findings, result)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        problems.append(f"missing or malformed member: {type(exc).__name__}: {exc}")
     result.update(
         intact=not problems,
         verified=not problems and not findings,
         problems=problems,
         findings=findings,
-        files=len(manifest.get("files", {})),
+        files=len(manifest["files"]),
     )
     return result
 
 
-def _manifest_problems(manifest: dict, data: dict[str, bytes]) -> list[str]:
-    problems = []
-    if manifest.get("format") != FORMAT:
-        problems.append(f"unknown bundle format {manifest.get('format')!r}")
-    listed = manifest.get("files", {})
-    for name, digest in sorted(listed.items()):
-        if name not in data:
-            problems.append(f"{name}: listed in the manifest but missing")
-        elif _sha256(data[name]) != digest:
-            problems.append(f"{name}: SHA-256 differs from the manifest (modified)")
-    for name in sorted(set(data) - set(listed) - {MANIFEST}):
-        problems.append(f"{name}: not listed in the manifest (added)")
-    return problems
+def _content_checks(checked: bundle.Bundle, problems: list, findings: list, result: dict) -> None:
+    """What the members say: the chain recomputed, the fingerprint, each file's checksum."""
+    data = checked.members
+    unread = [name for name in CHECKED_MEMBERS if name not in data]
+    problems += [f"{name}: missing" for name in unread if name not in checked.manifest["files"]]
+    if unread:  # a listed member that was not read already has its problem
+        return
+    events = json.loads(data["events.json"])
+    history = chain.verify(events)
+    result["history"] = history
+    if history != json.loads(data["chain.json"])["chain"]:
+        problems.append("chain.json does not match the chain recomputed from events.json")
+    if not history["verified"]:
+        findings.append(f"event log hash chain broken: {history['first_break']}")
+    schema = json.loads(data["fingerprint.json"])
+    result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
+    problems += _schema_problems(schema)
+    if schema.get("drift"):
+        changed = ", ".join(f"{c['change']} {c['kind']} {c['name']}" for c in schema["changes"])
+        findings.append(f"schema drift from the last recorded fingerprint: {changed}")
+    listing = json.loads(data["migrations.json"])
+    problems += _file_problems(listing, data, findings, set(checked.manifest["files"]))
 
 
 def _schema_problems(schema: dict) -> list[str]:
@@ -172,12 +165,15 @@ def _schema_problems(schema: dict) -> list[str]:
     return []
 
 
-def _file_problems(listing: list[dict], data: dict[str, bytes], findings: list[str]) -> list[str]:
+def _file_problems(
+    listing: list[dict], data: dict[str, bytes], findings: list[str], listed: set[str]
+) -> list[str]:
     problems = []
     for item in listing:
         member = item["file"]
         if member not in data:
-            problems.append(f"{member}: missing")
+            if member not in listed:  # a listed member that was not read has its problem
+                problems.append(f"{member}: missing")
             continue
         try:
             actual = discovery.checksum(discovery.decode(data[member], member))
