@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit.admin import filters, queries, views
+from schema_audit.admin import filters, queries, search, views
 
 EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
@@ -79,7 +79,42 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         notice = self.ledger_notice(request)
-        return notice or super().changelist_view(request, extra_context)
+        if notice:
+            return notice
+        self._drop_nul_parameters(request)
+        return super().changelist_view(request, extra_context)
+
+    def _drop_nul_parameters(self, request) -> None:
+        """Parameters holding a NUL byte match no row (PostgreSQL text cannot hold one): drop
+        them, say so, and list nothing rather than fail."""
+        bad = search.nul_parameters(request.GET)
+        if not bad:
+            return
+        query = request.GET.copy()
+        for name in bad:
+            del query[name]
+            shown = name.replace("\x00", "\\x00")
+            messages.error(request, f"Filter {shown} not applied: its value contains a NUL byte.")
+        request.GET = query
+        request.uap_match_nothing = True
+
+    def get_search_results(self, request, queryset, search_term):
+        """Bounded search (admin.search): over its limits, nothing listed and a notice."""
+        if getattr(request, "uap_match_nothing", False):
+            return queryset.none(), False
+        try:
+            words = search.terms(search_term)
+        except search.SearchRefused as exc:
+            messages.error(request, str(exc))
+            return queryset.none(), False
+        if not words:
+            return queryset, False
+        return search.matching(queryset, self.get_search_fields(request), words), False
+
+    def get_object(self, request, object_id, from_field=None):
+        if "\x00" in str(object_id):  # no key holds a NUL byte; PostgreSQL would refuse it
+            return None
+        return super().get_object(request, object_id, from_field)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         notice = self.ledger_notice(request)
@@ -100,6 +135,11 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
         notice = self.ledger_notice(request)
         if notice:
             return notice
+        if self._refused_input(request):
+            # The list explains what is wrong; an export never silently drops a filter.
+            info = self.opts.app_label, self.opts.model_name
+            url = reverse("admin:%s_%s_changelist" % info)
+            return HttpResponseRedirect(f"{url}?{request.GET.urlencode()}")
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
@@ -107,6 +147,15 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info) + "?e=1")
         queryset = self.export_queryset(request, changelist.queryset)
         return views.csv_response(queryset, self.csv_columns, self.csv_stem)
+
+    def _refused_input(self, request) -> bool:
+        if search.nul_parameters(request.GET):
+            return True
+        try:
+            search.terms(request.GET.get("q", ""))
+        except search.SearchRefused:
+            return True
+        return False
 
     def export_queryset(self, request, queryset):
         """The changelist's queryset as exported; subclasses add computed columns."""
