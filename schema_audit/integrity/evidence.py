@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from schema_audit import csv_safe
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
 from schema_audit.integrity import bundle, fingerprint
@@ -82,10 +83,9 @@ def members(
     return out
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return value.isoformat() if isinstance(value, datetime) else str(value).rstrip(" ")
+def _cell(value: object) -> object:
+    # char(64) checksums come back blank-padded; the cell is the value, neutralised.
+    return csv_safe.cell(value.rstrip(" ") if isinstance(value, str) else value)
 
 
 def write(contents: dict[str, bytes], out: str | Path | BinaryIO, database: str) -> dict:

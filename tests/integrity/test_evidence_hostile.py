@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -241,3 +242,22 @@ def test_fuzzed_members_never_crash(bundle, member, value):
     result = _verdict(build([(n, content if n == member else d) for n, d in members]))
     if member == "manifest.json":
         assert result is None or not result["intact"]
+
+
+def test_history_csv_is_neutralised_against_formulas(uap, migrations_dir, tmp_path):
+    """Header fields an author controls reach history.csv quoted, like the admin's exports."""
+    body = (
+        "-- Migration: hostile\n-- Version: 001\n"
+        '-- Description: =HYPERLINK("http://evil","click")\n'
+        "-- Impact:  @SUM(A1)\n-- Rollback: --2+3+cmd|' /C calc'!A0\n--\n\n"
+        "CREATE TABLE t1 (id int);\n"
+    )
+    folder = migrations_dir({"001_v1.0_hostile.sql": body})
+    assert uap(directory=folder).code == 0
+    out = tmp_path / "evidence.zip"
+    assert uap("--evidence", str(out), directory=folder).code == 0
+    with zipfile.ZipFile(out) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("history.csv").decode())))
+    assert rows[0]["description"] == '\'=HYPERLINK("http://evil","click")'
+    assert rows[0]["impact"].startswith("'") and rows[0]["impact"].endswith("@SUM(A1)")
+    assert rows[0]["rollback_sql"] == "'--2+3+cmd|' /C calc'!A0"
