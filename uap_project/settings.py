@@ -2,7 +2,7 @@
 
 import warnings
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import environ
 
@@ -78,6 +78,19 @@ def _database_from_url(url: str) -> dict:
     return config
 
 
+def _url_fault(url: str) -> str:
+    """What is wrong with a URL the parser refused, naming no part of it."""
+    try:
+        urlsplit(url).port
+    except ValueError as exc:
+        number = "out of range" in str(exc)
+        return f"the port is {'out of range' if number else 'not a number'}; {_ENCODE_HINT}"
+    return f"it cannot be parsed; {_ENCODE_HINT}"
+
+
+_ENCODE_HINT = "percent-encode '/', '@', ':' and '#' in the user name and password"
+
+
 def _parse_database_url(url: str) -> tuple[dict, str]:
     """The DATABASES entry of a PostgreSQL URL, and why the URL is unusable ('' if it is not)."""
     example = "e.g. postgresql://user:password@host:5432/dbname"
@@ -85,8 +98,10 @@ def _parse_database_url(url: str) -> tuple[dict, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # django-environ warns on unknown schemes
             config = environ.Env.db_url_config(url)
-    except ValueError as exc:
-        return {}, f"DATABASE_URL is not a valid URL ({exc}); {example}"
+    except ValueError:
+        # The parser's message quotes the URL's parts, and a password holding '/', '@' or '#'
+        # shifts them: say what is wrong without echoing any of it.
+        return {}, f"DATABASE_URL is not a valid URL ({_url_fault(url)}); {example}"
     if config.get("ENGINE") not in POSTGRES_ENGINES:
         scheme = url.split("://", 1)[0] if "://" in url else "none"
         return {}, f"DATABASE_URL must be a postgresql:// URL (scheme: {scheme}); {example}"
