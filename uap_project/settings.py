@@ -81,10 +81,10 @@ def _database_from_url(url: str) -> dict:
 def _url_fault(url: str) -> str:
     """What is wrong with a URL the parser refused, naming no part of it."""
     try:
-        urlsplit(url).port
+        port = urlsplit(url).port
     except ValueError as exc:
-        number = "out of range" in str(exc)
-        return f"the port is {'out of range' if number else 'not a number'}; {_ENCODE_HINT}"
+        port = "out of range" if "out of range" in str(exc) else "not a number"
+        return f"the port is {port}; {_ENCODE_HINT}"
     return f"it cannot be parsed; {_ENCODE_HINT}"
 
 
