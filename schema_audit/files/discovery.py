@@ -95,6 +95,9 @@ def read_migration(path: Path) -> MigrationFile:
             "(e.g. 005_v1.4_add_team_invites.sql)",
             path,
         )
+    if path.exists() and not path.is_file():
+        # A FIFO or device would block or never end; a directory is not a migration.
+        raise InvalidMigration("is not a regular file; a migration is a plain .sql file", path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -130,6 +133,23 @@ def read_migration(path: Path) -> MigrationFile:
     )
 
 
+def refuse_outside(path: Path, root: Path) -> None:
+    """InvalidMigration when `path` (followed through links) is not inside `root`."""
+    if not path.is_symlink():
+        return
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return  # broken or looping: reading it reports why
+    if not target.is_relative_to(root):
+        # Whatever it points at (a .env, a key) would be run, shown and shipped as SQL.
+        raise InvalidMigration(
+            "is a symbolic link to a file outside the migrations directory; copy the "
+            "migration into the directory instead",
+            path,
+        )
+
+
 def discover(directory: Path | str) -> list[MigrationFile]:
     """Every migration in `directory`, ordered by version; InvalidMigration on any bad file."""
     directory = Path(directory)
@@ -142,9 +162,11 @@ def discover(directory: Path | str) -> list[MigrationFile]:
     except OSError as exc:
         raise InvalidMigration(f"cannot list directory: {exc.strerror or exc}", directory) from exc
     found: dict[int, MigrationFile] = {}
+    root = directory.resolve()
     for name in names:
         if name.startswith(".") or not name.endswith(".sql"):
             continue
+        refuse_outside(directory / name, root)
         migration = read_migration(directory / name)
         twin = found.get(migration.number)
         if twin:

@@ -63,7 +63,8 @@ def members(
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
     for migration in files:
         member = f"migrations/{migration.path.name}"
-        out[member] = migration.path.read_bytes()
+        # The text discovery read and checked, never the path again (a link could be swapped).
+        out[member] = migration.sql.encode("utf-8")
         row = rows.get(migration.version) or {}
         listing.append(
             {

@@ -261,3 +261,17 @@ def test_history_csv_is_neutralised_against_formulas(uap, migrations_dir, tmp_pa
     assert rows[0]["description"] == '\'=HYPERLINK("http://evil","click")'
     assert rows[0]["impact"].startswith("'") and rows[0]["impact"].endswith("@SUM(A1)")
     assert rows[0]["rollback_sql"] == "'--2+3+cmd|' /C calc'!A0"
+
+
+def test_evidence_never_ships_a_file_from_outside_the_directory(uap, migrations_dir, tmp_path):
+    """A linked .env beside the folder stops --evidence (exit 2); nothing of it is written."""
+    folder = migrations_dir(numbered(1))
+    assert uap(directory=folder).code == 0
+    (tmp_path / "app.env").write_text("DB_PASSWORD=do-not-ship\n")
+    (folder / "002_v1.2_leak.sql").symlink_to(tmp_path / "app.env")
+    out = tmp_path / "evidence.zip"
+    result = uap("--evidence", str(out), directory=folder)
+    assert result.code == 2
+    assert "002_v1.2_leak.sql: is a symbolic link to a file outside" in result.err
+    assert "do-not-ship" not in result.out + result.err
+    assert not out.exists() or b"do-not-ship" not in out.read_bytes()
