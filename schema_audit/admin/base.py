@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from schema_audit.admin import filters, queries, search, views
+from schema_audit.files import redact
 
 EMPTY = "-"  # Django's own empty_value_display
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
@@ -39,8 +40,8 @@ def duration_html(milliseconds: int | None):
 
 
 def preformatted(text: str | None):
-    """Multi-line text (SQL, rollback) kept as written."""
-    return format_html('<pre class="uap-pre">{}</pre>', text) if text else EMPTY
+    """Multi-line text (SQL, rollback) kept as written, password literals masked."""
+    return format_html('<pre class="uap-pre">{}</pre>', redact.redact(text)) if text else EMPTY
 
 
 def timestamp(value) -> str:

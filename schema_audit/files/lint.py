@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery
+from schema_audit.files import discovery, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.header import Header, parse_header
 from schema_audit.files.statements import Statement, parse
@@ -35,6 +35,7 @@ RULES = {
     "column-without-index": (WARNING, "new column without an index in the same file"),
     "index-not-concurrent": (WARNING, "CREATE INDEX on an existing table without CONCURRENTLY"),
     "destructive-change": (WARNING, "DROP, type change, rename or truncate not declared Breaking"),
+    "secret-in-migration": (ERROR, "password literal in the SQL (shown to auditors, in git)"),
 }
 _REQUIRED_HEADER = ("migration", "version", "description", "rollback")
 _META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
@@ -104,7 +105,23 @@ def lint_file(path: Path) -> list[Finding]:
         for r in unknown
     ]
     found += _sql(where, text, header)
+    found += _secrets(where, text)
     return [f for f in found if f.rule == "lint-ignore" or f.rule not in ignored]
+
+
+def _secrets(where: str, text: str) -> list[Finding]:
+    """A password literal in a file lives on in git and every checkout (stored copies are
+    masked, the file is not)."""
+    return [
+        Finding(
+            where,
+            line_of(text, start),
+            "secret-in-migration",
+            "password literal; set it outside migrations (e.g. psql's \\password, or a "
+            "deploy step reading a secret store)",
+        )
+        for start, _ in redact.secret_spans(text)
+    ]
 
 
 def _duplicates(paths: list[Path]) -> list[Finding]:

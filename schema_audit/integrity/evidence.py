@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from schema_audit import csv_safe
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery
+from schema_audit.files import discovery, redact
 from schema_audit.integrity import bundle, fingerprint
 from schema_audit.ledger import chain, store
 
@@ -57,31 +57,43 @@ def members(
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(HISTORY_COLUMNS)
     for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
-        row = rows[version]
+        row = {**rows[version], "rollback_sql": redact.redact(rows[version].get("rollback_sql"))}
         writer.writerow([_cell(row.get(name)) for name in HISTORY_COLUMNS])
+    events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
     for migration in files:
         member = f"migrations/{migration.path.name}"
         # The text discovery read and checked, never the path again (a link could be swapped).
-        out[member] = migration.sql.encode("utf-8")
+        text = redact.redact(migration.sql)
+        out[member] = text.encode("utf-8")
         row = rows.get(migration.version) or {}
-        listing.append(
-            {
-                "version": migration.version,
-                "name": migration.name,
-                "file": member,
-                "checksum": migration.checksum,
-                "ledger_checksum": (row.get("checksum") or "").strip() or None,
-                "status": row.get("status") or "pending",
-            }
-        )
+        item = {
+            "version": migration.version,
+            "name": migration.name,
+            "file": member,
+            "checksum": migration.checksum,
+            "ledger_checksum": (row.get("checksum") or "").strip() or None,
+            "status": row.get("status") or "pending",
+        }
+        if text != migration.sql:
+            # The checksum stays the file's as written; the shipped text is checked by its own.
+            item.update(redacted=True, shipped_checksum=discovery.checksum(text))
+        listing.append(item)
     out["migrations.json"] = _json(listing)
     out["fingerprint.json"] = _json(schema)
     out["chain.json"] = _json(
         {"chain": chain.verify(events), "trigger": history.get("trigger"), "live": history}
     )
     return out
+
+
+def _redacted_event(event: dict) -> dict:
+    """The event with its SQL's password literals masked (events written before redaction)."""
+    text = redact.redact(event.get("sql_text"))
+    if text == event.get("sql_text"):
+        return event
+    return {**event, "sql_text": text, chain.REDACTED: True}
 
 
 def _cell(value: object) -> object:
@@ -181,8 +193,9 @@ def _file_problems(
         except InvalidMigration as exc:
             problems.append(str(exc))
             continue
-        if actual != item["checksum"]:
+        as_written = item["checksum"]
+        if actual != (item["shipped_checksum"] if item.get("redacted") else as_written):
             problems.append(f"{member}: checksum differs from migrations.json (modified)")
-        elif item["ledger_checksum"] and item["ledger_checksum"] != actual:
+        elif item["ledger_checksum"] and item["ledger_checksum"] != as_written:
             findings.append(f"{member}: file differs from the checksum recorded when applied")
     return problems

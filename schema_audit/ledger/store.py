@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from schema_audit.files import redact
 from schema_audit.ledger import provenance
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
     DDL_AUDIT_FUNCTION,
@@ -245,6 +246,9 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         _IDENTITY,
         app_version=app_version or provenance.app_version() or None,
         ticket=attempt.ticket or provenance.ticket(),
+        # Stored SQL is shown to auditors: no password literal reaches the ledger.
+        sql_text=redact.redact(attempt.sql_text),
+        rollback_sql=redact.redact(attempt.rollback_sql),
     )
     return params
 

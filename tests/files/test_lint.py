@@ -30,6 +30,7 @@ EXPECTED = {
     "column-without-index": [("001_v1.0_add_t.sql", 11)],
     "index-not-concurrent": [("001_v1.0_add_t.sql", 11)],
     "destructive-change": [("001_v1.0_add_t.sql", 11)],
+    "secret-in-migration": [("001_v1.0_add_t.sql", 13)],
 }
 
 
