@@ -58,6 +58,8 @@ class MigrationEvent(models.Model):
     schema_description = models.TextField(null=True)
     prev_hash = models.CharField(max_length=64, null=True)
     hash = models.CharField(max_length=64, null=True)
+    # Set by the database from its clock when the row was written; started_at is the writer's.
+    recorded_at = models.DateTimeField(null=True)
 
     class Meta:
         managed = False

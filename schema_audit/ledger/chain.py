@@ -35,6 +35,10 @@ FIELDS = (
 # Marks an event whose sql_text an export masked (redact): its link is checked, its content
 # hash cannot be recomputed from the masked text.
 REDACTED = "sql_text_redacted"
+# Set by the trigger from the server clock; hashed after FIELDS when present.
+RECORDED_AT = "recorded_at"
+# How far a writer's started_at may lie outside its own session's lifetime (clock skew).
+CLOCK_TOLERANCE = "15 minutes"
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"
@@ -55,7 +59,10 @@ def canonical_row_sql(record: str = "NEW") -> str:
         parts.append(
             f"CASE WHEN {value} IS NULL THEN '{_NULL}' ELSE length({value}) || ':' || {value} END"
         )
-    return " || '|' || ".join(parts)
+    late = _SQL_TEXT["timestamp"].format(f"{record}.{RECORDED_AT}")
+    # Appended only when set, so rows written before it existed hash (and verify) as before.
+    tail = f"CASE WHEN {late} IS NULL THEN '' ELSE '|' || length({late}) || ':' || {late} END"
+    return " || '|' || ".join(parts) + f" || {tail}"
 
 
 def canonical_row(event: dict) -> str:
@@ -64,6 +71,9 @@ def canonical_row(event: dict) -> str:
     for name, kind in FIELDS:
         text = _python_text(event.get(name), kind)
         parts.append(_NULL if text is None else f"{len(text)}:{text}")
+    late = _python_text(event.get(RECORDED_AT), "timestamp")
+    if late is not None:
+        parts.append(f"{len(late)}:{late}")
     return "|".join(parts)
 
 
@@ -162,6 +172,28 @@ LANGUAGE plpgsql AS $$
 DECLARE
     last_id bigint;
 BEGIN
+    -- Who and when come from the server, not the writer: a role with INSERT alone cannot
+    -- sign as someone else or date an event outside its own session. Owners and superusers
+    -- (who could disable this trigger anyway) may backdate, e.g. to import history.
+    NEW.applied_by := session_user;
+    NEW.{RECORDED_AT} := clock_timestamp();
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+       AND NOT pg_has_role(session_user,
+                           (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE')
+       AND (NEW.started_at > NEW.{RECORDED_AT} + interval '{CLOCK_TOLERANCE}'
+            OR NEW.started_at < coalesce(
+                -- Hidden after SET SESSION AUTHORIZATION: the server's start still bounds it.
+                (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+                pg_postmaster_start_time()) - interval '{CLOCK_TOLERANCE}')
+    THEN
+        RAISE EXCEPTION 'started_at % is outside this session (connected at %, now %)',
+            NEW.started_at,
+            (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+            NEW.{RECORDED_AT}
+            USING ERRCODE = 'check_violation',
+                  HINT = 'started_at must be when this session began the attempt; check '
+                         'the client clock ({CLOCK_TOLERANCE} tolerance).';
+    END IF;
     -- Held to commit: the next writer sees this row before choosing its prev_hash.
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     -- The id came from the sequence before the lock; a writer that waited renumbers so that

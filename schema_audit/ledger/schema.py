@@ -49,6 +49,9 @@ EVENT_COLUMNS = (
     ("schema_description", "text"),
     ("prev_hash", "char(64)"),
     ("hash", "char(64)"),
+    # Set by the chain trigger from the server clock: when the row was written, whoever wrote
+    # it. started_at is the writer's claim, checked against it (chain.trigger_sql).
+    ("recorded_at", "timestamptz"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description")
