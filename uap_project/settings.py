@@ -1,6 +1,7 @@
 """Settings for the Unified Athlete Platform project, read from the environment (CONTRACT §3)."""
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "schema_audit",
+    # Login throttling; schema_audit works without it in a host project (README).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -42,7 +45,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+
+# Login throttling (django-axes): a few failures lock the account and, separately, the client
+# address for the cool-off; locked logins get HTTP 429; failures are logged on `axes`.
+# Unlock early with `manage.py axes_reset_username USER` (or re-run uap_create_auditor).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Failures are logged with the user name and address an auditor needs (never the password).
+AXES_SENSITIVE_PARAMETERS: list[str] = []
 
 ROOT_URLCONF = "uap_project.urls"
 WSGI_APPLICATION = "uap_project.wsgi.application"

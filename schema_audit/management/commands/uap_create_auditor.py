@@ -34,7 +34,8 @@ class Command(BaseCommand):
     help = (
         "Create a staff user in the 'Schema auditors' group (view-only access to the schema "
         "audit admin). An existing user is moved into the group; its password is kept unless "
-        "--password-stdin is given."
+        "--password-stdin is given. With django-axes installed, re-running it also clears the "
+        "account's login lockout (as `manage.py axes_reset_username USER` does)."
     )
     stealth_options = ("stdin",)
 
@@ -59,6 +60,11 @@ class Command(BaseCommand):
             ) from exc
         verb = "Created" if created else "Updated"
         self.stdout.write(f'{verb} auditor "{username}" in group "{GROUP}" (view-only).')
+        if not created and apps.is_installed("axes"):
+            from axes.utils import reset
+
+            if reset(username=username):
+                self.stdout.write(f'Login lockout cleared for "{username}".')
         if generated:
             self.stdout.write(f"Generated password (shown only this once): {generated}")
         elif password:
