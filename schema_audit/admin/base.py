@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db.models.functions import Left, Length
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -15,6 +16,7 @@ from schema_audit.admin import filters, queries, search, views
 from schema_audit.files import redact
 
 EMPTY = "-"  # Django's own empty_value_display
+SQL_SHOWN = 64 * 1024  # characters of an event's SQL shown inline
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
 
 
@@ -42,6 +44,34 @@ def duration_html(milliseconds: int | None):
 def preformatted(text: str | None):
     """Multi-line text (SQL, rollback) kept as written, password literals masked."""
     return format_html('<pre class="uap-pre">{}</pre>', redact.redact(text)) if text else EMPTY
+
+
+def sql_excerpt(event_id: int):
+    """An event's SQL: the first SQL_SHOWN characters inline, and a link to the whole text.
+
+    A 50 MB migration rendered inline made 54 MB of HTML; only the head is read and shown.
+    """
+    from schema_audit.models import MigrationEvent
+
+    head, length = (
+        MigrationEvent.objects.filter(pk=event_id)
+        .annotate(head=Left("sql_text", SQL_SHOWN), length=Length("sql_text"))
+        .values_list("head", "length")
+        .first()
+    ) or (None, 0)
+    if head is None:
+        return EMPTY
+    if length <= SQL_SHOWN:
+        return preformatted(head)
+    url = reverse("admin:schema_audit_migrationevent_sql", args=[event_id])
+    return format_html(
+        '<p class="help">The first {} of {} characters. <a href="{}" id="sql-download">'
+        "Download the whole SQL</a></p>{}",
+        f"{SQL_SHOWN:,}",
+        f"{length:,}",
+        url,
+        preformatted(head),
+    )
 
 
 def timestamp(value) -> str:

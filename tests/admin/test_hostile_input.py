@@ -140,3 +140,49 @@ def test_oversized_search_in_an_export_goes_back_to_the_list(auditor_client, his
 def test_nul_byte_in_an_object_id_is_not_found(auditor_client, history, model):
     response = auditor_client.get(reverse(f"admin:schema_audit_{model}_change", args=["1\x00"]))
     assert response.status_code == 302  # Django's "does not exist" redirect, not a 500
+
+
+def test_every_admin_page_sends_a_content_security_policy(auditor_client, history):
+    """Scripts only from this site: an injected inline script would not run."""
+    for page in (VERSIONS, EVENTS, reverse("admin:login")):
+        policy = auditor_client.get(page)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "object-src 'none'" in policy
+        assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";")[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_huge_sql_is_shown_in_part_with_a_download(client):
+    """A 2 MB SQL text: the event and version pages show 64 KB and link to the whole text."""
+    from schema_audit.engine import postgres
+    from schema_audit.ledger import store
+    from tests.admin.data import drop_ledger
+
+    body = "-- x\n" + "SELECT 1;\n" * 200_000 + "ALTER ROLE r PASSWORD 'tail-secret';\n"
+    with postgres.connect("default", purpose="test") as conn:
+        drop_ledger(conn)
+        store.ensure_schema(conn)
+        event_id = conn.execute(
+            "INSERT INTO schema_migration_events (version, action, status, sql_text) "
+            "VALUES ('001', 'apply', 'completed', %s) RETURNING id",
+            (body,),
+        ).fetchone()[0]
+        conn.execute("INSERT INTO schema_migrations (version, status) VALUES ('001', 'completed')")
+    try:
+        client.force_login(make_auditor())
+        download = reverse("admin:schema_audit_migrationevent_sql", args=[event_id])
+        for url in (
+            reverse("admin:schema_audit_migrationevent_change", args=[event_id]),
+            reverse("admin:schema_audit_schemamigration_change", args=["001"]),
+        ):
+            page = client.get(url).content
+            assert len(page) < 200_000, url
+            assert download.encode() in page and b"The first 65,536 of" in page
+        whole = client.get(download)
+        assert whole["Content-Type"].startswith("text/plain")
+        text = whole.content.decode()
+        assert len(text) > len(body) - 100 and "tail-secret" not in text
+        client.logout()
+        assert client.get(download).status_code == 302  # login required
+    finally:
+        with postgres.connect("default", purpose="test") as conn:
+            drop_ledger(conn)
