@@ -86,3 +86,7 @@ class Interrupted(SchemaAuditError):
             "interrupted: the migration in progress was rolled back and not recorded; "
             "files applied before it stay applied. Run again to continue."
         )
+
+
+class InvalidBundle(InvalidMigration):
+    """An evidence bundle is malformed or unsafe to read; nothing in it was trusted."""

@@ -61,6 +61,8 @@ class MigrationEvent(models.Model):
     trace = models.JSONField("dry-run trace", null=True)
     rollout = models.TextField(null=True)
     actor = models.TextField("actor (Django user)", null=True)
+    # Set by the database from its clock when the row was written; started_at is the writer's.
+    recorded_at = models.DateTimeField(null=True)
 
     class Meta:
         managed = False

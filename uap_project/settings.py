@@ -1,8 +1,9 @@
 """Settings for the Unified Athlete Platform demo project, read from the environment (README)."""
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import environ
 
@@ -32,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "schema_audit",
     "uap_project",  # the demo's own command: uap_seed
+    # Login throttling; schema_audit works without it in a host project (README).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -43,7 +46,39 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+
+# Content-Security-Policy (django-csp): scripts only from this site, as Django's admin needs;
+# the admin's own inline style attributes and the app's <style> block stay allowed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Login throttling (django-axes): a few failures lock the account and, separately, the client
+# address for the cool-off; locked logins get HTTP 429; failures are logged on `axes`.
+# Unlock early with `manage.py axes_reset_username USER` (or re-run uap_create_auditor).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Failures are logged with the user name and address an auditor needs (never the password).
+AXES_SENSITIVE_PARAMETERS: list[str] = []
 
 ROOT_URLCONF = "uap_project.urls"
 WSGI_APPLICATION = "uap_project.wsgi.application"
@@ -80,6 +115,19 @@ def _database_from_url(url: str, variable: str = "DATABASE_URL") -> dict:
     return config
 
 
+def _url_fault(url: str) -> str:
+    """What is wrong with a URL the parser refused, naming no part of it."""
+    try:
+        port = urlsplit(url).port
+    except ValueError as exc:
+        port = "out of range" if "out of range" in str(exc) else "not a number"
+        return f"the port is {port}; {_ENCODE_HINT}"
+    return f"it cannot be parsed; {_ENCODE_HINT}"
+
+
+_ENCODE_HINT = "percent-encode '/', '@', ':' and '#' in the user name and password"
+
+
 def _parse_database_url(url: str) -> tuple[dict, str]:
     """The DATABASES entry of a PostgreSQL URL, and why the URL is unusable ('' if it is not)."""
     example = "e.g. postgresql://user:password@host:5432/dbname"
@@ -87,8 +135,10 @@ def _parse_database_url(url: str) -> tuple[dict, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # django-environ warns on unknown schemes
             config = environ.Env.db_url_config(url)
-    except ValueError as exc:
-        return {}, f"DATABASE_URL is not a valid URL ({exc}); {example}"
+    except ValueError:
+        # The parser's message quotes the URL's parts, and a password holding '/', '@' or '#'
+        # shifts them: say what is wrong without echoing any of it.
+        return {}, f"DATABASE_URL is not a valid URL ({_url_fault(url)}); {example}"
     if config.get("ENGINE") not in POSTGRES_ENGINES:
         scheme = url.split("://", 1)[0] if "://" in url else "none"
         return {}, f"DATABASE_URL must be a postgresql:// URL (scheme: {scheme}); {example}"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from urllib.parse import quote
+
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db.models.functions import Left, Length
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit.admin import audited, filters, fleet, queries, views
+from schema_audit.admin import audited, filters, fleet, queries, search, views
+from schema_audit.files import redact
 
 EMPTY = "-"  # Django's own empty_value_display
+SQL_SHOWN = 64 * 1024  # characters of an event's SQL shown inline
 DRIFT_BADGE = mark_safe(' <span class="uap-badge uap-drift">drift</span>')
 
 
@@ -39,8 +44,39 @@ def duration_html(milliseconds: int | None):
 
 
 def preformatted(text: str | None):
-    """Multi-line text (SQL, rollback) kept as written."""
-    return format_html('<pre class="uap-pre">{}</pre>', text) if text else EMPTY
+    """Multi-line text (SQL, rollback) kept as written, password literals masked."""
+    return format_html('<pre class="uap-pre">{}</pre>', redact.redact(text)) if text else EMPTY
+
+
+def sql_excerpt(event_id: int, database: str):
+    """An event's SQL: the first SQL_SHOWN characters inline, and a link to the whole text.
+
+    A 50 MB migration rendered inline made 54 MB of HTML; only the head is read and shown.
+    """
+    from schema_audit.models import MigrationEvent
+
+    head, length = (
+        MigrationEvent.objects.using(database)
+        .filter(pk=event_id)
+        .annotate(head=Left("sql_text", SQL_SHOWN), length=Length("sql_text"))
+        .values_list("head", "length")
+        .first()
+    ) or (None, 0)
+    if head is None:
+        return EMPTY
+    if length <= SQL_SHOWN:
+        return preformatted(head)
+    url = reverse("admin:schema_audit_migrationevent_sql", args=[event_id])
+    if database != queries.ledger_database():
+        url += f"?{fleet.DATABASE_VAR}={quote(database)}"
+    return format_html(
+        '<p class="help">The first {} of {} characters. <a href="{}" id="sql-download">'
+        "Download the whole SQL</a></p>{}",
+        f"{SQL_SHOWN:,}",
+        f"{length:,}",
+        url,
+        preformatted(head),
+    )
 
 
 def timestamp(value) -> str:
@@ -94,8 +130,43 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         notice = self.ledger_notice(request)
+        if notice:
+            return notice
+        self._drop_nul_parameters(request)
         extra_context = {**(extra_context or {}), **fleet.selector_context(request)}
-        return notice or super().changelist_view(request, extra_context)
+        return super().changelist_view(request, extra_context)
+
+    def _drop_nul_parameters(self, request) -> None:
+        """Parameters holding a NUL byte match no row (PostgreSQL text cannot hold one): drop
+        them, say so, and list nothing rather than fail."""
+        bad = search.nul_parameters(request.GET)
+        if not bad:
+            return
+        query = request.GET.copy()
+        for name in bad:
+            del query[name]
+            shown = name.replace("\x00", "\\x00")
+            messages.error(request, f"Filter {shown} not applied: its value contains a NUL byte.")
+        request.GET = query
+        request.uap_match_nothing = True
+
+    def get_search_results(self, request, queryset, search_term):
+        """Bounded search (admin.search): over its limits, nothing listed and a notice."""
+        if getattr(request, "uap_match_nothing", False):
+            return queryset.none(), False
+        try:
+            words = search.terms(search_term)
+        except search.SearchRefused as exc:
+            messages.error(request, str(exc))
+            return queryset.none(), False
+        if not words:
+            return queryset, False
+        return search.matching(queryset, self.get_search_fields(request), words), False
+
+    def get_object(self, request, object_id, from_field=None):
+        if "\x00" in str(object_id):  # no key holds a NUL byte; PostgreSQL would refuse it
+            return None
+        return super().get_object(request, object_id, from_field)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         notice = self.ledger_notice(request)
@@ -116,6 +187,11 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
         notice = self.ledger_notice(request)
         if notice:
             return notice
+        if self._refused_input(request):
+            # The list explains what is wrong; an export never silently drops a filter.
+            info = self.opts.app_label, self.opts.model_name
+            url = reverse("admin:%s_%s_changelist" % info)
+            return HttpResponseRedirect(f"{url}?{request.GET.urlencode()}")
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
@@ -123,6 +199,15 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info) + "?e=1")
         queryset = self.export_queryset(request, changelist.queryset)
         return views.csv_response(queryset, self.csv_columns, self.csv_stem)
+
+    def _refused_input(self, request) -> bool:
+        if search.nul_parameters(request.GET):
+            return True
+        try:
+            search.terms(request.GET.get("q", ""))
+        except search.SearchRefused:
+            return True
+        return False
 
     def export_queryset(self, request, queryset):
         """The changelist's queryset as exported; subclasses add computed columns."""

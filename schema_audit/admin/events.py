@@ -6,11 +6,14 @@ from urllib.parse import quote as urlquote
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from schema_audit.admin import filters, fleet, queries, traces
-from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, preformatted, timestamp
+from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, sql_excerpt, timestamp
+from schema_audit.files import redact
 from schema_audit.ledger.schema import EVENT_COLUMNS, LARGE_EVENT_COLUMNS
 from schema_audit.models import MigrationEvent
 
@@ -179,8 +182,30 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
 
     @admin.display(description="SQL")
     def sql_block(self, obj):
-        return preformatted(obj.sql_text)
+        return sql_excerpt(obj.pk, obj._state.db)
 
     @admin.display(description="trace")
     def trace_block(self, obj):
         return traces.trace_html(obj.trace)
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.sql_download_view)
+        name = "schema_audit_migrationevent_sql"
+        return [path("<int:event_id>/sql/", download, name=name), *super().get_urls()]
+
+    def sql_download_view(self, request, event_id: int):
+        """The whole SQL of one event as a text file (password literals masked); read-only."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        notice = self.ledger_notice(request)
+        if notice:
+            return notice
+        events = MigrationEvent.objects.using(fleet.selected_database(request))
+        found = events.filter(pk=event_id).values_list("sql_text", flat=True)
+        text = found.first()
+        if text is None:
+            raise Http404("no SQL recorded for this event")
+        response = HttpResponse(redact.redact(text), content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="event_{event_id}.sql"'
+        response["Cache-Control"] = "no-store"
+        return response

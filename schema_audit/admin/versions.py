@@ -17,6 +17,7 @@ from schema_audit.admin.base import (
     EMPTY,
     ReadOnlyAuditAdmin,
     preformatted,
+    sql_excerpt,
     timestamp,
 )
 from schema_audit.admin.events import MigrationEventAdmin
@@ -185,7 +186,9 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         events = MigrationEvent.objects.using(obj._state.db).filter(version=obj.version)
         obj.timeline = list(events.defer("sql_text").order_by("-id")[:TIMELINE_LIMIT])[::-1]
         obj.timeline_total = events.count()
-        obj.sql_event = events.filter(sql_text__isnull=False).order_by("-id").first()
+        obj.sql_event = (
+            events.filter(sql_text__isnull=False).defer("sql_text").order_by("-id").first()
+        )
         return obj
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -286,7 +289,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             event.id,
             event.action,
             timestamp(event.started_at),
-            preformatted(event.sql_text),
+            sql_excerpt(event.pk, event._state.db),
         )
 
     @admin.display(description="SQLSTATE")

@@ -6,7 +6,6 @@ import csv
 import io
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from datetime import timezone as dt_timezone
 
 import psycopg
@@ -17,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from schema_audit import api
+from schema_audit import api, csv_safe
 from schema_audit.admin import approval_views, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
@@ -30,8 +29,6 @@ logger = logging.getLogger(__name__)
 CSV_BATCH_ROWS = 500  # rows per chunk written to the socket: few syscalls, flat memory
 DB_CHUNK_ROWS = 2000  # rows per server-side cursor fetch
 LISTED = 20  # rows shown per list on the summary page; the filters link to the rest
-# A spreadsheet runs a cell starting with these as a formula; SQL comments (`--`) are safe.
-_FORMULA_START = ("=", "+", "@", "\t", "\r")
 
 
 def ledger_missing(request, admin_site, title: str) -> TemplateResponse:
@@ -40,23 +37,12 @@ def ledger_missing(request, admin_site, title: str) -> TemplateResponse:
     return TemplateResponse(request, "admin/schema_audit/ledger_missing.html", context)
 
 
-def _cell(value) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        if value.startswith(_FORMULA_START) or (value[:1] == "-" and value[1:2] != "-"):
-            return "'" + value
-    return value
-
-
 def _csv_chunks(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     for count, row in enumerate(rows, start=1):
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([csv_safe.cell(value) for value in row])
         if count % CSV_BATCH_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -12,6 +12,7 @@ import psycopg
 from django.core.management.base import OutputWrapper
 
 from schema_audit import api, conf
+from schema_audit.cli import terminal
 from schema_audit.cli.reporter import FAIL, OK, Reporter
 from schema_audit.engine import approvals, fleet, postgres
 from schema_audit.exceptions import (
@@ -226,14 +227,13 @@ class FleetView:
                 self._clear()
                 self.report.out.write(self._line(result))
         if self.report.tty and not self.report.as_json and self.running:
-            self.report.err.write(
-                f"\r\033[K… {self.finished} done, running: {', '.join(self.running)}", ending=""
-            )
+            status = terminal.escape(f"{self.finished} done, running: {', '.join(self.running)}")
+            self.report.err.raw.write(f"\r\033[K… {status}", ending="")
             self.report.err.flush()
 
     def _clear(self) -> None:
         if self.report.tty:
-            self.report.err.write("\r\033[K", ending="")
+            self.report.err.raw.write("\r\033[K", ending="")
 
     def _line(self, target: fleet.TargetResult) -> str:
         start, end, files = span(target.result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schema_audit.cli import terminal
 from schema_audit.cli.deploy import DeployReport
 from schema_audit.cli.integrity import IntegrityReport, dump_json
 from schema_audit.engine.outcome import Outcome
@@ -25,7 +26,10 @@ class Reporter(IntegrityReport, DeployReport):
     """Writes results to the command's stdout and stderr; returns the exit code."""
 
     def __init__(self, stdout, stderr, style, *, as_json: bool = False, fmt: str = "text"):
-        self.out, self.err, self.style = stdout, stderr, style
+        # Every line goes through terminal.SafeStream: data never writes control characters.
+        self.style = terminal.SafeStyle(style)
+        self.out = terminal.SafeStream(stdout, self.style)
+        self.err = terminal.SafeStream(stderr, self.style)
         self.as_json, self.fmt = as_json or fmt == "json", fmt
         self.tty = stdout.isatty() if hasattr(stdout, "isatty") else False
 
@@ -33,11 +37,12 @@ class Reporter(IntegrityReport, DeployReport):
         """One line per finished file as it finishes; a transient `applying …` line on a TTY."""
         if event == "start":
             if self.tty:
-                self.err.write(f"\r\033[K… applying {migration.label}", ending="")
+                label = terminal.escape(migration.label)
+                self.err.raw.write(f"\r\033[K… applying {label}", ending="")
                 self.err.flush()
             return
         if self.tty:
-            self.err.write("\r\033[K", ending="")
+            self.err.raw.write("\r\033[K", ending="")
         mark = self.style.SUCCESS(OK) if event == "done" else self.style.ERROR(FAIL)
         suffix = "" if event == "done" else "  FAILED"
         self.out.write(f"{mark} {migration.label}  {outcome.duration_ms} ms{suffix}")

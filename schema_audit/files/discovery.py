@@ -101,6 +101,9 @@ def load(path: Path) -> tuple[MigrationFile | None, list[InvalidMigration]]:
     """One file and every reason it cannot run (lint reports the same list as errors)."""
     match = FILENAME_RE.match(path.name)
     problems = [] if match else [name_problem(path)]
+    trouble = outside_problem(path) or irregular_problem(path)
+    if trouble:
+        return None, [*problems, trouble]
     try:
         text = read_text(path)
     except InvalidMigration as exc:
@@ -127,6 +130,35 @@ def name_problem(path: Path) -> InvalidMigration:
         "file name does not match NNN_vX.Y_description.sql (e.g. 005_v1.4_add_team_invites.sql)",
         path,
         rule="file-name",
+    )
+
+
+def outside_problem(path: Path) -> InvalidMigration | None:
+    """The error of a `.sql` link that leads out of its migrations directory, else None."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None  # broken or looping: reading it reports why
+    if target.is_relative_to(path.parent.resolve()):
+        return None
+    # Whatever it points at (a .env, a key) would be run, shown and shipped as SQL.
+    return InvalidMigration(
+        "is a symbolic link to a file outside the migrations directory; copy the migration "
+        "into the directory instead",
+        path,
+        rule="unreadable",
+    )
+
+
+def irregular_problem(path: Path) -> InvalidMigration | None:
+    """The error of a `.sql` name that is a FIFO, device or directory, else None."""
+    if not path.exists() or path.is_file():
+        return None
+    # A FIFO or device would block or never end; a directory is not a migration.
+    return InvalidMigration(
+        "is not a regular file; a migration is a plain .sql file", path, rule="unreadable"
     )
 
 

@@ -2,8 +2,8 @@
 
 uap_migrate's connections, and Django's migrate session (integrity/django_migrate.py), set
 `uap.migrating = 'on'`; any other session's DDL becomes an `out_of_band_ddl` event (chained
-like every event) with its user, application, client address, statement and objects. Event
-triggers need a superuser to create.
+like every event) with its user, application, client address, statement (password literals
+masked, as files/redact does) and objects. Event triggers need a superuser to create.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ BEGIN
     END IF;
     INSERT INTO {EVENTS} (action, status, applied_by, host, sql_text, ddl_objects)
     VALUES ('{ACTION}', '{store.DETECTED}', session_user,
-            coalesce(host(inet_client_addr()), 'local'), current_query(),
+            coalesce(host(inet_client_addr()), 'local'),
+            regexp_replace(current_query(), '(password\\s+E?)''([^'']|'''')*''?',
+                           '\\1''********''', 'gi'),
             TG_TAG || ': ' || objects);
 END
 $$;

@@ -37,7 +37,19 @@ FIELDS = (
 # (as `|name=length:value` after FIELDS), so events written before the column existed (NULL
 # there) keep the hashes they were given, and setting or clearing the value later breaks the
 # chain like any other edit. Append new columns here, never to FIELDS.
-OPTIONAL_FIELDS = (("trace", "jsonb"), ("rollout", "text"), ("actor", "text"))
+OPTIONAL_FIELDS = (
+    ("trace", "jsonb"),
+    ("rollout", "text"),
+    ("actor", "text"),
+    ("recorded_at", "timestamp"),
+)
+# Marks an event whose sql_text an export masked (redact): its link is checked, its content
+# hash cannot be recomputed from the masked text.
+REDACTED = "sql_text_redacted"
+# Set by the trigger from the server clock (an optional field above).
+RECORDED_AT = "recorded_at"
+# How far a writer's started_at may lie outside its own session's lifetime (clock skew).
+CLOCK_TOLERANCE = "15 minutes"
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"
@@ -136,7 +148,7 @@ def verify(events: list[dict], previous: str | None = None) -> dict:
             problem = "prev_hash is not the previous event's hash (event removed or reordered)"
             return _result(events, chained, unchained, _break(event, problem, previous))
         expected = link_hash(previous, event)
-        if expected != stored:
+        if expected != stored and not event.get(REDACTED):
             problem = "hash does not match the event's content (event edited)"
             return _result(events, chained, unchained, _break(event, problem, previous, expected))
         if not _description_matches(event):
@@ -192,6 +204,28 @@ LANGUAGE plpgsql AS $$
 DECLARE
     last_id bigint;
 BEGIN
+    -- Who and when come from the server, not the writer: a role with INSERT alone cannot
+    -- sign as someone else or date an event outside its own session. Owners and superusers
+    -- (who could disable this trigger anyway) may backdate, e.g. to import history.
+    NEW.applied_by := session_user;
+    NEW.{RECORDED_AT} := clock_timestamp();
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+       AND NOT pg_has_role(session_user,
+                           (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE')
+       AND (NEW.started_at > NEW.{RECORDED_AT} + interval '{CLOCK_TOLERANCE}'
+            OR NEW.started_at < coalesce(
+                -- Hidden after SET SESSION AUTHORIZATION: the server's start still bounds it.
+                (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+                pg_postmaster_start_time()) - interval '{CLOCK_TOLERANCE}')
+    THEN
+        RAISE EXCEPTION 'started_at % is outside this session (connected at %, now %)',
+            NEW.started_at,
+            (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+            NEW.{RECORDED_AT}
+            USING ERRCODE = 'check_violation',
+                  HINT = 'started_at must be when this session began the attempt; check '
+                         'the client clock ({CLOCK_TOLERANCE} tolerance).';
+    END IF;
     -- Held to commit: the next writer sees this row before choosing its prev_hash.
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     -- The id came from the sequence before the lock; a writer that waited renumbers so that

@@ -57,6 +57,9 @@ EVENT_COLUMNS = (
     # The Django user on whose behalf the event was written (the approver of an approval);
     # applied_by stays the database session's user.
     ("actor", "text"),
+    # Set by the chain trigger from the server clock: when the row was written, whoever wrote
+    # it. started_at is the writer's claim, checked against it (chain.trigger_sql).
+    ("recorded_at", "timestamptz"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
@@ -77,22 +80,29 @@ TRACKING_OBJECTS = (
     f"{ACCESS_TABLE}_append_only",
 )
 
-_TRIGGER_SQL = f"""
-CREATE OR REPLACE FUNCTION {EVENTS_TABLE}_append_only() RETURNS trigger
+
+def _append_only_sql(table: str, hint: str) -> str:
+    """Triggers that refuse UPDATE, DELETE and TRUNCATE on `table`, saying what to do instead."""
+    return f"""
+CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '{EVENTS_TABLE} is append-only: % is not allowed', TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Record a new event (repair, accept_checksum) instead of editing history.';
+    RAISE EXCEPTION '{table} is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege', HINT = '{hint}';
 END
 $$;
-DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_update_delete ON {EVENTS_TABLE};
-CREATE TRIGGER {EVENTS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {EVENTS_TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
-DROP TRIGGER IF EXISTS {EVENTS_TABLE}_no_truncate ON {EVENTS_TABLE};
-CREATE TRIGGER {EVENTS_TABLE}_no_truncate BEFORE TRUNCATE ON {EVENTS_TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS_TABLE}_append_only();
-{chain.trigger_sql(EVENTS_TABLE)}"""
+DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table};
+CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION {table}_append_only();
+DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only();
+"""
+
+
+_TRIGGER_SQL = _append_only_sql(
+    EVENTS_TABLE, "Record a new event (repair, accept_checksum) instead of editing history."
+) + chain.trigger_sql(EVENTS_TABLE)
 
 # Versions sort numerically as text left-padded with zeros ('3' < '010' < '1000'). The index
 # on that key lets the admin order and match 100k versions without computing it per request.
@@ -224,22 +234,9 @@ ACCESS_COLUMNS = (
     ("address", "text"),
 )
 ACCESS_ACTIONS = ("view", "export", "evidence", "approve", "revoke", "login_failed")
-_ACCESS_TRIGGER_SQL = f"""
-CREATE OR REPLACE FUNCTION {ACCESS_TABLE}_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '{ACCESS_TABLE} is append-only: % is not allowed', TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'The access log of the audit trail is never edited or purged.';
-END
-$$;
-DROP TRIGGER IF EXISTS {ACCESS_TABLE}_no_update_delete ON {ACCESS_TABLE};
-CREATE TRIGGER {ACCESS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE ON {ACCESS_TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {ACCESS_TABLE}_append_only();
-DROP TRIGGER IF EXISTS {ACCESS_TABLE}_no_truncate ON {ACCESS_TABLE};
-CREATE TRIGGER {ACCESS_TABLE}_no_truncate BEFORE TRUNCATE ON {ACCESS_TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION {ACCESS_TABLE}_append_only();
-"""
+_ACCESS_TRIGGER_SQL = _append_only_sql(
+    ACCESS_TABLE, "The access log of the audit trail is never edited or purged."
+)
 
 
 def ensure_access_table(conn: psycopg.Connection) -> bool:

@@ -17,6 +17,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from schema_audit.files import redact
 from schema_audit.ledger import provenance
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
     ACCESS_TABLE,
@@ -269,6 +270,9 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         app_version=app_version or provenance.app_version() or None,
         ticket=attempt.ticket or provenance.ticket(),
         rollout=attempt.rollout or provenance.rollout(),
+        # Stored SQL is shown to auditors: no password literal reaches the ledger.
+        sql_text=redact.redact(attempt.sql_text),
+        rollback_sql=redact.redact(attempt.rollback_sql),
     )
     return params
 

@@ -80,6 +80,8 @@ def browser(chromium, tmp_path):
         "prefs",
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
+    # The console log shows Content-Security-Policy violations and script errors.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(chromium[1])))
     driver.execute_cdp_cmd(
         "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
@@ -88,6 +90,15 @@ def browser(chromium, tmp_path):
     driver.downloads = downloads
     yield driver
     driver.quit()
+
+
+def console_errors(driver) -> list[dict]:
+    """Console errors (CSP violations, script errors); the absent favicon is not one."""
+    return [
+        entry
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+    ]
 
 
 def shown_versions(driver) -> list[str]:
@@ -144,3 +155,22 @@ def test_auditor_filters_opens_a_version_and_downloads_csv(live_server, history,
     assert (Path(browser.downloads).parent / "changelist.png").read_bytes()[:8] == (
         b"\x89PNG\r\n\x1a\n"
     )
+    assert console_errors(browser) == []
+
+
+def test_pages_carry_a_csp_and_the_admin_runs_under_it(live_server, history, browser):
+    """script-src 'self': the admin's scripts (filters, date hierarchy) run, nothing is blocked."""
+    make_auditor()
+    browser.get(f"{live_server.url}/admin/")
+    browser.find_element(By.NAME, "username").send_keys("auditor")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    for page in (
+        "schema_audit/schemamigration/",
+        "schema_audit/migrationevent/",
+        "schema_audit/schemamigration/summary/",
+        "schema_audit/schemamigration/003/change/",
+    ):
+        browser.get(f"{live_server.url}/admin/{page}")
+        assert browser.find_element(By.ID, "content")
+    assert console_errors(browser) == []

@@ -97,13 +97,13 @@ def test_event_log_csv_follows_its_filters(auditor_client, history):
 
 
 def test_spreadsheet_formulas_are_neutralised():
-    """A text cell that a spreadsheet would evaluate is prefixed with a quote."""
-    from schema_audit.admin.views import _cell
+    """A text cell that a spreadsheet would evaluate is prefixed with a quote (csv_safe)."""
+    from schema_audit import csv_safe
 
-    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert _cell("-1+2") == "'-1+2"
-    assert _cell("-- Migration: x") == "-- Migration: x"
-    assert _cell(None) == ""
+    assert csv_safe.cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert csv_safe.cell("-1+2") == "'-1+2"
+    assert csv_safe.cell("--1+2") == "'--1+2"
+    assert csv_safe.cell(None) == ""
 
 
 def test_bad_filter_redirects_instead_of_failing(auditor_client, history):

@@ -39,6 +39,25 @@ VALUES ('patch', 'completed', now(), %s, %s, 'ci-runner', %s, 'hotfix') RETURNIN
 """
 
 
+# applied_by is the session user (set by the trigger): another operator's event is written
+# as that role. Roles are server-wide, so creating it tolerates a concurrent worker.
+_OPERATOR_ROLE_SQL = """
+DO $$ BEGIN CREATE ROLE {0};
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+GRANT SELECT, INSERT ON schema_migration_events TO {0};
+GRANT USAGE ON SEQUENCE schema_migration_events_id_seq TO {0};
+"""
+
+
+def _operator_event(conn, row: tuple) -> int:
+    conn.execute(_OPERATOR_ROLE_SQL.format(row[0]))
+    conn.execute(f"SET SESSION AUTHORIZATION {row[0]}")
+    try:
+        return conn.execute(_OPERATOR_EVENT_SQL, row).fetchone()[0]
+    finally:
+        conn.execute("RESET SESSION AUTHORIZATION")
+
+
 def event_url(event_id: int) -> str:
     return reverse("admin:schema_audit_migrationevent_change", args=[event_id])
 
@@ -74,7 +93,7 @@ def trail(history, django_db_blocker):
     out-of-band DDL from a plain session, and the schema_drift event a later run records."""
     with django_db_blocker.unblock():
         with postgres.connect("default", purpose="test") as conn:
-            operators = [conn.execute(_OPERATOR_EVENT_SQL, row).fetchone()[0] for row in OPERATORS]
+            operators = [_operator_event(conn, row) for row in OPERATORS]
             value, text = fingerprint.take(conn)
             attempt = store.Attempt(
                 version="1000",

@@ -257,3 +257,38 @@ def test_a_huge_header_parses_in_linear_time():
     text = "".join(f"-- Key{n}: value {n}\n" for n in range(20_000)) + "SELECT 1;\n"
     header = parse_header(text)
     assert len(header.extra) == 20_000 and header.get("Key19999") == "value 19999"
+
+
+def test_symlink_leaving_the_directory_is_refused(tmp_path):
+    """A `.sql` name linking to a file outside the folder (a .env) is invalid, never read."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (tmp_path / ".env").write_text("-- Version: 002\nSECRET_KEY=do-not-ship\n")
+    (folder / "001_v1.0_a.sql").write_text("SELECT 1;")
+    (folder / "002_v1.1_leak.sql").symlink_to(tmp_path / ".env")
+    with pytest.raises(InvalidMigration) as excinfo:
+        discovery.discover(folder)
+    message = str(excinfo.value)
+    assert "002_v1.1_leak.sql: is a symbolic link to a file outside the migrations" in message
+    assert "do-not-ship" not in message
+
+
+def test_symlink_inside_the_directory_is_followed(tmp_path):
+    folder = tmp_path / "migrations"
+    (folder / "shared").mkdir(parents=True)
+    (folder / "shared" / "body.sql.txt").write_text("SELECT 1;")
+    (folder / "001_v1.0_a.sql").symlink_to(folder / "shared" / "body.sql.txt")
+    assert [m.version for m in discovery.discover(folder)] == ["001"]
+
+
+def test_fifo_or_directory_named_sql_is_refused(tmp_path):
+    """Only regular files are read: a FIFO would block the run forever."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    os.mkfifo(folder / "001_v1.0_pipe.sql")
+    with pytest.raises(InvalidMigration, match="001_v1.0_pipe.sql: is not a regular file"):
+        discovery.discover(folder)
+    (folder / "001_v1.0_pipe.sql").unlink()
+    (folder / "001_v1.0_dir.sql").mkdir()
+    with pytest.raises(InvalidMigration, match="001_v1.0_dir.sql: is not a regular file"):
+        discovery.discover(folder)

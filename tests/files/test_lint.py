@@ -49,6 +49,7 @@ EXPECTED = {
     "unreadable": [("001_v1.0_add_t.sql", 1)],
     "empty-file": [("001_v1.0_add_t.sql", 1)],
     "empty-migration": [("001_v1.0_add_t.sql", 1)],
+    "secret-in-migration": [("001_v1.0_add_t.sql", 13)],
 }
 
 

@@ -75,7 +75,8 @@ def test_modified_member_is_detected(uap, migrations_dir, tmp_path):
     )
     result = uap("--verify-evidence", str(tampered))
     assert result.code == 2
-    assert "migrations/001_v1.1_step_1.sql: SHA-256 differs from the manifest" in result.err
+    assert "migrations/001_v1.1_step_1.sql: 205 bytes, but the manifest says 190" in result.err
+    assert "(modified)" in result.err
     assert "is ALTERED" in result.out
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from schema_audit import api
 from schema_audit.ledger import chain, schema, store
 from tests.conftest import migration, run_command
+from tests.ledger.legacy import legacy_trigger_sql
 
 
 def _attempt(version: str, **optional) -> store.Attempt:
@@ -52,7 +53,7 @@ def test_ledger_from_before_every_optional_column_upgrades_and_verifies(
         patch.setattr(schema, "EVENT_COLUMNS", older)
         patch.setattr(chain, "OPTIONAL_FIELDS", ())
         head = schema._TRIGGER_SQL.split(f"CREATE OR REPLACE FUNCTION {schema.EVENTS_TABLE}_chain")
-        patch.setattr(schema, "_TRIGGER_SQL", head[0] + chain.trigger_sql(schema.EVENTS_TABLE))
+        patch.setattr(schema, "_TRIGGER_SQL", head[0] + legacy_trigger_sql(schema.EVENTS_TABLE))
         with database.connect() as conn:
             store.ensure_schema(conn)
             conn.execute(

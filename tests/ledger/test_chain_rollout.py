@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from schema_audit.ledger import chain, provenance, store
+from tests.ledger.legacy import legacy_trigger_sql
 from tests.ledger.test_chain import tamper
 
 
@@ -38,7 +39,7 @@ def test_events_written_before_the_column_still_verify_after_the_upgrade(databas
         with monkeypatch.context() as old:
             old.setattr(chain, "OPTIONAL_FIELDS", ())
             conn.execute(f"ALTER TABLE {store.EVENTS_TABLE} DROP COLUMN rollout")
-            conn.execute(chain.trigger_sql(store.EVENTS_TABLE))
+            conn.execute(legacy_trigger_sql(store.EVENTS_TABLE))
             for version in ("before-1", "before-2"):
                 conn.execute(
                     f"INSERT INTO {store.EVENTS_TABLE} (version, action, status) "

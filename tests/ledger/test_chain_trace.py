@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from schema_audit.ledger import chain, schema, store
 from tests.conftest import migration
+from tests.ledger.legacy import legacy_trigger_sql
 
 
 def _attempt(trace=None, version="001") -> store.Attempt:
@@ -62,7 +63,7 @@ def test_ledger_from_before_the_trace_column_upgrades_and_still_verifies(
         patch.setattr(chain, "OPTIONAL_FIELDS", ())
         # The trigger as it was: the chain function without the optional fields.
         head = schema._TRIGGER_SQL.split(f"CREATE OR REPLACE FUNCTION {schema.EVENTS_TABLE}_chain")
-        patch.setattr(schema, "_TRIGGER_SQL", head[0] + chain.trigger_sql(schema.EVENTS_TABLE))
+        patch.setattr(schema, "_TRIGGER_SQL", head[0] + legacy_trigger_sql(schema.EVENTS_TABLE))
         with database.connect() as conn:
             store.ensure_schema(conn)
             conn.execute(

@@ -12,7 +12,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery
+from schema_audit.files import discovery, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.header import Header, parse_header
 from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public names)
@@ -92,6 +92,7 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
         for r in unknown
     ]
     found += _sql(where, text, header, pg_version)
+    found += _secrets(where, text)
     if header.lines and not discovery.has_statements(text):
         found.append(
             Finding(
@@ -102,6 +103,21 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
             )
         )
     return [f for f in found if f.rule == "lint-ignore" or not ignored & {f.rule, *f.squawk}]
+
+
+def _secrets(where: str, text: str) -> list[Finding]:
+    """A password literal in a file lives on in git and every checkout (stored copies are
+    masked, the file is not)."""
+    return [
+        Finding(
+            where,
+            line_of(text, start),
+            "secret-in-migration",
+            "password literal; set it outside migrations (e.g. psql's \\password, or a "
+            "deploy step reading a secret store)",
+        )
+        for start, _ in redact.secret_spans(text)
+    ]
 
 
 def _finding(problem: InvalidMigration) -> Finding:

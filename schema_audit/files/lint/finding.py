@@ -20,6 +20,7 @@ RULES = {
     "if-not-exists": (ERROR, "CREATE TABLE/INDEX without IF NOT EXISTS"),
     "fk-on-delete": (ERROR, "foreign key without ON DELETE"),
     "lint-ignore": (ERROR, "Lint-ignore names an unknown rule"),
+    "secret-in-migration": (ERROR, "password literal in the SQL (shown to auditors, in git)"),
     "column-without-index": (WARNING, "new column without an index in the same file"),
     "index-not-concurrent": (WARNING, "CREATE INDEX on an existing table without CONCURRENTLY"),
     "destructive-change": (WARNING, "DROP, type change, rename or truncate not declared Breaking"),

@@ -37,7 +37,8 @@ class Command(BaseCommand):
     help = (
         "Create a staff user in the 'Schema auditors' group (view-only access to the schema "
         "audit admin). An existing user is moved into the group; its password is kept unless "
-        "--password-stdin is given."
+        "--password-stdin is given. With django-axes installed, re-running it also clears the "
+        "account's login lockout (as `manage.py axes_reset_username USER` does)."
     )
     stealth_options = ("stdin",)
 
@@ -77,6 +78,11 @@ class Command(BaseCommand):
         self.stdout.write(f'{verb} auditor "{username}" in group "{GROUP}" (view-only).')
         for name in extra:
             self.stdout.write(f'Also in group "{name}".')
+        if not created and apps.is_installed("axes"):
+            from axes.utils import reset
+
+            if reset(username=username):
+                self.stdout.write(f'Login lockout cleared for "{username}".')
         if generated:
             self.stdout.write(f"Generated password (shown only this once): {generated}")
         elif password:
