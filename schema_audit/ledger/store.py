@@ -160,16 +160,9 @@ FROM (
 ) orphan
 WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
-# Events that never change a row: they say nothing about what the row should be.
-ROW_NEUTRAL_ACTIONS = [
-    "dry_run",
-    "patch",
-    OUT_OF_BAND_ACTION,
-    DRIFT_ACTION,
-    APPROVE_ACTION,
-    REVOKE_ACTION,
-    DJANGO_MIGRATE_ACTION,
-]
+# Events that change a row; every other action says nothing about what the row should be.
+ROW_ACTIONS = ("apply", "rollback", "baseline", "repair", "accept_checksum")
+ROW_NEUTRAL_ACTIONS = [action for action in ACTIONS if action not in ROW_ACTIONS]
 _EVENT_KEYS = {
     "event_id": "id",
     "event_action": "action",
