@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from schema_audit import api
-from schema_audit.ledger import chain, schema, store
+from schema_audit.ledger import chain, store
 from tests.conftest import migration, run_command
-from tests.ledger.legacy import legacy_trigger_sql
+from tests.ledger.legacy import create_older_ledger
 
 
 def _attempt(version: str, **optional) -> store.Attempt:
@@ -46,20 +46,9 @@ def test_all_three_optional_fields_on_one_event_chain_and_verify_offline(
 def test_ledger_from_before_every_optional_column_upgrades_and_verifies(
     database, monkeypatch, uap, migrations_dir
 ):
-    """A chained ledger without trace, rollout and actor: upgraded, old hashes kept."""
+    """A ledger without the optional chained columns: upgraded, old hashes kept."""
     optional = {name for name, _ in chain.OPTIONAL_FIELDS}
-    older = tuple(c for c in schema.EVENT_COLUMNS if c[0] not in optional)
-    with monkeypatch.context() as patch:
-        patch.setattr(schema, "EVENT_COLUMNS", older)
-        patch.setattr(chain, "OPTIONAL_FIELDS", ())
-        head = schema._TRIGGER_SQL.split(f"CREATE OR REPLACE FUNCTION {schema.EVENTS_TABLE}_chain")
-        patch.setattr(schema, "_TRIGGER_SQL", head[0] + legacy_trigger_sql(schema.EVENTS_TABLE))
-        with database.connect() as conn:
-            store.ensure_schema(conn)
-            conn.execute(
-                "INSERT INTO schema_migration_events (version, action, status) "
-                "VALUES ('000', 'baseline', 'baseline')"
-            )
+    create_older_ledger(database, monkeypatch, optional)
     columns = {row[0] for row in database.query(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'schema_migration_events'::regclass"
     )}  # fmt: skip

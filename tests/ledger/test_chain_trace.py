@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from schema_audit.ledger import chain, schema, store
+from schema_audit.ledger import chain, store
 from tests.conftest import migration
-from tests.ledger.legacy import legacy_trigger_sql
+from tests.ledger.legacy import create_older_ledger
 
 
 def _attempt(trace=None, version="001") -> store.Attempt:
@@ -57,19 +57,7 @@ def test_ledger_from_before_the_trace_column_upgrades_and_still_verifies(
     database, monkeypatch, uap, migrations_dir
 ):
     """Events chained without the column keep their hashes; traced ones chain after them."""
-    older = tuple(c for c in schema.EVENT_COLUMNS if c[0] != "trace")
-    with monkeypatch.context() as patch:
-        patch.setattr(schema, "EVENT_COLUMNS", older)
-        patch.setattr(chain, "OPTIONAL_FIELDS", ())
-        # The trigger as it was: the chain function without the optional fields.
-        head = schema._TRIGGER_SQL.split(f"CREATE OR REPLACE FUNCTION {schema.EVENTS_TABLE}_chain")
-        patch.setattr(schema, "_TRIGGER_SQL", head[0] + legacy_trigger_sql(schema.EVENTS_TABLE))
-        with database.connect() as conn:
-            store.ensure_schema(conn)
-            conn.execute(
-                "INSERT INTO schema_migration_events (version, action, status) "
-                "VALUES ('000', 'baseline', 'baseline')"
-            )
+    create_older_ledger(database, monkeypatch, {"trace"})
     columns = database.query(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'schema_migration_events'::regclass"
     )
