@@ -122,7 +122,7 @@ SELECT c.relname, array_agg(a.attname::text) AS columns,
        to_regclass(%s) IS NOT NULL AS sort_index
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
+WHERE c.oid IN (to_regclass(%s), to_regclass(%s), to_regclass(%s))
 GROUP BY c.oid, c.relname
 """
 
@@ -158,11 +158,13 @@ def tables_exist(conn: psycopg.Connection) -> bool:
 
 def ensure_schema(conn: psycopg.Connection) -> bool:
     """Create or upgrade both tables and the append-only trigger; True if DDL ran."""
-    rows = conn.execute(_SCHEMA_STATE_SQL, (VERSION_SORT_INDEX, MIGRATIONS_TABLE, EVENTS_TABLE))
+    tables = (MIGRATIONS_TABLE, EVENTS_TABLE, ACCESS_TABLE)
+    rows = conn.execute(_SCHEMA_STATE_SQL, (VERSION_SORT_INDEX, *tables))
     state, sort_index = {}, False
     for table, columns, triggers, has_index in rows:
         state[table] = (set(columns), triggers)
         sort_index = has_index
+    access = state.pop(ACCESS_TABLE, None)
     wanted = {MIGRATIONS_TABLE: MIGRATION_COLUMNS, EVENTS_TABLE: EVENT_COLUMNS}
     complete = (
         all(
@@ -174,7 +176,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
     )
     if complete:
         _ensure_writable(conn)
-        return ensure_access_table(conn)
+        return _ensure_access_table(conn, access)
     try:
         _create_or_upgrade(conn, state, wanted)
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -183,7 +185,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
             f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner, or "
             "grant this role CREATE on the schema."
         ) from exc
-    ensure_access_table(conn)
+    _ensure_access_table(conn, access)
     return True
 
 
@@ -239,16 +241,16 @@ _ACCESS_TRIGGER_SQL = _append_only_sql(
 )
 
 
-def ensure_access_table(conn: psycopg.Connection) -> bool:
-    """Create or upgrade `schema_audit_access` and its append-only triggers; True if DDL ran."""
-    rows = conn.execute(
-        _SCHEMA_STATE_SQL, (VERSION_SORT_INDEX, ACCESS_TABLE, ACCESS_TABLE)
-    ).fetchall()
-    have, triggers = (set(rows[0][1]), rows[0][2]) if rows else (set(), 0)
-    if rows and {name for name, _ in ACCESS_COLUMNS} <= have and triggers >= 2:
+def _ensure_access_table(conn: psycopg.Connection, access: tuple[set, int] | None) -> bool:
+    """Create or upgrade `schema_audit_access` and its append-only triggers; True if DDL ran.
+
+    `access` is the table's (columns, triggers) from ensure_schema's state query, or None.
+    """
+    have, triggers = access or (set(), 0)
+    if access and {name for name, _ in ACCESS_COLUMNS} <= have and triggers >= 2:
         return False
     try:
-        _create_access_table(conn, rows, have)
+        _create_access_table(conn, access is not None, have)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise InvalidConfiguration(
             f"cannot create or upgrade {ACCESS_TABLE} as {conn.info.user}: "
@@ -257,13 +259,13 @@ def ensure_access_table(conn: psycopg.Connection) -> bool:
     return True
 
 
-def _create_access_table(conn: psycopg.Connection, rows: list, have: set) -> None:
+def _create_access_table(conn: psycopg.Connection, exists: bool, have: set) -> None:
     with conn.transaction():
-        if not rows:
+        if not exists:
             body = ", ".join(f"{name} {ddl}" for name, ddl in ACCESS_COLUMNS)
             conn.execute(f"CREATE TABLE IF NOT EXISTS {ACCESS_TABLE} ({body})")
         for name, ddl in ACCESS_COLUMNS:
-            if rows and name not in have:
+            if exists and name not in have:
                 plain = ddl.replace(" PRIMARY KEY", "")
                 conn.execute(f"ALTER TABLE {ACCESS_TABLE} ADD COLUMN IF NOT EXISTS {name} {plain}")
         conn.execute(_ACCESS_TRIGGER_SQL)
