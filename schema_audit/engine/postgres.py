@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,18 +121,23 @@ LOCK_LOST = (
 class LockSession:
     """The session holding the runners' lock; calling it checks the session is still alive.
 
-    `held_sql` asks the same from the working connection, so the check can travel in a
-    query that is sent anyway instead of costing a round trip on the lock's connection.
+    The session also holds a lock on a key of its own, random per run, that no other session
+    knows. `held_sql` asks from the working connection whether anyone still holds that key:
+    a cheap probe of one lock (pg_locks would copy the whole lock table), sent in a query
+    that goes anyway instead of costing a round trip. While the key is held, its session is
+    alive, and a live session still holds the runners' lock; once the session is gone, the
+    probe takes the key itself (a shared lock, released when the transaction ends) and
+    answers false.
     """
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
+        self.key = secrets.randbits(63)
+        conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
         # No quote characters: the runner sends this right after a file's text (see Runner).
-        self.held_sql = sql.SQL(
-            "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = $uap$advisory$uap$ "
-            "AND l.granted AND l.objsubid = 1 AND l.pid = {} "
-            "AND ((l.classid::bigint << 32) | l.objid::bigint) = {})"
-        ).format(sql.Literal(conn.info.backend_pid), sql.Literal(LOCK_KEY))
+        self.held_sql = sql.SQL("NOT pg_try_advisory_xact_lock_shared({})").format(
+            sql.Literal(self.key)
+        )
 
     def __call__(self) -> None:
         ensure_lock_held(self.conn)

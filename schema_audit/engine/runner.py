@@ -107,7 +107,9 @@ class Runner:
         clock = time.perf_counter()
         try:
             with self._transaction():
-                cursor = self.conn.execute(self.begin + migration.sql + self.after_file)
+                cursor = self.conn.execute(
+                    self.begin + migration.sql + self.after_file, prepare=False
+                )
                 if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
@@ -126,7 +128,7 @@ class Runner:
                     fingerprint=schema[0],
                     schema_description=schema[1],
                 )
-                store.record(self.conn, attempt, self.app_version)
+                store.record_and_commit(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
             return self._fail(migration, started, elapsed_ms(clock), exc)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
@@ -135,7 +137,8 @@ class Runner:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """COMMIT when the block succeeds, ROLLBACK on any error; the caller sends BEGIN."""
+        """COMMIT when the block succeeds (unless it committed itself), ROLLBACK on any error;
+        the caller sends BEGIN."""
         try:
             yield
         except BaseException:
@@ -143,7 +146,8 @@ class Runner:
                 with suppress(psycopg.OperationalError):  # a lost session rolls back anyway
                     self.conn.rollback()
             raise
-        self.conn.execute("COMMIT")
+        if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            self.conn.execute("COMMIT")
 
     def _guard_with(self, held: bool | None) -> None:
         """Raise unless the lock is still held (`held` None: the guard has to ask itself)."""

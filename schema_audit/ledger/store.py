@@ -236,6 +236,15 @@ def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") ->
     conn.execute(_UPSERT_SQL, _params(attempt, app_version))
 
 
+def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
+    """`record`, then COMMIT, sent together: one round trip (a pipeline) ends the file's
+    transaction. If the record fails, the COMMIT is not run and the transaction is left for
+    the caller to roll back."""
+    with conn.pipeline():
+        conn.execute(_UPSERT_SQL, _params(attempt, app_version))
+        conn.execute("COMMIT", prepare=False)
+
+
 def record_event(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
     """Append an event without touching `schema_migrations` (dry runs, patches)."""
     conn.execute(_EVENT_SQL, _params(attempt, app_version))
