@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+admin.autodiscover()  # SimpleAdminConfig (settings.py): registered here, not at start-up
+
 admin.site.site_header = "UAP schema audit"
 admin.site.site_title = "UAP schema audit"
 admin.site.index_title = "Migration history"

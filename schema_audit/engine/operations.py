@@ -15,7 +15,6 @@ from schema_audit.engine import plan, postgres
 from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner
 from schema_audit.engine.stepwise import run_outside_transaction
-from schema_audit.engine.trace import Tracer
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     InvalidMigration,
@@ -107,7 +106,12 @@ def dry_run(
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
-        tracer = Tracer(conn) if trace else None
+        tracer = None
+        if trace:
+            # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
+            from schema_audit.engine.trace import Tracer
+
+            tracer = Tracer(conn)
         outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
