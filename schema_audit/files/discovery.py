@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from schema_audit.files.header import Header, parse_header
 
 FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
-_COMMENTS_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 # A cheap first look: a transaction word where a statement may start (line start, after `;`
 # or a block comment). Only files it matches are split by PostgreSQL's scanner.
 _TXN_CANDIDATE_RE = re.compile(
@@ -87,7 +88,8 @@ def decode(data: bytes, path: object) -> str:
 
 def has_statements(text: str) -> bool:
     """True when something other than comments and white space remains."""
-    return bool(_COMMENTS_RE.sub("", text).strip())
+    # Skipping what leads the text is enough: the first thing after it is a statement.
+    return _LEADING_NOTHING_RE.match(text).end() < len(text)
 
 
 def read_migration(path: Path) -> MigrationFile:
@@ -101,7 +103,7 @@ def load(path: Path) -> tuple[MigrationFile | None, list[InvalidMigration]]:
     """One file and every reason it cannot run (lint reports the same list as errors)."""
     match = FILENAME_RE.match(path.name)
     problems = [] if match else [name_problem(path)]
-    trouble = outside_problem(path) or irregular_problem(path)
+    trouble = _kind_problem(path)
     if trouble:
         return None, [*problems, trouble]
     try:
@@ -131,6 +133,17 @@ def name_problem(path: Path) -> InvalidMigration:
         path,
         rule="file-name",
     )
+
+
+def _kind_problem(path: Path) -> InvalidMigration | None:
+    """outside_problem or irregular_problem; one lstat for the usual plain file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: reading it reports why
+    if stat.S_ISREG(mode):
+        return None
+    return outside_problem(path) or irregular_problem(path)
 
 
 def outside_problem(path: Path) -> InvalidMigration | None:

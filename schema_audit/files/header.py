@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 HEADER_FIELDS = {
@@ -63,7 +62,9 @@ def parse_header(text: str) -> Header:
     values: dict[str, list[str]] = {}
     lines: dict[str, int] = {}
     current = None
-    for number, raw in enumerate(_lines(text), start=1):
+    # The loop below never reads past the leading run of blank and `--` lines.
+    block = _LEADING_COMMENTS_RE.match(text).group()
+    for number, raw in enumerate(block.split("\n"), start=1):
         stripped = raw.strip()
         if not stripped and not values:
             continue
@@ -87,16 +88,8 @@ def parse_header(text: str) -> Header:
     return Header(**known, lines=lines, extra=extra)
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The lines of `text`, lazily: the header is a few lines at the top of a large file."""
-    start = 0
-    while True:
-        end = text.find("\n", start)
-        if end < 0:
-            yield text[start:]
-            return
-        yield text[start:end]
-        start = end + 1
+# The leading lines that are blank or `--` comments: all a header can be made of.
+_LEADING_COMMENTS_RE = re.compile(r"(?:[^\S\n]*(?:--[^\n]*)?(?:\n|\Z))*")
 
 
 _KNOWN = frozenset(HEADER_FIELDS.values())
@@ -105,6 +98,8 @@ _SINGLE_LINE = frozenset({"migration", "version", "date", "status", "transaction
 
 def _key(body: str) -> str | None:
     """The field a `Key: value` line starts (its attribute, or the key as written), or None."""
+    if ":" not in body:
+        return None
     match = _FIELD_RE.match(body)
     if not match:
         return None
