@@ -211,12 +211,22 @@ def revoke(
     )
 
 
-def approval_states(directory: Path | str | None = None, database: str = "default") -> dict:
-    """`{version: {state, approved_by, approved_at, event_id}}` of every pending file."""
-    files = discovery.discover(migrations_dir(directory))
+def approval_states(
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    pending: list[discovery.MigrationFile] | None = None,
+) -> dict:
+    """`{version: {state, approved_by, approved_at, event_id}}` of every pending file.
+
+    A caller that already knows the pending files passes them as `pending`: only their
+    approve and revoke events are read, not every ledger row and a plan of the directory.
+    """
     with _connection(database, "read") as conn:
-        found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
-        return {v: s.as_dict() for v, s in approvals.states(conn, found.pending).items()}
+        if pending is None:
+            files = discovery.discover(migrations_dir(directory))
+            pending = plan.build_plan(files, store.read_rows(conn), out_of_order=True).pending
+        return {v: s.as_dict() for v, s in approvals.states(conn, pending).items()}
 
 
 def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):

@@ -39,10 +39,10 @@ def may_approve(user) -> bool:
     )
 
 
-def approval_states(database: str = "default") -> dict[str, dict]:
-    """`{version: state}` of the pending files for the summary; {} when unknown."""
+def approval_states(database: str = "default", pending=None) -> dict[str, dict]:
+    """`{version: state}` of the pending files (of `pending` when given); {} when unknown."""
     try:
-        return api.approval_states(database=database)
+        return api.approval_states(database=database, pending=pending)
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("summary: approval states unavailable: %s", exc)
         return {}

@@ -196,7 +196,11 @@ def summary(request, admin_site) -> TemplateResponse:
 def _add_approvals(request, context: dict) -> None:
     """Each pending file's approval state, and whether this user may approve."""
     database = fleet.selected_database(request)
-    states = approval_views.approval_states(database) if context["ledger_ready"] else {}
+    pending = [item["file"] for item in context.get("pending", [])]
+    # The summary has found the pending files already (_disk_report): only their approvals
+    # are read, not all of a 100k-row ledger again.
+    ready = context["ledger_ready"] and pending
+    states = approval_views.approval_states(database, pending) if ready else {}
     for item in context.get("pending", []):
         item["approval"] = states.get(item["file"].version)
     context["can_approve"] = approval_views.may_approve(request.user)
