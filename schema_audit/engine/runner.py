@@ -106,7 +106,7 @@ class Runner:
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         try:
-            with self._transaction():
+            with self._rolled_back_on_error():
                 cursor = self.conn.execute(
                     self.begin + migration.sql + self.after_file, prepare=False
                 )
@@ -136,9 +136,8 @@ class Runner:
         return outcome
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """COMMIT when the block succeeds (unless it committed itself), ROLLBACK on any error;
-        the caller sends BEGIN."""
+    def _rolled_back_on_error(self) -> Iterator[None]:
+        """ROLLBACK the file's transaction on any error; the block sends BEGIN and COMMIT."""
         try:
             yield
         except BaseException:
@@ -146,8 +145,6 @@ class Runner:
                 with suppress(psycopg.OperationalError):  # a lost session rolls back anyway
                     self.conn.rollback()
             raise
-        if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            self.conn.execute("COMMIT")
 
     def _guard_with(self, held: bool | None) -> None:
         """Raise unless the lock is still held (`held` None: the guard has to ask itself)."""
