@@ -166,7 +166,10 @@ def run_pending(
         outcomes, errors = _apply_all(runner, found.pending)
         if outcomes:  # a no-op run has nothing new to read back
             rows = store.read_rows(conn)
-    result = _status(plan.build_plan(files, rows, out_of_order=True))
+    if outcomes or target is not None:
+        # The report covers every version: a plan without the target, with what just ran.
+        found = plan.build_plan(files, rows, out_of_order=True)
+    result = _status(found)
     result.update(
         applied=[o.as_dict() for o in outcomes],
         successful=sum(o.status == "completed" for o in outcomes),

@@ -99,11 +99,14 @@ def read_migration(path: Path) -> MigrationFile:
     return migration
 
 
-def load(path: Path) -> tuple[MigrationFile | None, list[InvalidMigration]]:
-    """One file and every reason it cannot run (lint reports the same list as errors)."""
+def load(path: Path, regular: bool = False) -> tuple[MigrationFile | None, list[InvalidMigration]]:
+    """One file and every reason it cannot run (lint reports the same list as errors).
+
+    `regular`: the caller's directory listing already showed a plain file (not a link).
+    """
     match = FILENAME_RE.match(path.name)
     problems = [] if match else [name_problem(path)]
-    trouble = _kind_problem(path)
+    trouble = None if regular else _kind_problem(path)
     if trouble:
         return None, [*problems, trouble]
     try:
@@ -206,7 +209,7 @@ def text_problems(
                 rule="version-mismatch",
             )
         )
-    for meta in META_RE.finditer(text):
+    for meta in META_RE.finditer(text) if "\\" in text else ():
         problems.append(
             InvalidMigration(
                 f"psql meta-command `{meta.group(0).strip()}` is not SQL; "
@@ -250,16 +253,27 @@ def duplicate_problems(paths: list[Path]) -> list[InvalidMigration]:
 
 def sql_paths(directory: Path | str) -> list[Path]:
     """The `.sql` files of a migrations directory in name order (dotfiles skipped)."""
+    return [path for path, _ in _listing(directory)]
+
+
+def _listing(directory: Path | str) -> list[tuple[Path, bool]]:
+    """sql_paths, each with whether the listing shows a plain file (no stat call needed)."""
     directory = Path(directory)
     if not directory.exists():
         raise InvalidMigration("migrations directory does not exist; check --dir", directory)
     if not directory.is_dir():
         raise InvalidMigration("is not a directory; --dir takes the migrations folder", directory)
     try:
-        names = sorted(entry.name for entry in os.scandir(directory))
+        with os.scandir(directory) as entries:
+            found = [
+                (entry.name, entry.is_file(follow_symlinks=False))
+                for entry in entries
+                if entry.name.endswith(".sql") and not entry.name.startswith(".")
+            ]
     except OSError as exc:
         raise InvalidMigration(f"cannot list directory: {exc.strerror or exc}", directory) from exc
-    return [directory / n for n in names if not n.startswith(".") and n.endswith(".sql")]
+    found.sort()
+    return [(directory / name, regular) for name, regular in found]
 
 
 def discover(directory: Path | str) -> list[MigrationFile]:
@@ -267,11 +281,11 @@ def discover(directory: Path | str) -> list[MigrationFile]:
 
     Every invalid file is reported at once (InvalidMigrations), so one run names them all.
     """
-    paths = sql_paths(directory)
-    problems = duplicate_problems(paths)
+    listing = _listing(directory)
+    problems = duplicate_problems([path for path, _ in listing])
     found: dict[int, MigrationFile] = {}
-    for path in paths:
-        migration, trouble = load(path)
+    for path, regular in listing:
+        migration, trouble = load(path, regular)
         problems += trouble
         if migration and migration.number not in found:
             found[migration.number] = migration
