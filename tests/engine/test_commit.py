@@ -6,6 +6,13 @@ from __future__ import annotations
 from schema_audit.engine import postgres
 from tests.conftest import migration, numbered
 
+# Advisory locks in the test's own database: pg_locks spans the server, which tests running
+# in parallel share.
+ADVISORY_LOCKS_HERE = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database
+                                            WHERE datname = current_database())
+"""
 REFUSE_RECORDS = """
 CREATE TABLE made_by_001 (id int);
 CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -72,15 +79,10 @@ def test_lock_session_probe_follows_the_session(database):
         else:
             raise AssertionError("the probe still reports the closed session's key as held")
         # The probe's own shared lock ended with its transaction: nothing is left behind.
-        assert (
-            worker.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[
-                0
-            ]
-            == 0
-        )
+        assert worker.execute(ADVISORY_LOCKS_HERE).fetchone()[0] == 0
 
 
 def test_a_run_leaves_no_advisory_lock_behind(uap, database, migrations_dir):
     """After a run, neither the runners' lock nor the run's probe key is held by anyone."""
     assert uap(directory=migrations_dir(numbered(3))).code == 0
-    assert database.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+    assert database.scalar(ADVISORY_LOCKS_HERE) == 0

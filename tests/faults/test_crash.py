@@ -66,7 +66,11 @@ def assert_backends_gone(server, dbname, runner) -> None:
         timeout=6,
     )
     with server.connect(dbname) as conn:
-        locks = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        # This database's locks only: tests running in parallel share the server.
+        locks = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert locks.fetchone() == (0,)
 
 
