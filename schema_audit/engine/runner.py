@@ -73,22 +73,28 @@ class Runner:
         ).as_string(conn)
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
-        # A file may change search_path or role for the session (pg_dump output empties
-        # search_path); the ledger write after it, and the next file, must not inherit that.
-        search_path, role = conn.execute(
-            "SELECT current_setting('search_path'), current_user"
+        # A file may change these for the session (pg_dump output empties search_path and
+        # sets the encoding); the ledger write after it, and the next file, must not inherit
+        # them. psycopg would encode the next file in the file's encoding and fail on the
+        # first character it lacks; with standard_conforming_strings off, the next file's
+        # backslashes would silently become escapes.
+        names = ("search_path", "client_encoding", "standard_conforming_strings")
+        *values, role = conn.execute(
+            "SELECT current_setting(%s), current_setting(%s), current_setting(%s), current_user",
+            names,
         ).fetchone()
+        restore = ", ".join(
+            f"set_config({_quote_free(name)}, {_quote_free(value)}, false)"
+            for name, value in [*zip(names, values, strict=True), ("role", role)]
+        )
+        self.restore_session = f"SELECT {restore}"
         # Sent right after a file, in the same query: restore the session and ask whether the
         # lock's session still holds the lock (a guard without `held_sql` is called on its
         # own). The newline ends a trailing `--` comment, and the text holds no quote
         # character, so a file ending inside a string, identifier or comment still fails
         # where it opened it; an unfinished last statement is re-checked alone (_fail).
         held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
-        self.after_file = (
-            f"\n;SELECT set_config({_quote_free('search_path')}, {_quote_free(search_path)}, "
-            f"false), set_config({_quote_free('role')}, {_quote_free(role)}, false), "
-            f"{held.as_string(conn)}"
-        )
+        self.after_file = f"\n;SELECT {restore}, {held.as_string(conn)}"
         # BEGIN travels with the timeouts and the file: one round trip for all of it.
         self.begin = "BEGIN; " + self.prefix
 
@@ -210,6 +216,7 @@ class Runner:
                     duration = tracer.run_file(migration)
                 else:
                     self.conn.execute(migration.sql)
+                self.conn.execute(self.restore_session)  # as after_file does in a real run
         except psycopg.Error as exc:
             self.raise_if_lost(exc, migration)
             failed = tracer.failed if tracer else None
@@ -233,6 +240,7 @@ class Runner:
             if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                 raise InvalidMigration("the SQL ended the runner's transaction")
             duration = elapsed_ms(clock)
+            self.conn.execute(self.restore_session)
             record(duration)
         return duration
 

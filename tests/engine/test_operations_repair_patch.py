@@ -99,6 +99,16 @@ def test_patch_runs_once_and_is_recorded_only_as_an_event(uap, database, tmp_pat
     assert uap("--patch", str(patch), "--force").code == 0
 
 
+def test_patch_switching_client_encoding_is_recorded_as_written(uap, database, tmp_path):
+    """A patch that moves the session to LATIN1 is still recorded in full, € and all."""
+    patch = tmp_path / "patch_latin.sql"
+    text = "SET client_encoding = 'LATIN1';\nCREATE TABLE prices (label text DEFAULT '€');\n"
+    patch.write_text(text, encoding="utf-8")
+    result = uap("--patch", str(patch))
+    assert result.code == 0, result.err
+    assert database.scalar("SELECT sql_text FROM schema_migration_events") == text
+
+
 def test_failing_patch_changes_nothing_and_records_a_failed_event(uap, database, tmp_path):
     """A patch whose second statement fails leaves no trace but its failed event: exit 1."""
     patch = tmp_path / "patch_broken.sql"

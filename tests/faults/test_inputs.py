@@ -112,6 +112,40 @@ def test_file_changing_search_path_or_role_does_not_leak(uap, database, migratio
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+ENCODING_FILES = {
+    # pg_dump output starts like this; both settings are session-wide and outlive the file.
+    "001_v1.0_latin.sql": migration(
+        "001",
+        "SET client_encoding = 'LATIN1';\nSET standard_conforming_strings = off;\n"
+        "CREATE TABLE latin (a text DEFAULT E'back\\\\slash ''quoted'' %(x)s %s');",
+    ),
+    "002_v1.0_euro.sql": migration("002", "CREATE TABLE euro (a text DEFAULT '€ 😀 \\ ''');"),
+}
+
+
+def test_file_changing_client_encoding_does_not_leak(uap, database, migrations_dir):
+    """A file that switches the session to LATIN1 (and off standard strings) leaves the next
+    file, with characters LATIN1 lacks, to run and be recorded character for character."""
+    result = uap(directory=migrations_dir(ENCODING_FILES))
+    assert result.code == 0, result.err
+    recorded = dict(database.query("SELECT version, sql_text FROM schema_migration_events"))
+    assert recorded == {
+        "001": ENCODING_FILES["001_v1.0_latin.sql"],
+        "002": ENCODING_FILES["002_v1.0_euro.sql"],
+    }
+    default = "SELECT column_default FROM information_schema.columns WHERE table_name = %s"
+    assert database.scalar(default, ("euro",)) == "'€ 😀 \\ '''::text"
+    assert database.scalar(default, ("latin",)) == "'back\\slash ''quoted'' %(x)s %s'::text"
+    assert uap("--verify").code == 0
+
+
+def test_dry_run_after_a_file_changing_client_encoding(uap, database, migrations_dir):
+    """A dry run of the same files runs both and leaves neither table behind."""
+    result = uap("--dry-run", directory=migrations_dir(ENCODING_FILES))
+    assert result.code == 0, result.err
+    assert not database.tables() & {"latin", "euro"}
+
+
 def test_dir_pointing_at_a_file_exits_2(uap, database, migrations_dir):
     """--dir naming a file, not a folder, is invalid input."""
     folder = migrations_dir(FIRST)
