@@ -98,18 +98,27 @@ def connect(
 
 def session_settings(conn: psycopg.Connection) -> str:
     """The SET statements every runner session carries (re-applied after a RESET ALL)."""
+    return "; ".join(
+        # The names are this module's constants (a dotted custom name is no identifier).
+        sql.SQL("SET {} = {}").format(sql.SQL(name), sql.Literal(value)).as_string(conn)
+        for name, value in session_parameters(conn)
+    )
+
+
+def session_parameters(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """`(name, value)` of the settings in session_settings."""
     # Marks this session's DDL as the runner's for the out-of-band DDL audit trigger.
-    statements = ["SET uap.migrating = 'on'"]
+    parameters = [("uap.migrating", "on")]
     if conn.info.server_version >= 140000:
         # A backend only notices its client died when it next reads or writes; until then a
         # killed runner's backend keeps sleeping, or waiting in the lock queue, holding the
         # locks its migration took, and the retry fails on lock_timeout. Polling the socket
         # ends such a backend (and rolls it back) within a second.
-        statements.append("SET client_connection_check_interval = '1s'")
+        parameters.append(("client_connection_check_interval", "1s"))
         # The lock's connection sits idle for the whole run, and the working one while it
         # waits for the lock: a server-wide idle_session_timeout must not close either.
-        statements.append("SET idle_session_timeout = 0")
-    return "; ".join(statements)
+        parameters.append(("idle_session_timeout", "0"))
+    return parameters
 
 
 LOCK_LOST = (
@@ -135,7 +144,7 @@ class LockSession:
         self.key = secrets.randbits(63)
         conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
         # No quote characters: the runner sends this right after a file's text (see Runner).
-        self.held_sql = sql.SQL("NOT pg_try_advisory_xact_lock_shared({})").format(
+        self.held_sql = sql.SQL("NOT pg_catalog.pg_try_advisory_xact_lock_shared({})").format(
             sql.Literal(self.key)
         )
 

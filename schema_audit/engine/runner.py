@@ -35,7 +35,24 @@ logger = logging.getLogger(__name__)
 def _quote_free(text: str) -> str:
     """A SQL text literal without quote characters: hex in dollar quotes, decoded."""
     data = text.encode("utf-8").hex()
-    return f"convert_from(decode($uap${data}$uap$, $uap$hex$uap$), $uap$UTF8$uap$)"
+    # pg_catalog-qualified: a file may leave a schema of its own first in search_path.
+    return (
+        f"pg_catalog.convert_from(pg_catalog.decode($uap${data}$uap$, $uap$hex$uap$), "
+        "$uap$UTF8$uap$)"
+    )
+
+
+def _set_config(name: str, value: str, local: bool = False) -> str:
+    """`set_config(name, value, local)` without quote characters."""
+    scope = "true" if local else "false"
+    return f"pg_catalog.set_config({_quote_free(name)}, {_quote_free(value)}, {scope})"
+
+
+def _last_row(cursor: psycopg.Cursor) -> tuple:
+    """The first row of the last statement's result."""
+    while cursor.nextset():
+        pass
+    return cursor.fetchone()
 
 
 def check_duration(option: str, value: str) -> str:
@@ -73,30 +90,74 @@ class Runner:
         ).as_string(conn)
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
-        # A file may change these for the session (pg_dump output empties search_path and
-        # sets the encoding); the ledger write after it, and the next file, must not inherit
-        # them. psycopg would encode the next file in the file's encoding and fail on the
-        # first character it lacks; with standard_conforming_strings off, the next file's
-        # backslashes would silently become escapes.
+        self._init_session_restore(lock_timeout, statement_timeout)
+        # BEGIN travels with the timeouts and the file: one round trip for all of it.
+        self.begin = "BEGIN; " + self.prefix
+
+    def _init_session_restore(self, lock_timeout: str, statement_timeout: str) -> None:
+        """Build `after_file`: what puts the session back after a file, then checks it.
+
+        A file may change the session for good: pg_dump output empties search_path and sets
+        the encoding; a file may SET ROLE, SET SESSION AUTHORIZATION, DateStyle, TimeZone,
+        default_transaction_read_only, RESET ALL (dropping the runner's own settings), or
+        create a temporary table named like the ledger's. Neither the file's record nor the
+        next file may inherit any of it: psycopg would send the next file in the wrong
+        encoding, dates and backslashes in it would parse differently, records could land
+        in another table or fail. So after every file: RESET SESSION AUTHORIZATION and
+        RESET ALL, then the runner's own settings and the search_path, encoding and role it
+        started with; then the lock probe and where the ledger's two names lead.
+        """
+        conn = self.conn
         names = ("search_path", "client_encoding", "standard_conforming_strings")
         *values, role = conn.execute(
             "SELECT current_setting(%s), current_setting(%s), current_setting(%s), current_user",
             names,
         ).fetchone()
+        settings = [*zip(names, values, strict=True), *postgres.session_parameters(conn)]
+        timeouts = [("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)]
         restore = ", ".join(
-            f"set_config({_quote_free(name)}, {_quote_free(value)}, false)"
-            for name, value in [*zip(names, values, strict=True), ("role", role)]
+            [_set_config(name, value) for name, value in [*settings, ("role", role)]]
+            + [
+                _set_config(name, check_duration(name, value), local=True)
+                for name, value in timeouts
+            ]
         )
-        self.restore_session = f"SELECT {restore}"
-        # Sent right after a file, in the same query: restore the session and ask whether the
-        # lock's session still holds the lock (a guard without `held_sql` is called on its
-        # own). The newline ends a trailing `--` comment, and the text holds no quote
-        # character, so a file ending inside a string, identifier or comment still fails
-        # where it opened it; an unfinished last statement is re-checked alone (_fail).
+        tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
+        self.ledger = tuple(
+            conn.execute(
+                "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid", tables
+            ).fetchone()
+        )
         held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
-        self.after_file = f"\n;SELECT {restore}, {held.as_string(conn)}"
-        # BEGIN travels with the timeouts and the file: one round trip for all of it.
-        self.begin = "BEGIN; " + self.prefix
+        probe = ", ".join(
+            [held.as_string(conn)]
+            + [f"pg_catalog.to_regclass({_quote_free(t)})::pg_catalog.oid" for t in tables]
+        )
+        # Sent right after a file, in the same query. The newline ends a trailing `--`
+        # comment, and the text holds no quote character, so a file ending inside a string,
+        # identifier or comment still fails where it opened it; an unfinished last statement
+        # is re-checked alone (_fail). A guard without `held_sql` is called on its own.
+        self.restore_sql = (
+            f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; SELECT {probe}"
+        )
+        self.after_file = "\n;" + self.restore_sql
+
+    def restore_session(self, path: object = None) -> None:
+        """`after_file` on its own, with its checks: after a dry run's file, a patch, a
+        rollback."""
+        self._check_session(_last_row(self.conn.execute(self.restore_sql, prepare=False)), path)
+
+    def _check_session(self, row: tuple, path: object) -> None:
+        """Raise unless the ledger's names still lead to its tables and the lock is held."""
+        held, *ledger = row
+        if tuple(ledger) != self.ledger:
+            raise InvalidMigration(
+                "leaves a table named schema_migrations or schema_migration_events (a "
+                "temporary one, or one in a schema of its own) in front of the ledger's, "
+                "so its record would go there; drop it before the file ends",
+                path,
+            )
+        self._guard_with(held)
 
     def apply(self, migration: MigrationFile, *, take_fingerprint: bool = False) -> Outcome:
         """Run one file atomically and record it; MigrationFailed after recording a failure.
@@ -121,9 +182,7 @@ class Runner:
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = elapsed_ms(clock)
-                while cursor.nextset():
-                    pass  # to the result of `after_file`, the last statement
-                self._guard_with(cursor.fetchone()[-1])
+                self._check_session(_last_row(cursor), migration.path)
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )
@@ -216,7 +275,7 @@ class Runner:
                     duration = tracer.run_file(migration)
                 else:
                     self.conn.execute(migration.sql)
-                self.conn.execute(self.restore_session)  # as after_file does in a real run
+                self.restore_session(migration.path)  # as after_file does in a real run
         except psycopg.Error as exc:
             self.raise_if_lost(exc, migration)
             failed = tracer.failed if tracer else None
@@ -240,7 +299,7 @@ class Runner:
             if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                 raise InvalidMigration("the SQL ended the runner's transaction")
             duration = elapsed_ms(clock)
-            self.conn.execute(self.restore_session)
+            self.restore_session()
             record(duration)
         return duration
 

@@ -13,7 +13,6 @@ import psycopg
 if TYPE_CHECKING:  # the runner dispatches here; this module only calls back into it
     from schema_audit.engine.runner import Runner
 
-from schema_audit.engine import postgres
 from schema_audit.engine.outcome import (
     Outcome,
     connection_lost,
@@ -71,7 +70,7 @@ def apply_stepwise(
             return _fail(runner, migration, statements, index, started, clock, exc)
     duration = elapsed_ms(clock)
     try:
-        _reset_timeouts(conn)
+        runner.restore_session(migration.path)  # timeouts, and anything the file SET
         value, text = fingerprint.take_for_event(conn) if take_fingerprint else (None, None)
         attempt = runner.attempt(
             migration, started, duration, fingerprint=value, schema_description=text
@@ -134,7 +133,7 @@ def _fail(
     if index > 1:
         parts.append("the retry re-runs the whole file: keep its statements idempotent")
     try:
-        _reset_timeouts(runner.conn)
+        _reset_session(runner)
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
     runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
@@ -156,11 +155,10 @@ def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str
         return []
 
 
-def _reset_timeouts(conn: psycopg.Connection) -> None:
-    # RESET ALL, not just the timeouts: a file's own SET (search_path, role settings) is
-    # session-wide here and must not leak into the files after it. It also clears the
-    # runner's own session settings (the out-of-band DDL marker among them): set them again.
-    conn.execute(f"RESET ALL; {postgres.session_settings(conn)}")
+def _reset_session(runner: Runner) -> None:
+    """Put the session back as the runner had it (Runner.restore_sql) before a failure is
+    recorded: the statements that ran may have changed it for good."""
+    runner.conn.execute(runner.restore_sql, prepare=False)
 
 
 def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:
@@ -181,7 +179,7 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
             message = f"{describe_error(exc)}\nat statement {index} of {len(statements)}"
             if index > 1:
                 message += f"; statements 1-{index - 1} were committed and stay applied"
-            _reset_timeouts(conn)
+            _reset_session(runner)
             failed = replace(
                 attempt, status="failed", error_message=message, sqlstate=exc.sqlstate
             )
@@ -189,7 +187,7 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
             raise MigrationFailed(
                 f"{attempt.action} {attempt.version} failed [SQLSTATE {exc.sqlstate}]: {message}"
             ) from exc
-    _reset_timeouts(conn)
+    runner.restore_session()
     duration = elapsed_ms(clock)
     record(duration)
     return duration
