@@ -334,11 +334,16 @@ class Runner:
         self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
     ):
         self.raise_if_lost(exc, migration)
-        position = exc.diag.statement_position
-        if exc.sqlstate == "42601" and int(position or 0) > len(self.begin + migration.sql):
-            # A syntax error past the file's end: its last statement is unfinished. Parsing
-            # failed before anything ran, so parsing the file alone runs nothing either and
-            # gives PostgreSQL's own message (`syntax error at end of input`) and line.
+        position = int(exc.diag.statement_position or 0)
+        unfinished = position > len(self.begin + migration.sql) or (
+            (exc.diag.message_primary or "").startswith("unterminated ")
+        )
+        if exc.sqlstate == "42601" and unfinished:
+            # A syntax error past the file's end, or a string, identifier or comment the file
+            # leaves open (PostgreSQL's scanner quotes everything after it, the runner's own
+            # SQL included): its last statement is unfinished. Parsing failed before anything
+            # ran, so parsing the file alone runs nothing either and gives PostgreSQL's own
+            # message (`syntax error at end of input`, `unterminated ...`) and line.
             exc = self._alone(migration) or exc
         line = error_line(exc, migration.sql, skip=len(self.begin))
         self.record_failure(migration, started, duration, exc, describe_error(exc), line)
