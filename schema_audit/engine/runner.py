@@ -83,18 +83,23 @@ class Runner:
         # Looked up once per run: it stats the migrations directory (and may run git).
         self.app_version = app_version or provenance.app_version()
         self.progress = progress or (lambda *args: None)
-        settings = sql.SQL("SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {};\n")
-        self.prefix = settings.format(
-            sql.Literal(check_duration("--lock-timeout", lock_timeout)),
-            sql.Literal(check_duration("--statement-timeout", statement_timeout)),
-        ).as_string(conn)
+        timeouts = [
+            ("lock_timeout", check_duration("--lock-timeout", lock_timeout)),
+            ("statement_timeout", check_duration("--statement-timeout", statement_timeout)),
+        ]
+        self.prefix = "".join(
+            sql.SQL("SET LOCAL {} = {}; ")
+            .format(sql.SQL(name), sql.Literal(value))
+            .as_string(conn)
+            for name, value in timeouts
+        )
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
-        self._init_session_restore(lock_timeout, statement_timeout)
+        self._init_session_restore(timeouts)
         # BEGIN travels with the timeouts and the file: one round trip for all of it.
         self.begin = "BEGIN; " + self.prefix
 
-    def _init_session_restore(self, lock_timeout: str, statement_timeout: str) -> None:
+    def _init_session_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.
 
         A file may change the session for good: pg_dump output empties search_path and sets
@@ -114,13 +119,9 @@ class Runner:
             names,
         ).fetchone()
         settings = [*zip(names, values, strict=True), *postgres.session_parameters(conn)]
-        timeouts = [("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)]
         restore = ", ".join(
             [_set_config(name, value) for name, value in [*settings, ("role", role)]]
-            + [
-                _set_config(name, check_duration(name, value), local=True)
-                for name, value in timeouts
-            ]
+            + [_set_config(name, value, local=True) for name, value in timeouts]
         )
         tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
         self.ledger = tuple(
