@@ -146,6 +146,7 @@ def run_pending(
     DatabaseUnavailable when the database cannot be used; a failing file is reported in the
     result (and recorded), not raised.
     """
+    operations.check_timeouts(lock_timeout, statement_timeout)  # refused even with nothing to do
     files = discovery.discover(migrations_dir(directory))
     with operations.locked(database, lock_wait) as (conn, guard):
         # Read the ledger only under the lock: the runner before us may have applied files.
@@ -155,15 +156,17 @@ def run_pending(
         operations.check_runnable(found.pending)
         if conf.UAP_REQUIRE_APPROVAL:
             approvals.ensure_approved(conn, found.pending)
-        runner = operations.runner_for(
-            conn,
-            guard,
-            lock_timeout=lock_timeout,
-            statement_timeout=statement_timeout,
-            progress=progress,
-        )
-        drift = verification.record_drift(conn) if found.pending else None
-        outcomes, errors = _apply_all(runner, found.pending)
+        outcomes, errors, drift = [], [], None
+        if found.pending:  # a Runner reads its session and the app version: not for a no-op
+            runner = operations.runner_for(
+                conn,
+                guard,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                progress=progress,
+            )
+            drift = verification.record_drift(conn)
+            outcomes, errors = _apply_all(runner, found.pending)
         if outcomes:  # a no-op run has nothing new to read back
             rows = store.read_rows(conn)
     if outcomes or target is not None:

@@ -13,7 +13,7 @@ import psycopg
 from schema_audit import conf
 from schema_audit.engine import plan, postgres
 from schema_audit.engine.outcome import connection_lost, describe_error
-from schema_audit.engine.runner import Runner
+from schema_audit.engine.runner import Runner, check_duration
 from schema_audit.engine.stepwise import run_outside_transaction
 from schema_audit.exceptions import (
     DatabaseUnavailable,
@@ -77,6 +77,12 @@ def locked(
     ):
         store.ensure_schema(conn)
         yield conn, postgres.LockSession(lock_conn)
+
+
+def check_timeouts(lock_timeout: str | None = None, statement_timeout: str | None = None) -> None:
+    """InvalidMigration unless the timeouts a runner would use are PostgreSQL durations."""
+    check_duration("--lock-timeout", lock_timeout or conf.UAP_LOCK_TIMEOUT)
+    check_duration("--statement-timeout", statement_timeout or conf.UAP_STATEMENT_TIMEOUT)
 
 
 def runner_for(

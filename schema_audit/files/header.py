@@ -62,29 +62,32 @@ def parse_header(text: str) -> Header:
     values: dict[str, list[str]] = {}
     lines: dict[str, int] = {}
     current = None
-    # The loop below never reads past the leading run of blank and `--` lines.
+    # The block holds only blank and `--` lines, so every line with text is a comment.
     block = _LEADING_COMMENTS_RE.match(text).group()
     for number, raw in enumerate(block.split("\n"), start=1):
         stripped = raw.strip()
-        if not stripped and not values:
+        if not stripped:
+            if values:
+                break  # a blank line ends the header
             continue
-        if not stripped.startswith("--"):
-            break
         body = stripped[2:].strip()
-        key = _key(body)
-        if key:
-            # A one-value field is never continued: the comment lines after it are prose.
-            current = None if key in _SINGLE_LINE else key
-            value = body.split(":", 1)[1].strip()
-            values[key] = [value] if value else []
-            lines[key] = number
-        elif not body:
+        if ":" in body and (match := _FIELD_RE.match(body)):
+            name, value = match.groups()
+            # Lower-case words stay continuation text (`-- note: ...` inside a Rollback).
+            key = HEADER_FIELDS.get(name.lower()) or (name if name[0].isupper() else None)
+            if key:
+                # A one-value field is never continued: the comment lines after it are prose.
+                current = None if key in _SINGLE_LINE else key
+                values[key] = [value] if value else []
+                lines[key] = number
+                continue
+        if not body:
             current = None
         elif current:
             values[current].append(body)
-    joined = {key: "\n".join(parts) for key, parts in values.items()}
-    known = {key: value for key, value in joined.items() if key in _KNOWN}
-    extra = {key: value for key, value in joined.items() if key not in _KNOWN}
+    known, extra = {}, {}
+    for key, parts in values.items():
+        (known if key in _KNOWN else extra)[key] = "\n".join(parts)
     return Header(**known, lines=lines, extra=extra)
 
 
@@ -94,18 +97,3 @@ _LEADING_COMMENTS_RE = re.compile(r"(?:[^\S\n]*(?:--[^\n]*)?(?:\n|\Z))*")
 
 _KNOWN = frozenset(HEADER_FIELDS.values())
 _SINGLE_LINE = frozenset({"migration", "version", "date", "status", "transaction", "lint_ignore"})
-
-
-def _key(body: str) -> str | None:
-    """The field a `Key: value` line starts (its attribute, or the key as written), or None."""
-    if ":" not in body:
-        return None
-    match = _FIELD_RE.match(body)
-    if not match:
-        return None
-    name = match.group(1)
-    known = HEADER_FIELDS.get(name.lower())
-    if known:
-        return known
-    # Lower-case words stay continuation text (`-- note: ...` inside a Rollback).
-    return name if name[0].isupper() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -72,6 +73,16 @@ def test_bom_and_crlf_do_not_change_the_checksum(migrations_dir):
     )
     assert discovery.discover(lf)[0].checksum == discovery.discover(crlf)[0].checksum
     assert "\r" not in discovery.discover(crlf)[0].sql
+
+
+def test_a_file_larger_than_one_read_is_read_whole(migrations_dir):
+    """A 1 MB file of multi-byte text comes back byte for byte, whatever its read sizes."""
+    rows = "".join(f"INSERT INTO t VALUES ({n}, 'ÄÖÜ €{n} 日本');\n" for n in range(20_000))
+    text = migration("001", "CREATE TABLE t (id int, label text);\n" + rows)
+    assert len(text.encode()) > 1 << 20
+    found = discovery.discover(migrations_dir({"001_v1.0_a.sql": text}))[0]
+    assert found.sql == text
+    assert found.checksum == hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(
