@@ -434,6 +434,16 @@ def _label(text: str):
     return int(text) if text.isdigit() else text
 
 
+def compile_project() -> None:
+    """Byte-compile the project, as pip does for an installed package (and did for Django and
+    yoyo): with PYTHONDONTWRITEBYTECODE set, every run would compile it from source again,
+    and `manage.py check` and uap_migrate would each pay for it differently."""
+    dirs = [str(ROOT / "schema_audit"), str(ROOT / "uap_project")]
+    subprocess.run(
+        [PYTHON, "-m", "compileall", "-q", *dirs], check=True, stdout=subprocess.DEVNULL
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="300,3000")
@@ -465,6 +475,7 @@ def main() -> int:
         started = datetime.fromtimestamp(Path(args.from_samples).stat().st_mtime, timezone.utc)
     else:
         samples, started = {}, datetime.now(timezone.utc)
+        compile_project()
         for size in sizes:
             big = isinstance(size, int) and size > 1000
             slow = min(args.repeat, args.repeat_slow) if big else args.repeat
