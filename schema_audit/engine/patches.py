@@ -53,10 +53,7 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
 def _read_patch(path: Path) -> str:
     if not PATCH_NAME_RE.match(path.name):
         raise InvalidMigration("a patch file is named patch_<description>.sql", path)
-    try:
-        text = discovery.decode(path.read_bytes(), path)
-    except OSError as exc:
-        raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
+    text = discovery.read_text(path)
     if not parse_header(text).transactional:
         raise InvalidMigration(
             "patches run in one transaction; ship `-- Transaction: none` work as a migration",

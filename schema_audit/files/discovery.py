@@ -173,37 +173,43 @@ def irregular_problem(path: Path) -> InvalidMigration | None:
     if not path.exists() or path.is_file():
         return None
     # A FIFO or device would block or never end; a directory is not a migration.
-    return InvalidMigration(
-        "is not a regular file; a migration is a plain .sql file", path, rule="unreadable"
-    )
+    return InvalidMigration(_IRREGULAR, path, rule="unreadable")
 
 
-def read_bytes(path: Path) -> bytes:
-    """The bytes of a file, read with plain system calls (a third of `Path.read_bytes`'s
-    time on a small file, which counts in a directory of thousands)."""
-    fd = os.open(path, os.O_RDONLY)
+_IRREGULAR = "is not a regular file; a migration is a plain .sql file"
+
+
+def read_text(path: Path) -> str:
+    """The decoded text of a plain file; InvalidMigration (rule unreadable or encoding) if not.
+
+    Plain system calls: a third of `Path.read_bytes`'s time on a small file, which counts in
+    a directory of thousands. The opened file itself is checked, so a FIFO or device put in
+    place after the listing is refused, not read forever.
+    """
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidMigration(_IRREGULAR, path, rule="unreadable")
         chunks, size = [], 1 << 16
         while chunk := os.read(fd, size):
             chunks.append(chunk)
             size = min(size * 2, 1 << 26)  # a big file takes a few reads, not thousands
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
     finally:
         os.close(fd)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def read_text(path: Path) -> str:
-    """The decoded text of a file; InvalidMigration (rule unreadable or encoding) if not."""
     try:
-        data = read_bytes(path)
-    except OSError as exc:
-        reason = f"cannot read file: {exc.strerror or exc}"
-        raise InvalidMigration(reason, path, rule="unreadable") from exc
-    try:
-        return decode(data, path)
+        return decode(chunks[0] if len(chunks) == 1 else b"".join(chunks), path)
     except InvalidMigration as exc:
         exc.rule = "encoding"
         raise
+
+
+def _unreadable(path: Path, exc: OSError) -> InvalidMigration:
+    return InvalidMigration(f"cannot read file: {exc.strerror or exc}", path, rule="unreadable")
 
 
 def text_problems(

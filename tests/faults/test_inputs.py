@@ -285,6 +285,32 @@ def test_unreadable_file_exits_2_naming_it(database, migrations_dir):
 
 
 @pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("001_v1.0_pipe.sql", ["--lint"]),
+        ("patch_pipe.sql", ["--patch", "{path}", "--reason", "fifo"]),
+    ],
+)
+def test_fifo_is_refused_by_lint_and_patch_not_read_forever(database, tmp_path, name, args):
+    """A FIFO named like a migration or a patch is refused (exit 2, no hang): the opened
+    file itself is checked, so `--lint`, `--patch` and a FIFO put in place after the
+    directory was listed all get the runner's answer."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    os.mkfifo(folder / name)
+    argv = [a.format(path=folder / name) for a in args]
+    child = run_subprocess(database.url, "--dir", str(folder), *argv)
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 2, out + err
+    reported = [line for line in (out + err).splitlines() if "is not a regular file" in line]
+    assert reported and name in reported[0], out + err
+    assert database.tables() == set()
+
+
+@pytest.mark.parametrize(
     ("url", "fragment"),
     [
         ("not a url", "DATABASE_URL must be a postgresql:// URL (scheme: none)"),
