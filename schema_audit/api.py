@@ -17,7 +17,7 @@ from schema_audit import conf
 from schema_audit.engine import approvals, fleet, operations, patches, plan, postgres
 from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.runner import Outcome, Progress, Runner
-from schema_audit.exceptions import MigrationFailed
+from schema_audit.exceptions import InvalidMigration, MigrationFailed
 from schema_audit.files import discovery
 from schema_audit.integrity import (
     ddl_capture,
@@ -299,8 +299,14 @@ def _status(found: plan.Plan) -> dict:
 
 
 def load_sql(path: Path, database: str = "default") -> None:
-    """Run a plain SQL file (sample data) in one transaction; not recorded in the ledger."""
-    text = discovery.read_text(path)
+    """Run a plain SQL file (sample data) in one transaction; not recorded in the ledger.
+
+    Any readable path will do, a pipe included (`uap_seed /dev/stdin`).
+    """
+    try:
+        text = discovery.decode(path.read_bytes(), path)
+    except OSError as exc:
+        raise InvalidMigration(f"cannot read file: {exc.strerror or exc}", path) from exc
     with _connection(database, "seed") as conn:
         try:
             with conn.transaction():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
+import threading
 import uuid
 
 import psycopg
@@ -124,3 +126,19 @@ def test_demo_seed_command_loads_the_seed_file(uap, database):
     assert f"Loaded {ROOT / 'db' / 'seed.sql'}." in out.getvalue()
     assert database.scalar("SELECT count(*) FROM users") > 0
     assert get_commands()["uap_seed"] == "uap_project"
+
+
+def test_seed_command_reads_a_pipe(database, tmp_path):
+    """`uap_seed` takes any readable path, a pipe included (`uap_seed /dev/stdin`)."""
+    pipe = tmp_path / "seed.sql"
+    os.mkfifo(pipe)
+
+    def feed():
+        with open(pipe, "w", encoding="utf-8") as writer:  # blocks until the command reads
+            writer.write("CREATE TABLE piped (id int); INSERT INTO piped VALUES (1);\n")
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    call_command("uap_seed", str(pipe), "--database", database.alias, stdout=io.StringIO())
+    feeder.join(timeout=10)
+    assert database.scalar("SELECT count(*) FROM piped") == 1

@@ -176,7 +176,7 @@ def irregular_problem(path: Path) -> InvalidMigration | None:
     return InvalidMigration(_IRREGULAR, path, rule="unreadable")
 
 
-_IRREGULAR = "is not a regular file; a migration is a plain .sql file"
+_IRREGULAR = "is not a regular file (a FIFO, device or directory); use a plain .sql file"
 
 
 def read_text(path: Path) -> str:
@@ -187,16 +187,18 @@ def read_text(path: Path) -> str:
     place after the listing is refused, not read forever.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         raise _unreadable(path, exc) from exc
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
             raise InvalidMigration(_IRREGULAR, path, rule="unreadable")
-        chunks, size = [], 1 << 16
+        # One read of the whole file, then one that finds its end; more only if it grew.
+        chunks, size = [], status.st_size + 1
         while chunk := os.read(fd, size):
             chunks.append(chunk)
-            size = min(size * 2, 1 << 26)  # a big file takes a few reads, not thousands
+            size = 1 << 16
     except OSError as exc:
         raise _unreadable(path, exc) from exc
     finally:
