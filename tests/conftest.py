@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -183,7 +184,15 @@ def run_subprocess(url: str, *args: str, timeout: float = 120, env: dict | None 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    """In the child: SIGINT as a shell gives a command in the foreground. A suite started in
+    the background (`cmd &` from a script) inherits SIGINT ignored, and Python then installs
+    no KeyboardInterrupt handler, so the Ctrl-C tests would wait for a signal never seen."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def register_alias(alias: str, config: dict) -> None:
