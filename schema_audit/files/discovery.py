@@ -106,7 +106,7 @@ def load(path: Path, regular: bool = False) -> tuple[MigrationFile | None, list[
     """
     match = FILENAME_RE.match(path.name)
     problems = [] if match else [name_problem(path)]
-    trouble = None if regular else _kind_problem(path)
+    trouble = None if regular else kind_problem(path)
     if trouble:
         return None, [*problems, trouble]
     try:
@@ -138,8 +138,9 @@ def name_problem(path: Path) -> InvalidMigration:
     )
 
 
-def _kind_problem(path: Path) -> InvalidMigration | None:
-    """outside_problem or irregular_problem; one lstat for the usual plain file."""
+def kind_problem(path: Path) -> InvalidMigration | None:
+    """outside_problem or irregular_problem; one lstat for the usual plain file. Lint and
+    the runner both ask it before reading, so neither reads what the other refuses."""
     try:
         mode = os.lstat(path).st_mode
     except OSError:

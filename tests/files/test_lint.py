@@ -90,6 +90,19 @@ def test_errors_exit_2_and_name_file_line_and_rule(uap):
     assert result.out.startswith(f"{path}:14: fk-on-delete: foreign key (t_id) has no ON DELETE")
 
 
+def test_symlink_leaving_the_directory_is_an_error_and_not_read(tmp_path):
+    """Lint refuses what the runner refuses: a link to a file outside the directory is an
+    `unreadable` error, and the file it points at is not linted (nor echoed)."""
+    (tmp_path / "outside.sql").write_text(migration("001", "SELECT 'outside-secret';"))
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_v1.0_a.sql").symlink_to(tmp_path / "outside.sql")
+    findings = lint.check(None, folder)["findings"]
+    assert [(f["rule"], f["level"]) for f in findings] == [("unreadable", "error")]
+    assert "symbolic link to a file outside" in findings[0]["text"]
+    assert "outside-secret" not in json.dumps(findings)
+
+
 def test_lint_ignore_header_disables_a_rule(migrations_dir):
     """`-- Lint-ignore: index-not-concurrent, column-without-index` silences both warnings."""
     body = (

@@ -76,6 +76,9 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
     where = str(path)
     match = discovery.FILENAME_RE.match(path.name)
     found = [] if match else [_finding(discovery.name_problem(path))]
+    trouble = discovery.kind_problem(path)
+    if trouble:
+        return found + [_finding(trouble)]
     try:
         text = discovery.read_text(path)
     except InvalidMigration as exc:
