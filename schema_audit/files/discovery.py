@@ -205,7 +205,7 @@ def read_text(path: Path) -> str:
     finally:
         os.close(fd)
     try:
-        return decode(chunks[0] if len(chunks) == 1 else b"".join(chunks), path)
+        return decode(b"".join(chunks), path)  # one chunk: joined without a copy
     except InvalidMigration as exc:
         exc.rule = "encoding"
         raise
