@@ -24,6 +24,7 @@ from schema_audit.exceptions import (
 )
 from schema_audit.files import discovery
 from schema_audit.files.statements import parse
+from schema_audit.integrity import ddl_capture
 from schema_audit.ledger import audit_log, store
 
 ROLLBACK_FROM = ("completed", "baseline")
@@ -76,6 +77,7 @@ def locked(
         audit_log.emitting(conn, database),
     ):
         store.ensure_schema(conn)
+        ddl_capture.upgrade(conn)
         yield conn, postgres.LockSession(lock_conn)
 
 

@@ -8,10 +8,15 @@ masked, as files/redact does) and objects. Event triggers need a superuser to cr
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
+from psycopg import sql
 
 from schema_audit.exceptions import RefusedRequest
-from schema_audit.ledger import store
+from schema_audit.ledger import chain, store
+
+logger = logging.getLogger(__name__)
 
 ACTION = store.OUT_OF_BAND_ACTION
 SESSION_SETTING = "uap.migrating"
@@ -20,48 +25,58 @@ FUNCTION = store.DDL_AUDIT_FUNCTION
 EVENTS = store.EVENTS_TABLE
 
 # SECURITY DEFINER: roles that may run DDL but not write the audit log are still recorded.
+# It runs as its (superuser) owner whenever anyone runs DDL, so its search_path holds nothing a
+# user may create in, and every name is qualified ({events} and {function}: set at install).
 # A DROP fires both events; it is recorded once, from sql_drop, which names what was dropped.
 _INSTALL_SQL = f"""
-CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = {{schema}}, pg_catalog AS $$
+CREATE OR REPLACE FUNCTION {{function}}() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
 DECLARE
     objects text;
 BEGIN
-    IF coalesce(current_setting('{SESSION_SETTING}', true), '') = 'on'
-       OR to_regclass('{EVENTS}') IS NULL THEN
+    IF coalesce(pg_catalog.current_setting('{SESSION_SETTING}', true), '') = 'on'
+       OR pg_catalog.to_regclass({{events_literal}}) IS NULL THEN
         RETURN;
     END IF;
     IF TG_EVENT = 'sql_drop' THEN
         IF TG_TAG NOT LIKE 'DROP %' THEN
             RETURN;
         END IF;
-        SELECT string_agg(object_type || ' ' || object_identity, ', ') INTO objects
-        FROM pg_event_trigger_dropped_objects() WHERE original AND NOT is_temporary;
+        SELECT pg_catalog.string_agg(object_type || ' ' || object_identity, ', ') INTO objects
+        FROM pg_catalog.pg_event_trigger_dropped_objects() WHERE original AND NOT is_temporary;
     ELSIF TG_TAG LIKE 'DROP %' THEN
         RETURN;
     ELSE
-        SELECT string_agg(object_type || coalesce(' ' || object_identity, ''), ', ')
-        INTO objects FROM pg_event_trigger_ddl_commands()
+        SELECT pg_catalog.string_agg(object_type || coalesce(' ' || object_identity, ''), ', ')
+        INTO objects FROM pg_catalog.pg_event_trigger_ddl_commands()
         WHERE coalesce(schema_name, '') NOT LIKE 'pg\\_temp%';
     END IF;
     IF objects IS NULL THEN
         RETURN;  -- only temporary objects: not a schema change
     END IF;
-    INSERT INTO {EVENTS} (action, status, applied_by, host, sql_text, ddl_objects)
+    INSERT INTO {{events}} (action, status, applied_by, host, sql_text, ddl_objects)
     VALUES ('{ACTION}', '{store.DETECTED}', session_user,
-            coalesce(host(inet_client_addr()), 'local'),
-            regexp_replace(current_query(), '(password\\s+E?)''([^'']|'''')*''?',
-                           '\\1''********''', 'gi'),
+            coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local'),
+            pg_catalog.regexp_replace(pg_catalog.current_query(),
+                                      '(password\\s+E?)''([^'']|'''')*''?',
+                                      '\\1''********''', 'gi'),
             TG_TAG || ': ' || objects);
 END
 $$;
 DROP EVENT TRIGGER IF EXISTS {END_TRIGGER};
-CREATE EVENT TRIGGER {END_TRIGGER} ON ddl_command_end EXECUTE FUNCTION {FUNCTION}();
+CREATE EVENT TRIGGER {END_TRIGGER} ON ddl_command_end EXECUTE FUNCTION {{function}}();
 DROP EVENT TRIGGER IF EXISTS {DROP_TRIGGER};
-CREATE EVENT TRIGGER {DROP_TRIGGER} ON sql_drop EXECUTE FUNCTION {FUNCTION}();
+CREATE EVENT TRIGGER {DROP_TRIGGER} ON sql_drop EXECUTE FUNCTION {{function}}();
 """
 
 _STATE_SQL = "SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname = ANY(%s)"
+# An installed audit whose function an older version created without a pinned search_path.
+_UNPINNED_SQL = """
+SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user AND EXISTS (
+    SELECT 1 FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+    WHERE e.evtname = ANY(%s)
+      AND NOT coalesce(p.proconfig @> ARRAY['search_path=' || %s], false))
+"""
 
 
 def install(conn: psycopg.Connection) -> None:
@@ -78,17 +93,47 @@ def install(conn: psycopg.Connection) -> None:
         )
     store.ensure_schema(conn)
     schema = conn.execute(
-        "SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = to_regclass(%s)",
+        "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass(%s)",
         (EVENTS,),
     ).fetchone()[0]
+    events = sql.Identifier(schema, EVENTS).as_string(conn)
+    text = _INSTALL_SQL
+    for marker, value in (
+        ("{function}", sql.Identifier(schema, FUNCTION).as_string(conn)),
+        ("{events_literal}", sql.Literal(events).as_string(conn)),
+        ("{events}", events),
+    ):
+        text = text.replace(marker, value)
     try:
         with conn.transaction():
-            conn.execute(_INSTALL_SQL.replace("{schema}", schema))
+            conn.execute(text)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise RefusedRequest(
             "--install-ddl-audit: PostgreSQL refused the event trigger: "
             f"{exc.diag.message_primary}"
         ) from exc
+
+
+def upgrade(conn: psycopg.Connection) -> bool:
+    """Re-create an installed audit function an older version left unpinned; True if done.
+
+    Only a superuser may replace it; any other runner logs a warning naming the fix.
+    """
+    row = conn.execute(
+        _UNPINNED_SQL, (list(store.DDL_AUDIT_TRIGGERS), chain.PINNED_SEARCH_PATH)
+    ).fetchone()
+    if row is None:
+        return False
+    if not row[0]:
+        logger.warning(
+            "the DDL audit function %s has no pinned search_path (installed by an older "
+            "version); run uap_migrate --install-ddl-audit once as a superuser to replace it",
+            FUNCTION,
+        )
+        return False
+    install(conn)
+    return True
 
 
 def state(conn: psycopg.Connection) -> dict:

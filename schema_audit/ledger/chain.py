@@ -53,12 +53,15 @@ CLOCK_TOLERANCE = "15 minutes"
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
 LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
 _NULL = "~"
+# The search_path of every function the app creates in the database (triggers, the DDL audit):
+# nothing a user may create in is searched, so no planted name can shadow a built-in.
+PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
 
 _SQL_TEXT = {
     "int": "{0}::text",
     "text": "{0}",
     "char": "{0}::text",  # bpchar to text drops the blank padding, as _python_text does
-    "timestamp": "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+    "timestamp": "pg_catalog.to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
     "jsonb": "{0}::text",  # jsonb's own normal form; jsonb_text renders the same in Python
 }
 
@@ -69,11 +72,12 @@ def canonical_row_sql(record: str = "NEW") -> str:
     for name, kind in FIELDS:
         value = _SQL_TEXT[kind].format(f"{record}.{name}")
         parts.append(
-            f"CASE WHEN {value} IS NULL THEN '{_NULL}' ELSE length({value}) || ':' || {value} END"
+            f"CASE WHEN {value} IS NULL THEN '{_NULL}' "
+            f"ELSE pg_catalog.length({value}) || ':' || {value} END"
         )
     optional = [
         f"CASE WHEN {record}.{name} IS NULL THEN '' ELSE '|{name}=' || "
-        f"length({_SQL_TEXT[kind].format(f'{record}.{name}')}) || ':' || "
+        f"pg_catalog.length({_SQL_TEXT[kind].format(f'{record}.{name}')}) || ':' || "
         f"{_SQL_TEXT[kind].format(f'{record}.{name}')} END"
         for name, kind in OPTIONAL_FIELDS
     ]
@@ -198,46 +202,62 @@ def _result(events, chained, unchained, first_break, head=None) -> dict:
 
 def trigger_sql(table: str) -> str:
     """The BEFORE INSERT trigger that fills id order, prev_hash and hash under a lock."""
+    # search_path pinned and every name qualified: the trigger runs as whoever writes, a
+    # superuser runner or the DDL audit's SECURITY DEFINER function, so a function, operator
+    # or table planted in a schema the writer can create in must never be reached from here.
     return f"""
 CREATE OR REPLACE FUNCTION {table}_chain() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = {PINNED_SEARCH_PATH} AS $$
 DECLARE
     last_id bigint;
+    issued bigint;
+    previous text;
+    sequence regclass := pg_catalog.pg_get_serial_sequence(TG_RELID::regclass::text, 'id');
 BEGIN
     -- Who and when come from the server, not the writer: a role with INSERT alone cannot
     -- sign as someone else or date an event outside its own session. Owners and superusers
     -- (who could disable this trigger anyway) may backdate, e.g. to import history.
     NEW.applied_by := session_user;
-    NEW.{RECORDED_AT} := clock_timestamp();
-    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
-       AND NOT pg_has_role(session_user,
-                           (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE')
+    NEW.{RECORDED_AT} := pg_catalog.clock_timestamp();
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user)
+       AND NOT pg_catalog.pg_has_role(session_user,
+                           (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID),
+                           'USAGE')
        AND (NEW.started_at > NEW.{RECORDED_AT} + interval '{CLOCK_TOLERANCE}'
             OR NEW.started_at < coalesce(
                 -- Hidden after SET SESSION AUTHORIZATION: the server's start still bounds it.
-                (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
-                pg_postmaster_start_time()) - interval '{CLOCK_TOLERANCE}')
+                (SELECT backend_start FROM pg_catalog.pg_stat_activity
+                 WHERE pid = pg_catalog.pg_backend_pid()),
+                pg_catalog.pg_postmaster_start_time()) - interval '{CLOCK_TOLERANCE}')
     THEN
         RAISE EXCEPTION 'started_at % is outside this session (connected at %, now %)',
             NEW.started_at,
-            (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+            (SELECT backend_start FROM pg_catalog.pg_stat_activity
+             WHERE pid = pg_catalog.pg_backend_pid()),
             NEW.{RECORDED_AT}
             USING ERRCODE = 'check_violation',
                   HINT = 'started_at must be when this session began the attempt; check '
                          'the client clock ({CLOCK_TOLERANCE} tolerance).';
     END IF;
     -- Held to commit: the next writer sees this row before choosing its prev_hash.
-    PERFORM pg_advisory_xact_lock({LOCK_KEY});
-    -- The id came from the sequence before the lock; a writer that waited renumbers so that
-    -- id order is chain order.
-    SELECT max(id) INTO last_id FROM {table};
-    IF last_id IS NOT NULL AND NEW.id <= last_id THEN
-        NEW.id := greatest(nextval(pg_get_serial_sequence('{table}', 'id')), last_id + 1);
+    PERFORM pg_catalog.pg_advisory_xact_lock({LOCK_KEY});
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.max(id), (SELECT hash FROM %1$s WHERE hash IS NOT NULL '
+        'ORDER BY id DESC LIMIT 1) FROM %1$s', TG_RELID::regclass)
+        INTO last_id, previous;
+    -- Ids come from the sequence, never from the writer: an id the sequence has not issued
+    -- yet (one near the bigint maximum would leave no id for any later event) is replaced.
+    -- An id taken before the lock is renumbered after the newest row, so that id order is
+    -- chain order.
+    issued := coalesce(pg_catalog.pg_sequence_last_value(sequence), 0);
+    IF NEW.id IS NULL OR NEW.id > issued OR NEW.id <= last_id THEN
+        NEW.id := greatest(pg_catalog.nextval(sequence), coalesce(last_id, 0) + 1);
     END IF;
-    NEW.application := coalesce(NEW.application, current_setting('application_name', true));
-    NEW.prev_hash := (SELECT hash FROM {table} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1);
-    NEW.hash := encode(sha256(convert_to(coalesce(NEW.prev_hash, '') ||
-        {canonical_row_sql()}, 'UTF8')), 'hex');
+    NEW.application := coalesce(NEW.application,
+                                pg_catalog.current_setting('application_name', true));
+    NEW.prev_hash := previous;
+    NEW.hash := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+        coalesce(NEW.prev_hash, '') || {canonical_row_sql()}, 'UTF8')), 'hex');
     RETURN NEW;
 END
 $$;

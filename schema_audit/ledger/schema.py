@@ -85,7 +85,7 @@ def _append_only_sql(table: str, hint: str) -> str:
     """Triggers that refuse UPDATE, DELETE and TRUNCATE on `table`, saying what to do instead."""
     return f"""
 CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
 BEGIN
     RAISE EXCEPTION '{table} is append-only: % is not allowed', TG_OP
         USING ERRCODE = 'insufficient_privilege', HINT = '{hint}';
@@ -117,8 +117,10 @@ _VERSION_SORT_SQL = (
 # so a no-op deploy takes no ACCESS EXCLUSIVE lock on the ledger.
 _SCHEMA_STATE_SQL = """
 SELECT c.relname, array_agg(a.attname::text) AS columns,
-       (SELECT count(*) FROM pg_trigger t
-        WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers,
+       (SELECT count(*) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
+          -- A trigger function of an older version, not pinned yet, is re-created.
+          AND p.proconfig @> ARRAY['search_path=' || %s]) AS triggers,
        to_regclass(%s) IS NOT NULL AS sort_index
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -159,7 +161,7 @@ def tables_exist(conn: psycopg.Connection) -> bool:
 def ensure_schema(conn: psycopg.Connection) -> bool:
     """Create or upgrade both tables and the append-only trigger; True if DDL ran."""
     tables = (MIGRATIONS_TABLE, EVENTS_TABLE, ACCESS_TABLE)
-    rows = conn.execute(_SCHEMA_STATE_SQL, (VERSION_SORT_INDEX, *tables))
+    rows = conn.execute(_SCHEMA_STATE_SQL, (chain.PINNED_SEARCH_PATH, VERSION_SORT_INDEX, *tables))
     state, sort_index = {}, False
     for table, columns, triggers, has_index in rows:
         state[table] = (set(columns), triggers)
