@@ -22,8 +22,12 @@ _NOT_EXTENSION = """
     NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {catalog}::regclass
                 AND e.objid = {oid} AND e.deptype = 'e')
 """
-_REL_OK = f"{_SCHEMAS} AND c.relname <> ALL(%(tracking)s) AND " + _NOT_EXTENSION.format(
-    catalog="'pg_class'", oid="c.oid"
+# The app's own objects are left out by schema and name: only those in the ledger's schema
+# (%(ledger)s, its oid), so a same-named table or function elsewhere is described like any other.
+_OURS = "({namespace} = %(ledger)s AND {name} = ANY(%(tracking)s))"
+_REL_OK = (
+    f"{_SCHEMAS} AND NOT {_OURS.format(namespace='c.relnamespace', name='c.relname')} AND "
+    + _NOT_EXTENSION.format(catalog="'pg_class'", oid="c.oid")
 )
 
 _QUERIES = {
@@ -59,7 +63,7 @@ _QUERIES = {
         LEFT JOIN pg_class c ON c.oid = k.conrelid
         LEFT JOIN pg_type t ON t.oid = k.contypid
         WHERE (c.oid IS NULL OR {_REL_OK}) AND {_SCHEMAS}
-          AND coalesce(t.typname, '') <> ALL(%(tracking)s)""",
+          AND NOT coalesce({_OURS.format(namespace="t.typnamespace", name="t.typname")}, false)""",
     "indexes": f"""
         SELECT n.nspname || '.' || i.relname,
                jsonb_build_object('definition', pg_get_indexdef(x.indexrelid))
@@ -90,7 +94,10 @@ _QUERIES = {
                jsonb_build_object('kind', p.prokind, 'definition',
                    CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END)
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE {_SCHEMAS} AND p.proname <> ALL(%(tracking)s)
+        WHERE {_SCHEMAS}
+          -- The app's functions take no arguments: an overload of their name is not theirs.
+          AND NOT ({_OURS.format(namespace="p.pronamespace", name="p.proname")}
+                   AND p.pronargs = 0)
           AND {_NOT_EXTENSION.format(catalog="'pg_proc'", oid="p.oid")}""",
     "triggers": f"""
         SELECT n.nspname || '.' || c.relname || '.' || t.tgname, jsonb_build_object(
@@ -124,26 +131,36 @@ _QUERIES = {
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype IN ('e', 'd', 'c', 'r', 'm') AND {_SCHEMAS}
           AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-          AND t.typname <> ALL(%(tracking)s)
+          AND NOT {_OURS.format(namespace="t.typnamespace", name="t.typname")}
           AND {_NOT_EXTENSION.format(catalog="'pg_type'", oid="t.oid")}""",
-    "event_triggers": """
+    # Event triggers have no schema: the app's are those of its name calling its function.
+    "event_triggers": f"""
         SELECT e.evtname, jsonb_build_object('event', e.evtevent, 'enabled', e.evtenabled,
             'function', e.evtfoid::regprocedure::text, 'tags', e.evttags)
-        FROM pg_event_trigger e WHERE e.evtname <> ALL(%(tracking)s)""",
+        FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+        WHERE NOT (e.evtname = ANY(%(tracking)s) AND p.pronargs = 0
+                   AND {_OURS.format(namespace="p.pronamespace", name="p.proname")})""",
 }
 KINDS = tuple(_QUERIES)
+# The ledger's schema: where its event table is, else where it would be created.
+_LEDGER_SCHEMA_SQL = """
+SELECT coalesce((SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = to_regclass(%s)),
+                (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()))
+"""
 
 
 def describe(conn: psycopg.Connection) -> dict[str, dict[str, dict]]:
     """The canonical description: {kind: {qualified name: attributes}} of every schema object."""
     tracking = list(store.TRACKING_OBJECTS)
     with conn.transaction():
+        # Read before search_path is narrowed: the ledger lives where the runner's path finds it.
+        ledger = conn.execute(_LEDGER_SCHEMA_SQL, (store.EVENTS_TABLE,)).fetchone()[0]
         # Fully qualified names in every definition, whatever the caller's search_path; the
         # setting is restored because the runner's transaction continues after this.
         saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
         conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
         description = {
-            kind: dict(conn.execute(query, {"tracking": tracking}).fetchall())
+            kind: dict(conn.execute(query, {"tracking": tracking, "ledger": ledger}).fetchall())
             for kind, query in _QUERIES.items()
         }
         # On an error the savepoint's rollback restores the setting instead.

@@ -200,6 +200,36 @@ def test_tracking_tables_and_triggers_are_not_fingerprinted(database):
         assert fingerprint.take(conn) == bare
 
 
+def test_same_named_objects_outside_the_ledger_are_drift(uap, database, migrations_dir):
+    """Only the ledger's own objects are left out: look-alikes added out of band are named."""
+    assert uap(directory=migrations_dir(numbered(1))).code == 0
+    with database.connect() as conn:
+        conn.execute("CREATE SCHEMA reporting")
+        conn.execute(f"CREATE TABLE reporting.{store.MIGRATIONS_TABLE} (version text)")
+        conn.execute(
+            f"CREATE FUNCTION public.{store.EVENTS_TABLE}_chain(text) RETURNS text "
+            "LANGUAGE sql SECURITY DEFINER AS 'SELECT $1'"
+        )
+        conn.execute(
+            f"CREATE FUNCTION reporting.{store.DDL_AUDIT_FUNCTION}() RETURNS event_trigger "
+            "LANGUAGE plpgsql AS 'BEGIN END'"
+        )
+        conn.execute(
+            f"CREATE EVENT TRIGGER {store.DDL_AUDIT_TRIGGERS[0]} ON ddl_command_end "
+            f"EXECUTE FUNCTION reporting.{store.DDL_AUDIT_FUNCTION}()"
+        )
+    try:
+        result = uap("--verify")
+    finally:
+        with database.connect() as conn:
+            conn.execute(f"DROP EVENT TRIGGER {store.DDL_AUDIT_TRIGGERS[0]}")
+    assert result.code == 2, result.out
+    assert f"table reporting.{store.MIGRATIONS_TABLE} added" in result.err
+    assert f"function public.{store.EVENTS_TABLE}_chain(text) added" in result.err
+    assert f"function reporting.{store.DDL_AUDIT_FUNCTION}() added" in result.err
+    assert f"event trigger {store.DDL_AUDIT_TRIGGERS[0]} added" in result.err
+
+
 def test_fingerprint_does_not_change_the_callers_search_path(database):
     """The runner's transaction keeps its search_path after the fingerprint is taken."""
     with database.connect() as conn, conn.transaction():
