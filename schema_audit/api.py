@@ -253,7 +253,7 @@ def _apply_all(runner: Runner, pending: list[discovery.MigrationFile]):
 
 
 def _lock_wait(value: float | None) -> float:
-    return conf.UAP_LOCK_WAIT if value is None else float(value)
+    return postgres.lock_wait_seconds(value)
 
 
 def _file_dict(migration: discovery.MigrationFile, status: str) -> dict:

@@ -8,6 +8,7 @@ reports it as schema_audit.E002. Nothing else in the package reads these from se
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -33,6 +34,8 @@ def _non_negative(kind: type) -> Callable[[object], float]:
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not a number")
         number = kind(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
         if number < 0:
             raise ValueError(f"{value!r} is negative")
         return number

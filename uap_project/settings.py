@@ -12,7 +12,28 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=False)
+
+def _flag(name: str, default: bool) -> bool:
+    """A boolean variable, strictly: 1/0, true/false, yes/no, on/off (any case), else an error.
+
+    django-environ reads any other word (`enabled`, `required`) as false: a typo must not
+    quietly turn a protection off.
+    """
+    raw = env.str(name, default="").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    if not raw:
+        return default
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"{name}={env.str(name)!r} is not on or off: use 1/0, true/false, yes/no or on/off"
+    )
+
+
+DEBUG = _flag("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
@@ -193,12 +214,12 @@ STORAGES = {
 UAP_MIGRATIONS_DIR = Path(
     env.str("UAP_MIGRATIONS_DIR", default=str(BASE_DIR / "db" / "migrations"))
 )
-UAP_SLOW_MIGRATION_MS = env.int("UAP_SLOW_MIGRATION_MS", default=1000)
+# Raw strings: schema_audit.conf converts them and reports a bad value as schema_audit.E002.
+UAP_SLOW_MIGRATION_MS = env.str("UAP_SLOW_MIGRATION_MS", default=None)
 UAP_LOCK_TIMEOUT = env.str("UAP_LOCK_TIMEOUT", default="10s")
 UAP_STATEMENT_TIMEOUT = env.str("UAP_STATEMENT_TIMEOUT", default="0")
-UAP_LOCK_WAIT = env.float("UAP_LOCK_WAIT", default=60.0)
+UAP_LOCK_WAIT = env.str("UAP_LOCK_WAIT", default=None)
 UAP_APP_VERSION = env.str("UAP_APP_VERSION", default="")
-# Raw strings: schema_audit.conf converts them and reports a bad value as schema_audit.E002.
 UAP_TRACE_BIG_TABLE_ROWS = env.str("UAP_TRACE_BIG_TABLE_ROWS", default=None)
 UAP_TRACE_BIG_TABLE_BYTES = env.str("UAP_TRACE_BIG_TABLE_BYTES", default=None)
 UAP_TRACE_SLOW_MS = env.str("UAP_TRACE_SLOW_MS", default=None)
@@ -206,16 +227,16 @@ UAP_LINT_PG_VERSION = env.str("UAP_LINT_PG_VERSION", default=None)
 UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
 # Aliases `uap_migrate --all-databases` covers, comma-separated; unset: every PostgreSQL alias.
 UAP_FLEET = env.str("UAP_FLEET", default="") or None
-UAP_REQUIRE_APPROVAL = env.bool("UAP_REQUIRE_APPROVAL", default=False)
+UAP_REQUIRE_APPROVAL = env.str("UAP_REQUIRE_APPROVAL", default=None)
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = _flag("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = _flag("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -223,7 +244,7 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_COOKIE_HTTPONLY = True
 # Auditors browse for a working day at most; a forgotten session should not outlive it.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
-if env.bool("UAP_BEHIND_PROXY", default=False):
+if _flag("UAP_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -15,6 +15,7 @@ from schema_audit.ledger import store
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 2  # seconds; libpq's minimum. An unreachable database must not stall a page.
+LOCK_WAIT = 2  # seconds; nor may a session holding a lock on its ledger
 MAX_READERS = 8
 
 
@@ -31,7 +32,9 @@ def database_status(alias: str, files: list[discovery.MigrationFile]) -> dict:
     """Where one database stands; `state` is ok, pending, failed, drift or unreachable."""
     entry = {"alias": alias, "database": _where(alias), "error": None}
     try:
-        with postgres.open_connection(alias, "read", connect_timeout=CONNECT_TIMEOUT) as conn:
+        with postgres.open_connection(
+            alias, "read", connect_timeout=CONNECT_TIMEOUT, lock_wait=LOCK_WAIT
+        ) as conn:
             rows = store.read_rows(conn)
             last = store.last_rollout(conn)
     except (SchemaAuditError, psycopg.Error) as exc:

@@ -69,10 +69,10 @@ def locked(
     The guard raises DatabaseUnavailable once the lock's session is gone: another runner may
     hold the lock by then, so nothing may commit after it fails.
     """
-    wait = conf.UAP_LOCK_WAIT if lock_wait is None else float(lock_wait)
+    wait = postgres.lock_wait_seconds(lock_wait)
     with (
-        postgres.open_connection(database, "lock") as lock_conn,
-        postgres.open_connection(database) as conn,
+        postgres.open_connection(database, "lock", lock_wait=wait) as lock_conn,
+        postgres.open_connection(database, lock_wait=wait) as conn,
         postgres.advisory_lock(lock_conn, wait),
         audit_log.emitting(conn, database),
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import time
@@ -15,6 +16,7 @@ from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
 from psycopg import sql
 
+from schema_audit import conf
 from schema_audit.engine import fleet
 from schema_audit.exceptions import (
     DatabaseUnavailable,
@@ -31,6 +33,22 @@ APPLICATION_NAME = "uap_migrate"
 _FIRST_POLL, _LAST_POLL = 0.02, 0.25  # seconds between lock attempts, doubling
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool")
 
+# Who holds a lock the runner's own statements wait for: a ledger table, or the event log's
+# chain lock (taken by every event write).
+_LEDGER_HOLDERS_SQL = """
+SELECT DISTINCT a.pid, a.application_name, a.usename, a.client_addr::text, l.mode,
+       coalesce(l.relation::regclass::text, 'the event log chain lock')
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                    WHERE datname = pg_catalog.current_database())
+  AND (l.relation = ANY(ARRAY[pg_catalog.to_regclass(%s), pg_catalog.to_regclass(%s),
+                              pg_catalog.to_regclass(%s)])
+       OR (l.locktype = 'advisory' AND l.objsubid = 1
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = %s))
+ORDER BY 1
+LIMIT 5
+"""
 _HOLDER_SQL = """
 SELECT a.pid, a.application_name, a.usename, a.client_addr::text, a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -76,10 +94,40 @@ def describe(params: dict) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
+def lock_wait_seconds(value: object = None) -> float:
+    """`value` (else UAP_LOCK_WAIT) as seconds; InvalidConfiguration unless finite and >= 0."""
+    if value is None:
+        return conf.UAP_LOCK_WAIT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidConfiguration(f"--lock-wait {value!r}: give a number of seconds") from exc
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidConfiguration(
+            f"--lock-wait {value!r}: give a finite number of seconds, 0 or more"
+        )
+    return seconds
+
+
+def lock_timeout_sql(seconds: float) -> sql.Composed:
+    """SET the session's lock_timeout to `seconds` (at least 1 ms: 0 would mean forever)."""
+    millis = max(1, math.ceil(seconds * 1000))
+    return sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{millis}ms"))
+
+
 def connect(
-    database: str = "default", *, purpose: str = "", connect_timeout: int | None = None
+    database: str = "default",
+    *,
+    purpose: str = "",
+    connect_timeout: int | None = None,
+    lock_wait: float | None = None,
 ) -> psycopg.Connection:
-    """An autocommit connection tagged with application_name; DatabaseUnavailable if refused."""
+    """An autocommit connection tagged with application_name; DatabaseUnavailable if refused.
+
+    Its statements wait at most `lock_wait` seconds (else UAP_LOCK_WAIT) for a lock: a
+    session holding a ledger table or the event log's chain lock cannot hang the caller.
+    """
+    wait = lock_wait_seconds(lock_wait)
     params = connection_params(database)
     if connect_timeout is not None:
         params["connect_timeout"] = connect_timeout
@@ -92,6 +140,7 @@ def connect(
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
         ) from exc
     conn.execute(session_settings(conn))
+    conn.execute(lock_timeout_sql(wait))
     fleet.track_connection(conn)
     return conn
 
@@ -166,12 +215,19 @@ def ensure_lock_held(conn: psycopg.Connection) -> None:
 
 @contextmanager
 def open_connection(
-    database: str = "default", purpose: str = "", *, connect_timeout: int | None = None
+    database: str = "default",
+    purpose: str = "",
+    *,
+    connect_timeout: int | None = None,
+    lock_wait: float | None = None,
 ) -> Iterator[psycopg.Connection]:
-    """`connect()` as a context manager; a connection lost inside becomes DatabaseUnavailable."""
-    conn = connect(database, purpose=purpose, connect_timeout=connect_timeout)
+    """`connect()` as a context manager; a connection lost inside becomes DatabaseUnavailable,
+    a lock waited for past the lock wait LockTimeout."""
+    conn = connect(database, purpose=purpose, connect_timeout=connect_timeout, lock_wait=lock_wait)
     try:
         yield conn
+    except psycopg.errors.LockNotAvailable as exc:
+        raise LockTimeout(ledger_locked(conn, exc)) from exc
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection to the database: {exc}") from exc
     finally:
@@ -205,6 +261,32 @@ def advisory_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[Non
                 conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             except psycopg.OperationalError:
                 logger.warning("lost the connection holding the migration lock; it is released")
+
+
+def ledger_locked(conn: psycopg.Connection, exc: psycopg.Error) -> str:
+    """The message of a ledger statement that gave up waiting for a lock, naming holders."""
+    from schema_audit.ledger import chain, store  # the ledger's names; it imports no engine
+
+    holders = []
+    if not conn.closed and not conn.broken:
+        try:
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                conn.rollback()
+            tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE, store.ACCESS_TABLE)
+            holders = conn.execute(_LEDGER_HOLDERS_SQL, (*tables, chain.LOCK_KEY)).fetchall()
+        except psycopg.Error:
+            logger.info("could not read who holds the ledger's locks")
+    who = "; ".join(
+        f"pid {pid} ({app or 'no application_name'}, user {user}, client {client or 'local'}) "
+        f"holds {mode} on {what}"
+        for pid, app, user, client, mode, what in holders
+    )
+    reason = (exc.diag.message_primary or str(exc)).strip()
+    return (
+        f"gave up waiting for a lock on the ledger ({reason}): "
+        f"{who or 'another session held it'}. Nothing more was done; end that session or "
+        "raise --lock-wait (UAP_LOCK_WAIT), then run again."
+    )
 
 
 def _holder_message(conn: psycopg.Connection, wait_seconds: float) -> str:

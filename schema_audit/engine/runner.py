@@ -24,7 +24,12 @@ from schema_audit.engine.outcome import (
     failure_text,
     first_line,
 )
-from schema_audit.exceptions import DatabaseUnavailable, InvalidMigration, MigrationFailed
+from schema_audit.exceptions import (
+    DatabaseUnavailable,
+    InvalidMigration,
+    LockTimeout,
+    MigrationFailed,
+)
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import provenance, store
@@ -113,9 +118,11 @@ class Runner:
         started with; then the lock probe and where the ledger's two names lead.
         """
         conn = self.conn
-        names = ("search_path", "client_encoding", "standard_conforming_strings")
+        # lock_timeout: the session's own bound (the lock wait) on the runner's ledger writes.
+        names = ("search_path", "client_encoding", "standard_conforming_strings", "lock_timeout")
         *values, role = conn.execute(
-            "SELECT current_setting(%s), current_setting(%s), current_setting(%s), current_user",
+            "SELECT current_setting(%s), current_setting(%s), current_setting(%s), "
+            "current_setting(%s), current_user",
             names,
         ).fetchone()
         settings = [*zip(names, values, strict=True), *postgres.session_parameters(conn)]
@@ -386,6 +393,12 @@ class Runner:
                 value, text = fingerprint.take_for_event(self.conn)
                 attempt = dataclasses.replace(attempt, fingerprint=value, schema_description=text)
                 store.record(self.conn, attempt, self.app_version)
+        except psycopg.errors.LockNotAvailable as held:
+            # The failure cannot wait for its record forever either (the lock wait bounds it).
+            raise LockTimeout(
+                f"{migration.label} failed and its failure could not be recorded: "
+                + postgres.ledger_locked(self.conn, held)
+            ) from exc
         except psycopg.OperationalError as lost:
             raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
         outcome = Outcome(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 from django.urls import reverse
 
@@ -176,3 +178,34 @@ def test_approving_on_a_selected_database_writes_to_that_ledger_only(approver_cl
     approvals = "SELECT actor FROM schema_migration_events WHERE action = 'approve'"
     assert rolled_out[1].query(approvals) == [("fleet-approver",)]
     assert rolled_out[0].query(approvals) == []
+
+
+def _read(client, pages: list) -> None:
+    """Get the fleet page into `pages`, in a thread of its own (closing its connections)."""
+    try:
+        pages.append(client.get(FLEET))
+    finally:
+        connections.close_all()
+
+
+def test_fleet_page_shows_a_locked_target_instead_of_waiting(
+    auditor, fleet, uap_fleet, migrations_dir
+):  # noqa: F811
+    """The admin fleet page renders while one target's ledger is locked, naming the lock."""
+    dbs = fleet(2)
+    folder = migrations_dir(numbered(1))
+    assert uap_fleet(dbs, directory=folder).code == 0
+    pages = []
+    with override_settings(UAP_MIGRATIONS_DIR=folder, UAP_FLEET=[d.alias for d in dbs]):
+        with dbs[1].connect() as holder, holder.transaction():
+            holder.execute("LOCK TABLE schema_migrations")
+            reader = threading.Thread(target=_read, args=(auditor, pages), daemon=True)
+            reader.start()
+            reader.join(120)
+            rendered = bool(pages)
+        reader.join(120)
+    assert rendered, "the fleet page waited for the lock"
+    rows = {row["alias"]: row for row in pages[0].context["databases"]}
+    assert rows[dbs[0].alias]["state"] == "ok"
+    assert rows[dbs[1].alias]["state"] == "unreachable"
+    assert "gave up waiting for a lock on the ledger" in rows[dbs[1].alias]["error"]

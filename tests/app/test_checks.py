@@ -128,3 +128,64 @@ def test_ledger_routed_to_a_database_that_is_not_postgresql_is_error_e001(tmp_pa
     assert done.returncode == 1, done.stderr
     assert "DATABASES['side'] is not a PostgreSQL database" in done.stderr
     assert "DATABASES['default']" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("UAP_LOCK_WAIT", "abc"),
+        ("UAP_LOCK_WAIT", "nan"),
+        ("UAP_LOCK_WAIT", "inf"),
+        ("UAP_SLOW_MIGRATION_MS", "fast"),
+        ("UAP_REQUIRE_APPROVAL", "enabled"),
+        ("UAP_REQUIRE_APPROVAL", "required"),
+    ],
+)
+def test_bad_environment_value_is_error_e002_not_a_traceback(name, value):
+    """A variable from the environment that does not convert is E002 naming it and its value."""
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", name: value}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "schema_audit.E002" in done.stderr
+    assert name in done.stderr and repr(value) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["1", "TRUE", "Yes", "on", "0", "false", "NO", "Off"])
+def test_accepted_spellings_of_an_environment_flag_pass(value):
+    """1/0, true/false, yes/no and on/off, in any case, are the accepted spellings."""
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    environ["UAP_REQUIRE_APPROVAL"] = value
+    code = "from schema_audit import conf; print(conf.UAP_REQUIRE_APPROVAL)"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == str(value.lower() in ("1", "true", "yes", "on"))
+
+
+def test_a_django_flag_that_is_not_on_or_off_stops_start_up():
+    """`SESSION_COOKIE_SECURE=enabled` is refused, naming variable and value, not read as off."""
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    environ["SESSION_COOKIE_SECURE"] = "enabled"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "SESSION_COOKIE_SECURE='enabled' is not on or off" in done.stderr
