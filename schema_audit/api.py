@@ -193,9 +193,14 @@ def approve(
 ) -> dict:
     """Approve pending `version`'s current file as Django user `approved_by` (user or name).
 
+    A patch is approved by its path (`db/patches/patch_x.sql`): its version is its file name.
     RefusedRequest when the user is not an active "Schema approvers" member, is the file's
     Author, or the version is not pending on disk.
     """
+    if patches.is_patch_name(version):
+        return patches.consent(
+            "approve", version, approved_by, database, comment=comment, ticket=ticket
+        )
     files = discovery.discover(migrations_dir(directory))
     return approvals.consent(
         "approve", files, version, approved_by, database, comment=comment, ticket=ticket
@@ -211,6 +216,10 @@ def revoke(
     ticket: str | None = None,
 ) -> dict:
     """Revoke the approvals of pending `version`'s current file (a `revoke` event)."""
+    if patches.is_patch_name(version):
+        return patches.consent(
+            "revoke", version, revoked_by, database, comment=comment, ticket=ticket
+        )
     files = discovery.discover(migrations_dir(directory))
     return approvals.consent(
         "revoke", files, version, revoked_by, database, comment=comment, ticket=ticket

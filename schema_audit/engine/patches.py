@@ -1,4 +1,8 @@
-"""Emergency patches (`db/patches/patch_*.sql`): run on request, recorded only as events."""
+"""Emergency patches (`db/patches/patch_*.sql`): run on request, recorded only as events.
+
+Under UAP_REQUIRE_APPROVAL a patch needs an approval like a migration file: an `approve` event
+whose version is the patch's file name and whose checksum is the patch's (`consent`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from schema_audit import conf
+from schema_audit.engine import approvals, postgres
 from schema_audit.engine.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
 from schema_audit.files.statements import parse
-from schema_audit.ledger import store
+from schema_audit.ledger import audit_log, store
 
 PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
 
@@ -22,6 +28,8 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
     text = _read_patch(path)
     checksum = discovery.checksum(text)
     with locked(database, lock_wait) as (conn, guard):
+        if conf.UAP_REQUIRE_APPROVAL:
+            _ensure_approved(conn, as_file(path, text))
         earlier = store.last_patch(conn, checksum)
         if earlier and not force:
             raise RefusedRequest(
@@ -48,6 +56,43 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
             path.name,
         )
     return done("patch", path.name, "completed", duration_ms=duration, checksum=checksum)
+
+
+def is_patch_name(version: object) -> bool:
+    """True when `version` names a patch file (`patch_*.sql`, bare or as a path)."""
+    return bool(PATCH_NAME_RE.match(Path(str(version)).name))
+
+
+def as_file(path: Path, text: str) -> discovery.MigrationFile:
+    """The patch as the approvals see a file: its version is its file name."""
+    return discovery.MigrationFile(
+        version=path.name,
+        name="(patch)",
+        path=path,
+        sql=text,
+        checksum=discovery.checksum(text),
+        header=parse_header(text),
+    )
+
+
+def consent(action: str, path, user: object, database: str = "default", **details) -> dict:
+    """`give` or `revoke` (by `action`) an approval of the patch at `path` as it is now."""
+    path = Path(path)
+    patch = as_file(path, _read_patch(path))
+    record = approvals.give if action == store.APPROVE_ACTION else approvals.revoke
+    with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
+        store.ensure_schema(conn)
+        return record(conn, patch, user, **details)
+
+
+def _ensure_approved(conn, patch: discovery.MigrationFile) -> None:
+    try:
+        approvals.ensure_approved(conn, [patch])
+    except RefusedRequest as exc:
+        raise RefusedRequest(
+            f"{exc}\n  A patch is approved by its path: "
+            f"schema_audit.api.approve({str(patch.path)!r}, approved_by=...)"
+        ) from exc
 
 
 def _read_patch(path: Path) -> str:
