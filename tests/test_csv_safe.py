@@ -23,6 +23,16 @@ from schema_audit import csv_safe
         "\r=1+1",
         "\n-1",
         "＝1+1",
+        "\u00a0=1+1",
+        "\u3000=1+1",
+        "\u000b=1+1",
+        "\u000c@SUM(A1)",
+        "\u200b=1+1",
+        "\u2028+1",
+        "|calc",
+        " |calc",
+        "\u00a0\u3000｜calc",
+        "\u0007text",
     ],
 )
 def test_formula_cells_are_quoted(formula):
@@ -30,7 +40,9 @@ def test_formula_cells_are_quoted(formula):
     assert csv_safe.cell(formula) == "'" + formula
 
 
-@pytest.mark.parametrize("plain", ["completed", "ALTER TABLE x", "a=b", "003", ""])
+@pytest.mark.parametrize(
+    "plain", ["completed", "ALTER TABLE x", "a=b", "a|b", "003", "", " ", "\u00a0text"]
+)
 def test_plain_cells_are_unchanged(plain):
     assert csv_safe.cell(plain) == plain
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.integrity import evidence
-from tests.conftest import ROOT, numbered
+from tests.conftest import ROOT, migration, numbered
 
 GIB = 1024**3
 PEAK_RSS_LIMIT_KB = 100 * 1024
@@ -261,6 +261,26 @@ def test_history_csv_is_neutralised_against_formulas(uap, migrations_dir, tmp_pa
     assert rows[0]["description"] == '\'=HYPERLINK("http://evil","click")'
     assert rows[0]["impact"].startswith("'") and rows[0]["impact"].endswith("@SUM(A1)")
     assert rows[0]["rollback_sql"] == "'--2+3+cmd|' /C calc'!A0"
+
+
+@pytest.mark.parametrize("lead", ["\u00a0", "\u3000", "\u000b", "\u000c", ""])
+def test_history_csv_quotes_a_formula_behind_any_blank(uap, migrations_dir, tmp_path, lead):
+    """An error message a file raises, starting with a blank then `=` or `|`, is quoted."""
+    raised = f"{lead}=HYPERLINK(1)" if lead else "|calc"
+    body = f"DO $$ BEGIN RAISE EXCEPTION '%', {_literal(raised)}; END $$;"
+    folder = migrations_dir({**numbered(1), "002_v1.2_raise.sql": migration("002", body)})
+    assert uap(directory=folder).code == 1
+    out = tmp_path / "evidence.zip"
+    assert uap("--evidence", str(out), directory=folder).code == 0
+    with zipfile.ZipFile(out) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("history.csv").decode())))
+    (failed,) = [row for row in rows if row["status"] == "failed"]
+    assert failed["error_message"] == "'" + raised
+
+
+def _literal(text: str) -> str:
+    """`text` as a PostgreSQL Unicode string literal (the blanks survive any editor)."""
+    return "U&'" + "".join(f"\\{ord(c):04x}" for c in text) + "'"
 
 
 def test_evidence_never_ships_a_file_from_outside_the_directory(uap, migrations_dir, tmp_path):
