@@ -63,7 +63,8 @@ def verify(bundle: str | Path | BinaryIO) -> dict:
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidMigration(f"not a readable fleet evidence bundle: {exc}", bundle) from exc
     expected = fleet.get("databases") if isinstance(fleet, dict) else None
-    if not isinstance(expected, dict):
+    if not isinstance(expected, dict) or not expected:
+        # A bundle vouching for no database proves nothing: malformed, never "intact".
         raise InvalidMigration("fleet.json lists no databases", bundle)
     folders = {name.split("/", 1)[0] for name in data if "/" in name}
     problems = [f"folder {name}/ is not listed in fleet.json" for name in folders - set(expected)]

@@ -175,6 +175,18 @@ def test_evidence_bundle_holds_a_folder_per_database(fleet, uap_fleet, migration
     assert result.code == 2 and dbs[1].alias in result.err
 
 
+def test_fleet_evidence_bundle_of_no_database_is_malformed(tmp_path):
+    """A fleet.json listing no database, and nothing else: exit 2, never "intact, 0 files"."""
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as archive:
+        manifest = {"format": "uap-fleet-evidence/1", "rollout": "r1", "databases": {}}
+        archive.writestr("fleet.json", json.dumps(manifest))
+    result = run_command("--verify-evidence", str(empty))
+    assert result.code == 2, result.out
+    assert "fleet.json lists no databases" in result.err
+    assert "intact" not in result.out
+
+
 def test_unknown_alias_is_refused_before_anything_runs(fleet, uap_fleet, migrations_dir):
     """A misspelt alias in the list: exit 2 naming it; no target was touched."""
     folder = migrations_dir(numbered(1))
