@@ -198,6 +198,21 @@ def test_kill_between_two_files_keeps_the_first(server, dbname, migrations_dir):
         ).fetchall() == [("001", "completed"), ("002", "completed")]
 
 
+def test_sigterm_rolls_back_the_file_and_exits_130_like_ctrl_c(server, dbname, migrations_dir):
+    """SIGTERM mid-file (a deploy tool stopping the job): rolled back, a message, exit 130."""
+    folder = migrations_dir(files("", SLEEP))
+    runner = start(server, dbname, folder)
+    wait_for_backend(connector(server, dbname), runner, state="active", query_contains="t2a")
+    os.kill(runner.pid, signal.SIGTERM)
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 130, err
+    assert "interrupted: the migration in progress was rolled back" in err
+    assert "Traceback" not in err and "✓ 001 v1.1_step_1" in out
+    assert_backends_gone(server, dbname, runner)
+    assert assert_consistent(server, dbname, 2) == {"001"}
+    finish(server, dbname, folder, 2)
+
+
 def test_interrupt_rolls_back_the_file_and_exits_130(server, dbname, migrations_dir):
     """Ctrl-C (SIGINT) mid-file: the file rolls back, a message instead of a traceback."""
     folder = migrations_dir(files("", SLEEP))

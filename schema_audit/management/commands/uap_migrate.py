@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand
 
@@ -143,7 +147,7 @@ class Command(BaseCommand):
                 as_json=options["json"],
                 fmt=output_format(options),
             )
-            with provenance.change_ticket(options["ticket"]):
+            with provenance.change_ticket(options["ticket"]), _terminate_like_ctrl_c():
                 code = self._run(report, options)
         except SchemaAuditError as exc:
             code = report.error(exc)
@@ -281,3 +285,21 @@ def output_format(options: dict) -> str:
             f"--format {chosen} is not available for {what}; use one of {', '.join(allowed)}"
         )
     return chosen
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a deploy tool stopping the job) takes Ctrl-C's path: the statement in progress
+    is cancelled, its file rolls back, a message and exit 130, instead of dying silently."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
