@@ -211,6 +211,7 @@ LANGUAGE plpgsql SET search_path = {PINNED_SEARCH_PATH} AS $$
 DECLARE
     last_id bigint;
     issued bigint;
+    taken boolean;
     previous text;
     sequence regclass := pg_catalog.pg_get_serial_sequence(TG_RELID::regclass::text, 'id');
 BEGIN
@@ -241,18 +242,25 @@ BEGIN
     END IF;
     -- Held to commit: the next writer sees this row before choosing its prev_hash.
     PERFORM pg_catalog.pg_advisory_xact_lock({LOCK_KEY});
-    EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.max(id), (SELECT hash FROM %1$s WHERE hash IS NOT NULL '
-        'ORDER BY id DESC LIMIT 1) FROM %1$s', TG_RELID::regclass)
-        INTO last_id, previous;
     -- Ids come from the sequence, never from the writer: an id the sequence has not issued
     -- yet (one near the bigint maximum would leave no id for any later event) is replaced.
-    -- An id taken before the lock is renumbered after the newest row, so that id order is
-    -- chain order.
+    -- Rows above what it issued (set by hand, or by a version that let writers choose) stay
+    -- out of the chain's order, so --verify reports the break they make. An id taken before
+    -- the lock is renumbered after the newest row, so that id order is chain order.
     issued := coalesce(pg_catalog.pg_sequence_last_value(sequence), 0);
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.max(id), (SELECT hash FROM %1$s WHERE hash IS NOT NULL '
+        'AND id <= $1 ORDER BY id DESC LIMIT 1) FROM %1$s WHERE id <= $1', TG_RELID::regclass)
+        INTO last_id, previous USING issued;
     IF NEW.id IS NULL OR NEW.id > issued OR NEW.id <= last_id THEN
         NEW.id := greatest(pg_catalog.nextval(sequence), coalesce(last_id, 0) + 1);
     END IF;
+    LOOP  -- the sequence may reach an id such a row holds
+        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE id = $1)',
+                                  TG_RELID::regclass) INTO taken USING NEW.id;
+        EXIT WHEN NOT taken;
+        NEW.id := pg_catalog.nextval(sequence);
+    END LOOP;
     NEW.application := coalesce(NEW.application,
                                 pg_catalog.current_setting('application_name', true));
     NEW.prev_hash := previous;

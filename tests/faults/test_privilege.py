@@ -242,3 +242,26 @@ def test_an_event_id_near_the_bigint_maximum_is_not_kept(database, uap, migratio
     assert max(i for i, _ in ids) < 1000
     assert [v for _, v in ids][-2:] == ["999", "002"]
     assert api.verify_history(database.alias)["verified"] is True
+
+
+def test_a_ledger_already_holding_a_bigint_maximum_id_keeps_working(database, uap, migrations_dir):
+    """A row an older version let in at the bigint maximum: runs go on, --verify names it."""
+    folder = migrations_dir(numbered(1))
+    assert uap(directory=folder).code == 0
+    with database.connect() as conn:
+        conn.execute(f"ALTER TABLE {store.EVENTS_TABLE} DISABLE TRIGGER USER")
+        conn.execute(
+            f"INSERT INTO {store.EVENTS_TABLE} (id, version, action, status, hash) "
+            f"VALUES (9223372036854775807, '999', 'repair', 'completed', repeat('0', 64))"
+        )
+        conn.execute(f"ALTER TABLE {store.EVENTS_TABLE} ENABLE TRIGGER USER")
+    migrations_dir({"002_v1.2_more.sql": migration("002", "CREATE TABLE t2 (id int);")})
+    result = uap(directory=folder)
+    assert result.code == 0, result.err
+    assert database.query("SELECT version, status FROM schema_migrations ORDER BY 1") == [
+        ("001", "completed"),
+        ("002", "completed"),
+    ]
+    verified = uap("--verify")
+    assert verified.code == 2
+    assert "9223372036854775807" in verified.err
