@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = 0x5541505F4D494752  # "UAP_MIGR"
 APPLICATION_NAME = "uap_migrate"
 _FIRST_POLL, _LAST_POLL = 0.02, 0.25  # seconds between lock attempts, doubling
+MIN_LOCK_TIMEOUT_MS = 1000  # the shortest wait of a ledger statement (lock_timeout_sql)
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool")
 
 # Who holds a lock the runner's own statements wait for: a ledger table, or the event log's
@@ -110,8 +111,12 @@ def lock_wait_seconds(value: object = None) -> float:
 
 
 def lock_timeout_sql(seconds: float) -> sql.Composed:
-    """SET the session's lock_timeout to `seconds` (at least 1 ms: 0 would mean forever)."""
-    millis = max(1, math.ceil(seconds * 1000))
+    """SET the session's lock_timeout to `seconds`, at least one second.
+
+    0 would mean forever; and `--lock-wait 0` (do not queue behind another runner) must not
+    fail a record on the chain lock another event's writer holds for a few milliseconds.
+    """
+    millis = max(MIN_LOCK_TIMEOUT_MS, math.ceil(seconds * 1000))
     return sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{millis}ms"))
 
 
