@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
@@ -95,10 +96,27 @@ def describe(params: dict) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
+# The lock wait a command run chose (--lock-wait), for every connection it opens; the fleet
+# copies it into each target's thread with the rest of the context.
+_RUN_LOCK_WAIT: ContextVar[float | None] = ContextVar("uap_run_lock_wait", default=None)
+
+
+@contextmanager
+def run_lock_wait(value: object = None) -> Iterator[None]:
+    """Within the block, `value` (when given) is the lock wait of every connection."""
+    token = _RUN_LOCK_WAIT.set(None if value is None else lock_wait_seconds(value))
+    try:
+        yield
+    finally:
+        _RUN_LOCK_WAIT.reset(token)
+
+
 def lock_wait_seconds(value: object = None) -> float:
-    """`value` (else UAP_LOCK_WAIT) as seconds; InvalidConfiguration unless finite and >= 0."""
+    """`value` (else the run's, else UAP_LOCK_WAIT) as seconds; InvalidConfiguration unless
+    finite and >= 0."""
     if value is None:
-        return conf.UAP_LOCK_WAIT
+        chosen = _RUN_LOCK_WAIT.get()
+        return conf.UAP_LOCK_WAIT if chosen is None else chosen
     try:
         seconds = float(value)
     except (TypeError, ValueError) as exc:

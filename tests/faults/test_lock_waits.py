@@ -79,3 +79,16 @@ def test_lock_wait_that_is_not_a_finite_number_is_refused(database, migrations_d
         code, _, err = _run(database.url, "--dir", str(folder), f"--lock-wait={value}")
     assert code == 2, err
     assert f"--lock-wait {float(value)!r}: give a finite number of seconds, 0 or more" in err
+
+
+@pytest.mark.parametrize("mode", ["--status", "--plan", "--check", "--verify"])
+def test_read_modes_on_a_locked_ledger_end_with_exit_3(database, uap, migrations_dir, mode):
+    """The read-only modes honour --lock-wait too: exit 3 naming the lock, never a hang."""
+    folder = migrations_dir(numbered(1))
+    assert uap(directory=folder).code == 0
+    with database.connect() as holder, holder.transaction():
+        holder.execute("LOCK TABLE schema_migrations, schema_migration_events")
+        code, _, err = _run(database.url, mode, "--dir", str(folder), "--lock-wait", "1")
+    assert code == 3, err
+    assert "gave up waiting for a lock on the ledger" in err
+    assert "Traceback" not in err

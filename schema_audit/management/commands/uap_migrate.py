@@ -14,7 +14,7 @@ from schema_audit import api
 from schema_audit.cli import fleet as fleet_report
 from schema_audit.cli.deploy import FORMATS
 from schema_audit.cli.reporter import Reporter
-from schema_audit.engine import fleet
+from schema_audit.engine import fleet, postgres
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.ledger import provenance
 
@@ -147,7 +147,11 @@ class Command(BaseCommand):
                 as_json=options["json"],
                 fmt=output_format(options),
             )
-            with provenance.change_ticket(options["ticket"]), _terminate_like_ctrl_c():
+            with (
+                provenance.change_ticket(options["ticket"]),
+                postgres.run_lock_wait(options["lock_wait"]),
+                _terminate_like_ctrl_c(),
+            ):
                 code = self._run(report, options)
         except SchemaAuditError as exc:
             code = report.error(exc)
