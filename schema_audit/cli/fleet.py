@@ -14,7 +14,7 @@ from django.core.management.base import OutputWrapper
 from schema_audit import api, conf
 from schema_audit.cli import terminal
 from schema_audit.cli.reporter import FAIL, OK, Reporter
-from schema_audit.engine import approvals, fleet, postgres
+from schema_audit.engine import approvals, fleet, patches, postgres
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     LockTimeout,
@@ -80,6 +80,8 @@ def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
         )
     if conf.UAP_REQUIRE_APPROVAL and not any(options.get(mode) for mode in _NOT_APPLY):
         ensure_fleet_approved(options, targets)
+    if conf.UAP_REQUIRE_APPROVAL and options.get("patch"):
+        ensure_patch_approved(options["patch"], targets)
     bundles: dict[str, bytes] = {}
     work = _work(dispatch, report.style, options, bundles)
     view = FleetView(report, options)
@@ -123,6 +125,24 @@ def ensure_fleet_approved(options: dict, targets: list[str]) -> None:
             "no target was run. Approvals are kept in each database's own event log: approve "
             "on every target (the admin's database selector, or schema_audit.api.approve(..., "
             "database=ALIAS)):\n  " + "\n  ".join(missing)
+        )
+
+
+def ensure_patch_approved(path: str, targets: list[str]) -> None:
+    """Refuse a patch rollout before any target runs it when a target lacks its approval."""
+    missing = []
+    for alias in targets:
+        try:
+            state = patches.approval_state(path, alias)
+        except SchemaAuditError:
+            continue  # unreadable patch or unreachable target: reported when it runs
+        if not state.valid:
+            missing.append(f"{alias}: {state.version} ({approvals.reason(state.state)})")
+    if missing:
+        raise RefusedRequest(
+            "UAP_REQUIRE_APPROVAL is on and this patch is not approved on these targets; no "
+            "target was run. Approve it on each (schema_audit.api.approve(PATH, "
+            "approved_by=..., database=ALIAS)):\n  " + "\n  ".join(missing)
         )
 
 

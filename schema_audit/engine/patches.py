@@ -85,6 +85,16 @@ def consent(action: str, path, user: object, database: str = "default", **detail
         return record(conn, patch, user, **details)
 
 
+def approval_state(path, database: str = "default") -> approvals.ApprovalState:
+    """Whether the patch at `path` may run on `database` under UAP_REQUIRE_APPROVAL (reads)."""
+    path = Path(path)
+    patch = as_file(path, _read_patch(path))
+    with postgres.open_connection(database, "read") as conn:
+        if not store.tables_exist(conn):
+            return approvals.ApprovalState(patch.version, approvals.MISSING)
+        return approvals.states(conn, [patch])[patch.version]
+
+
 def _ensure_approved(conn, patch: discovery.MigrationFile) -> None:
     try:
         approvals.ensure_approved(conn, [patch])

@@ -73,3 +73,16 @@ def test_patch_runs_without_approval_when_the_gate_is_off(uap, database, patch):
     """UAP_REQUIRE_APPROVAL off: patches run as before."""
     assert uap("--patch", str(patch)).code == 0
     assert "hotfix" in database.tables()
+
+
+@required
+def test_fleet_patch_is_refused_before_any_target_when_one_lacks_approval(fleet, uap_fleet, patch):
+    """Approved on the first database only: no database runs the patch, the other is named."""
+    dbs = fleet(2)
+    for db in dbs:
+        api.initialize_tracking(db.alias)
+    api.approve(str(patch), approved_by="bob", database=dbs[0].alias)
+    result = uap_fleet(dbs, "--patch", str(patch))
+    assert result.code == 2, result.out
+    assert f"{dbs[1].alias}: patch_hotfix.sql (has no approval)" in result.err
+    assert all("hotfix" not in db.tables() for db in dbs)
