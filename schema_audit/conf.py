@@ -84,7 +84,7 @@ def flag(value: object) -> bool:
     text = str(value).strip().lower()
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
-    raise ValueError(f"{value!r} is not on or off (1/0, true/false)")
+    raise ValueError(f"{value!r} is not on or off (1/0, true/false, yes/no, on/off)")
 
 
 def _default_migrations_dir() -> Path:

@@ -33,6 +33,7 @@ LOCK_KEY = 0x5541505F4D494752  # "UAP_MIGR"
 APPLICATION_NAME = "uap_migrate"
 _FIRST_POLL, _LAST_POLL = 0.02, 0.25  # seconds between lock attempts, doubling
 MIN_LOCK_TIMEOUT_MS = 1000  # the shortest wait of a ledger statement (lock_timeout_sql)
+_MAX_TIMEOUT_MS = 2**31 - 1  # the largest lock_timeout PostgreSQL accepts (about 24 days)
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool")
 
 # Who holds a lock the runner's own statements wait for: a ledger table, or the event log's
@@ -134,7 +135,7 @@ def lock_timeout_sql(seconds: float) -> sql.Composed:
     0 would mean forever; and `--lock-wait 0` (do not queue behind another runner) must not
     fail a record on the chain lock another event's writer holds for a few milliseconds.
     """
-    millis = max(MIN_LOCK_TIMEOUT_MS, math.ceil(seconds * 1000))
+    millis = min(max(MIN_LOCK_TIMEOUT_MS, math.ceil(seconds * 1000)), _MAX_TIMEOUT_MS)
     return sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{millis}ms"))
 
 

@@ -92,3 +92,9 @@ def test_read_modes_on_a_locked_ledger_end_with_exit_3(database, uap, migrations
     assert code == 3, err
     assert "gave up waiting for a lock on the ledger" in err
     assert "Traceback" not in err
+
+
+def test_a_huge_lock_wait_is_accepted(database, uap, migrations_dir):
+    """A lock wait beyond PostgreSQL's largest lock_timeout still runs (capped, no error)."""
+    result = uap("--lock-wait", "1e12", directory=migrations_dir(numbered(1)))
+    assert result.code == 0, result.err
