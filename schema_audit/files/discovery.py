@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -185,10 +186,12 @@ def read_text(path: Path) -> str:
 
     Plain system calls: a third of `Path.read_bytes`'s time on a small file, which counts in
     a directory of thousands. The opened file itself is checked, so a FIFO or device put in
-    place after the listing is refused, not read forever.
+    place after the listing is refused, not read forever; and it is opened without following
+    a link, so a link swapped in after the listing said "plain file" is judged as a link
+    (kind_problem) instead of read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = _open_plain(path)
     except OSError as exc:
         raise _unreadable(path, exc) from exc
     try:
@@ -209,6 +212,31 @@ def read_text(path: Path) -> str:
     except InvalidMigration as exc:
         exc.rule = "encoding"
         raise
+
+
+_NO_FOLLOW = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW
+
+
+def _open_plain(path: Path) -> int:
+    """A descriptor of `path`, or of the file its link leads to inside its directory.
+
+    Only the last component of a name is checked for a link: the one a swap replaces.
+    """
+    try:
+        return os.open(path, _NO_FOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or not path.is_symlink():
+            raise
+    problem = kind_problem(path)  # a link now, whatever the listing said
+    if problem:
+        raise problem
+    # A link within the directory is read; its target is opened without following again,
+    # so a target swapped for a link in between is refused (ELOOP), not read.
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError as exc:  # a loop of links
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from exc
+    return os.open(target, _NO_FOLLOW)
 
 
 def _unreadable(path: Path, exc: OSError) -> InvalidMigration:

@@ -303,3 +303,31 @@ def test_fifo_or_directory_named_sql_is_refused(tmp_path):
     (folder / "001_v1.0_dir.sql").mkdir()
     with pytest.raises(InvalidMigration, match="001_v1.0_dir.sql: is not a regular file"):
         discovery.discover(folder)
+
+
+def test_link_swapped_in_after_the_listing_is_not_read(uap, database, tmp_path, monkeypatch):
+    """The listing saw a plain file; a link to a file outside replaces it before the read.
+
+    The run refuses it as the kind check refuses a link, and never reads the link's target.
+    """
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    outside = tmp_path / "outside.sql"
+    outside.write_text(migration("001", "CREATE TABLE leaked (secret text);"))
+    plain = folder / "001_v1.0_a.sql"
+    plain.write_text(migration("001", "SELECT 1;"))
+    listing = discovery._listing
+
+    def listed_then_swapped(directory):
+        found = listing(directory)
+        assert found == [(plain, True)]  # the listing says: a plain file
+        plain.unlink()
+        plain.symlink_to(outside)
+        return found
+
+    monkeypatch.setattr(discovery, "_listing", listed_then_swapped)
+    result = uap(directory=folder)
+    assert result.code == 2
+    assert "001_v1.0_a.sql: is a symbolic link to a file outside the migrations" in result.err
+    assert "leaked" not in database.tables()
+    assert "leaked" not in result.out + result.err
