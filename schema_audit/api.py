@@ -119,6 +119,10 @@ def migration_status(
         {**_file_dict(m, "pending"), "approval": consent[m.version].as_dict()}
         for m in found.pending
     ]
+    # What a run would refuse up front (transaction control), so --plan and --check say it.
+    result["problems"] = result["problems"] + [
+        str(problem) for problem in operations.runnable_problems(found.pending)
+    ]
     result["approval_required"] = conf.UAP_REQUIRE_APPROVAL
     if conf.UAP_REQUIRE_APPROVAL:
         result["problems"] = result["problems"] + [

@@ -16,14 +16,16 @@ from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner, check_duration
 from schema_audit.engine.stepwise import run_outside_transaction
 from schema_audit.exceptions import (
+    ESCAPED,
     DatabaseUnavailable,
     InvalidMigration,
     MigrationFailed,
     RefusedRequest,
+    TransactionEscaped,
     raise_all,
 )
 from schema_audit.files import discovery
-from schema_audit.files.statements import parse
+from schema_audit.files.statements import parse, transaction_control
 from schema_audit.ledger import audit_log, store
 
 ROLLBACK_FROM = ("completed", "baseline")
@@ -38,25 +40,36 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
 def check_runnable(pending: list[discovery.MigrationFile]) -> None:
     """Refuse, before anything runs, files the runner cannot execute safely; every one of
     them is named at once."""
+    raise_all(runnable_problems(pending))
+
+
+def runnable_problems(pending: list[discovery.MigrationFile]) -> list[InvalidMigration]:
+    """What check_runnable refuses: transaction control, and syntax errors in files that run
+    statement by statement."""
     problems = []
     for migration in pending:
-        line = discovery.transaction_control_line(migration)
-        if line:
-            problems.append(
-                InvalidMigration(
-                    "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the "
-                    "runner manages transactions itself, so remove it",
-                    migration.path,
-                    line,
-                    rule="transaction-control",
-                )
-            )
+        problems += transaction_problems(migration.sql, migration.path)
         if not migration.transactional:
             try:
                 parse(migration.sql, migration.path)  # a syntax error stops the run up front
             except InvalidMigration as exc:
                 problems.append(exc)
-    raise_all(problems)
+    return problems
+
+
+def transaction_problems(text: str, path=None, line: int | None = None) -> list[InvalidMigration]:
+    """Each transaction control statement of `text` as an InvalidMigration (rule
+    transaction-control); `line`: where `text` starts in its file, for header SQL."""
+    return [
+        InvalidMigration(
+            f"BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity (found "
+            f"{found.words}); the runner manages transactions itself, so remove it",
+            path,
+            found.line + (line - 1 if line else 0),
+            rule="transaction-control",
+        )
+        for found in transaction_control(text)
+    ]
 
 
 @contextmanager
@@ -164,6 +177,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             statements = parse(text)
         except InvalidMigration as exc:
             raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
+        raise_all(transaction_problems(text, where or f"Rollback of {entry.version}", line))
         attempt = store.Attempt(
             version=entry.version,
             action="rollback",
@@ -277,6 +291,10 @@ def run_recorded_or_fail(runner: Runner, text: str, attempt, record, label: str)
     """Run `text` atomically with its record; on failure record a failed event and raise."""
     try:
         return runner.run_recorded(text, record)
+    except TransactionEscaped as exc:
+        failed = replace(attempt, status="failed", error_message=ESCAPED)
+        store.record_event(runner.conn, failed, runner.app_version)
+        raise TransactionEscaped(f"{attempt.action} {label}: the SQL {ESCAPED}") from exc
     except psycopg.Error as exc:
         if connection_lost(runner.conn, exc):
             raise DatabaseUnavailable(f"lost the connection during {label}: {exc}") from exc

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg import pq
 
 if TYPE_CHECKING:  # the runner dispatches here; this module only calls back into it
     from schema_audit.engine.runner import Runner
@@ -20,7 +21,7 @@ from schema_audit.engine.outcome import (
     elapsed_ms,
     error_line,
 )
-from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
+from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.statements import Statement, parse
 from schema_audit.integrity import fingerprint
@@ -68,6 +69,8 @@ def apply_stepwise(
             conn.execute(statement.text)
         except psycopg.Error as exc:
             return _fail(runner, migration, statements, index, started, clock, exc)
+        if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            _opened(runner, migration, statements, index, started, clock)
     duration = elapsed_ms(clock)
     try:
         runner.restore_session(migration.path)  # timeouts, and anything the file SET
@@ -137,6 +140,26 @@ def _fail(
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
     runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
+
+
+def _opened(runner, migration, statements, index, started, clock) -> None:
+    """A statement left a transaction open (a BEGIN the checks before the run did not see):
+    roll it back, record the file failed and raise TransactionEscaped."""
+    duration = elapsed_ms(clock)
+    try:
+        runner.conn.rollback()
+        _reset_session(runner)
+    except psycopg.OperationalError as lost:
+        raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
+    statement = statements[index - 1]
+    done = f"; statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
+    message = (
+        f"statement {index} of {len(statements)} (line {statement.line}) opened a transaction "
+        f"of its own, which was rolled back{done}"
+    )
+    runner.record_failure(
+        migration, started, duration, TransactionEscaped(message), message, statement.line
+    )
 
 
 def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str]:

@@ -15,13 +15,8 @@ from schema_audit.files.header import Header, parse_header
 
 FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
-_LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
-# A cheap first look: a transaction word where a statement may start (line start, after `;`
-# or a block comment). Only files it matches are split by PostgreSQL's scanner.
-_TXN_CANDIDATE_RE = re.compile(
-    r"(?:^|;|\*/)\s*(begin|commit|rollback|end|abort|start\s+transaction|prepare\s+transaction)\b",
-    re.IGNORECASE | re.MULTILINE,
-)
+# As PostgreSQL's scanner reads a `--` comment: it ends at a carriage return or a newline.
+_LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n\r]*|/\*.*?\*/)*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -343,66 +338,3 @@ def discover(directory: Path | str) -> list[MigrationFile]:
     problems.sort(key=lambda problem: (str(problem.path), problem.line or 0))
     raise_all(problems)
     return [found[number] for number in sorted(found)]
-
-
-def transaction_control_line(migration: MigrationFile) -> int | None:
-    """Line of a top-level BEGIN/COMMIT/ROLLBACK that would break the runner's transaction.
-
-    PL/pgSQL bodies are full of BEGIN and END, so a line-start regex cannot decide; PostgreSQL's
-    scanner (pglast) splits the file into statements, dollar quotes and comments understood,
-    and only each statement's first words are read. Files with a SQL-standard body
-    (`BEGIN ATOMIC ... END`, whose inner `;` the scanner cannot place) get the full parser.
-    """
-    text = migration.sql
-    if not _TXN_CANDIDATE_RE.search(text):
-        return None
-    from pglast import parser  # deferred: most runs never need PostgreSQL's parser
-
-    if _ATOMIC_RE.search(text):
-        return _transaction_control_by_parser(text)
-    try:
-        slices = parser.split(text, with_parser=False, only_slices=True)
-    except parser.ParseError:
-        return None  # PostgreSQL reports the syntax error, with its position, when it runs
-    for piece in slices:
-        statement = strip_comments_ahead(text[piece])
-        if _TXN_STATEMENT_RE.match(statement):
-            return line_of(text, piece.stop - len(statement))
-    return None
-
-
-_ATOMIC_RE = re.compile(r"\batomic\b", re.IGNORECASE)
-# A statement that ends or starts a transaction; SAVEPOINT, RELEASE and ROLLBACK TO are harmless.
-_TXN_STATEMENT_RE = re.compile(
-    r"(begin|commit|end|abort|start\s+transaction|prepare\s+transaction"
-    r"|rollback(?!\s+(work\s+|transaction\s+)?to\b))\b",
-    re.IGNORECASE,
-)
-
-
-def strip_comments_ahead(chunk: str) -> str:
-    """`chunk` without the comments and white space in front of its first word."""
-    rest = chunk.lstrip()
-    while rest.startswith(("--", "/*")):
-        if rest.startswith("--"):
-            newline = rest.find("\n")
-            rest = "" if newline < 0 else rest[newline + 1 :]
-        else:
-            close = rest.find("*/")
-            rest = "" if close < 0 else rest[close + 2 :]
-        rest = rest.lstrip()
-    return rest
-
-
-def _transaction_control_by_parser(text: str) -> int | None:
-    from pglast import ast, parser
-
-    try:
-        statements = parser.parse_sql(text)
-    except parser.ParseError:
-        return None
-    harmless = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
-    for raw in statements:
-        if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind.name not in harmless:
-            return line_of(text, raw.stmt_location)  # character offsets, not bytes
-    return None

@@ -10,6 +10,7 @@ import pytest
 from schema_audit.exceptions import InvalidMigration, InvalidMigrations
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
+from schema_audit.files.statements import transaction_control
 from tests.conftest import UAP_MIGRATIONS, migration
 
 
@@ -166,7 +167,8 @@ def test_transaction_control_is_found_by_the_parser(migrations_dir, body, line):
     """Top-level BEGIN/COMMIT/END/ROLLBACK is flagged; plpgsql and BEGIN ATOMIC bodies, quoted
     text and savepoints are not."""
     folder = migrations_dir({"001_v1.0_a.sql": body})
-    assert discovery.transaction_control_line(discovery.discover(folder)[0]) == line
+    found = transaction_control(discovery.discover(folder)[0].sql)
+    assert (found[0].line if found else None) == line
 
 
 def test_placeholder_with_a_header_and_no_statements_is_an_empty_migration(migrations_dir):
