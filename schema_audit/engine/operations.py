@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from schema_audit import conf
-from schema_audit.engine import plan, postgres
+from schema_audit.engine import dry_run_role, plan, postgres
 from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner, check_duration
 from schema_audit.engine.stepwise import run_outside_transaction
@@ -112,26 +112,38 @@ def runner_for(
 
 
 def dry_run(
-    files, database, *, target=None, out_of_order=False, lock_wait=None, trace=False, **timeouts
+    files,
+    database,
+    *,
+    target=None,
+    out_of_order=False,
+    lock_wait=None,
+    trace=False,
+    role=None,
+    **timeouts,
 ):
     """Run pending files in a transaction that is rolled back; one dry_run event per file.
 
     With `trace`, every statement's locks, rewrites and duration are measured (engine.trace),
-    returned with each file and kept on its event.
+    returned with each file and kept on its event. `role` (default UAP_DRY_RUN_ROLE): the
+    files run after SET LOCAL ROLE to it.
     """
+    role = conf.UAP_DRY_RUN_ROLE if role is None else role
     with locked(database, lock_wait) as (conn, guard):
         found = plan.build_plan(
             files, store.read_rows(conn), target=target, out_of_order=out_of_order
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
+        if role:
+            dry_run_role.check(conn, role, found.pending)
         tracer = None
         if trace:
             # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
             from schema_audit.engine.trace import Tracer
 
             tracer = Tracer(conn)
-        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer)
+        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer, role)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
     return {

@@ -271,12 +271,15 @@ class Runner:
         elif not held:
             raise DatabaseUnavailable(postgres.LOCK_LOST)
 
-    def dry_run(self, migrations: list[MigrationFile], tracer=None) -> list[Outcome]:
+    def dry_run(
+        self, migrations: list[MigrationFile], tracer=None, role: str | None = None
+    ) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
         One transaction with a savepoint per file, so a file sees the changes of the pending
         files before it, exactly as in a real run; it stops at the first failure. With a
         `trace.Tracer` each file runs statement by statement and its event keeps the trace.
+        With `role`, each file runs after SET LOCAL ROLE to it.
         """
         outcomes: list[Outcome] = []
         started = datetime.now(timezone.utc)
@@ -287,7 +290,7 @@ class Runner:
             for migration in migrations:
                 clock = time.perf_counter()
                 try:
-                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact)
+                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact, role)
                     if not self._still_in(xact):
                         raise TransactionEscaped(ESCAPED)
                 except TransactionEscaped:
@@ -318,6 +321,11 @@ class Runner:
             raise TransactionEscaped(f"{escaped.path}: {escaped.label} {ESCAPED}", outcomes[-1])
         return outcomes
 
+    def _set_role(self, role: str | None) -> None:
+        """SET LOCAL ROLE for a dry run's file; after_file's restore sets the runner's back."""
+        if role:
+            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+
     def _still_in(self, xact: int) -> bool:
         """True when the session is still in transaction `xact`, without an error."""
         if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
@@ -326,7 +334,7 @@ class Runner:
         return row[0] == xact
 
     def _try_in_savepoint(
-        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int
+        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int, role=None
     ) -> Outcome:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
@@ -338,6 +346,7 @@ class Runner:
                 # Traced where a transaction allows it; still not a dry run of the file.
                 try:
                     with self.conn.transaction():
+                        self._set_role(role)
                         tracer.run_file(migration)
                 except psycopg.Error as exc:
                     self.raise_if_lost(exc, migration)
@@ -348,6 +357,7 @@ class Runner:
         clock = time.perf_counter()
         try:
             with self.conn.transaction():
+                self._set_role(role)
                 if tracer:
                     duration = tracer.run_file(migration)
                 else:

@@ -22,6 +22,7 @@ from schema_audit.engine.outcome import elapsed_ms, first_line
 from schema_audit.engine.verdict import RANKED, SAFE, judge
 from schema_audit.exceptions import ESCAPED, InvalidMigration, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.effects import side_effects
 from schema_audit.files.statements import Statement, parse
 
 # Only the application's relations: catalogs, TOAST and temporary schemas are PostgreSQL's own.
@@ -161,6 +162,9 @@ class Tracer:
 
     def _statement(self, trace: FileTrace, index: int, statement: Statement) -> dict:
         entry = {"index": index, "line": statement.line, "statement": summary(statement.node)}
+        effects = side_effects(statement.node)
+        if effects:
+            entry["side_effects"] = effects
         _check_scanner(self.conn, trace.migration)
         clock = time.perf_counter()
         try:

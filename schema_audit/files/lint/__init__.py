@@ -14,6 +14,7 @@ from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery, redact
 from schema_audit.files.discovery import line_of
+from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
 from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public names)
     ERROR,
@@ -158,7 +159,22 @@ def _sql(where: str, text: str, header: Header, pg_version: int) -> list[Finding
     except InvalidMigration as exc:
         return [Finding(where, exc.line or 1, "parse-error", exc.reason)]
     safety = SafetyChecker(where, pg_version, header.transactional)
-    return _Checker(where, text, header).run(statements) + safety.run(statements)
+    checked = _Checker(where, text, header).run(statements) + safety.run(statements)
+    return checked + _side_effects(where, statements)
+
+
+def _side_effects(where: str, statements: list[Statement]) -> list[Finding]:
+    """Statements a dry run or trace cannot take back: they act on the real server."""
+    return [
+        Finding(
+            where,
+            statement.line,
+            "dry-run-side-effect",
+            f"{effect}; a dry run and a trace run it too, and their rollback does not undo it",
+        )
+        for statement in statements
+        for effect in side_effects(statement.node)
+    ]
 
 
 class _Checker:

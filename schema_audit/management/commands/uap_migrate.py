@@ -73,6 +73,12 @@ class Command(BaseCommand):
             help="with (or implying) --dry-run: measure each statement's locks, rewrites and "
             "duration, and keep the trace on the dry_run event",
         )
+        parser.add_argument(
+            "--dry-run-role",
+            metavar="ROLE",
+            help="with --dry-run/--trace: SET LOCAL ROLE to this role before the files run "
+            "(default UAP_DRY_RUN_ROLE)",
+        )
         parser.add_argument("--target", metavar="NNN", help="apply up to and including NNN")
         parser.add_argument(
             "--out-of-order",
@@ -198,6 +204,7 @@ class Command(BaseCommand):
                 target=options["target"],
                 out_of_order=options["out_of_order"],
                 trace=options["trace"],
+                role=options["dry_run_role"],
                 **timeouts,
             )
             return report.traced(result) if options["trace"] else report.dry_run(result)
