@@ -25,6 +25,12 @@ _WORDS = {
 # Every such statement starts with one of these keywords, and a keyword cannot be spelled
 # with escapes: text without any of them (in any case, anywhere) holds none.
 _KEYWORDS_RE = re.compile(r"begin|commit|rollback|end|abort|start|prepare", re.IGNORECASE)
+# The first tokens of those statements, and their first two letters; only a statement
+# starting with one is parsed alone.
+_FIRST_LETTERS = frozenset({"be", "st", "co", "en", "ro", "ab", "pr"})
+_FIRST_TOKENS = frozenset(
+    {"BEGIN_P", "START", "COMMIT", "END_P", "ROLLBACK", "ABORT_P", "PREPARE"}
+)
 
 
 @dataclass(frozen=True)
@@ -60,26 +66,47 @@ def parse(text: str, path: Path | str | None = None) -> list[Statement]:
         start = item.stmt_location
         end = start + item.stmt_len if item.stmt_len else len(text)
         # The parser's span of the first statement includes leading comments; skip them.
-        chunk = text[start:end]
-        skipped = _first_word(chunk)
-        statements.append(
-            Statement(chunk[skipped:].strip(), line_of(text, start + skipped), item.stmt)
-        )
+        first = _first_word(text, start, end)
+        statements.append(Statement(text[first:end].strip(), line_of(text, first), item.stmt))
     return statements
 
 
-def _first_word(chunk: str) -> int:
-    """Offset of the first token of `chunk` after comments and white space, by PostgreSQL's
-    scanner: a `--` comment ends at a carriage return as well as at a newline."""
-    rest = chunk.lstrip()
-    if not rest.startswith(("--", "/*")):
-        return len(chunk) - len(rest)
+def _first_word(text: str, start: int, stop: int) -> int:
+    """Offset of the first token of `text[start:stop]` after comments and white space, by
+    PostgreSQL's scanner: a `--` comment ends at a carriage return as well as at a newline."""
+    size = 256  # a growing window: a statement may be megabytes long
+    while True:
+        end = min(stop, start + size)
+        rest = text[start:end].lstrip()
+        comment = rest[:2] in ("--", "/*")
+        if not comment and (len(rest) > 1 or end == stop):
+            return end - len(rest)  # `-` or `/` alone at the window's end may start one
+        if comment:
+            from pglast import parser
+
+            try:
+                tokens = parser.scan(text[start:end])
+            except parser.ParseError:
+                tokens = []  # the window ends inside a comment
+            for token in tokens:
+                if token.name not in _COMMENTS:
+                    return start + token.start
+        if end == stop:
+            return stop
+        size *= 8
+
+
+def _first_token(text: str, start: int, stop: int) -> str:
+    """The scanner's name of the token at `start` (`COMMIT`, `BEGIN_P`, `IDENT`, ...)."""
     from pglast import parser
 
-    for token in parser.scan(chunk):
-        if token.name not in _COMMENTS:
-            return token.start
-    return len(chunk)
+    for end in (min(stop, start + 32), stop):
+        try:
+            tokens = parser.scan(text[start:end])
+        except parser.ParseError:
+            continue  # the prefix ends inside a comment or string: scan the statement
+        return tokens[0].name if tokens else ""
+    return ""
 
 
 def transaction_control(text: str) -> list[TransactionControl]:
@@ -87,26 +114,31 @@ def transaction_control(text: str) -> list[TransactionControl]:
     TRANSACTION, COMMIT/ROLLBACK PREPARED of `text`, as PostgreSQL reads it.
 
     The one test of every mode (apply, dry run, trace, plan, lint, patch, rollback SQL), so
-    none can disagree. PostgreSQL's parser decides where comments (a `--` comment ends at a
-    carriage return too), strings, dollar quotes and statements end; PL/pgSQL bodies and
-    `BEGIN ATOMIC ... END` are single statements to it. Text it cannot parse (a newer
-    server's syntax) goes to its scanner instead.
+    none can disagree. PostgreSQL's parser splits the text (where comments, strings, dollar
+    quotes and statements end: a `--` comment ends at a carriage return too; PL/pgSQL bodies
+    and `BEGIN ATOMIC ... END` are parts of one statement); a statement whose first token is
+    a transaction keyword is then parsed alone. Text it cannot parse (a newer server's syntax)
+    goes to its scanner instead.
     """
     if not _KEYWORDS_RE.search(text):
         return []
     from pglast import parser
 
     try:
-        raw = parser.parse_sql(text)
+        # Slices only: a parse tree of a whole big file costs a hundred times more.
+        slices = parser.split(text, with_parser=True, only_slices=True)
     except parser.ParseError:
         return _by_scanner(text)
     found = []
-    for item in raw:
-        node = item.stmt
+    for piece in slices:
+        start = _first_word(text, piece.start, piece.stop)
+        if text[start : start + 2].lower() not in _FIRST_LETTERS:
+            continue  # cheaper than the scanner, for the usual statement
+        if _first_token(text, start, piece.stop) not in _FIRST_TOKENS:
+            continue
+        node = parser.parse_sql(text[start : piece.stop])[0].stmt
         kind = getattr(getattr(node, "kind", None), "name", "")
         if type(node).__name__ == "TransactionStmt" and kind not in _HARMLESS:
-            start = item.stmt_location
-            start += _first_word(text[start : start + (item.stmt_len or len(text))])
             found.append(TransactionControl(line_of(text, start), _WORDS.get(kind, kind)))
     return found
 
