@@ -136,3 +136,13 @@ def test_file_that_leaves_the_dry_run_role_is_refused(uap, counter, migrations_d
 def test_unusable_dry_run_role_setting_is_a_check_error():
     """A value no role can be named (over 63 bytes) is schema_audit.E002."""
     assert "schema_audit.E002" in run_check(UAP_DRY_RUN_ROLE="r" * 64)
+
+
+def test_dry_run_role_without_a_dry_run_is_refused(uap, counter, migrations_dir, restricted):
+    """An apply does not take the flag silently: exit 2, nothing runs."""
+    folder = migrations_dir(
+        {"001_v1.0_bump.sql": migration("001", "SELECT setval('counter', 42);")}
+    )
+    result = uap("--dry-run-role", restricted, directory=folder)
+    assert result.code == 2 and "--dry-run-role goes with --dry-run or --trace" in result.err
+    assert _counter(counter) == 1

@@ -164,6 +164,8 @@ class Command(BaseCommand):
         """One database through _dispatch, or a fleet of them, each through _dispatch."""
         if options["parallel"] < 1:
             raise RefusedRequest(f"--parallel {options['parallel']}: give 1 or more")
+        if options.get("dry_run_role") and not (options["dry_run"] or options["trace"]):
+            raise RefusedRequest("--dry-run-role goes with --dry-run or --trace")
         if options["lint"] is not None or options["verify_evidence"]:
             return self._dispatch(report, {**options, "database": "default"})  # no database
         targets = fleet.resolve_targets(options["database"], options["all_databases"])
