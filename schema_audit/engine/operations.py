@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from schema_audit import conf
-from schema_audit.engine import dry_run_role, plan, postgres
+from schema_audit.engine import plan, postgres
 from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner, check_duration
 from schema_audit.engine.stepwise import run_outside_transaction
@@ -136,6 +136,9 @@ def dry_run(
         plan.ensure_runnable(found)
         check_runnable(found.pending)
         if role:
+            # Deferred: it reads the files with PostgreSQL's parser, which an apply never needs.
+            from schema_audit.engine import dry_run_role
+
             dry_run_role.check(conn, role, found.pending)
         tracer = None
         if trace:

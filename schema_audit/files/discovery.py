@@ -85,7 +85,13 @@ def decode(data: bytes, path: object) -> str:
 def has_statements(text: str) -> bool:
     """True when something other than comments and white space remains."""
     # Skipping what leads the text is enough: the first thing after it is a statement.
-    return _LEADING_NOTHING_RE.match(text).end() < len(text)
+    return body_start(text) < len(text)
+
+
+def body_start(text: str) -> int:
+    """Where the comments and white space leading `text` (its header) end; never past where
+    PostgreSQL's scanner would end them (nested block comments end later, not sooner)."""
+    return _LEADING_NOTHING_RE.match(text).end()
 
 
 def read_migration(path: Path) -> MigrationFile:

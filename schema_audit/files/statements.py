@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files.discovery import line_of
+from schema_audit.files.discovery import body_start, line_of
 
 _COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 # Statements that end, start or hand off a transaction: everything but these three, which
@@ -120,7 +120,8 @@ def transaction_control(text: str) -> list[TransactionControl]:
     a transaction keyword is then parsed alone. Text it cannot parse (a newer server's syntax)
     goes to its scanner instead.
     """
-    if not _KEYWORDS_RE.search(text):
+    # The header (`-- Rollback: ...`) is comments: only what follows it can hold a statement.
+    if not _KEYWORDS_RE.search(text, body_start(text)):
         return []
     from pglast import parser
 
