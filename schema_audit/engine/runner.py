@@ -113,10 +113,11 @@ class Runner:
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
         self._init_session_restore(timeouts)
-        # BEGIN travels with the timeouts and the file: one round trip for all of it. The
-        # transaction's id, taken first, tells after the file whether it is still the same
-        # transaction (a file's COMMIT then BEGIN would start another).
-        self.begin = "BEGIN; " + self.prefix + _XACT + "; "
+        # BEGIN, the timeouts and the transaction's id in one round trip, the file in the
+        # next: after the file the id tells whether it still runs in the same transaction (a
+        # file's COMMIT then BEGIN starts another), and after a failure the session's state
+        # tells whether the file had ended it, since BEGIN certainly ran.
+        self.begin = "BEGIN; " + self.prefix + _XACT
 
     def _init_session_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.

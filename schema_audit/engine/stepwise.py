@@ -66,11 +66,13 @@ def apply_stepwise(
             # Each statement commits by itself: check before each one that no other runner
             # can have taken the lock in the meantime.
             _guard_between(runner, migration, index)
+            if conn.info.parameter_status("standard_conforming_strings") == "off":
+                _stop(runner, migration, statements, index, started, clock, _UNSPLIT)
             conn.execute(statement.text)
         except psycopg.Error as exc:
             return _fail(runner, migration, statements, index, started, clock, exc)
         if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            _opened(runner, migration, statements, index, started, clock)
+            _stop(runner, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)
     try:
         runner.restore_session(migration.path)  # timeouts, and anything the file SET
@@ -142,9 +144,20 @@ def _fail(
     runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
 
 
-def _opened(runner, migration, statements, index, started, clock) -> None:
-    """A statement left a transaction open (a BEGIN the checks before the run did not see):
-    roll it back, record the file failed and raise TransactionEscaped."""
+# Why _stop stopped a file: a statement left a transaction open (a BEGIN the checks before
+# the run did not see), or the file turned standard_conforming_strings off, after which
+# PostgreSQL reads a backslash in a string as an escape, unlike the parser that split the
+# file, so the next "statement" could hold others.
+_OPENED = "opened a transaction of its own, which was rolled back"
+_UNSPLIT = (
+    "was not run: the file turned standard_conforming_strings off, so PostgreSQL would not "
+    "read it as it was split"
+)
+
+
+def _stop(runner, migration, statements, index, started, clock, why: str) -> None:
+    """Roll back what is open, record the file failed at statement `index` because `why`,
+    and raise TransactionEscaped."""
     duration = elapsed_ms(clock)
     try:
         runner.conn.rollback()
@@ -153,10 +166,7 @@ def _opened(runner, migration, statements, index, started, clock) -> None:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
     statement = statements[index - 1]
     done = f"; statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
-    message = (
-        f"statement {index} of {len(statements)} (line {statement.line}) opened a transaction "
-        f"of its own, which was rolled back{done}"
-    )
+    message = f"statement {index} of {len(statements)} (line {statement.line}) {why}{done}"
     runner.record_failure(
         migration, started, duration, TransactionEscaped(message), message, statement.line
     )

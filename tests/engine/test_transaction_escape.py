@@ -184,18 +184,31 @@ def test_patch_that_escapes_its_transaction_is_recorded(uap, database, tmp_path,
 
 
 def test_statement_opening_a_transaction_in_a_stepwise_file_is_caught(
+    uap, database, migrations_dir, unchecked
+):
+    """A `-- Transaction: none` statement that leaves a transaction open: the run rolls it
+    back after that statement, records the file failed and runs nothing more."""
+    body = "-- Transaction: none\nBEGIN;\nCREATE TABLE t (a int);\n"
+    result = uap(directory=migrations_dir({"001_v1.0_opens.sql": body}))
+    assert result.code == 2, result
+    assert "statement 1 of 2 (line 2) opened a transaction of its own" in result.err
+    assert "t" not in database.tables()
+    assert _ledger(database) == ([("001", "failed")], [("apply", "running"), ("apply", "failed")])
+
+
+def test_stepwise_file_stops_once_it_turns_standard_conforming_strings_off(
     uap, database, migrations_dir
 ):
     """With standard_conforming_strings off, PostgreSQL reads `'a\\' || '` as one string, so
-    the parser's single statement hides a BEGIN: the run notices the open transaction after
-    that statement, rolls it back, records the file failed and runs nothing more."""
+    what the parser split as one statement would hide a CREATE TABLE (or a BEGIN): it is not
+    sent; the file is recorded failed at that statement."""
     body = (
         "-- Transaction: none\nSET standard_conforming_strings = off;\n"
-        "SELECT 'a\\' || '; BEGIN; CREATE TABLE t (a int); --';\nCREATE TABLE u (a int);\n"
+        "SELECT 'a\\' || '; CREATE TABLE t (a int); --';\nCREATE TABLE u (a int);\n"
     )
-    result = uap(directory=migrations_dir({"001_v1.0_opens.sql": body}))
+    result = uap(directory=migrations_dir({"001_v1.0_unsplit.sql": body}))
     assert result.code == 2, result
-    assert "statement 2 of 3 (line 3) opened a transaction" in result.err
+    assert "statement 2 of 3 (line 3) was not run" in result.err
     assert not {"t", "u"} & database.tables()
     assert _ledger(database) == ([("001", "failed")], [("apply", "running"), ("apply", "failed")])
 
