@@ -119,6 +119,10 @@ def migration_status(
         {**_file_dict(m, "pending"), "approval": consent[m.version].as_dict()}
         for m in found.pending
     ]
+    # What a run would refuse up front (transaction control), so --plan and --check say it.
+    result["problems"] = result["problems"] + [
+        str(problem) for problem in operations.runnable_problems(found.pending)
+    ]
     result["approval_required"] = conf.UAP_REQUIRE_APPROVAL
     if conf.UAP_REQUIRE_APPROVAL:
         result["problems"] = result["problems"] + [
@@ -336,11 +340,13 @@ def dry_run(
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
     trace: bool = False,
+    role: str | None = None,
 ) -> dict:
     """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`.
 
     With `trace`, each file also carries `trace` (locks, rewrites, durations and a verdict per
     statement and file) and the result the worst `verdict`; the dry_run events keep the traces.
+    `role` (default UAP_DRY_RUN_ROLE): the files run after SET LOCAL ROLE to it.
     """
     return operations.dry_run(
         discovery.discover(migrations_dir(directory)),
@@ -351,6 +357,7 @@ def dry_run(
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
         trace=trace,
+        role=role,
     )
 
 

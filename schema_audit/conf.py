@@ -49,6 +49,14 @@ def _text(value: object) -> str:
     return value or ""
 
 
+def _role_name(value: object) -> str:
+    """A PostgreSQL role name, or "" for none; ValueError for what no role can be named."""
+    name = _text(value)
+    if "\x00" in name or len(name.encode("utf-8")) > 63:
+        raise ValueError(f"{value!r} is not a PostgreSQL role name (at most 63 bytes, no NUL)")
+    return name
+
+
 def _pg_version(value: object) -> int | None:
     # None: ask the configured server, else assume the oldest supported major version.
     if value is None or value == "":
@@ -128,6 +136,9 @@ SETTINGS: dict[str, Setting] = {
     "UAP_LINT_PG_VERSION": Setting(None, _pg_version, "PostgreSQL major version --lint targets"),
     "UAP_LINT_TYPE_RULES": Setting(False, flag, "--lint also checks squawk's column types"),
     "UAP_FLEET": Setting(None, _aliases, "aliases --all-databases covers (default: every one)"),
+    "UAP_DRY_RUN_ROLE": Setting(
+        "", _role_name, "role a dry run and trace SET LOCAL ROLE to before the files"
+    ),
     "UAP_REQUIRE_APPROVAL": Setting(
         False,
         flag,

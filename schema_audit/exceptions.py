@@ -90,3 +90,22 @@ class Interrupted(SchemaAuditError):
 
 class InvalidBundle(InvalidMigration):
     """An evidence bundle is malformed or unsafe to read; nothing in it was trusted."""
+
+
+class TransactionEscaped(SchemaAuditError):
+    """A file's SQL ended the runner's transaction: what it ran before that point may be
+    committed. Recorded as a failure; the run stops."""
+
+    exit_code = 2  # like transaction control found before the run: the file is refused
+
+    def __init__(self, message: str, outcome: object = None):
+        self.outcome = outcome
+        super().__init__(message)
+
+
+ESCAPED = (
+    "ended the runner's transaction (a COMMIT, ROLLBACK or BEGIN the checks before the run "
+    "did not see, or a procedure that commits): what it ran before that point may be "
+    "committed and stay applied; what was still open was rolled back. Check the schema and "
+    "remove the transaction control before running it again"
+)

@@ -228,6 +228,7 @@ UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
 # Aliases `uap_migrate --all-databases` covers, comma-separated; unset: every PostgreSQL alias.
 UAP_FLEET = env.str("UAP_FLEET", default="") or None
 UAP_REQUIRE_APPROVAL = env.str("UAP_REQUIRE_APPROVAL", default=None)
+UAP_DRY_RUN_ROLE = env.str("UAP_DRY_RUN_ROLE", default="")
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

@@ -49,6 +49,7 @@ _CARRIED = (
     ("on_error", "--on-error"),
     ("json", "--json"),
     ("trace", "--trace"),
+    ("dry_run_role", "--dry-run-role"),
     ("format", "--format"),
     ("patch", "--patch"),
     ("install_ddl_audit", "--install-ddl-audit"),

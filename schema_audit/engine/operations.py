@@ -16,14 +16,16 @@ from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner, check_duration
 from schema_audit.engine.stepwise import run_outside_transaction
 from schema_audit.exceptions import (
+    ESCAPED,
     DatabaseUnavailable,
     InvalidMigration,
     MigrationFailed,
     RefusedRequest,
+    TransactionEscaped,
     raise_all,
 )
 from schema_audit.files import discovery
-from schema_audit.files.statements import parse
+from schema_audit.files.statements import parse, transaction_control
 from schema_audit.integrity import ddl_capture
 from schema_audit.ledger import audit_log, store
 
@@ -39,25 +41,36 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
 def check_runnable(pending: list[discovery.MigrationFile]) -> None:
     """Refuse, before anything runs, files the runner cannot execute safely; every one of
     them is named at once."""
+    raise_all(runnable_problems(pending))
+
+
+def runnable_problems(pending: list[discovery.MigrationFile]) -> list[InvalidMigration]:
+    """What check_runnable refuses: transaction control, and syntax errors in files that run
+    statement by statement."""
     problems = []
     for migration in pending:
-        line = discovery.transaction_control_line(migration)
-        if line:
-            problems.append(
-                InvalidMigration(
-                    "BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity; the "
-                    "runner manages transactions itself, so remove it",
-                    migration.path,
-                    line,
-                    rule="transaction-control",
-                )
-            )
+        problems += transaction_problems(migration.sql, migration.path)
         if not migration.transactional:
             try:
                 parse(migration.sql, migration.path)  # a syntax error stops the run up front
             except InvalidMigration as exc:
                 problems.append(exc)
-    raise_all(problems)
+    return problems
+
+
+def transaction_problems(text: str, path=None, line: int | None = None) -> list[InvalidMigration]:
+    """Each transaction control statement of `text` as an InvalidMigration (rule
+    transaction-control); `line`: where `text` starts in its file, for header SQL."""
+    return [
+        InvalidMigration(
+            f"BEGIN/COMMIT/ROLLBACK inside a migration would break its atomicity (found "
+            f"{found.words}); the runner manages transactions itself, so remove it",
+            path,
+            found.line + (line - 1 if line else 0),
+            rule="transaction-control",
+        )
+        for found in transaction_control(text)
+    ]
 
 
 @contextmanager
@@ -101,26 +114,41 @@ def runner_for(
 
 
 def dry_run(
-    files, database, *, target=None, out_of_order=False, lock_wait=None, trace=False, **timeouts
+    files,
+    database,
+    *,
+    target=None,
+    out_of_order=False,
+    lock_wait=None,
+    trace=False,
+    role=None,
+    **timeouts,
 ):
     """Run pending files in a transaction that is rolled back; one dry_run event per file.
 
     With `trace`, every statement's locks, rewrites and duration are measured (engine.trace),
-    returned with each file and kept on its event.
+    returned with each file and kept on its event. `role` (default UAP_DRY_RUN_ROLE): the
+    files run after SET LOCAL ROLE to it.
     """
+    role = conf.UAP_DRY_RUN_ROLE if role is None else role
     with locked(database, lock_wait) as (conn, guard):
         found = plan.build_plan(
             files, store.read_rows(conn), target=target, out_of_order=out_of_order
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
+        if role:
+            # Deferred: it reads the files with PostgreSQL's parser, which an apply never needs.
+            from schema_audit.engine import dry_run_role
+
+            dry_run_role.check(conn, role, found.pending)
         tracer = None
         if trace:
             # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
             from schema_audit.engine.trace import Tracer
 
             tracer = Tracer(conn)
-        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer)
+        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer, role)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
     return {
@@ -166,6 +194,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             statements = parse(text)
         except InvalidMigration as exc:
             raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
+        raise_all(transaction_problems(text, where or f"Rollback of {entry.version}", line))
         attempt = store.Attempt(
             version=entry.version,
             action="rollback",
@@ -279,6 +308,10 @@ def run_recorded_or_fail(runner: Runner, text: str, attempt, record, label: str)
     """Run `text` atomically with its record; on failure record a failed event and raise."""
     try:
         return runner.run_recorded(text, record)
+    except TransactionEscaped as exc:
+        failed = replace(attempt, status="failed", error_message=ESCAPED)
+        store.record_event(runner.conn, failed, runner.app_version)
+        raise TransactionEscaped(f"{attempt.action} {label}: the SQL {ESCAPED}") from exc
     except psycopg.Error as exc:
         if connection_lost(runner.conn, exc):
             raise DatabaseUnavailable(f"lost the connection during {label}: {exc}") from exc

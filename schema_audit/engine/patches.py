@@ -16,7 +16,7 @@ from schema_audit.engine.operations import done, locked, run_recorded_or_fail, r
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
-from schema_audit.files.statements import parse
+from schema_audit.files.statements import parse, transaction_control
 from schema_audit.ledger import audit_log, store
 
 PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
@@ -114,16 +114,10 @@ def _read_patch(path: Path) -> str:
             "patches run in one transaction; ship `-- Transaction: none` work as a migration",
             path,
         )
-    statements = parse(text, path)
-    from pglast import ast  # loaded by parse(); deferred so that start-up does not load it
-
-    if not statements:
+    if not parse(text, path):
         raise InvalidMigration("contains no SQL statements", path)
-    for statement in statements:
-        if isinstance(statement.node, ast.TransactionStmt):
-            raise InvalidMigration(
-                "BEGIN/COMMIT/ROLLBACK: the patch already runs in one transaction",
-                path,
-                statement.line,
-            )
+    for found in transaction_control(text):
+        raise InvalidMigration(
+            f"{found.words}: the patch already runs in one transaction", path, found.line
+        )
     return text

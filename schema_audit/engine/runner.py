@@ -25,10 +25,12 @@ from schema_audit.engine.outcome import (
     first_line,
 )
 from schema_audit.exceptions import (
+    ESCAPED,
     DatabaseUnavailable,
     InvalidMigration,
     LockTimeout,
     MigrationFailed,
+    TransactionEscaped,
 )
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import fingerprint
@@ -51,6 +53,17 @@ def _set_config(name: str, value: str, local: bool = False) -> str:
     """`set_config(name, value, local)` without quote characters."""
     scope = "true" if local else "false"
     return f"pg_catalog.set_config({_quote_free(name)}, {_quote_free(value)}, {scope})"
+
+
+# The runner's transaction id; txid_* (PostgreSQL 10+): pg_current_xact_id needs 13.
+_XACT = "SELECT pg_catalog.txid_current()"
+
+
+@dataclasses.dataclass
+class _Guarded:
+    """The id of the runner's transaction around a file, once it has one."""
+
+    xact: int | None = None
 
 
 def _last_row(cursor: psycopg.Cursor) -> tuple:
@@ -101,8 +114,11 @@ class Runner:
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
         self._init_session_restore(timeouts)
-        # BEGIN travels with the timeouts and the file: one round trip for all of it.
-        self.begin = "BEGIN; " + self.prefix
+        # BEGIN, the timeouts and the transaction's id in one round trip, the file in the
+        # next: after the file the id tells whether it still runs in the same transaction (a
+        # file's COMMIT then BEGIN starts another), and after a failure the session's state
+        # tells whether the file had ended it, since BEGIN certainly ran.
+        self.begin = "BEGIN; " + self.prefix + _XACT
 
     def _init_session_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.
@@ -118,6 +134,10 @@ class Runner:
         started with; then the lock probe and where the ledger's two names lead.
         """
         conn = self.conn
+        # Files are split and checked by a parser that reads strings this way (PostgreSQL's
+        # default); a database or role set to `off` would read a backslash in a string as an
+        # escape, so text the checks saw as a string could hide a COMMIT.
+        conn.execute("SET standard_conforming_strings = on")
         # lock_timeout: the session's own bound (the lock wait) on the runner's ledger writes.
         names = ("search_path", "client_encoding", "standard_conforming_strings", "lock_timeout")
         *values, role = conn.execute(
@@ -140,6 +160,7 @@ class Runner:
         probe = ", ".join(
             [held.as_string(conn)]
             + [f"pg_catalog.to_regclass({_quote_free(t)})::pg_catalog.oid" for t in tables]
+            + ["pg_catalog.txid_current_if_assigned()"]
         )
         # Sent right after a file, in the same query. The newline ends a trailing `--`
         # comment, and the text holds no quote character, so a file ending inside a string,
@@ -150,14 +171,24 @@ class Runner:
         )
         self.after_file = "\n;" + self.restore_sql
 
-    def restore_session(self, path: object = None) -> None:
+    def restore_session(self, path: object = None, xact: int | None = None) -> None:
         """`after_file` on its own, with its checks: after a dry run's file, a patch, a
-        rollback."""
-        self._check_session(_last_row(self.conn.execute(self.restore_sql, prepare=False)), path)
+        rollback. `xact`: the id of the transaction the SQL had to stay in."""
+        row = _last_row(self.conn.execute(self.restore_sql, prepare=False))
+        self._check_session(row, path, xact)
 
-    def _check_session(self, row: tuple, path: object) -> None:
-        """Raise unless the ledger's names still lead to its tables and the lock is held."""
-        held, *ledger = row
+    def xact(self) -> int:
+        """The id of the current transaction (assigned now if it had none)."""
+        return self.conn.execute(_XACT).fetchone()[0]
+
+    def _check_session(self, row: tuple, path: object, xact: int | None = None) -> None:
+        """Raise unless the SQL stayed in transaction `xact` (if given), the ledger's names
+        still lead to its tables and the lock is held."""
+        held, *ledger, current = row
+        if xact is not None and (
+            current != xact or self.conn.info.transaction_status != pq.TransactionStatus.INTRANS
+        ):
+            raise TransactionEscaped(f"{path or 'the SQL'}: {ESCAPED}")
         if tuple(ledger) != self.ledger:
             raise InvalidMigration(
                 "leaves a table named schema_migrations or schema_migration_events (a "
@@ -180,17 +211,13 @@ class Runner:
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
+        guarded = _Guarded()
         try:
-            with self._rolled_back_on_error():
-                cursor = self.conn.execute(
-                    self.begin + migration.sql + self.after_file, prepare=False
-                )
-                if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
-                    raise InvalidMigration(
-                        "the file ended the runner's transaction", migration.path
-                    )
+            with self._rolled_back_on_error(guarded):
+                guarded.xact = _last_row(self.conn.execute(self.begin, prepare=False))[0]
+                cursor = self.conn.execute(migration.sql + self.after_file, prepare=False)
                 duration = elapsed_ms(clock)
-                self._check_session(_last_row(cursor), migration.path)
+                self._check_session(_last_row(cursor), migration.path, guarded.xact)
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )
@@ -204,20 +231,42 @@ class Runner:
                 store.record_and_commit(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
             return self._fail(migration, started, elapsed_ms(clock), exc)
+        except TransactionEscaped as exc:
+            self.record_failure(migration, started, elapsed_ms(clock), exc, ESCAPED, None)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
         self.progress("done", migration, outcome)
         return outcome
 
     @contextmanager
-    def _rolled_back_on_error(self) -> Iterator[None]:
-        """ROLLBACK the file's transaction on any error; the block sends BEGIN and COMMIT."""
+    def _rolled_back_on_error(self, guarded: _Guarded) -> Iterator[None]:
+        """ROLLBACK the file's transaction on any error; the block sends BEGIN and COMMIT.
+
+        A failure after the file ended the runner's transaction (its own COMMIT or ROLLBACK,
+        then more SQL) is TransactionEscaped, not a plain failure: the session is idle
+        instead of in a failed transaction, or the runner's transaction id committed.
+        """
         try:
             yield
-        except BaseException:
-            if not self.conn.closed and not self.conn.broken:
-                with suppress(psycopg.OperationalError):  # a lost session rolls back anyway
-                    self.conn.rollback()
+        except psycopg.Error as exc:
+            idle = self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+            self._roll_back()
+            if guarded.xact is not None and not connection_lost(self.conn, exc):
+                if idle or self._committed(guarded.xact):
+                    raise TransactionEscaped(ESCAPED) from exc
             raise
+        except BaseException:
+            self._roll_back()
+            raise
+
+    def _committed(self, xact: int) -> bool:
+        """True when transaction `xact` committed (PostgreSQL remembers, 10+)."""
+        row = self.conn.execute("SELECT pg_catalog.txid_status(%s)", (xact,)).fetchone()
+        return row[0] == "committed"
+
+    def _roll_back(self) -> None:
+        if not self.conn.closed and not self.conn.broken:
+            with suppress(psycopg.OperationalError):  # a lost session rolls back anyway
+                self.conn.rollback()
 
     def _guard_with(self, held: bool | None) -> None:
         """Raise unless the lock is still held (`held` None: the guard has to ask itself)."""
@@ -226,19 +275,37 @@ class Runner:
         elif not held:
             raise DatabaseUnavailable(postgres.LOCK_LOST)
 
-    def dry_run(self, migrations: list[MigrationFile], tracer=None) -> list[Outcome]:
+    def dry_run(
+        self, migrations: list[MigrationFile], tracer=None, role: str | None = None
+    ) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
         One transaction with a savepoint per file, so a file sees the changes of the pending
         files before it, exactly as in a real run; it stops at the first failure. With a
         `trace.Tracer` each file runs statement by statement and its event keeps the trace.
+        With `role`, each file runs after SET LOCAL ROLE to it.
         """
         outcomes: list[Outcome] = []
         started = datetime.now(timezone.utc)
+        escaped = None
         with self.conn.transaction(force_rollback=True):
             self.conn.execute(self.prefix)
+            xact = self.xact()
             for migration in migrations:
-                outcomes.append(self._try_in_savepoint(migration, outcomes, tracer))
+                clock = time.perf_counter()
+                try:
+                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact, role)
+                    if not self._still_in(xact):
+                        raise TransactionEscaped(ESCAPED)
+                except TransactionEscaped:
+                    # Rolling back the dry run's transaction undoes only what is still open.
+                    escaped = migration
+                    outcome = Outcome(
+                        migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                    )
+                outcomes.append(outcome)
+                if escaped:
+                    break
         traces = tracer.traces if tracer else {}
         by_version = {m.version: m for m in migrations}
         for outcome in outcomes:
@@ -254,10 +321,24 @@ class Runner:
                 trace=traces.get(outcome.version),
             )
             store.record_event(self.conn, attempt, self.app_version)
+        if escaped:
+            raise TransactionEscaped(f"{escaped.path}: {escaped.label} {ESCAPED}", outcomes[-1])
         return outcomes
 
+    def _set_role(self, role: str | None) -> None:
+        """SET LOCAL ROLE for a dry run's file; after_file's restore sets the runner's back."""
+        if role:
+            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+
+    def _still_in(self, xact: int) -> bool:
+        """True when the session is still in transaction `xact`, without an error."""
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            return False
+        row = self.conn.execute("SELECT pg_catalog.txid_current_if_assigned()").fetchone()
+        return row[0] == xact
+
     def _try_in_savepoint(
-        self, migration: MigrationFile, earlier: list[Outcome], tracer=None
+        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int, role=None
     ) -> Outcome:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
@@ -269,6 +350,7 @@ class Runner:
                 # Traced where a transaction allows it; still not a dry run of the file.
                 try:
                     with self.conn.transaction():
+                        self._set_role(role)
                         tracer.run_file(migration)
                 except psycopg.Error as exc:
                     self.raise_if_lost(exc, migration)
@@ -279,11 +361,12 @@ class Runner:
         clock = time.perf_counter()
         try:
             with self.conn.transaction():
+                self._set_role(role)
                 if tracer:
                     duration = tracer.run_file(migration)
                 else:
                     self.conn.execute(migration.sql)
-                self.restore_session(migration.path)  # as after_file does in a real run
+                self.restore_session(migration.path, xact)  # as after_file does in a real run
         except psycopg.Error as exc:
             self.raise_if_lost(exc, migration)
             failed = tracer.failed if tracer else None
@@ -302,13 +385,20 @@ class Runner:
     def run_recorded(self, text: str, record: Callable[[int], None]) -> int:
         """Run `text` in one transaction with the timeouts; `record(duration)` commits with it."""
         clock = time.perf_counter()
-        with self.conn.transaction():
-            self.conn.execute(self.prefix + text)
-            if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
-                raise InvalidMigration("the SQL ended the runner's transaction")
-            duration = elapsed_ms(clock)
-            self.restore_session()
-            record(duration)
+        guarded = _Guarded()
+        try:
+            with self.conn.transaction():
+                guarded.xact = self.xact()
+                self.conn.execute(self.prefix + text)
+                duration = elapsed_ms(clock)
+                self.restore_session(xact=guarded.xact)
+                record(duration)
+        except psycopg.Error as exc:
+            # A failure after the SQL's own COMMIT: what ran before it stays committed.
+            if guarded.xact is not None and not connection_lost(self.conn, exc):
+                if self._committed(guarded.xact):
+                    raise TransactionEscaped(ESCAPED) from exc
+            raise
         return duration
 
     def raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
@@ -343,7 +433,7 @@ class Runner:
     ):
         self.raise_if_lost(exc, migration)
         position = int(exc.diag.statement_position or 0)
-        unfinished = position > len(self.begin + migration.sql) or (
+        unfinished = position > len(migration.sql) or (
             (exc.diag.message_primary or "").startswith("unterminated ")
         )
         if exc.sqlstate == "42601" and unfinished:
@@ -353,13 +443,14 @@ class Runner:
             # ran, so parsing the file alone runs nothing either and gives PostgreSQL's own
             # message (`syntax error at end of input`, `unterminated ...`) and line.
             exc = self._alone(migration) or exc
-        line = error_line(exc, migration.sql, skip=len(self.begin))
+        line = error_line(exc, migration.sql)
         self.record_failure(migration, started, duration, exc, describe_error(exc), line)
 
     def _alone(self, migration: MigrationFile) -> psycopg.Error | None:
         """The error of the file sent without `after_file` (rolled back in any case)."""
         try:
-            self.conn.execute(self.begin + migration.sql)
+            self.conn.execute("BEGIN")
+            self.conn.execute(migration.sql, prepare=False)
         except psycopg.Error as exc:
             return exc
         finally:
@@ -371,22 +462,24 @@ class Runner:
         migration: MigrationFile,
         started: datetime,
         duration: int,
-        exc: psycopg.Error,
+        exc: psycopg.Error | TransactionEscaped,
         message: str,
         line: int | None,
     ):
         """Record `migration` failed (row, event and the schema's fingerprint); raise it.
 
         The fingerprint comes along because a failure may leave the schema changed (the
-        committed statements of a non-transactional file) and the record must say so.
+        committed statements of a non-transactional file, or of a file that ended the
+        runner's transaction) and the record must say so.
         """
+        sqlstate = getattr(exc, "sqlstate", None)
         attempt = self.attempt(
             migration,
             started,
             duration,
             status="failed",
             error_message=message,
-            sqlstate=exc.sqlstate,
+            sqlstate=sqlstate,
         )
         try:
             with self.conn.transaction():
@@ -402,7 +495,9 @@ class Runner:
         except psycopg.OperationalError as lost:
             raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
         outcome = Outcome(
-            migration.version, migration.name, "failed", duration, message, exc.sqlstate, line
+            migration.version, migration.name, "failed", duration, message, sqlstate, line
         )
         self.progress("failed", migration, outcome)
+        if isinstance(exc, TransactionEscaped):
+            raise TransactionEscaped(f"{migration.path}: {migration.label} {message}", outcome)
         raise MigrationFailed(failure_text(migration, outcome), outcome) from exc

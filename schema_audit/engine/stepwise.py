@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg import pq
 
 if TYPE_CHECKING:  # the runner dispatches here; this module only calls back into it
     from schema_audit.engine.runner import Runner
@@ -20,7 +21,7 @@ from schema_audit.engine.outcome import (
     elapsed_ms,
     error_line,
 )
-from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed
+from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.statements import Statement, parse
 from schema_audit.integrity import fingerprint
@@ -65,9 +66,13 @@ def apply_stepwise(
             # Each statement commits by itself: check before each one that no other runner
             # can have taken the lock in the meantime.
             _guard_between(runner, migration, index)
+            if conn.info.parameter_status("standard_conforming_strings") == "off":
+                _stop(runner, migration, statements, index, started, clock, _UNSPLIT)
             conn.execute(statement.text)
         except psycopg.Error as exc:
             return _fail(runner, migration, statements, index, started, clock, exc)
+        if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            _stop(runner, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)
     try:
         runner.restore_session(migration.path)  # timeouts, and anything the file SET
@@ -137,6 +142,34 @@ def _fail(
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
     runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
+
+
+# Why _stop stopped a file: a statement left a transaction open (a BEGIN the checks before
+# the run did not see), or the file turned standard_conforming_strings off, after which
+# PostgreSQL reads a backslash in a string as an escape, unlike the parser that split the
+# file, so the next "statement" could hold others.
+_OPENED = "opened a transaction of its own, which was rolled back"
+_UNSPLIT = (
+    "was not run: the file turned standard_conforming_strings off, so PostgreSQL would not "
+    "read it as it was split"
+)
+
+
+def _stop(runner, migration, statements, index, started, clock, why: str) -> None:
+    """Roll back what is open, record the file failed at statement `index` because `why`,
+    and raise TransactionEscaped."""
+    duration = elapsed_ms(clock)
+    try:
+        runner.conn.rollback()
+        _reset_session(runner)
+    except psycopg.OperationalError as lost:
+        raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
+    statement = statements[index - 1]
+    done = f"; statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
+    message = f"statement {index} of {len(statements)} (line {statement.line}) {why}{done}"
+    runner.record_failure(
+        migration, started, duration, TransactionEscaped(message), message, statement.line
+    )
 
 
 def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str]:

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 import psycopg
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
+from psycopg import pq
 
 from schema_audit import conf
 from schema_audit.engine.outcome import elapsed_ms, first_line
 from schema_audit.engine.verdict import RANKED, SAFE, judge
-from schema_audit.exceptions import InvalidMigration
+from schema_audit.exceptions import ESCAPED, InvalidMigration, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.effects import side_effects
 from schema_audit.files.statements import Statement, parse
 
 # Only the application's relations: catalogs, TOAST and temporary schemas are PostgreSQL's own.
@@ -160,6 +162,10 @@ class Tracer:
 
     def _statement(self, trace: FileTrace, index: int, statement: Statement) -> dict:
         entry = {"index": index, "line": statement.line, "statement": summary(statement.node)}
+        effects = side_effects(statement.node)
+        if effects:
+            entry["side_effects"] = effects
+        _check_scanner(self.conn, trace.migration)
         clock = time.perf_counter()
         try:
             if trace.migration.transactional:
@@ -177,6 +183,8 @@ class Tracer:
             self.locks = held_locks(self.conn)
             return {**entry, "status": "not traced", "reason": untraceable(exc)}
         entry["duration_ms"] = elapsed_ms(clock)
+        if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            raise TransactionEscaped(ESCAPED)  # stop before anything more runs outside it
         before, locks = self.known, self.locks
         self.locks = held_locks(self.conn)
         self.known = self._after(before)
@@ -197,6 +205,18 @@ class Tracer:
         current = relations(self.conn, locked)
         after = {oid: r for oid, r in before.items() if oid not in locked or oid in current}
         return {**after, **current}
+
+
+def _check_scanner(conn: psycopg.Connection, migration: MigrationFile) -> None:
+    """Refuse to send the next statement once the file turned standard_conforming_strings
+    off: PostgreSQL would then read a backslash in a string as an escape, unlike the parser
+    that split the file, so one "statement" could hide others (a COMMIT)."""
+    if conn.info.parameter_status("standard_conforming_strings") == "off":
+        raise InvalidMigration(
+            "turns standard_conforming_strings off, so its statements cannot be traced one "
+            "by one as PostgreSQL's parser split them; keep it on (the default)",
+            migration.path,
+        )
 
 
 def split(migration: MigrationFile) -> list[Statement]:

@@ -13,6 +13,13 @@ def judge(trace: dict, limits: dict) -> tuple[str, list[str]]:
     for statement in trace["statements"]:
         where = f"statement {statement['index']} (line {statement['line']})"
         status = statement["status"]
+        found += [
+            (
+                REVIEW,
+                f"{where} {effect}; it acted in this dry run, and the rollback did not undo it",
+            )
+            for effect in statement.get("side_effects", ())
+        ]
         if status == "not traced":
             found.append((REVIEW, f"{where} not traced: {statement['reason']}"))
             continue

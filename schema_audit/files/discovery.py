@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -14,13 +15,8 @@ from schema_audit.files.header import Header, parse_header
 
 FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
-_LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
-# A cheap first look: a transaction word where a statement may start (line start, after `;`
-# or a block comment). Only files it matches are split by PostgreSQL's scanner.
-_TXN_CANDIDATE_RE = re.compile(
-    r"(?:^|;|\*/)\s*(begin|commit|rollback|end|abort|start\s+transaction|prepare\s+transaction)\b",
-    re.IGNORECASE | re.MULTILINE,
-)
+# As PostgreSQL's scanner reads a `--` comment: it ends at a carriage return or a newline.
+_LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n\r]*|/\*.*?\*/)*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -89,7 +85,13 @@ def decode(data: bytes, path: object) -> str:
 def has_statements(text: str) -> bool:
     """True when something other than comments and white space remains."""
     # Skipping what leads the text is enough: the first thing after it is a statement.
-    return _LEADING_NOTHING_RE.match(text).end() < len(text)
+    return body_start(text) < len(text)
+
+
+def body_start(text: str) -> int:
+    """Where the comments and white space leading `text` (its header) end; never past where
+    PostgreSQL's scanner would end them (nested block comments end later, not sooner)."""
+    return _LEADING_NOTHING_RE.match(text).end()
 
 
 def read_migration(path: Path) -> MigrationFile:
@@ -185,10 +187,12 @@ def read_text(path: Path) -> str:
 
     Plain system calls: a third of `Path.read_bytes`'s time on a small file, which counts in
     a directory of thousands. The opened file itself is checked, so a FIFO or device put in
-    place after the listing is refused, not read forever.
+    place after the listing is refused, not read forever; and it is opened without following
+    a link, so a link swapped in after the listing said "plain file" is judged as a link
+    (kind_problem) instead of read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = _open_plain(path)
     except OSError as exc:
         raise _unreadable(path, exc) from exc
     try:
@@ -209,6 +213,31 @@ def read_text(path: Path) -> str:
     except InvalidMigration as exc:
         exc.rule = "encoding"
         raise
+
+
+_NO_FOLLOW = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW
+
+
+def _open_plain(path: Path) -> int:
+    """A descriptor of `path`, or of the file its link leads to inside its directory.
+
+    Only the last component of a name is checked for a link: the one a swap replaces.
+    """
+    try:
+        return os.open(path, _NO_FOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or not path.is_symlink():
+            raise
+    problem = kind_problem(path)  # a link now, whatever the listing said
+    if problem:
+        raise problem
+    # A link within the directory is read; its target is opened without following again,
+    # so a target swapped for a link in between is refused (ELOOP), not read.
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError as exc:  # a loop of links
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from exc
+    return os.open(target, _NO_FOLLOW)
 
 
 def _unreadable(path: Path, exc: OSError) -> InvalidMigration:
@@ -315,66 +344,3 @@ def discover(directory: Path | str) -> list[MigrationFile]:
     problems.sort(key=lambda problem: (str(problem.path), problem.line or 0))
     raise_all(problems)
     return [found[number] for number in sorted(found)]
-
-
-def transaction_control_line(migration: MigrationFile) -> int | None:
-    """Line of a top-level BEGIN/COMMIT/ROLLBACK that would break the runner's transaction.
-
-    PL/pgSQL bodies are full of BEGIN and END, so a line-start regex cannot decide; PostgreSQL's
-    scanner (pglast) splits the file into statements, dollar quotes and comments understood,
-    and only each statement's first words are read. Files with a SQL-standard body
-    (`BEGIN ATOMIC ... END`, whose inner `;` the scanner cannot place) get the full parser.
-    """
-    text = migration.sql
-    if not _TXN_CANDIDATE_RE.search(text):
-        return None
-    from pglast import parser  # deferred: most runs never need PostgreSQL's parser
-
-    if _ATOMIC_RE.search(text):
-        return _transaction_control_by_parser(text)
-    try:
-        slices = parser.split(text, with_parser=False, only_slices=True)
-    except parser.ParseError:
-        return None  # PostgreSQL reports the syntax error, with its position, when it runs
-    for piece in slices:
-        statement = strip_comments_ahead(text[piece])
-        if _TXN_STATEMENT_RE.match(statement):
-            return line_of(text, piece.stop - len(statement))
-    return None
-
-
-_ATOMIC_RE = re.compile(r"\batomic\b", re.IGNORECASE)
-# A statement that ends or starts a transaction; SAVEPOINT, RELEASE and ROLLBACK TO are harmless.
-_TXN_STATEMENT_RE = re.compile(
-    r"(begin|commit|end|abort|start\s+transaction|prepare\s+transaction"
-    r"|rollback(?!\s+(work\s+|transaction\s+)?to\b))\b",
-    re.IGNORECASE,
-)
-
-
-def strip_comments_ahead(chunk: str) -> str:
-    """`chunk` without the comments and white space in front of its first word."""
-    rest = chunk.lstrip()
-    while rest.startswith(("--", "/*")):
-        if rest.startswith("--"):
-            newline = rest.find("\n")
-            rest = "" if newline < 0 else rest[newline + 1 :]
-        else:
-            close = rest.find("*/")
-            rest = "" if close < 0 else rest[close + 2 :]
-        rest = rest.lstrip()
-    return rest
-
-
-def _transaction_control_by_parser(text: str) -> int | None:
-    from pglast import ast, parser
-
-    try:
-        statements = parser.parse_sql(text)
-    except parser.ParseError:
-        return None
-    harmless = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
-    for raw in statements:
-        if isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind.name not in harmless:
-            return line_of(text, raw.stmt_location)  # character offsets, not bytes
-    return None

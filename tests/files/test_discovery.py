@@ -10,6 +10,7 @@ import pytest
 from schema_audit.exceptions import InvalidMigration, InvalidMigrations
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
+from schema_audit.files.statements import transaction_control
 from tests.conftest import UAP_MIGRATIONS, migration
 
 
@@ -166,7 +167,8 @@ def test_transaction_control_is_found_by_the_parser(migrations_dir, body, line):
     """Top-level BEGIN/COMMIT/END/ROLLBACK is flagged; plpgsql and BEGIN ATOMIC bodies, quoted
     text and savepoints are not."""
     folder = migrations_dir({"001_v1.0_a.sql": body})
-    assert discovery.transaction_control_line(discovery.discover(folder)[0]) == line
+    found = transaction_control(discovery.discover(folder)[0].sql)
+    assert (found[0].line if found else None) == line
 
 
 def test_placeholder_with_a_header_and_no_statements_is_an_empty_migration(migrations_dir):
@@ -303,3 +305,31 @@ def test_fifo_or_directory_named_sql_is_refused(tmp_path):
     (folder / "001_v1.0_dir.sql").mkdir()
     with pytest.raises(InvalidMigration, match="001_v1.0_dir.sql: is not a regular file"):
         discovery.discover(folder)
+
+
+def test_link_swapped_in_after_the_listing_is_not_read(uap, database, tmp_path, monkeypatch):
+    """The listing saw a plain file; a link to a file outside replaces it before the read.
+
+    The run refuses it as the kind check refuses a link, and never reads the link's target.
+    """
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    outside = tmp_path / "outside.sql"
+    outside.write_text(migration("001", "CREATE TABLE leaked (secret text);"))
+    plain = folder / "001_v1.0_a.sql"
+    plain.write_text(migration("001", "SELECT 1;"))
+    listing = discovery._listing
+
+    def listed_then_swapped(directory):
+        found = listing(directory)
+        assert found == [(plain, True)]  # the listing says: a plain file
+        plain.unlink()
+        plain.symlink_to(outside)
+        return found
+
+    monkeypatch.setattr(discovery, "_listing", listed_then_swapped)
+    result = uap(directory=folder)
+    assert result.code == 2
+    assert "001_v1.0_a.sql: is a symbolic link to a file outside the migrations" in result.err
+    assert "leaked" not in database.tables()
+    assert "leaked" not in result.out + result.err

@@ -50,6 +50,7 @@ EXPECTED = {
     "empty-file": [("001_v1.0_add_t.sql", 1)],
     "empty-migration": [("001_v1.0_add_t.sql", 1)],
     "secret-in-migration": [("001_v1.0_add_t.sql", 13)],
+    "dry-run-side-effect": [("001_v1.0_add_t.sql", 11)],
 }
 
 

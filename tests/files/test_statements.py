@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery
-from schema_audit.files.header import parse_header
-from schema_audit.files.statements import parse
+from schema_audit.files.statements import parse, transaction_control
 
 TRICKY = """-- leading comment; with a semicolon
 CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$
@@ -43,12 +39,4 @@ def test_parse_error_names_the_line():
 def test_transaction_control_line_counts_characters_not_bytes():
     """Non-ASCII text before a COMMIT does not shift the reported line."""
     text = "-- ééé\nSELECT 'ééééééééééé';\nSELECT 1;\n\n\n\nCOMMIT;\n"
-    migration = discovery.MigrationFile(
-        "001",
-        "v1.0_x",
-        Path("x.sql"),
-        text,
-        discovery.checksum(text),
-        parse_header(text),
-    )
-    assert discovery.transaction_control_line(migration) == 7
+    assert [c.line for c in transaction_control(text)] == [7]

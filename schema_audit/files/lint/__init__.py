@@ -14,6 +14,7 @@ from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery, redact
 from schema_audit.files.discovery import line_of
+from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
 from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public names)
     ERROR,
@@ -24,13 +25,12 @@ from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public
     Finding,
 )
 from schema_audit.files.lint.safety import SafetyChecker
-from schema_audit.files.statements import Statement, parse
+from schema_audit.files.statements import Statement, parse, transaction_control
 
 # Without UAP_LINT_PG_VERSION and a server to ask: the oldest major version still supported.
 DEFAULT_PG_VERSION = 15
 
 _REQUIRED_HEADER = ("migration", "version", "description", "rollback")
-_HARMLESS_TXN = {"TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"}
 _DESTRUCTIVE_AT = {
     AlterTableType.AT_DropColumn: ("drops column", "ban-drop-column"),
     AlterTableType.AT_AlterColumnType: ("changes the type of column", "changing-column-type"),
@@ -95,6 +95,16 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
         for r in unknown
     ]
     found += _sql(where, text, header, pg_version)
+    # The runner's own test, so that lint and a run cannot disagree.
+    found += [
+        Finding(
+            where,
+            c.line,
+            "transaction-control",
+            f"{c.words}: the runner manages transactions; remove it",
+        )
+        for c in transaction_control(text)
+    ]
     found += _secrets(where, text)
     if header.lines and not discovery.has_statements(text):
         found.append(
@@ -149,7 +159,22 @@ def _sql(where: str, text: str, header: Header, pg_version: int) -> list[Finding
     except InvalidMigration as exc:
         return [Finding(where, exc.line or 1, "parse-error", exc.reason)]
     safety = SafetyChecker(where, pg_version, header.transactional)
-    return _Checker(where, text, header).run(statements) + safety.run(statements)
+    checked = _Checker(where, text, header).run(statements) + safety.run(statements)
+    return checked + _side_effects(where, statements)
+
+
+def _side_effects(where: str, statements: list[Statement]) -> list[Finding]:
+    """Statements a dry run or trace cannot take back: they act on the real server."""
+    return [
+        Finding(
+            where,
+            statement.line,
+            "dry-run-side-effect",
+            f"{effect}; a dry run and a trace run it too, and their rollback does not undo it",
+        )
+        for statement in statements
+        for effect in side_effects(statement.node)
+    ]
 
 
 class _Checker:
@@ -202,10 +227,6 @@ class _Checker:
             self._report(
                 line, "needs-transaction-none", f"{what}; add `-- Transaction: none` to the header"
             )
-
-    def _TransactionStmt(self, node, line):
-        if node.kind.name not in _HARMLESS_TXN:
-            self._report(line, "transaction-control", "the runner manages transactions; remove it")
 
     def _CreateStmt(self, node, line):
         table = node.relation.relname

@@ -25,6 +25,7 @@ RULES = {
     "index-not-concurrent": (WARNING, "CREATE INDEX on an existing table without CONCURRENTLY"),
     "destructive-change": (WARNING, "DROP, type change, rename or truncate not declared Breaking"),
     "empty-migration": (WARNING, "a header and no statements: applies as a recorded no-op"),
+    "dry-run-side-effect": (WARNING, "acts beyond a rollback, even in a dry run or trace"),
     # Lock and rewrite rules, named as squawk names them.
     "adding-field-with-default": (WARNING, "ADD COLUMN whose DEFAULT rewrites the table"),
     "adding-required-field": (WARNING, "NOT NULL column without a DEFAULT on an existing table"),

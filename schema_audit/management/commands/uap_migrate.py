@@ -77,6 +77,12 @@ class Command(BaseCommand):
             help="with (or implying) --dry-run: measure each statement's locks, rewrites and "
             "duration, and keep the trace on the dry_run event",
         )
+        parser.add_argument(
+            "--dry-run-role",
+            metavar="ROLE",
+            help="with --dry-run/--trace: SET LOCAL ROLE to this role before the files run "
+            "(default UAP_DRY_RUN_ROLE)",
+        )
         parser.add_argument("--target", metavar="NNN", help="apply up to and including NNN")
         parser.add_argument(
             "--out-of-order",
@@ -166,6 +172,8 @@ class Command(BaseCommand):
         """One database through _dispatch, or a fleet of them, each through _dispatch."""
         if options["parallel"] < 1:
             raise RefusedRequest(f"--parallel {options['parallel']}: give 1 or more")
+        if options.get("dry_run_role") and not (options["dry_run"] or options["trace"]):
+            raise RefusedRequest("--dry-run-role goes with --dry-run or --trace")
         if options["lint"] is not None or options["verify_evidence"]:
             return self._dispatch(report, {**options, "database": "default"})  # no database
         targets = fleet.resolve_targets(options["database"], options["all_databases"])
@@ -206,6 +214,7 @@ class Command(BaseCommand):
                 target=options["target"],
                 out_of_order=options["out_of_order"],
                 trace=options["trace"],
+                role=options["dry_run_role"],
                 **timeouts,
             )
             return report.traced(result) if options["trace"] else report.dry_run(result)
