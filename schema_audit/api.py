@@ -190,16 +190,19 @@ def approve(
     database: str = "default",
     comment: str | None = None,
     ticket: str | None = None,
+    checksum: str | None = None,
 ) -> dict:
     """Approve pending `version`'s current file as Django user `approved_by` (user or name).
 
     RefusedRequest when the user is not an active "Schema approvers" member, is the file's
-    Author, or the version is not pending on disk.
+    Author, the file names no Author who is a Django user, the version is not pending on
+    disk, or `checksum` (what the approver reviewed) is not the file's checksum now.
     """
     files = discovery.discover(migrations_dir(directory))
     return approvals.consent(
-        "approve", files, version, approved_by, database, comment=comment, ticket=ticket
-    )
+        "approve", files, version, approved_by, database,
+        checksum=checksum, comment=comment, ticket=ticket,
+    )  # fmt: skip
 
 
 def revoke(
@@ -209,12 +212,15 @@ def revoke(
     database: str = "default",
     comment: str | None = None,
     ticket: str | None = None,
+    checksum: str | None = None,
 ) -> dict:
-    """Revoke the approvals of pending `version`'s current file (a `revoke` event)."""
+    """Revoke the approvals of pending `version`'s current file (a `revoke` event);
+    `checksum` as for approve()."""
     files = discovery.discover(migrations_dir(directory))
     return approvals.consent(
-        "revoke", files, version, revoked_by, database, comment=comment, ticket=ticket
-    )
+        "revoke", files, version, revoked_by, database,
+        checksum=checksum, comment=comment, ticket=ticket,
+    )  # fmt: skip
 
 
 def approval_states(

@@ -42,6 +42,7 @@ OPTIONAL_FIELDS = (
     ("rollout", "text"),
     ("actor", "text"),
     ("recorded_at", "timestamp"),
+    ("signature", "text"),  # ledger/signing.py: who wrote the event
 )
 # Marks an event whose sql_text an export masked (redact): its link is checked, its content
 # hash cannot be recomputed from the masked text.
@@ -109,6 +110,11 @@ def link_hash(prev_hash: str | None, event: dict) -> str:
     """sha256(prev_hash || canonical row) as hex; the first chained event has no prev_hash."""
     data = (prev_hash or "") + canonical_row(event)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def field_text(value: object, kind: str) -> str | None:
+    """`value` rendered as the canonical row renders a field of `kind`; None for NULL."""
+    return _python_text(value, kind)
 
 
 def _python_text(value: object, kind: str) -> str | None:
