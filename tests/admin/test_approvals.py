@@ -165,3 +165,24 @@ def test_hostile_versions_and_comments_are_refused_cleanly(csrf_client):
     page = post_with_token(csrf_client, APPROVE, {"comment": "x" * 5000, "ticket": "t" * 500})
     assert page.status_code == 200 and "Ensure this value has at most" in page.content.decode()
     assert consent_events() == before
+
+
+def test_a_post_for_content_the_page_did_not_show_is_refused(csrf_client, history):
+    """The file changes between the page and the POST: no approval, a clear message."""
+    csrf_client.force_login(make_approver())
+    page = csrf_client.get(APPROVE)
+    shown = page.context["form"]["checksum"].value()
+    path = history.directory / "008_v1.7_pending.sql"
+    original = path.read_text(encoding="utf-8")
+    before = consent_events()
+    try:
+        path.write_text(original + "DROP TABLE t001;\n", encoding="utf-8")
+        response = csrf_client.post(
+            APPROVE, {"csrfmiddlewaretoken": str(page.context["csrf_token"]), "checksum": shown}
+        )
+        assert response.status_code == 200
+        assert "changed since it was shown" in response.content.decode()
+        assert consent_events() == before
+        assert checksum(path.read_text("utf-8")) in response.content.decode()  # shown anew
+    finally:
+        path.write_text(original, encoding="utf-8")
