@@ -26,7 +26,7 @@ from schema_audit.integrity import (
     fleet_evidence,
     verification,
 )
-from schema_audit.ledger import store
+from schema_audit.ledger import authorship, store
 
 __all__ = [
     "accept_checksum",
@@ -539,7 +539,8 @@ def export_evidence(
         history = verification.verify_history(conn, events)
         schema = verification.verify_schema(conn)
         schema["description"] = fingerprint.describe(conn)
-    bundle = evidence.members(rows, events, files, schema, history)
+        rules = authorship.Authorship.read(conn)
+    bundle = evidence.members(rows, events, files, schema, history, rules)
     manifest = evidence.write(bundle, out, postgres.describe(postgres.connection_params(database)))
     return {**manifest, "history": history, "schema": schema}
 

@@ -10,7 +10,9 @@ What is signed. The log is append-only, so the signature travels in the INSERT i
 the chain trigger sets the row's id, prev_hash and hash. The writer takes the chain's advisory
 lock first (the trigger takes the same lock, held to commit, so nobody appends in between),
 reads the chain head, and signs `payload()`: the database's name, that head (the row's
-prev_hash to be), and every field the writer fills, large texts by their SHA-256. The verifier
+prev_hash to be), every field the writer fills (large texts by their SHA-256), and the two
+the trigger takes from the session (applied_by, application). Only id and recorded_at, set by
+the trigger under the lock, are left to the hash chain. The verifier
 rebuilds the payload from the stored row. Binding the head ties a signature to one place in one
 chain: a signed row copied later, or into another database, does not verify.
 
@@ -56,6 +58,10 @@ SIGNED_FIELDS = (
     ("trace", "jsonb"),
     ("rollout", "text"),
     ("actor", "text"),
+    # Set by the chain trigger from the session, known to the writer before the INSERT: signed
+    # so that an event whose SQL an export masks (its hash not recomputable) still binds them.
+    ("applied_by", "text"),
+    ("application", "text"),
 )
 # Events the database writes itself (the DDL audit trigger): never signed, never trusted.
 DATABASE_ACTIONS = ("out_of_band_ddl",)

@@ -283,7 +283,7 @@ def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
 # statements: one that read the head would see the snapshot taken before it got the lock.
 _CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({chain.LOCK_KEY})"
 _CHAIN_HEAD_SQL = f"""
-SELECT current_database(),
+SELECT current_database(), session_user, current_setting('application_name', true),
        (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1),
        (SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = %s)
 """
@@ -304,12 +304,19 @@ def _signing(conn: psycopg.Connection, attempt: Attempt, app_version: str, *, ro
     idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
     with conn.transaction() if idle and conn.autocommit else nullcontext():
         conn.execute(_CHAIN_LOCK_SQL)
-        database, head, checksum = conn.execute(_CHAIN_HEAD_SQL, (attempt.version,)).fetchone()
+        row = conn.execute(_CHAIN_HEAD_SQL, (attempt.version,)).fetchone()
+        database, applied_by, application, head, checksum = row
         if row_checksum and params["checksum"] is None:
             # The UPDATE's event takes the row's checksum: sign the value it will store.
             params["checksum"] = checksum.strip() if checksum else None
         head = head.strip() if head else None
-        signed = {**params, "trace": attempt.trace}  # the value, not its Jsonb wrapper
+        # What the trigger will store: the trace's value (not its Jsonb wrapper), the session.
+        signed = {
+            **params,
+            "trace": attempt.trace,
+            "applied_by": applied_by,
+            "application": application,
+        }
         yield {**params, "signature": signing.sign(key, signed, database, head)}
 
 
