@@ -284,9 +284,9 @@ def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
 _CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({chain.LOCK_KEY})"
 _CHAIN_HEAD_SQL = f"""
 SELECT current_database(), session_user, current_setting('application_name', true),
-       (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1),
-       (SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = %s)
+       (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1)
 """
+_ROW_CHECKSUM_SQL = f"SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = %s"
 
 
 @contextmanager
@@ -304,11 +304,11 @@ def _signing(conn: psycopg.Connection, attempt: Attempt, app_version: str, *, ro
     idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
     with conn.transaction() if idle and conn.autocommit else nullcontext():
         conn.execute(_CHAIN_LOCK_SQL)
-        row = conn.execute(_CHAIN_HEAD_SQL, (attempt.version,)).fetchone()
-        database, applied_by, application, head, checksum = row
+        database, applied_by, application, head = conn.execute(_CHAIN_HEAD_SQL).fetchone()
         if row_checksum and params["checksum"] is None:
             # The UPDATE's event takes the row's checksum: sign the value it will store.
-            params["checksum"] = checksum.strip() if checksum else None
+            row = conn.execute(_ROW_CHECKSUM_SQL, (attempt.version,)).fetchone()
+            params["checksum"] = row[0].strip() if row and row[0] else None
         head = head.strip() if head else None
         # What the trigger will store: the trace's value (not its Jsonb wrapper), the session.
         signed = {
