@@ -122,7 +122,8 @@ def migration_status(
     result["approval_required"] = conf.UAP_REQUIRE_APPROVAL
     if conf.UAP_REQUIRE_APPROVAL:
         result["problems"] = result["problems"] + [
-            f"{m.label}: not approved ({consent[m.version].state}); an apply would be refused"
+            f"{m.label}: not approved ({consent[m.version].state}: "
+            f"{approvals.reason(consent[m.version].state)}); an apply would be refused"
             for m in found.pending
             if not consent[m.version].valid
         ]

@@ -43,6 +43,8 @@ def test_a_file_without_an_author_cannot_be_approved(uap, database, migrations_d
     assert approve_events(database) == []
     plan = uap("--plan", directory=folder)
     assert plan.code == 2 and "[not approved: no_author]" in plan.out
+    check = uap("--check", directory=folder)
+    assert check.code == 2 and "no '-- Author:' header line" in check.out + check.err
     assert "no '-- Author:' header line" in uap(directory=folder).err
     assert "orders" not in database.tables()
 
