@@ -20,7 +20,7 @@ from django.db import DatabaseError
 
 from schema_audit import conf
 from schema_audit.engine import plan, postgres
-from schema_audit.engine.authors import Author, matching_usernames
+from schema_audit.engine.authors import Author, matching_usernames, usernames_by_author
 from schema_audit.exceptions import InvalidConfiguration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import audit_log, store
@@ -135,13 +135,11 @@ def states(conn: psycopg.Connection, files: list[MigrationFile]) -> dict[str, Ap
         by_version.setdefault(event["version"], []).append(event)
     rules = Authorship.read(conn)
     emails = _emails({e["actor"] for e in events if e["actor"]})
+    authors = {m.version: Author.parse(m.header.author) for m in files}
+    users = usernames_by_author(list(authors.values()))  # one query for every file
     return {
         m.version: state_of(
-            m,
-            by_version.get(m.version, []),
-            emails,
-            rules,
-            matching_usernames(Author.parse(m.header.author)),
+            m, by_version.get(m.version, []), emails, rules, users[authors[m.version].text]
         )
         for m in files
     }

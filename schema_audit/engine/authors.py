@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +46,32 @@ class Author:
 
 def matching_usernames(author: Author) -> set[str] | None:
     """Usernames of the Django users this Author names; None when users cannot be read."""
-    if not author.spellings:
-        return set()
+    return usernames_by_author([author])[author.text]
+
+
+def usernames_by_author(authors: list[Author]) -> dict[str, set[str] | None]:
+    """`{author text: usernames it names}` in one query; each value None if users are unread."""
+    spellings = {spelling for author in authors for spelling in author.spellings}
+    if not spellings:
+        return {author.text: set() for author in authors}
     model = get_user_model()
     field = model.USERNAME_FIELD
     has_email = "email" in {f.name for f in model._meta.get_fields()}
-    wanted = Q()
-    for spelling in author.spellings:
-        wanted |= Q(**{f"{field}__iexact": spelling})
-        if has_email:
-            wanted |= Q(email__iexact=spelling)
+    users = model.objects.annotate(lower_name=Lower(field))
+    wanted = Q(lower_name__in=spellings)
+    if has_email:
+        users = users.annotate(lower_email=Lower("email"))
+        wanted |= Q(lower_email__in=spellings)
+    columns = (field, "lower_name", "lower_email") if has_email else (field, "lower_name")
     try:
-        return set(model.objects.filter(wanted).values_list(field, flat=True)[:100])
+        found = list(users.filter(wanted).values_list(*columns)[:10_000])
     except DatabaseError as exc:  # no auth tables on this database
         logger.warning("approvals: cannot read Django users (%s)", exc)
-        return None
+        return {author.text: None for author in authors}
+    return {
+        author.text: {row[0] for row in found if author.spellings & set(row[1:])}
+        for author in authors
+    }
 
 
 def is_author(author_text: str, username: str, email: str | None = "") -> bool:
