@@ -366,7 +366,8 @@ SCHEMA_ACTIONS = (
 )
 _FINGERPRINTS_SQL = f"""
 SELECT * FROM {EVENTS_TABLE}
-WHERE fingerprint IS NOT NULL AND action = ANY(%(actions)s) AND id < %(before)s
+WHERE fingerprint IS NOT NULL AND action = ANY(%(actions)s)
+  AND (%(before)s::bigint IS NULL OR id < %(before)s)
 ORDER BY id DESC LIMIT 20
 """
 
@@ -381,7 +382,7 @@ def last_fingerprint(
     candidates it refused are appended to `skipped`."""
     if not tables_exist(conn):
         return None
-    before = 2**63 - 1
+    before = None
     with conn.cursor(row_factory=dict_row) as cur:
         while True:
             params = {"actions": list(SCHEMA_ACTIONS), "before": before}
