@@ -277,11 +277,12 @@ def consent(
     migration = next((m for m in files if m.number == wanted), None)
     if migration is None:
         raise RefusedRequest(f"{version}: no migration file with that version on disk")
-    if checksum is not None and checksum.strip().lower() != migration.checksum:
+    seen = str(checksum).strip().lower() if checksum is not None else None
+    if seen is not None and seen != migration.checksum:
         raise RefusedRequest(
             f"{migration.label} ({migration.path}) changed since it was shown: checksum "
-            f"{migration.checksum[:12]}… now, {checksum.strip()[:12]}… when reviewed. Nothing "
-            "was recorded; review the file again"
+            f"{migration.checksum[:12]}… now, {seen[:12]!r} when reviewed. Nothing was "
+            "recorded; review the file again"
         )
     record = give if action == store.APPROVE_ACTION else revoke
     with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
