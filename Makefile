@@ -16,10 +16,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(VENV)/.installed
 
-# A local .env with a generated SECRET_KEY; cookies may travel over plain HTTP on 127.0.0.1.
+# A local .env with a generated SECRET_KEY and an event-signing key (kept in .uap/, mode 0600,
+# never replaced: events it signed need its public half); cookies may travel over plain HTTP
+# on 127.0.0.1.
 .env: | $(VENV)/.installed
 	$(BIN)/python -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > $@
 	printf 'DEBUG=0\nSESSION_COOKIE_SECURE=0\nCSRF_COOKIE_SECURE=0\n' >> $@
+	mkdir -p .uap
+	test -e .uap/signing_key.pem || $(MANAGE) uap_signing_key --out .uap/signing_key.pem
+	echo 'UAP_SIGNING_KEY=$(CURDIR)/.uap/signing_key.pem' >> $@
 
 run: install .env
 	$(MANAGE) migrate --noinput -v0

@@ -26,7 +26,7 @@ from schema_audit.integrity import (
     fleet_evidence,
     verification,
 )
-from schema_audit.ledger import store
+from schema_audit.ledger import authorship, store
 
 __all__ = [
     "accept_checksum",
@@ -126,7 +126,8 @@ def migration_status(
     result["approval_required"] = conf.UAP_REQUIRE_APPROVAL
     if conf.UAP_REQUIRE_APPROVAL:
         result["problems"] = result["problems"] + [
-            f"{m.label}: not approved ({consent[m.version].state}); an apply would be refused"
+            f"{m.label}: not approved ({consent[m.version].state}: "
+            f"{approvals.reason(consent[m.version].state)}); an apply would be refused"
             for m in found.pending
             if not consent[m.version].valid
         ]
@@ -194,12 +195,14 @@ def approve(
     database: str = "default",
     comment: str | None = None,
     ticket: str | None = None,
+    checksum: str | None = None,
 ) -> dict:
     """Approve pending `version`'s current file as Django user `approved_by` (user or name).
 
     A patch is approved by its path (`db/patches/patch_x.sql`): its version is its file name.
     RefusedRequest when the user is not an active "Schema approvers" member, is the file's
-    Author, or the version is not pending on disk.
+    Author, the file names no Author who is a Django user, the version is not pending on
+    disk, or `checksum` (what the approver reviewed) is not the file's checksum now.
     """
     if patches.is_patch_name(version):
         return patches.consent(
@@ -207,8 +210,9 @@ def approve(
         )
     files = discovery.discover(migrations_dir(directory))
     return approvals.consent(
-        "approve", files, version, approved_by, database, comment=comment, ticket=ticket
-    )
+        "approve", files, version, approved_by, database,
+        checksum=checksum, comment=comment, ticket=ticket,
+    )  # fmt: skip
 
 
 def revoke(
@@ -218,16 +222,19 @@ def revoke(
     database: str = "default",
     comment: str | None = None,
     ticket: str | None = None,
+    checksum: str | None = None,
 ) -> dict:
-    """Revoke the approvals of pending `version`'s current file (a `revoke` event)."""
+    """Revoke the approvals of pending `version`'s current file (a `revoke` event);
+    `checksum` as for approve()."""
     if patches.is_patch_name(version):
         return patches.consent(
             "revoke", version, revoked_by, database, comment=comment, ticket=ticket
         )
     files = discovery.discover(migrations_dir(directory))
     return approvals.consent(
-        "revoke", files, version, revoked_by, database, comment=comment, ticket=ticket
-    )
+        "revoke", files, version, revoked_by, database,
+        checksum=checksum, comment=comment, ticket=ticket,
+    )  # fmt: skip
 
 
 def approval_states(
@@ -549,7 +556,8 @@ def export_evidence(
         history = verification.verify_history(conn, events)
         schema = verification.verify_schema(conn)
         schema["description"] = fingerprint.describe(conn)
-    bundle = evidence.members(rows, events, files, schema, history)
+        rules = authorship.Authorship.read(conn)
+    bundle = evidence.members(rows, events, files, schema, history, rules)
     manifest = evidence.write(bundle, out, postgres.describe(postgres.connection_params(database)))
     return {**manifest, "history": history, "schema": schema}
 

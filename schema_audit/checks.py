@@ -77,7 +77,39 @@ def check_migrations_dir(app_configs=None, **kwargs) -> list[checks.CheckMessage
     ]
 
 
+def check_signing(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """schema_audit.E010: approvals required without a signing key; W010: events unsigned."""
+    try:
+        key = conf.get("UAP_SIGNING_KEY")
+        required = conf.get("UAP_REQUIRE_APPROVAL")
+    except InvalidConfiguration:
+        return []  # reported as E002
+    if key is not None:
+        return []
+    hint = (
+        "Create a key pair with `manage.py uap_signing_key --out PATH` and set "
+        "UAP_SIGNING_KEY to PATH (or to the PEM text); see docs/reference.md, 'Signing'."
+    )
+    if required:
+        return [
+            checks.Error(
+                "UAP_REQUIRE_APPROVAL is on but UAP_SIGNING_KEY is not set: approvals must be "
+                "signed by the app, or anyone with INSERT on the event log could write one.",
+                hint=hint,
+                id="schema_audit.E010",
+            )
+        ]
+    return [
+        checks.Warning(
+            "UAP_SIGNING_KEY is not set: ledger events are written unsigned, so a row inserted "
+            "by any role with INSERT on the event log cannot be told from the app's.",
+            hint=hint,
+            id="schema_audit.W010",
+        )
+    ]
+
+
 def register() -> None:
     """Register the checks (called from AppConfig.ready)."""
-    for check in (check_database_engine, check_settings, check_migrations_dir):
+    for check in (check_database_engine, check_settings, check_migrations_dir, check_signing):
         checks.register(check, TAG)

@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 
 from schema_audit.exceptions import InvalidConfiguration
+from schema_audit.ledger import signing
 
 _DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 
@@ -108,6 +109,7 @@ class Setting:
     default: object
     convert: Callable[[object], object]
     meaning: str
+    secret: bool = False  # never repeat the value in a message (a private key)
 
 
 SETTINGS: dict[str, Setting] = {
@@ -144,6 +146,17 @@ SETTINGS: dict[str, Setting] = {
         flag,
         "a pending file runs only with a valid approval",
     ),
+    # Ed25519 private key (PEM text or a path to a PEM file): signs every event the app writes.
+    "UAP_SIGNING_KEY": Setting(
+        None,
+        signing.private_key,
+        "Ed25519 private key (PEM text or file) signing events",
+        secret=True,
+    ),
+    # Public keys also trusted when checking signatures: keep old keys here after a rotation.
+    "UAP_SIGNING_PUBLIC_KEYS": Setting(
+        None, signing.public_keys, "Ed25519 public keys (PEM texts or files) trusted as well"
+    ),
 }
 
 
@@ -156,7 +169,13 @@ def get(name: str) -> object:
     try:
         return setting.convert(raw)
     except (TypeError, ValueError) as exc:
-        raise InvalidConfiguration(f"setting {name} = {raw!r} is not usable: {exc}") from exc
+        shown = "(PEM text, not shown)" if setting.secret and "-----" in str(raw) else repr(raw)
+        raise InvalidConfiguration(f"setting {name} = {shown} is not usable: {exc}") from exc
+
+
+def signing_keys() -> signing.Keys:
+    """The signing key and every trusted public key (UAP_SIGNING_KEY, UAP_SIGNING_PUBLIC_KEYS)."""
+    return signing.keys(get("UAP_SIGNING_KEY"), get("UAP_SIGNING_PUBLIC_KEYS"))
 
 
 def problems() -> dict[str, str]:

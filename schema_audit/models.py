@@ -63,6 +63,8 @@ class MigrationEvent(models.Model):
     actor = models.TextField("actor (Django user)", null=True)
     # Set by the database from its clock when the row was written; started_at is the writer's.
     recorded_at = models.DateTimeField(null=True)
+    # `<key id>:<base64 Ed25519 signature>` of an event the app wrote (ledger/signing.py).
+    signature = models.TextField(null=True)
 
     class Meta:
         managed = False

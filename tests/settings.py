@@ -16,3 +16,9 @@ _STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 STORAGES = {**STORAGES, "staticfiles": _STATIC}  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Every event the suite writes is signed, so the signature checks run everywhere. A key for
+# tests only, never used elsewhere.
+UAP_SIGNING_KEY = """-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEINSGGoSMSZyfRCy80wlgxc/dArFpoYDtKWQ6QS13cICm
+-----END PRIVATE KEY-----
+"""

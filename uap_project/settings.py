@@ -229,6 +229,11 @@ UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
 UAP_FLEET = env.str("UAP_FLEET", default="") or None
 UAP_REQUIRE_APPROVAL = env.str("UAP_REQUIRE_APPROVAL", default=None)
 UAP_DRY_RUN_ROLE = env.str("UAP_DRY_RUN_ROLE", default="")
+# Signing of ledger events: the private key as PEM text or a path to a PEM file (make run puts
+# .uap/signing_key.pem in .env); public keys still trusted after a rotation, PEM texts or
+# comma-separated paths. `manage.py uap_signing_key` makes a key pair.
+UAP_SIGNING_KEY = env.str("UAP_SIGNING_KEY", default="") or None
+UAP_SIGNING_PUBLIC_KEYS = env.str("UAP_SIGNING_PUBLIC_KEYS", default="") or None
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

@@ -1,7 +1,8 @@
 """The admin's only write: a "Schema approvers" member approves or revokes a pending file.
 
 GET shows a confirmation page (the file, its checksum, Author and SQL); POST, with Django's
-CSRF token, records the event through the API, which checks the group and the Author again.
+CSRF token and the checksum the page showed, records the event through the API, which checks
+the group, the Author and that the file still has that checksum.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from django.urls import reverse
 
 from schema_audit import api
 from schema_audit.admin import fleet, queries
-from schema_audit.engine.approvals import APPROVERS_GROUP, is_author
+from schema_audit.engine.approvals import APPROVERS_GROUP
+from schema_audit.engine.authors import is_author
 from schema_audit.exceptions import SchemaAuditError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ class ConsentForm(forms.Form):
 
     comment = forms.CharField(required=False, max_length=MAX_COMMENT, widget=forms.Textarea)
     ticket = forms.CharField(required=False, max_length=MAX_TICKET)
+    # The checksum of the file as the page showed it: the approval is for that content only.
+    checksum = forms.CharField(min_length=64, max_length=64, widget=forms.HiddenInput)
 
 
 def may_approve(user) -> bool:
@@ -60,7 +64,7 @@ def consent_view(request, admin_site, version: str, action: str):
     if migration is None or state is None:
         messages.error(request, f"{version} is not a pending migration file on disk.")
         return HttpResponseRedirect(summary_url)
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(request.POST or None, initial={"checksum": migration.checksum})
     if request.method == "POST" and form.is_valid():
         request.uap_access_action = action  # the access log names the write
         record = api.approve if action == "approve" else api.revoke
@@ -68,6 +72,8 @@ def consent_view(request, admin_site, version: str, action: str):
             record(migration.version, request.user, database=database, **form.cleaned_data)
         except SchemaAuditError as exc:
             messages.error(request, str(exc))
+            # Shown again with the file as it is now: a new confirmation is for this content.
+            form = ConsentForm(initial={**form.cleaned_data, "checksum": migration.checksum})
         else:
             verb = "Approved" if action == "approve" else "Revoked the approval of"
             messages.success(request, f"{verb} {migration.label} ({migration.checksum[:12]}…).")

@@ -33,7 +33,7 @@ def schema_lines(schema: dict) -> list[str]:
         return [
             f"Schema fingerprint {schema['current'][:16]} {took}; none recorded yet, nothing to "
             "compare (the next run of uap_migrate records one)."
-        ]
+        ] + ([f"problem: {schema['problem']}"] if schema["problem"] else [])
     source = (
         f"event {recorded['event_id']} ({recorded['action']} {recorded['version'] or ''}, "
         f"{recorded['started_at'][:19].replace('T', ' ')})"

@@ -2,8 +2,10 @@
 
 An approval is an `approve` event binding a version and its file's checksum to a Django user
 (the event's `actor`); a `revoke` event voids the approvals given before it for that checksum.
-A valid approval is for the file's current checksum, not revoked since, and by someone other
-than the file's `-- Author:` (compared with the approver's username and e-mail).
+A valid approval is one the app wrote (its signature verifies with a trusted key: rows anyone
+else inserts never count, ledger/signing.py), for the file's current checksum, not revoked
+since, and by someone other than the file's `-- Author:` (engine/authors.py). A file without
+an Author, or whose Author names no Django user, cannot be approved.
 """
 
 from __future__ import annotations
@@ -16,20 +18,30 @@ import psycopg
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
+from schema_audit import conf
 from schema_audit.engine import plan, postgres
-from schema_audit.exceptions import RefusedRequest
+from schema_audit.engine.authors import Author, matching_usernames, usernames_by_author
+from schema_audit.exceptions import InvalidConfiguration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import audit_log, store
+from schema_audit.ledger.authorship import Authorship
 
 logger = logging.getLogger(__name__)
 
 APPROVERS_GROUP = "Schema approvers"
 APPROVED, MISSING, REVOKED, STALE, SELF = "approved", "missing", "revoked", "stale", "self"
+UNSIGNED, NO_AUTHOR, UNKNOWN_AUTHOR = "unsigned", "no_author", "unknown_author"
 _WHY = {
     MISSING: "has no approval",
     REVOKED: "its approval was revoked",
     STALE: "the file changed after it was approved (the approval was for another checksum)",
     SELF: "its only approval is by its own author, which does not count",
+    UNSIGNED: "its only approvals carry no valid signature of this app (rows written outside "
+    "it, or before UAP_SIGNING_KEY was set), which do not count",
+    NO_AUTHOR: "it has no '-- Author:' header line, so it cannot be approved (separation of "
+    "duties needs to know who wrote it)",
+    UNKNOWN_AUTHOR: "its '-- Author:' names no Django user (by username or e-mail), so it "
+    "cannot be approved; fix the header",
 }
 
 
@@ -60,35 +72,44 @@ def reason(state: str) -> str:
     return _WHY.get(state, "")
 
 
-def is_author(author: str, username: str, email: str | None = "") -> bool:
-    """True when the header's Author names this user (username or e-mail, any case)."""
-    wanted = author.strip().lower()
-    return bool(wanted) and wanted in {username.strip().lower(), (email or "").strip().lower()}
-
-
 def state_of(
-    migration: MigrationFile, events: list[dict], emails: dict[str, str]
+    migration: MigrationFile,
+    events: list[dict],
+    emails: dict[str, str],
+    rules: Authorship,
+    authors: set[str] | None = None,
 ) -> ApprovalState:
-    """The approval state of `migration` from its approve/revoke events, oldest first."""
-    author = migration.header.author
+    """The approval state of `migration` from its approve/revoke events, oldest first.
+
+    `authors`: usernames of the users its Author names (None: users could not be read).
+    """
+    author = Author.parse(migration.header.author)
+    if not author.spellings:
+        return ApprovalState(migration.version, NO_AUTHOR)
     valid: dict | None = None
     seen = {MISSING}
     for event in events:
+        if event["status"] != "completed" or not rules.signed_by_app(event):
+            seen.add(UNSIGNED)  # inserted by someone else: never opens (or closes) the gate
+            continue
         if (event["checksum"] or "").strip() != migration.checksum:
             seen.add(STALE if event["action"] == store.APPROVE_ACTION else MISSING)
             continue
+        actor = event["actor"] or ""
         if event["action"] == store.REVOKE_ACTION:
             valid = None
             seen.add(REVOKED)
-        elif is_author(author, event["actor"] or "", emails.get(event["actor"] or "")):
-            seen.add(SELF)  # in the log anyway (written by hand or by an older tool): ignored
+        elif author.names(actor, emails.get(actor)) or actor in (authors or ()):
+            seen.add(SELF)
         else:
             valid = event
     if valid is not None:
         return ApprovalState(
             migration.version, APPROVED, valid["actor"], valid["started_at"], valid["id"]
         )
-    for state in (REVOKED, SELF, STALE):
+    if authors is not None and not authors:
+        return ApprovalState(migration.version, UNKNOWN_AUTHOR)
+    for state in (REVOKED, SELF, STALE, UNSIGNED):
         if state in seen:
             return ApprovalState(migration.version, state)
     return ApprovalState(migration.version, MISSING)
@@ -112,13 +133,21 @@ def states(conn: psycopg.Connection, files: list[MigrationFile]) -> dict[str, Ap
     by_version: dict[str, list[dict]] = {}
     for event in events:
         by_version.setdefault(event["version"], []).append(event)
-    authored = any("@" in m.header.author for m in files)
-    emails = _emails({e["actor"] for e in events if e["actor"]}) if authored else {}
-    return {m.version: state_of(m, by_version.get(m.version, []), emails) for m in files}
+    rules = Authorship.read(conn)
+    emails = _emails({e["actor"] for e in events if e["actor"]})
+    authors = {m.version: Author.parse(m.header.author) for m in files}
+    users = usernames_by_author(list(authors.values()))  # one query for every file
+    return {
+        m.version: state_of(
+            m, by_version.get(m.version, []), emails, rules, users[authors[m.version].text]
+        )
+        for m in files
+    }
 
 
 def ensure_approved(conn: psycopg.Connection, pending: list[MigrationFile]) -> None:
     """Raise RefusedRequest naming every pending file without a valid approval."""
+    _require_signing("UAP_REQUIRE_APPROVAL is on")
     found = states(conn, pending)
     missing = [m for m in pending if not found[m.version].valid]
     if missing:
@@ -128,6 +157,16 @@ def ensure_approved(conn: psycopg.Connection, pending: list[MigrationFile]) -> N
             "A member of the 'Schema approvers' group other than the file's Author approves "
             "each one in the admin summary, or with schema_audit.api.approve():\n  "
             + "\n  ".join(lines)
+        )
+
+
+def _require_signing(why: str) -> None:
+    """InvalidConfiguration without UAP_SIGNING_KEY: an unsigned approval proves nothing."""
+    if conf.get("UAP_SIGNING_KEY") is None:
+        raise InvalidConfiguration(
+            f"{why}, but UAP_SIGNING_KEY is not set: approvals must be signed by the app, or "
+            "anyone with INSERT on the event log could write one. Create a key with "
+            "`manage.py uap_signing_key` and set UAP_SIGNING_KEY."
         )
 
 
@@ -158,7 +197,17 @@ def give(
 ) -> dict:
     """Record an approval of `migration`'s current checksum by `user`; refuse self-approval."""
     name, email = approver(user)
-    if is_author(migration.header.author, name, email):
+    author = Author.parse(migration.header.author)
+    where = f"{migration.label} ({migration.path})"
+    if not author.spellings:
+        raise RefusedRequest(f"{where}: {_WHY[NO_AUTHOR]}; add one naming its author")
+    authors = matching_usernames(author)
+    if authors is not None and not authors:
+        raise RefusedRequest(
+            f"{where}: the Author {author.text!r} names no Django user (by username or "
+            "e-mail), so it cannot be approved; fix the header"
+        )
+    if author.names(name, email) or name in (authors or ()):
         raise RefusedRequest(
             f"{migration.label}: {name} is the file's Author and may not approve it; "
             "another member of the approvers group must"
@@ -213,14 +262,28 @@ def consent(
     version: str,
     user: object,
     database: str = "default",
+    *,
+    checksum: str | None = None,
     **details: str | None,
 ) -> dict:
-    """`give` or `revoke` (by `action`) for pending `version` among `files`, on `database`."""
+    """`give` or `revoke` (by `action`) for pending `version` among `files`, on `database`.
+
+    `checksum`: the checksum the user saw; RefusedRequest, with nothing written, if the file
+    now has another.
+    """
+    _require_signing("approvals are recorded")
     text = str(version)
     wanted = int(text) if text.isdigit() and len(text) < 19 else None  # no 10,000-digit ints
     migration = next((m for m in files if m.number == wanted), None)
     if migration is None:
         raise RefusedRequest(f"{version}: no migration file with that version on disk")
+    seen = str(checksum).strip().lower() if checksum is not None else None
+    if seen is not None and seen != migration.checksum:
+        raise RefusedRequest(
+            f"{migration.label} ({migration.path}) changed since it was shown: checksum "
+            f"{migration.checksum[:12]}… now, {seen[:12]!r} when reviewed. Nothing was "
+            "recorded; review the file again"
+        )
     record = give if action == store.APPROVE_ACTION else revoke
     with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
         store.ensure_schema(conn)

@@ -17,17 +17,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from schema_audit import csv_safe
+from django.conf import settings
+
+from schema_audit import conf, csv_safe
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery, redact
-from schema_audit.integrity import bundle, fingerprint
-from schema_audit.ledger import chain, store
+from schema_audit.integrity import bundle, bundle_signatures, fingerprint
+from schema_audit.ledger import authorship, chain, store
 
 FORMAT = "uap-evidence/1"
 MANIFEST = bundle.MANIFEST
 # Every column of schema_migrations, in the table's own order.
 # Members whose content the verifier checks, beyond their SHA-256.
 CHECKED_MEMBERS = ("events.json", "chain.json", "fingerprint.json", "migrations.json")
+SIGNING = bundle_signatures.MEMBER  # keys and database name for the events' signatures
 HISTORY_COLUMNS = tuple(name for name, _ in store.MIGRATION_COLUMNS)
 
 
@@ -51,8 +54,12 @@ def members(
     files: list[discovery.MigrationFile],
     schema: dict,
     history: dict,
+    rules: authorship.Authorship | None = None,
 ) -> dict[str, bytes]:
-    """Every member of the bundle except the manifest, as bytes."""
+    """Every member of the bundle except the manifest, as bytes.
+
+    `rules`: the log's database name and trusted keys, shipped for the signature checks.
+    """
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(HISTORY_COLUMNS)
@@ -82,8 +89,15 @@ def members(
         listing.append(item)
     out["migrations.json"] = _json(listing)
     out["fingerprint.json"] = _json(schema)
+    info = bundle_signatures.shipped(rules) if rules else {"database": "", "public_keys": {}}
+    out[SIGNING] = _json(info)
+    vouched = bundle_signatures.vouched(events, bundle_signatures.rules_of(info, events))
     out["chain.json"] = _json(
-        {"chain": chain.verify(events), "trigger": history.get("trigger"), "live": history}
+        {
+            "chain": chain.verify(events, vouched=vouched),
+            "trigger": history.get("trigger"),
+            "live": history,
+        }
     )
     return out
 
@@ -93,7 +107,7 @@ def _redacted_event(event: dict) -> dict:
     text = redact.redact(event.get("sql_text"))
     if text == event.get("sql_text"):
         return event
-    return {**event, "sql_text": text, chain.REDACTED: True}
+    return bundle_signatures.masked(event, text)
 
 
 def _cell(value: object) -> object:
@@ -153,12 +167,15 @@ def _content_checks(checked: bundle.Bundle, problems: list, findings: list, resu
     if unread:  # a listed member that was not read already has its problem
         return
     events = json.loads(data["events.json"])
-    history = chain.verify(events)
+    info = json.loads(data[SIGNING]) if SIGNING in data else None
+    rules = bundle_signatures.rules_of(info, events)
+    history = chain.verify(events, vouched=bundle_signatures.vouched(events, rules))
     result["history"] = history
     if history != json.loads(data["chain.json"])["chain"]:
         problems.append("chain.json does not match the chain recomputed from events.json")
     if not history["verified"]:
         findings.append(f"event log hash chain broken: {history['first_break']}")
+    problems += _signature_checks(events, rules, findings, result)
     schema = json.loads(data["fingerprint.json"])
     result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
     problems += _schema_problems(schema)
@@ -167,6 +184,24 @@ def _content_checks(checked: bundle.Bundle, problems: list, findings: list, resu
         findings.append(f"schema drift from the last recorded fingerprint: {changed}")
     listing = json.loads(data["migrations.json"])
     problems += _file_problems(listing, data, findings, set(checked.manifest["files"]))
+
+
+def _signature_checks(events: list[dict], rules, findings: list, result: dict) -> list[str]:
+    """Every event's signature: findings for rows the app did not write; a problem for a key
+    this installation does not trust (when it trusts any)."""
+    signatures = bundle_signatures.audit(events, rules)
+    result["signatures"] = signatures
+    bad = sorted(signatures["missing"] + signatures["invalid"])
+    if bad:
+        shown = ", ".join(str(i) for i in bad[:20]) + (" …" if len(bad) > 20 else "")
+        findings.append(f"events not written by the app (signature missing or invalid): {shown}")
+    if not rules.keys.configured and any(event.get("signature") for event in events):
+        return [f"events carry signatures but {SIGNING} ships no public key (removed?)"]
+    local = set(conf.signing_keys().trusted) if settings.configured else set()
+    foreign = sorted(set(rules.keys.trusted) - local) if local else []
+    if foreign:
+        return [f"{SIGNING}: key {', '.join(foreign)} is not one this installation trusts"]
+    return []
 
 
 def _schema_problems(schema: dict) -> list[str]:

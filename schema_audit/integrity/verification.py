@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from schema_audit.integrity import fingerprint, verified_head
-from schema_audit.ledger import chain, store
+from schema_audit.ledger import authorship, chain, store
 
 DRIFT_ACTION = store.DRIFT_ACTION
 
@@ -22,10 +22,14 @@ def verify_history(
     `incremental` re-hashes only the events after the last head this process verified, as
     long as no event before it changed (verified_head).
     """
+    rules = authorship.Authorship.read(conn)
     if incremental and events is None:
-        result = verified_head.verify(conn)
+        result = verified_head.verify(conn, rules)
     else:
-        result = chain.verify(store.read_events(conn) if events is None else events)
+        events = store.read_events(conn) if events is None else events
+        result = chain.verify(events)
+        result["signatures"] = authorship.audit(events, rules)
+    _signature_break(result)
     result["trigger"] = store.chain_trigger_state(conn)
     if result["verified"] and result["trigger"] != "enabled" and store.tables_exist(conn):
         # Events written while the trigger is off are unchained; say so before they exist.
@@ -35,6 +39,30 @@ def verify_history(
             "problem": f"the hash-chain trigger is {result['trigger']}: new events are unchained",
         }
     return result
+
+
+def _signature_break(result: dict) -> None:
+    """Fail `result` when an event after signing began is unsigned, or a signature is bad."""
+    signatures = result["signatures"]
+    bad = sorted(signatures["missing"] + signatures["invalid"])
+    if not bad:
+        return
+    result["verified"] = False
+    if result["first_break"] is not None:
+        return  # the chain's own break is reported first; the ids stay in `signatures`
+    shown = ", ".join(str(i) for i in bad[:20]) + (
+        f" and {len(bad) - 20} more" if bad[20:] else ""
+    )
+    result["first_break"] = {
+        **signatures["first"],
+        "problem": f"events not written by this app (signature missing or invalid): {shown}",
+    }
+    result["head"] = None
+
+
+def _trusted(conn: psycopg.Connection):
+    """The test an event must pass to be the drift reference (ledger/authorship.py)."""
+    return authorship.Authorship.read(conn).may_be_trusted
 
 
 def verify_schema(conn: psycopg.Connection) -> dict:
@@ -48,7 +76,8 @@ def verify_schema(conn: psycopg.Connection) -> dict:
     text = fingerprint.canonical(current_description)
     current = fingerprint.digest(text)
     elapsed_ms = round((time.perf_counter() - clock) * 1000, 1)
-    last = store.last_fingerprint(conn)
+    skipped: list[int] = []
+    last = store.last_fingerprint(conn, _trusted(conn), skipped)
     result = {
         "drift": None,
         "current": current,
@@ -57,6 +86,12 @@ def verify_schema(conn: psycopg.Connection) -> dict:
         "problem": None,
         "elapsed_ms": elapsed_ms,
     }
+    if skipped:
+        shown = ", ".join(str(i) for i in skipped[:20])
+        result["problem"] = (
+            f"events {shown} carry a fingerprint but no valid signature of this app (inserted "
+            "or edited outside it); they are not used as the reference"
+        )
     if last is None:
         return result
     recorded = last["fingerprint"].strip()
@@ -85,7 +120,7 @@ def record_drift(conn: psycopg.Connection) -> list[dict] | None:
 
     The changes, or None when there is no drift or nothing to compare with.
     """
-    last = store.last_fingerprint(conn)
+    last = store.last_fingerprint(conn, _trusted(conn))
     if last is None or last["schema_description"] is None:
         return None
     current, text = fingerprint.take_for_event(conn)

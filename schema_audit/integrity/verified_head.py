@@ -9,12 +9,12 @@ verified again. The command's `--verify` and the evidence bundle always verify i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg.rows import dict_row
 
-from schema_audit.ledger import chain, store
+from schema_audit.ledger import authorship, chain, store
 
 MAX_DATABASES = 64  # heads remembered per process (one per database of a fleet)
 
@@ -41,20 +41,22 @@ class Head:
     chained: int
     unchained: int
     digest: int
+    signatures: dict = field(default_factory=dict)  # authorship.audit() of the prefix
 
 
 _heads: dict[tuple, Head] = {}
 
 
-def verify(conn: psycopg.Connection) -> dict:
-    """`chain.verify()`'s result for the whole log, re-hashing only events after the last
-    head this process verified when nothing before it changed."""
+def verify(conn: psycopg.Connection, rules: authorship.Authorship) -> dict:
+    """`chain.verify()`'s result for the whole log, with `signatures` (authorship.audit),
+    re-checking only events after the last head this process verified when nothing before it
+    changed."""
     key = (conn.info.host, conn.info.port, conn.info.dbname)
     head = _heads.get(key)
     if head is not None and _prefix_digest(conn, head.event_id) == head.digest:
-        result, head = _extend(conn, head)
+        result, head = _extend(conn, head, rules)
     else:
-        result, head = _verify_all(conn)
+        result, head = _verify_all(conn, rules)
     if head is None:
         _heads.pop(key, None)
     else:
@@ -75,31 +77,51 @@ def _read_after(conn: psycopg.Connection, event_id: int) -> list[dict]:
         return cur.execute(_AFTER_SQL, (event_id,)).fetchall()
 
 
-def _extend(conn: psycopg.Connection, head: Head) -> tuple[dict, Head | None]:
+def _extend(
+    conn: psycopg.Connection, head: Head, rules: authorship.Authorship
+) -> tuple[dict, Head | None]:
     """Verify the events after `head`, chained to its hash."""
     events = _read_after(conn, head.event_id)
     result = chain.verify(events, previous=head.hash)
     if not events:
-        return {**result, **_counts(head), "head": head.hash}, head
+        result = {**result, **_counts(head), "head": head.hash}
+        return {**result, "signatures": head.signatures}, head
     result["events"] += head.events
     result["chained"] += head.chained
     result["unchained"] += head.unchained
+    result["signatures"] = _add(head.signatures, authorship.audit(events, rules))
     return result, _next_head(result, events, head.digest)
+
+
+def _add(before: dict, after: dict) -> dict:
+    """authorship.audit() of a prefix and of the events after it, as one."""
+    merged = dict(after)
+    for name in ("signed", "legacy"):
+        merged[name] = before.get(name, 0) + after[name]
+    for name in ("missing", "invalid"):
+        merged[name] = before.get(name, []) + after[name]
+    merged["first"] = before.get("first") or after["first"]
+    return merged
 
 
 def _counts(head: Head) -> dict:
     return {"events": head.events, "chained": head.chained, "unchained": head.unchained}
 
 
-def _verify_all(conn: psycopg.Connection) -> tuple[dict, Head | None]:
+def _verify_all(
+    conn: psycopg.Connection, rules: authorship.Authorship
+) -> tuple[dict, Head | None]:
     events = _read_after(conn, 0)
     result = chain.verify(events)
+    result["signatures"] = authorship.audit(events, rules)
     return result, _next_head(result, events, 0)
 
 
 def _next_head(result: dict, events: list[dict], digest: int) -> Head | None:
     """The head to remember after a check, or None when the chain is broken."""
-    if not result["verified"]:
+    if not result["verified"] or result["signatures"]["missing"]:
+        return None
+    if result["signatures"]["invalid"]:
         return None
     if not events:
         return None  # an empty log: nothing to remember
@@ -110,4 +132,5 @@ def _next_head(result: dict, events: list[dict], digest: int) -> Head | None:
         chained=result["chained"],
         unchained=result["unchained"],
         digest=digest + sum(e["row_digest"] for e in events),
+        signatures=result["signatures"],
     )

@@ -42,9 +42,11 @@ OPTIONAL_FIELDS = (
     ("rollout", "text"),
     ("actor", "text"),
     ("recorded_at", "timestamp"),
+    ("signature", "text"),  # ledger/signing.py: who wrote the event
 )
-# Marks an event whose sql_text an export masked (redact): its link is checked, its content
-# hash cannot be recomputed from the masked text.
+# Marks an event whose sql_text an export masked (redact): its hash cannot be recomputed from
+# the masked text, so its content counts as checked only when its signature binds the original
+# (integrity/bundle_signatures.py); the flag alone skips nothing.
 REDACTED = "sql_text_redacted"
 # Set by the trigger from the server clock (an optional field above).
 RECORDED_AT = "recorded_at"
@@ -115,6 +117,11 @@ def link_hash(prev_hash: str | None, event: dict) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
+def field_text(value: object, kind: str) -> str | None:
+    """`value` rendered as the canonical row renders a field of `kind`; None for NULL."""
+    return _python_text(value, kind)
+
+
 def _python_text(value: object, kind: str) -> str | None:
     if value is None:
         return None
@@ -132,11 +139,14 @@ def _python_text(value: object, kind: str) -> str | None:
     return str(value)
 
 
-def verify(events: list[dict], previous: str | None = None) -> dict:
+def verify(
+    events: list[dict], previous: str | None = None, vouched: set[int] | frozenset = frozenset()
+) -> dict:
     """Check the chain over events in id order: `{verified, events, chained, unchained,
     first_break, head}`; events before the first hashed one are pre-chain history.
 
     `previous` resumes after an already verified head: the first event must link to it.
+    `vouched`: ids of masked events whose content a verified signature binds instead.
     """
     started = previous is not None
     chained = unchained = 0
@@ -152,8 +162,13 @@ def verify(events: list[dict], previous: str | None = None) -> dict:
             problem = "prev_hash is not the previous event's hash (event removed or reordered)"
             return _result(events, chained, unchained, _break(event, problem, previous))
         expected = link_hash(previous, event)
-        if expected != stored and not event.get(REDACTED):
+        if expected != stored and event.get("id") not in vouched:
             problem = "hash does not match the event's content (event edited)"
+            if event.get(REDACTED):
+                problem = (
+                    "its SQL is masked in this export and no valid signature binds the "
+                    "original, so its content cannot be checked (edited, or unsigned)"
+                )
             return _result(events, chained, unchained, _break(event, problem, previous, expected))
         if not _description_matches(event):
             problem = "schema_description does not hash to the event's fingerprint (edited)"

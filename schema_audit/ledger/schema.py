@@ -60,6 +60,9 @@ EVENT_COLUMNS = (
     # Set by the chain trigger from the server clock: when the row was written, whoever wrote
     # it. started_at is the writer's claim, checked against it (chain.trigger_sql).
     ("recorded_at", "timestamptz"),
+    # `<key id>:<base64 Ed25519 signature>` of an event the app wrote (ledger/signing.py);
+    # NULL on rows written without UAP_SIGNING_KEY, by the DDL audit trigger, or by others.
+    ("signature", "text"),
 )
 # Event columns that can be large: lists and exports leave them to the detail page.
 LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")

@@ -9,16 +9,19 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from schema_audit import conf
 from schema_audit.files import redact
-from schema_audit.ledger import provenance
+from schema_audit.ledger import chain, provenance, signing
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
     ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
@@ -80,6 +83,7 @@ EVENT_FIELDS = (
     "trace",
     "rollout",
     "actor",
+    "signature",
 )
 
 
@@ -235,7 +239,8 @@ def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
 
 def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
     """Upsert the version's row and append its event, in one statement."""
-    conn.execute(_UPSERT_SQL, _params(attempt, app_version))
+    with _signing(conn, attempt, app_version) as params:
+        conn.execute(_UPSERT_SQL, params)
 
 
 def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
@@ -249,26 +254,70 @@ def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: s
     or ROLLBACK, so the statement was mostly planned afresh anyway, and the churn cost more
     than the planning (about 5% of applying 3000 files).
     """
-    psycopg.ClientCursor(conn).execute(_RECORD_AND_COMMIT_SQL, _params(attempt, app_version))
+    with _signing(conn, attempt, app_version) as params:
+        psycopg.ClientCursor(conn).execute(_RECORD_AND_COMMIT_SQL, params)
 
 
 def record_event(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
     """Append an event without touching `schema_migrations` (dry runs, patches)."""
-    conn.execute(_EVENT_SQL, _params(attempt, app_version))
+    with _signing(conn, attempt, app_version) as params:
+        conn.execute(_EVENT_SQL, params)
 
 
 def update(
     conn: psycopg.Connection, attempt: Attempt, app_version: str = "", *, keep_message=False
 ) -> bool:
     """Set an existing row's status, message (and checksum if given) and append its event."""
-    params = {**_params(attempt, app_version), "keep_message": keep_message}
-    return conn.execute(_UPDATE_SQL, params).rowcount == 1
+    with _signing(conn, attempt, app_version, row_checksum=True) as params:
+        return conn.execute(_UPDATE_SQL, {**params, "keep_message": keep_message}).rowcount == 1
 
 
 def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
     """When a patch with this checksum last completed, or None."""
     row = conn.execute(_LAST_PATCH_SQL, (checksum,)).fetchone()
     return row[0] if row else None
+
+
+# Under the chain's lock (the trigger takes it too, held to commit): the head the next event
+# links to cannot move before the INSERT, so the writer can sign its place in the chain. Two
+# statements: one that read the head would see the snapshot taken before it got the lock.
+_CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({chain.LOCK_KEY})"
+_CHAIN_HEAD_SQL = f"""
+SELECT current_database(), session_user, current_setting('application_name', true),
+       (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1)
+"""
+_ROW_CHECKSUM_SQL = f"SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = %s"
+
+
+@contextmanager
+def _signing(conn: psycopg.Connection, attempt: Attempt, app_version: str, *, row_checksum=False):
+    """The INSERT's parameters, signed (ledger/signing.py) when UAP_SIGNING_KEY is set.
+
+    Yields inside a transaction that holds the chain lock from the head's read to the INSERT
+    (the caller's own, or one opened here on an autocommit connection).
+    """
+    params = _params(attempt, app_version)
+    key = conf.get("UAP_SIGNING_KEY")
+    if key is None:
+        yield {**params, "signature": None}
+        return
+    idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
+    with conn.transaction() if idle and conn.autocommit else nullcontext():
+        conn.execute(_CHAIN_LOCK_SQL)
+        database, applied_by, application, head = conn.execute(_CHAIN_HEAD_SQL).fetchone()
+        if row_checksum and params["checksum"] is None:
+            # The UPDATE's event takes the row's checksum: sign the value it will store.
+            row = conn.execute(_ROW_CHECKSUM_SQL, (attempt.version,)).fetchone()
+            params["checksum"] = row[0].strip() if row and row[0] else None
+        head = head.strip() if head else None
+        # What the trigger will store: the trace's value (not its Jsonb wrapper), the session.
+        signed = {
+            **params,
+            "trace": attempt.trace,
+            "applied_by": applied_by,
+            "application": application,
+        }
+        yield {**params, "signature": signing.sign(key, signed, database, head)}
 
 
 def _params(attempt: Attempt, app_version: str) -> dict:
@@ -304,15 +353,48 @@ def read_events(
         return cur.execute(query, {"action": action, "limit": limit}).fetchall()
 
 
-def last_fingerprint(conn: psycopg.Connection) -> dict | None:
-    """The newest event carrying a fingerprint, with its description; None if none."""
+# Actions whose events record the schema the app left behind: the drift reference. A dry run's
+# changes were rolled back; approvals, audits and checksum acceptances change nothing.
+SCHEMA_ACTIONS = (
+    "apply",
+    "rollback",
+    "baseline",
+    "repair",
+    "patch",
+    DRIFT_ACTION,
+    DJANGO_MIGRATE_ACTION,
+)
+_FINGERPRINTS_SQL = f"""
+SELECT * FROM {EVENTS_TABLE}
+WHERE fingerprint IS NOT NULL AND action = ANY(%(actions)s)
+  AND (%(before)s::bigint IS NULL OR id < %(before)s)
+ORDER BY id DESC LIMIT 20
+"""
+
+
+def last_fingerprint(
+    conn: psycopg.Connection,
+    trusted: Callable[[dict], bool] | None = None,
+    skipped: list[int] | None = None,
+) -> dict | None:
+    """The newest event of SCHEMA_ACTIONS carrying a fingerprint, all columns, that `trusted`
+    accepts (events the app wrote: ledger/authorship.py); None if none. The ids of newer
+    candidates it refused are appended to `skipped`."""
     if not tables_exist(conn):
         return None
+    before = None
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT id, version, action, started_at, fingerprint, schema_description "
-            f"FROM {EVENTS_TABLE} WHERE fingerprint IS NOT NULL ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        while True:
+            params = {"actions": list(SCHEMA_ACTIONS), "before": before}
+            batch = cur.execute(_FINGERPRINTS_SQL, params).fetchall()
+            for event in batch:
+                if trusted is None or trusted(event):
+                    return event
+                if skipped is not None:
+                    skipped.append(event["id"])
+            if len(batch) < 20:
+                return None
+            before = batch[-1]["id"]
 
 
 def chain_trigger_state(conn: psycopg.Connection) -> str:
@@ -360,9 +442,9 @@ def last_rollout(conn: psycopg.Connection) -> dict | None:
         return cur.execute(_LAST_ROLLOUT_SQL).fetchone()
 
 
+# Every column: the signature is checked against the whole row (ledger/signing.py).
 _APPROVALS_SQL = f"""
-SELECT id, version, action, status, started_at, checksum, actor, reason, ticket, applied_by
-FROM {EVENTS_TABLE}
+SELECT * FROM {EVENTS_TABLE}
 WHERE action IN ('{APPROVE_ACTION}', '{REVOKE_ACTION}') AND version = ANY(%s)
 ORDER BY id
 """

@@ -67,8 +67,21 @@ class History:
 EXTRA_HEADER = "-- Source: upstream <b>0001</b>\n-- Ticket: OPS-1234\n"
 
 
+# The pending file's Author, in the `Name <e-mail>` spelling; make_author() creates the user.
+PENDING_AUTHOR = "Ada Lovelace <ada@example.com>"
+
+
+def make_author():
+    """The Django user PENDING_AUTHOR names (a file whose Author is no user cannot be approved)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("ada", "ada@example.com", "pw")
+
+
 def _body(version: str) -> str:
     text = migration(version, f"CREATE TABLE IF NOT EXISTS t{version} (id int);")
+    if version in PENDING:
+        return text.replace("-- Status: LIVE\n", f"-- Author: {PENDING_AUTHOR}\n", 1)
     return text.replace("--\n\n", f"{EXTRA_HEADER}--\n\n", 1) if version == "001" else text
 
 

@@ -48,10 +48,18 @@ def csrf_client(history):
     return Client(enforce_csrf_checks=True)
 
 
+@pytest.fixture(autouse=True)
+def author(django_db_blocker):
+    """The user 008's Author names."""
+    return admin_data.make_author()
+
+
 def post_with_token(client: Client, url: str, data: dict):
+    """POST the confirmation form as a browser does: CSRF token and the checksum it showed."""
     page = client.get(url)
     token = page.context["csrf_token"]
-    return client.post(url, {**data, "csrfmiddlewaretoken": str(token)})
+    shown = page.context["form"]["checksum"].value()
+    return client.post(url, {"checksum": shown, **data, "csrfmiddlewaretoken": str(token)})
 
 
 def test_approver_confirms_then_the_event_names_them_and_the_checksum(csrf_client, history):
@@ -103,8 +111,9 @@ def test_the_author_is_shown_no_form_and_a_forced_post_is_refused(csrf_client, h
         assert 'id="self-approval"' in page.content.decode()
         assert 'id="approval-form"' not in page.content.decode()
         before = consent_events()
+        token, shown = str(page.context["csrf_token"]), checksum(path.read_text("utf-8"))
         response = csrf_client.post(
-            url, {"csrfmiddlewaretoken": str(page.context["csrf_token"])}, follow=True
+            url, {"csrfmiddlewaretoken": token, "checksum": shown}, follow=True
         )
         assert "is the file&#x27;s Author and may not approve it" in response.content.decode()
         assert consent_events() == before
@@ -156,3 +165,24 @@ def test_hostile_versions_and_comments_are_refused_cleanly(csrf_client):
     page = post_with_token(csrf_client, APPROVE, {"comment": "x" * 5000, "ticket": "t" * 500})
     assert page.status_code == 200 and "Ensure this value has at most" in page.content.decode()
     assert consent_events() == before
+
+
+def test_a_post_for_content_the_page_did_not_show_is_refused(csrf_client, history):
+    """The file changes between the page and the POST: no approval, a clear message."""
+    csrf_client.force_login(make_approver())
+    page = csrf_client.get(APPROVE)
+    shown = page.context["form"]["checksum"].value()
+    path = history.directory / "008_v1.7_pending.sql"
+    original = path.read_text(encoding="utf-8")
+    before = consent_events()
+    try:
+        path.write_text(original + "DROP TABLE t001;\n", encoding="utf-8")
+        response = csrf_client.post(
+            APPROVE, {"csrfmiddlewaretoken": str(page.context["csrf_token"]), "checksum": shown}
+        )
+        assert response.status_code == 200
+        assert "changed since it was shown" in response.content.decode()
+        assert consent_events() == before
+        assert checksum(path.read_text("utf-8")) in response.content.decode()  # shown anew
+    finally:
+        path.write_text(original, encoding="utf-8")

@@ -9,10 +9,12 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from schema_audit.ledger import signing
 from tests.conftest import ROOT
 
 STRONG = "correct-horse-battery-41"
@@ -125,6 +127,8 @@ def test_check_deploy_is_clean_with_production_settings():
         # A developer's .env may relax these for plain HTTP on 127.0.0.1; production does not.
         SESSION_COOKIE_SECURE="1",
         CSRF_COOKIE_SECURE="1",
+        # Production signs its ledger events (without a key: schema_audit.W010).
+        UAP_SIGNING_KEY=signing.private_pem(Ed25519PrivateKey.generate()),
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -34,6 +34,7 @@ def test_approver_approves_and_auditor_is_refused_the_button(
     """bob approves 008 through the confirmation page; the auditor sees no button and a 403."""
     make_auditor("bob", "--approver")
     make_auditor()
+    admin_data.make_author()
     summary = f"{live_server.url}{reverse('admin:schema_audit_summary')}"
 
     log_in(browser, live_server.url, "bob")

@@ -6,10 +6,12 @@ import io
 import json
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
 
@@ -168,16 +170,28 @@ def approver_client(django_db_setup, django_db_blocker):
         user.delete()
 
 
-def test_approving_on_a_selected_database_writes_to_that_ledger_only(approver_client, rolled_out):
+def test_approving_on_a_selected_database_writes_to_that_ledger_only(
+    approver_client, rolled_out, django_db_blocker
+):
     """?db= on the approval page: the approve event lands in that database's event log."""
+    path = Path(settings.UAP_MIGRATIONS_DIR) / "002_v1.2_step_2.sql"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("-- Status: LIVE\n", "-- Author: ada@example.com\n", 1), "utf-8")
+    with django_db_blocker.unblock():  # the Author must name a user; removed afterwards
+        author, _ = get_user_model().objects.get_or_create(
+            username="fleet-ada", email="ada@example.com"
+        )
     url = reverse("admin:schema_audit_approve", args=["002"]) + f"?db={rolled_out[1].alias}"
     page = approver_client.get(url)
     assert page.status_code == 200
-    response = approver_client.post(url, {"comment": "ok"})
+    shown = page.context["form"]["checksum"].value()
+    response = approver_client.post(url, {"comment": "ok", "checksum": shown})
     assert response.status_code == 302 and f"db={rolled_out[1].alias}" in response["Location"]
     approvals = "SELECT actor FROM schema_migration_events WHERE action = 'approve'"
     assert rolled_out[1].query(approvals) == [("fleet-approver",)]
     assert rolled_out[0].query(approvals) == []
+    with django_db_blocker.unblock():
+        author.delete()
 
 
 def _read(client, pages: list) -> None:

@@ -32,13 +32,6 @@ EVENTS = reverse("admin:schema_audit_migrationevent_changelist")
 OUT_OF_BAND_TABLE = "audit_oob"
 # Events of other operators: (applied_by, os_user, ticket).
 OPERATORS = [("deploy_bot", "jenkins", "CHG-2001"), ("deploy_bot", "anna", "CHG-2002")]
-_OPERATOR_EVENT_SQL = """
-INSERT INTO schema_migration_events (action, status, started_at, applied_by, os_user, host,
-    ticket, reason)
-VALUES ('patch', 'completed', now(), %s, %s, 'ci-runner', %s, 'hotfix') RETURNING id
-"""
-
-
 # applied_by is the session user (set by the trigger): another operator's event is written
 # as that role. Roles are server-wide, so creating it tolerates a concurrent worker.
 _OPERATOR_ROLE_SQL = """
@@ -50,11 +43,25 @@ GRANT USAGE ON SEQUENCE schema_migration_events_id_seq TO {0};
 
 
 def _operator_event(conn, row: tuple) -> int:
-    conn.execute(_OPERATOR_ROLE_SQL.format(row[0]))
-    conn.execute(f"SET SESSION AUTHORIZATION {row[0]}")
+    """A signed patch event written by the app as another role, from another machine."""
+    applied_by, os_user, ticket = row
+    conn.execute(_OPERATOR_ROLE_SQL.format(applied_by))
+    conn.execute(f"SET SESSION AUTHORIZATION {applied_by}")
+    identity = dict(store._IDENTITY)
+    store._IDENTITY.update(os_user=os_user, host="ci-runner")
     try:
-        return conn.execute(_OPERATOR_EVENT_SQL, row).fetchone()[0]
+        attempt = store.Attempt(
+            version=None,
+            action="patch",
+            status="completed",
+            started_at=datetime.now(timezone.utc),
+            ticket=ticket,
+            reason="hotfix",
+        )
+        store.record_event(conn, attempt)
+        return conn.execute("SELECT max(id) FROM schema_migration_events").fetchone()[0]
     finally:
+        store._IDENTITY.update(identity)
         conn.execute("RESET SESSION AUTHORIZATION")
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import SystemCheckError
+from django.core.management.base import CommandError, SystemCheckError
 from django.test import override_settings
 
 from tests.conftest import ROOT
@@ -189,3 +189,39 @@ def test_a_django_flag_that_is_not_on_or_off_stops_start_up():
     )
     assert done.returncode != 0
     assert "SESSION_COOKIE_SECURE='enabled' is not on or off" in done.stderr
+def test_approvals_without_a_signing_key_are_an_error():
+    """E010: the gate would have no way to tell the app's approvals from inserted rows."""
+    text = run_check(UAP_REQUIRE_APPROVAL=True, UAP_SIGNING_KEY=None)
+    assert "schema_audit.E010" in text and "uap_signing_key" in text
+
+
+def test_no_signing_key_is_a_warning():
+    """W010: events are written unsigned."""
+    assert "schema_audit.W010" in run_check(UAP_SIGNING_KEY=None)
+    assert "schema_audit.W010" not in run_check()
+
+
+def test_an_unusable_signing_key_is_e002_and_never_echoed():
+    """A PEM that is not an Ed25519 private key is named as unusable; its text is not shown."""
+    bad = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ1dC1icm9rZW4=\n-----END PRIVATE KEY-----\n"
+    text = run_check(UAP_SIGNING_KEY=bad)
+    assert "schema_audit.E002" in text and "UAP_SIGNING_KEY" in text
+    assert "c2VjcmV0" not in text
+    assert "schema_audit.E002" in run_check(UAP_SIGNING_PUBLIC_KEYS=["/no/such/key.pem"])
+
+
+def test_uap_signing_key_writes_a_private_file_once(tmp_path, settings):
+    """0600, a key the setting accepts, its id on stderr; an existing file is never replaced."""
+    from schema_audit import conf
+    from schema_audit.ledger import signing
+
+    out, err = tmp_path / "signing.pem", _Buffer()
+    call_command("uap_signing_key", "--out", str(out), stderr=err)
+    assert out.stat().st_mode & 0o777 == 0o600
+    settings.UAP_SIGNING_KEY = str(out)
+    key_id = signing.key_id(conf.get("UAP_SIGNING_KEY").public_key())
+    assert f"key id: {key_id}" in err.text and "BEGIN PUBLIC KEY" in err.text
+    before = out.read_bytes()
+    with pytest.raises(CommandError, match="File exists"):
+        call_command("uap_signing_key", "--out", str(out), stderr=_Buffer())
+    assert out.read_bytes() == before

@@ -21,6 +21,7 @@ EVENTS = "SELECT count(*) FROM schema_migration_events WHERE action = 'apply'"
 @pytest.fixture
 def approved_folder(migrations_dir):
     """One file by alice; bob is an approver."""
+    get_user_model().objects.create_user("alice", "alice@example.com", "pw-123456789")
     user = get_user_model().objects.create_user("bob", "bob@example.com", "pw-123456789")
     user.groups.add(Group.objects.get_or_create(name=APPROVERS_GROUP)[0])
     body = migration("001", "CREATE TABLE orders (id int);")

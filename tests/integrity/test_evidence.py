@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
 
 from schema_audit import api
 from schema_audit.integrity import evidence
-from schema_audit.ledger import provenance
-from tests.conftest import numbered, run_subprocess
+from schema_audit.ledger import provenance, store
+from tests.conftest import migration, numbered, run_subprocess
 
 
 def rewrite(bundle, target, change):
@@ -50,6 +51,7 @@ def test_bundle_round_trips_and_verifies_offline(uap, database, migrations_dir, 
         "migrations.json",
         "fingerprint.json",
         "chain.json",
+        "signing.json",
         "migrations/001_v1.1_step_1.sql",
         "migrations/002_v1.2_step_2.sql",
     }
@@ -59,7 +61,7 @@ def test_bundle_round_trips_and_verifies_offline(uap, database, migrations_dir, 
     manifest_sha = result.out.split("Manifest SHA-256: ")[1].split()[0]
     checked = uap("--verify-evidence", str(out))
     assert checked.code == 0, checked.err
-    assert f"is intact: 7 files, manifest SHA-256 {manifest_sha}" in checked.out
+    assert f"is intact: 8 files, manifest SHA-256 {manifest_sha}" in checked.out
     assert "History verified: 2 events chained" in checked.out
 
 
@@ -94,6 +96,62 @@ def test_resealed_edit_of_events_is_caught_by_the_chain(uap, migrations_dir, tmp
     assert result["intact"] is False
     assert result["history"]["first_break"]["id"] == 1
     assert "chain.json does not match" in result["problems"][0]
+
+
+def _forge_masked(events: list[dict], **also) -> list[dict]:
+    """Event 1 rewritten (who, status, SQL) and flagged as masked, its hash kept."""
+    forged = {
+        **events[0],
+        "applied_by": "somebody_else",
+        "status": "failed",
+        "sql_text": "SELECT 1; -- harmless",
+        "sql_text_redacted": True,
+        **also,
+    }
+    return [forged, *events[1:]]
+
+
+def test_a_masked_flag_does_not_skip_the_content_check(uap, migrations_dir, tmp_path):
+    """The issue's forgery: same chain head, flag set, manifest resealed; it does not verify."""
+    folder = migrations_dir(numbered(2))
+    assert uap(directory=folder).code == 0
+    assert uap("--evidence", str(tmp_path / "a.zip"), directory=folder).code == 0
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        events = json.loads(archive.read("events.json"))
+    digest = hashlib.sha256(b"SELECT 1; -- harmless").hexdigest()
+    for n, forged in enumerate(
+        (_forge_masked(events), _forge_masked(events, sql_text_sha256=digest))
+    ):
+        edited = {"events.json": json.dumps(forged).encode()}
+        target = tmp_path / f"forged{n}.zip"
+        rewrite(tmp_path / "a.zip", target, lambda name, d, e=edited: reseal(name, d, e))
+        result = uap("--verify-evidence", str(target))
+        assert result.code == 2, result.out
+        assert "event 1" in result.err or "'id': 1" in result.err
+        assert "no valid signature binds the original" in result.err
+
+
+def test_a_masked_event_signed_by_the_app_still_verifies(
+    uap, database, migrations_dir, tmp_path, monkeypatch
+):
+    """A password that the ledger kept (older masking) is masked in the bundle; it verifies."""
+    monkeypatch.setattr(store.redact, "redact", lambda text: text)  # as written long ago
+    role = f"app_{database.name}"  # roles are the server's: one of this test's own, dropped
+    body = f"CREATE ROLE {role} PASSWORD 'hunter2';\nDROP ROLE {role};"
+    folder = migrations_dir({"001_v1.0_role.sql": migration("001", body)})
+    assert uap(directory=folder).code == 0
+    monkeypatch.undo()
+    out = tmp_path / "a.zip"
+    assert uap("--evidence", str(out), directory=folder).code == 0
+    with zipfile.ZipFile(out) as archive:
+        (event,) = json.loads(archive.read("events.json"))
+    assert event["sql_text_redacted"] and "hunter2" not in event["sql_text"]
+    result = uap("--verify-evidence", str(out))
+    assert result.code == 0, result.err
+    forged = [{**event, "applied_by": "somebody_else"}]
+    edited = {"events.json": json.dumps(forged).encode()}
+    rewrite(out, tmp_path / "b.zip", lambda name, d: reseal(name, d, edited))
+    assert uap("--verify-evidence", str(tmp_path / "b.zip")).code == 2
 
 
 def test_verify_evidence_needs_no_database(uap, migrations_dir, tmp_path):

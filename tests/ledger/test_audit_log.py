@@ -73,10 +73,11 @@ def test_the_library_attaches_no_handler():
 @pytest.mark.django_db
 def test_approvals_are_streamed_with_the_approver(database, migrations_dir, caplog):
     """The approve event's line names the Django user and the checksum."""
-    from tests.engine.test_approvals import approver
+    from tests.engine.test_approvals import FILE, approver, authored
 
     approver("bob")
-    folder = migrations_dir(numbered(1))
+    approver("alice")
+    folder = migrations_dir({FILE: authored("001", "SELECT 1;", "alice")})
     with caplog.at_level(logging.INFO, logger=AUDIT):
         done = api.approve("001", approved_by="bob", directory=folder, database=database.alias)
     (line,) = streamed(caplog)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
-from schema_audit import api
-from schema_audit.ledger import chain, store
+from schema_audit import api, conf
+from schema_audit.ledger import chain, signing, store
 from tests.conftest import numbered
 
 
@@ -57,6 +57,15 @@ def test_runner_events_are_chained_and_verified(uap, database, migrations_dir):
         "unchained": 0,
         "first_break": None,
         "head": database.scalar("SELECT hash FROM schema_migration_events WHERE id = 3"),
+        "signatures": {
+            "configured": True,
+            "keys": [signing.key_id(conf.get("UAP_SIGNING_KEY").public_key())],
+            "signed": 3,
+            "legacy": 0,
+            "missing": [],
+            "invalid": [],
+            "first": None,
+        },
         "trigger": "enabled",
     }
     result = uap("--verify")
@@ -178,7 +187,7 @@ def test_concurrent_writers_form_one_chain(database):
     for thread in threads:
         thread.join()
     history = api.verify_history(database.alias)
-    assert (history["verified"], history["chained"]) == (True, 100)
+    assert (history["verified"], history["chained"]) == (True, 100), history
 
 
 def test_edited_schema_description_of_an_old_event_is_a_break(uap, database, migrations_dir):

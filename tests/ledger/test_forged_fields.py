@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -58,13 +60,15 @@ def test_a_date_outside_the_writers_session_is_refused(database, forger, started
     assert database.scalar("SELECT count(*) FROM schema_migration_events") == before
 
 
-def test_verify_stays_verified_after_the_refused_forgery(uap, database, forger):
-    """The chain, recorded_at included in new rows' hashes, still verifies."""
-    _insert_as(database, forger, "now")
+def test_verify_names_the_accepted_forgery_and_nothing_else(uap, database, forger):
+    """The chain (recorded_at included) links; the unsigned row is named, the refused absent."""
+    event = _insert_as(database, forger, "now")
     with pytest.raises(psycopg.errors.CheckViolation):
         _insert_as(database, forger, "2019-03-01 10:00+00")
-    result = uap("--verify")
-    assert "History verified: 3 events chained" in result.out, result.err
+    result = uap("--verify", "--json")
+    history = json.loads(result.out)["history"]
+    assert result.code == 2 and history["chained"] == 3
+    assert history["signatures"]["missing"] == [event] and history["signatures"]["signed"] == 2
 
 
 def test_recorded_at_is_covered_by_the_hash(uap, database, forger):
