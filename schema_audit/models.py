@@ -60,7 +60,9 @@ class MigrationEvent(models.Model):
     hash = models.CharField(max_length=64, null=True)
     trace = models.JSONField("dry-run trace", null=True)
     rollout = models.TextField(null=True)
-    actor = models.TextField("actor (Django user)", null=True)
+    # Who deployed (--actor, UAP_ACTOR, the CI's user, the OS user); on approve and revoke
+    # events, the Django user who approved.
+    actor = models.TextField("actor", null=True)
     # Set by the database from its clock when the row was written; started_at is the writer's.
     recorded_at = models.DateTimeField(null=True)
 

@@ -207,6 +207,8 @@ UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
 # Aliases `uap_migrate --all-databases` covers, comma-separated; unset: every PostgreSQL alias.
 UAP_FLEET = env.str("UAP_FLEET", default="") or None
 UAP_REQUIRE_APPROVAL = env.bool("UAP_REQUIRE_APPROVAL", default=False)
+UAP_ACTOR = env.str("UAP_ACTOR", default="")
+
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

@@ -131,6 +131,12 @@ class Command(BaseCommand):
             "--ticket",
             help="change ticket recorded on every event (default UAP_CHANGE_TICKET)",
         )
+        parser.add_argument(
+            "--actor",
+            metavar="NAME",
+            help="who deploys, recorded on every event (default UAP_ACTOR, else the CI's "
+            "variables, else the OS user)",
+        )
 
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
@@ -143,7 +149,10 @@ class Command(BaseCommand):
                 as_json=options["json"],
                 fmt=output_format(options),
             )
-            with provenance.change_ticket(options["ticket"]):
+            with (
+                provenance.change_ticket(options["ticket"]),
+                provenance.deploy_actor(actor_of(options)),
+            ):
                 code = self._run(report, options)
         except SchemaAuditError as exc:
             code = report.error(exc)
@@ -281,3 +290,16 @@ def output_format(options: dict) -> str:
             f"--format {chosen} is not available for {what}; use one of {', '.join(allowed)}"
         )
     return chosen
+
+
+def actor_of(options: dict) -> str | None:
+    """The checked --actor, or None; RefusedRequest (exit 2) when it is not usable."""
+    if options.get("actor") is None:
+        return None
+    try:
+        return provenance.check_actor(options["actor"])
+    except ValueError as exc:
+        raise RefusedRequest(
+            f"--actor {options['actor']!r}: {exc}; give a name or e-mail of at most "
+            f"{provenance.ACTOR_MAX_LENGTH} printable characters"
+        ) from exc
