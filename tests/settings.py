@@ -16,3 +16,6 @@ _STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 STORAGES = {**STORAGES, "staticfiles": _STATIC}  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# The suite builds its own databases per test and expects their ledgers empty;
+# tests/app/test_test_databases.py turns this on where it is the subject.
+UAP_TEST_DATABASES = False

@@ -208,6 +208,8 @@ UAP_LINT_TYPE_RULES = env.str("UAP_LINT_TYPE_RULES", default=None)
 UAP_FLEET = env.str("UAP_FLEET", default="") or None
 UAP_REQUIRE_APPROVAL = env.bool("UAP_REQUIRE_APPROVAL", default=False)
 UAP_ACTOR = env.str("UAP_ACTOR", default="")
+# Every SQL file in each test database Django creates (tests/settings.py turns it off).
+UAP_TEST_DATABASES = env.bool("UAP_TEST_DATABASES", default=True)
 
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
