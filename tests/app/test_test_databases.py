@@ -35,7 +35,7 @@ def test_alias():
 
     def create(verbosity: int = 0, keepdb: bool = False) -> str:
         name = connections[alias].creation.create_test_db(
-            verbosity=verbosity, autoclobber=True, serialize=False, keepdb=keepdb
+            verbosity=verbosity, autoclobber=True, keepdb=keepdb
         )
         created.append(name)
         return name
