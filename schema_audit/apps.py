@@ -12,10 +12,14 @@ class SchemaAuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks and follow Django's own migrate."""
-        from schema_audit import checks
+        """Register the system checks, follow Django's own migrate, fill test databases."""
+        from schema_audit import checks, test_databases
         from schema_audit.integrity import django_migrate
 
         checks.register()
         pre_migrate.connect(django_migrate.before_migrate, dispatch_uid="schema_audit.before")
         post_migrate.connect(django_migrate.after_migrate, dispatch_uid="schema_audit.after")
+        # After the record of Django's migrate, so that a test database's files come second.
+        post_migrate.connect(
+            test_databases.apply_to_test_database, dispatch_uid="schema_audit.test_databases"
+        )

@@ -96,6 +96,14 @@ def flag(value: object) -> bool:
     raise ValueError(f"{value!r} is not on or off (1/0, true/false, yes/no, on/off)")
 
 
+def _actor(value: object) -> str:
+    # The same rule as --actor; imported here so that conf stays the bottom of the package.
+    from schema_audit.ledger.provenance import check_actor
+
+    text = _text(value)
+    return check_actor(text) if text else ""
+
+
 def _default_migrations_dir() -> Path:
     # Relative to the host project's BASE_DIR when it has one, else to the working directory.
     base = getattr(settings, "BASE_DIR", None)
@@ -138,6 +146,10 @@ SETTINGS: dict[str, Setting] = {
     "UAP_LINT_PG_VERSION": Setting(None, _pg_version, "PostgreSQL major version --lint targets"),
     "UAP_LINT_TYPE_RULES": Setting(False, flag, "--lint also checks squawk's column types"),
     "UAP_FLEET": Setting(None, _aliases, "aliases --all-databases covers (default: every one)"),
+    "UAP_ACTOR": Setting("", _actor, "who deploys, on every event (else CI variables, OS user)"),
+    "UAP_TEST_DATABASES": Setting(
+        True, flag, "apply the SQL files to every test database Django creates"
+    ),
     "UAP_DRY_RUN_ROLE": Setting(
         "", _role_name, "role a dry run and trace SET LOCAL ROLE to before the files"
     ),

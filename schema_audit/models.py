@@ -8,6 +8,21 @@ that a managed model's admin would issue.
 from django.db import models
 
 
+class NotDumped(models.Manager):
+    """The default manager of the audit models: no rows, so `dumpdata` leaves them out.
+
+    `dumpdata` reads each model's default manager (`--all`: the base manager) and has no
+    other per-model opt-out short of a router in the host's settings. A generic dump of a
+    host project (its fixtures) must not carry the ledger, events and access records: they
+    hold usernames and addresses, and `loaddata` cannot write them back (the tables are
+    uap_migrate's, append-only, hash-chained). The export for auditors is the evidence
+    bundle. Everything else reads `objects`.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().none()
+
+
 class SchemaMigration(models.Model):
     """One row per version in `schema_migrations`: its latest status."""
 
@@ -23,9 +38,13 @@ class SchemaMigration(models.Model):
     impact = models.TextField(null=True)
     rollback_sql = models.TextField(null=True)
 
+    objects = models.Manager()
+    not_dumped = NotDumped()
+
     class Meta:
         managed = False
         db_table = "schema_migrations"
+        default_manager_name = "not_dumped"
         ordering = ["-version"]
         verbose_name = "schema migration"
 
@@ -60,15 +79,21 @@ class MigrationEvent(models.Model):
     hash = models.CharField(max_length=64, null=True)
     trace = models.JSONField("dry-run trace", null=True)
     rollout = models.TextField(null=True)
-    actor = models.TextField("actor (Django user)", null=True)
+    # Who deployed (--actor, UAP_ACTOR, the CI's user, the OS user); on approve and revoke
+    # events, the Django user who approved.
+    actor = models.TextField("actor", null=True)
     # Set by the database from its clock when the row was written; started_at is the writer's.
     recorded_at = models.DateTimeField(null=True)
     # `<key id>:<base64 Ed25519 signature>` of an event the app wrote (ledger/signing.py).
     signature = models.TextField(null=True)
 
+    objects = models.Manager()
+    not_dumped = NotDumped()
+
     class Meta:
         managed = False
         db_table = "schema_migration_events"
+        default_manager_name = "not_dumped"
         ordering = ["-id"]
         verbose_name = "migration event"
 
@@ -94,9 +119,13 @@ class AccessRecord(models.Model):
     rows_exported = models.IntegerField(null=True)
     address = models.TextField(null=True)
 
+    objects = models.Manager()
+    not_dumped = NotDumped()
+
     class Meta:
         managed = False
         db_table = "schema_audit_access"
+        default_manager_name = "not_dumped"
         ordering = ["-id"]
         verbose_name = "access record"
 

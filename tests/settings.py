@@ -22,3 +22,6 @@ UAP_SIGNING_KEY = """-----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEINSGGoSMSZyfRCy80wlgxc/dArFpoYDtKWQ6QS13cICm
 -----END PRIVATE KEY-----
 """
+# The suite builds its own databases per test and expects their ledgers empty;
+# tests/app/test_test_databases.py turns this on where it is the subject.
+UAP_TEST_DATABASES = False

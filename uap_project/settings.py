@@ -234,6 +234,9 @@ UAP_DRY_RUN_ROLE = env.str("UAP_DRY_RUN_ROLE", default="")
 # comma-separated paths. `manage.py uap_signing_key` makes a key pair.
 UAP_SIGNING_KEY = env.str("UAP_SIGNING_KEY", default="") or None
 UAP_SIGNING_PUBLIC_KEYS = env.str("UAP_SIGNING_PUBLIC_KEYS", default="") or None
+UAP_ACTOR = env.str("UAP_ACTOR", default="")
+# Every SQL file in each test database Django creates (tests/settings.py turns it off).
+UAP_TEST_DATABASES = env.str("UAP_TEST_DATABASES", default=None)
 
 # Production hardening: on unless DEBUG; HTTPS redirects and HSTS are opt-in by environment
 # because the quick start serves plain HTTP on 127.0.0.1.

@@ -123,7 +123,10 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The database selector: every list, detail page and export reads the chosen alias.
-        return super().get_queryset(request).using(fleet.selected_database(request))
+        # `objects`: the default manager is empty, to keep the audit out of dumpdata.
+        queryset = self.model.objects.using(fleet.selected_database(request))
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
 
     def get_changelist(self, request, **kwargs):
         return fleet.DatabaseChangeList

@@ -56,6 +56,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         filters.SlowFilter,
         filters.DatabaseUserFilter,
         filters.OsUserFilter,
+        filters.ActorFilter,
         filters.TicketFilter,
         filters.RolloutFilter,
         ("started_at", admin.DateFieldListFilter),
@@ -98,6 +99,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
             "Who and why",
             {
                 "fields": [
+                    "actor",
                     "applied_by",
                     "os_user",
                     "host",
@@ -108,7 +110,6 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
                 ]
             },
         ),
-        ("Approval (approve, revoke)", {"fields": ["actor"]}),
         ("Objects changed (out-of-band DDL)", {"fields": ["ddl_objects"]}),
         ("Integrity", {"fields": ["previous_link", "hash_detail", "fingerprint_detail"]}),
         ("SQL", {"fields": ["sql_block"]}),

@@ -191,6 +191,13 @@ class OsUserFilter(DistinctValueFilter):
     parameter_name = "os_user"
 
 
+class ActorFilter(DistinctValueFilter):
+    """Who deployed (`--actor`, UAP_ACTOR, the CI's user, the OS user) or approved."""
+
+    title = "actor"
+    parameter_name = "actor"
+
+
 class TicketFilter(DistinctValueFilter):
     """The change ticket recorded with the event (`--ticket`, UAP_CHANGE_TICKET)."""
 

@@ -143,7 +143,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         # ModelAdmin.get_queryset orders before we could add the ordering key: build it here.
         # alias(), not annotate(): the keys are used to sort and filter, never computed per row.
         return (
-            self.model._default_manager.using(fleet.selected_database(request))
+            self.model.objects.using(fleet.selected_database(request))
             .alias(version_key=filters.version_key(), checksum_key=filters.checksum_key())
             .order_by(*self.get_ordering(request))
         )

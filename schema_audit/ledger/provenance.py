@@ -1,9 +1,11 @@
-"""Who and why for every event: the application version and the change ticket."""
+"""Who and why for every event: the application version, the change ticket and the actor."""
 
 from __future__ import annotations
 
 import functools
+import getpass
 import logging
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,3 +76,63 @@ def fleet_rollout(rollout_id: str | None) -> Iterator[None]:
         yield
     finally:
         _rollout.reset(token)
+
+
+_actor: ContextVar[str | None] = ContextVar("uap_actor", default=None)
+
+# Who started a CI job, per CI: the first variable set names the person or pipeline.
+CI_ACTORS = (
+    ("GITHUB_ACTOR", "GitHub Actions"),
+    ("GITLAB_USER_LOGIN", "GitLab CI"),
+    ("BUILD_USER_ID", "Jenkins"),
+    ("BUILD_TAG", "Jenkins"),
+    ("BUILDKITE_BUILD_CREATOR_EMAIL", "Buildkite"),
+    ("BUILDKITE_BUILD_CREATOR", "Buildkite"),
+    ("CIRCLE_USERNAME", "CircleCI"),
+)
+ACTOR_MAX_LENGTH = 200
+
+
+def check_actor(name: str) -> str:
+    """`name` stripped; ValueError when it is empty, too long or holds a control character."""
+    text = name.strip()
+    if not text:
+        raise ValueError("the actor is empty")
+    if len(text) > ACTOR_MAX_LENGTH:
+        raise ValueError(f"the actor is longer than {ACTOR_MAX_LENGTH} characters")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise ValueError("the actor holds a control character")
+    return text
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def actor() -> str:
+    """Who deployed: `deploy_actor()`, else UAP_ACTOR, else the CI's own variables, else the
+    OS user."""
+    explicit = _actor.get() or conf.UAP_ACTOR
+    if explicit:
+        return explicit
+    for variable, ci in CI_ACTORS:
+        value = os.environ.get(variable, "").strip()
+        if value:
+            try:
+                return f"{check_actor(value)} ({ci})"
+            except ValueError:
+                logger.warning("actor: %s is not usable; ignored", variable)
+    return _os_user()
+
+
+@contextmanager
+def deploy_actor(name: str | None) -> Iterator[None]:
+    """Record `name` as the actor of every event written inside the block."""
+    token = _actor.set(name or None)
+    try:
+        yield
+    finally:
+        _actor.reset(token)

@@ -328,6 +328,7 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         app_version=app_version or provenance.app_version() or None,
         ticket=attempt.ticket or provenance.ticket(),
         rollout=attempt.rollout or provenance.rollout(),
+        actor=attempt.actor or provenance.actor(),
         # Stored SQL is shown to auditors: no password literal reaches the ledger.
         sql_text=redact.redact(attempt.sql_text),
         rollback_sql=redact.redact(attempt.rollback_sql),

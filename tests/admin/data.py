@@ -18,12 +18,13 @@ from django.test import override_settings
 
 from schema_audit.engine import postgres
 from schema_audit.files import discovery
-from schema_audit.ledger import store
+from schema_audit.ledger import provenance, store
 from tests.conftest import migration
 
 OLD = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 PASSWORD = "view-only-auditor-7431"
+ACTOR = "deployer@example.com"  # who deployed the history
 
 # version: (name, [(action, status, when, duration_ms, error, sqlstate)], on disk as recorded?)
 HISTORY = {
@@ -137,7 +138,8 @@ def history(django_db_setup, django_db_blocker, tmp_path_factory):
             # a version cannot also match an event whose pid happens to contain the digits.
             conn.execute("SET application_name = 'uap_migrate test'")
             drop_ledger(conn)
-            record_history(conn)
+            with provenance.deploy_actor(ACTOR):
+                record_history(conn)
         order = sorted(HISTORY, key=int, reverse=True)
         yield History(folder, NOW.date().isoformat(), order)
         with postgres.connect("default", purpose="test") as conn:

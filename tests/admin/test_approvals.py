@@ -153,7 +153,8 @@ def test_event_log_shows_and_filters_approvals_by_approver(csrf_client):
     page = csrf_client.get(
         reverse("admin:schema_audit_migrationevent_change", args=[listed[0].id])
     )
-    assert page.status_code == 200 and "Approval (approve, revoke)" in page.content.decode()
+    assert page.status_code == 200 and "Who and why" in page.content.decode()
+    assert ">bob<" in page.content.decode()
 
 
 def test_hostile_versions_and_comments_are_refused_cleanly(csrf_client):

@@ -287,3 +287,18 @@ def test_event_log_filters(auditor_client, history, query, expected):
     """The event log filters by action, status, duration and search, newest first."""
     response = auditor_client.get(f"{EVENTS}?{query}")
     assert [(e.version, e.status) for e in response.context["cl"].result_list] == expected
+
+
+def test_events_show_and_filter_who_deployed(auditor_client, history):
+    """The event list has the actor column and filter; the detail page shows the actor."""
+    page = auditor_client.get(EVENTS, {"actor": admin_data.ACTOR})
+    assert page.status_code == 200
+    events = list(page.context["cl"].result_list)
+    assert events and {e.actor for e in events} == {admin_data.ACTOR}
+    assert "actor" in [spec.title for spec in page.context["cl"].filter_specs]
+    assert "actor" in page.context["cl"].list_display
+    assert not auditor_client.get(EVENTS, {"actor": "nobody"}).context["cl"].result_list
+    detail = auditor_client.get(
+        reverse("admin:schema_audit_migrationevent_change", args=[events[0].id])
+    )
+    assert detail.status_code == 200 and admin_data.ACTOR.encode() in detail.content

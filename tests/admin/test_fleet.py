@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import override_settings
 from django.urls import reverse
 

@@ -189,6 +189,8 @@ def test_a_django_flag_that_is_not_on_or_off_stops_start_up():
     )
     assert done.returncode != 0
     assert "SESSION_COOKIE_SECURE='enabled' is not on or off" in done.stderr
+
+
 def test_approvals_without_a_signing_key_are_an_error():
     """E010: the gate would have no way to tell the app's approvals from inserted rows."""
     text = run_check(UAP_REQUIRE_APPROVAL=True, UAP_SIGNING_KEY=None)

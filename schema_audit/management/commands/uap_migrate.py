@@ -141,6 +141,12 @@ class Command(BaseCommand):
             "--ticket",
             help="change ticket recorded on every event (default UAP_CHANGE_TICKET)",
         )
+        parser.add_argument(
+            "--actor",
+            metavar="NAME",
+            help="who deploys, recorded on every event (default UAP_ACTOR, else the CI's "
+            "variables, else the OS user)",
+        )
 
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
@@ -157,6 +163,7 @@ class Command(BaseCommand):
                 provenance.change_ticket(options["ticket"]),
                 postgres.run_lock_wait(options["lock_wait"]),
                 _terminate_like_ctrl_c(),
+                provenance.deploy_actor(actor_of(options)),
             ):
                 code = self._run(report, options)
         except SchemaAuditError as exc:
@@ -316,3 +323,16 @@ def _terminate_like_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def actor_of(options: dict) -> str | None:
+    """The checked --actor, or None; RefusedRequest (exit 2) when it is not usable."""
+    if options.get("actor") is None:
+        return None
+    try:
+        return provenance.check_actor(options["actor"])
+    except ValueError as exc:
+        raise RefusedRequest(
+            f"--actor {options['actor']!r}: {exc}; give a name or e-mail of at most "
+            f"{provenance.ACTOR_MAX_LENGTH} printable characters"
+        ) from exc
