@@ -290,7 +290,7 @@ def test_trace_names_statements_without_their_literals(uap, orders, migrations_d
 
 
 def test_each_summary_names_the_strongest_lock_held_on_a_relation(uap, orders, migrations_dir):
-    """A statement holding ShareLock and AccessExclusiveLock on a table is reported by the latter."""
+    """Holding ShareLock and AccessExclusiveLock on one table, the latter is what is reported."""
     folder = migrations_dir(
         {
             "001_v1.0_index_then_widen.sql": migration(

@@ -6,6 +6,7 @@ Pure: reads files, never connects to a database. The rules: docs/reference.md, "
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from pglast import ast
@@ -58,6 +59,7 @@ def check(
         findings += lint_file(path, pg_version)
     if not type_rules:
         findings = [f for f in findings if f.rule not in TYPE_RULES]
+    findings = [replace(f, path=shown_path(f.path)) for f in findings]
     findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return {
         "files": len(paths),
@@ -66,6 +68,21 @@ def check(
         "warnings": sum(f.level == WARNING for f in findings),
         "findings": [f.as_dict() | {"text": str(f)} for f in findings],
     }
+
+
+def shown_path(path: str) -> str:
+    """`path` relative to the working directory when below it, as compilers print them.
+
+    GitHub attaches an annotation to a pull request's line only by the repository-relative
+    path; an absolute one (from an absolute `--dir`) annotates nothing.
+    """
+    where = Path(path)
+    if not where.is_absolute():
+        return path
+    try:
+        return str(where.relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from django.core.management.base import BaseCommand
@@ -52,6 +53,8 @@ class Command(BaseCommand):
             metavar="FILE",
             help="pre-deploy checklist over FILEs (default: every migration); no database",
         )
+        # The files of --lint may also follow other options (`--lint --format github a.sql`).
+        parser.add_argument("lint_files", nargs="*", metavar="FILE", help=argparse.SUPPRESS)
         parser.add_argument(
             "--mark", choices=("completed", "failed"), help="the status --repair sets"
         )
@@ -135,6 +138,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
         try:
+            files = options.pop("lint_files", None) or []
+            if files and options["lint"] is None:
+                raise RefusedRequest(f"{files[0]}: file arguments go with --lint")
+            if files:
+                options["lint"] = [*options["lint"], *files]
             # Built again with the chosen format once it is known to fit the mode.
             report = Reporter(
                 self.stdout,
