@@ -234,3 +234,20 @@ def test_lint_paths_are_relative_to_the_working_directory(uap, migrations_dir, m
     monkeypatch.chdir("/")
     outside = uap("--lint", "--json", directory=folder).out
     assert json.loads(outside)["findings"][0]["path"].startswith(str(folder.parent).lstrip("/"))
+
+
+@pytest.mark.parametrize(
+    "creates",
+    [
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS made AS SELECT 1 AS a;",
+        "CREATE TABLE IF NOT EXISTS made AS SELECT 1 AS a;",
+        "CREATE TABLE IF NOT EXISTS made PARTITION OF parent FOR VALUES IN (1);",
+        "SELECT 1 AS a INTO made;",
+    ],
+)
+def test_index_on_a_relation_the_file_creates_is_not_an_existing_one(migrations_dir, creates):
+    """An index on a materialized view, partition or table made earlier in the file is no risk."""
+    body = f"{creates}\nCREATE INDEX IF NOT EXISTS made_a ON made (a);"
+    assert "index-not-concurrent" not in _rules(_file(migrations_dir, body))
+    existing = "CREATE INDEX IF NOT EXISTS other_a ON other (a);"
+    assert "index-not-concurrent" in _rules(_file(migrations_dir, existing, name="other"))

@@ -24,7 +24,7 @@ from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public
     WARNING,
     Finding,
 )
-from schema_audit.files.lint.safety import SafetyChecker
+from schema_audit.files.lint.safety import SafetyChecker, note_created
 from schema_audit.files.statements import Statement, parse
 
 # Without UAP_LINT_PG_VERSION and a server to ask: the oldest major version still supported.
@@ -184,6 +184,7 @@ class _Checker:
     def run(self, statements: list[Statement]) -> list[Finding]:
         """All findings of the file."""
         for statement in statements:
+            note_created(self.created, statement.node)
             handler = getattr(self, f"_{type(statement.node).__name__}", None)
             if handler:
                 handler(statement.node, statement.line)
@@ -226,7 +227,6 @@ class _Checker:
 
     def _CreateStmt(self, node, line):
         table = node.relation.relname
-        self.created.add(table)
         if not node.if_not_exists:
             self._report(line, "if-not-exists", f"write CREATE TABLE IF NOT EXISTS {table}")
         for element in node.tableElts or ():
