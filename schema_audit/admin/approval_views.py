@@ -60,7 +60,7 @@ def consent_view(request, admin_site, version: str, action: str):
     if migration is None or state is None:
         messages.error(request, f"{version} is not a pending migration file on disk.")
         return HttpResponseRedirect(summary_url)
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(request.POST or None, initial={"ticket": migration.header.get("Ticket")})
     if request.method == "POST" and form.is_valid():
         request.uap_access_action = action  # the access log names the write
         record = api.approve if action == "approve" else api.revoke

@@ -316,6 +316,8 @@ class Runner:
     def attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
         """The ledger Attempt of `migration` (action apply, status completed unless given)."""
         header = migration.header
+        # The deploy's ticket (--ticket, UAP_CHANGE_TICKET) wins over the file's `-- Ticket:`.
+        extra.setdefault("ticket", provenance.ticket() or header.get("Ticket").strip() or None)
         return store.Attempt(
             version=migration.version,
             action=extra.pop("action", "apply"),

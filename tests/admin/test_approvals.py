@@ -156,3 +156,24 @@ def test_hostile_versions_and_comments_are_refused_cleanly(csrf_client):
     page = post_with_token(csrf_client, APPROVE, {"comment": "x" * 5000, "ticket": "t" * 500})
     assert page.status_code == 200 and "Ensure this value has at most" in page.content.decode()
     assert consent_events() == before
+
+
+def test_approve_form_offers_the_files_own_ticket(csrf_client, history, settings, tmp_path):
+    """A `-- Ticket:` line in the header prefills the form's change ticket."""
+    import shutil
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(history.directory, folder)
+    pending = folder / "008_v1.7_pending.sql"
+    pending.write_text(
+        pending.read_text(encoding="utf-8").replace(
+            "-- Impact:", "-- Ticket: CHG-808\n-- Impact:"
+        ),
+        encoding="utf-8",
+    )
+    settings.UAP_MIGRATIONS_DIR = folder
+    csrf_client.force_login(make_approver())
+    page = csrf_client.get(APPROVE)
+    assert page.status_code == 200
+    assert page.context["form"]["ticket"].value() == "CHG-808"
+    assert 'value="CHG-808"' in page.content.decode()

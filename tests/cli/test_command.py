@@ -278,3 +278,21 @@ def test_statement_timeout_applies_inside_migrations(uap, database, migrations_d
     result = uap("--statement-timeout", "200ms", directory=folder)
     assert result.code == 1
     assert database.query(EVENTS) == [("001", "apply", "failed", "57014")]
+
+
+def test_header_ticket_is_recorded_unless_the_deploy_names_one(uap, database, migrations_dir):
+    """`-- Ticket:` in a file's header is its events' ticket; --ticket wins when given."""
+    text = migration("001", "CREATE TABLE t (id int);").replace(
+        "-- Impact:", "-- Ticket: CHG-101\n-- Impact:"
+    )
+    other = migration("002", "CREATE TABLE u (id int);").replace(
+        "-- Impact:", "-- Ticket: CHG-202\n-- Impact:"
+    )
+    folder = migrations_dir({"001_v1.0_t.sql": text})
+    assert uap(directory=folder).code == 0
+    folder = migrations_dir({"002_v1.1_u.sql": other}, name="migrations")
+    assert uap("--ticket", "DEPLOY-7", directory=folder).code == 0
+    tickets = database.query(
+        "SELECT version, ticket FROM schema_migration_events WHERE action = 'apply' ORDER BY id"
+    )
+    assert tickets == [("001", "CHG-101"), ("002", "DEPLOY-7")]
