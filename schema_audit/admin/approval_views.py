@@ -77,6 +77,7 @@ def consent_view(request, admin_site, version: str, action: str):
         "title": f"{'Approve' if action == 'approve' else 'Revoke approval of'} {migration.label}",
         "action": action,
         "migration": migration,
+        "shown_path": queries.shown_path(migration.path),
         "state": state,
         "form": form,
         "self_approval": is_author(

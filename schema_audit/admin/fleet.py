@@ -89,6 +89,6 @@ def fleet_page(request, admin_site) -> TemplateResponse:
     try:
         context["databases"] = api.fleet_status()
     except InvalidMigration as exc:
-        context["directory_error"] = str(exc)
+        context["directory_error"] = queries.shown_error(exc)
         context["databases"] = []
     return TemplateResponse(request, "admin/schema_audit/fleet.html", context)

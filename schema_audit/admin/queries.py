@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connections, router
 
 from schema_audit import api
@@ -64,3 +65,27 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files
+
+
+def shown_path(path: Path | str | None = None) -> str:
+    """A migrations path as auditors see it: relative to BASE_DIR, or just its name.
+
+    The server's absolute layout (home directories, release folders) is none of the audit.
+    """
+    where = Path(path or api.migrations_dir())
+    base = getattr(settings, "BASE_DIR", None)
+    if base:
+        try:
+            return str(where.resolve().relative_to(Path(base).resolve()))
+        except (ValueError, OSError):
+            pass
+    return where.name
+
+
+def shown_error(exc: Exception, directory: Path | str | None = None) -> str:
+    """`exc`'s message with the migrations directory's absolute path shown as `shown_path`."""
+    folder = api.migrations_dir(directory)
+    message = str(exc)
+    for spelling in {str(folder), str(folder.resolve())}:
+        message = message.replace(spelling, shown_path(folder))
+    return message

@@ -11,7 +11,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from schema_audit.admin import approval_views, filters, fleet, traces, views
+from schema_audit.admin import approval_views, filters, fleet, queries, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -229,7 +229,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="file")
     def source_path(self, obj):
         if obj.source_file:
-            return str(obj.source_file.path)
+            return queries.shown_path(obj.source_file.path)
         return "not on disk: description, impact and rollback below are the ledger's copy"
 
     def _header(self, obj, field: str, ledger_field: str | None = None) -> str:

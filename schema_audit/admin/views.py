@@ -69,7 +69,7 @@ def _disk_report(ledger_ready: bool, database: str = "default") -> dict:
     try:
         files = queries.disk_migrations()
     except InvalidMigration as exc:
-        return {"directory_error": str(exc), "directory": str(api.migrations_dir())}
+        return {"directory_error": queries.shown_error(exc), "directory": queries.shown_path()}
     rows = {}
     keys = [str(number).zfill(VERSION_WIDTH) for number in files]
     if ledger_ready:
@@ -95,7 +95,7 @@ def _disk_report(ledger_ready: bool, database: str = "default") -> dict:
             .order_by("-version_key")
         )
     return {
-        "directory": str(api.migrations_dir()),
+        "directory": queries.shown_path(),
         "files_on_disk": len(files),
         "pending": pending,
         "drifted": drifted,
