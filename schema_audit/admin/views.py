@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from schema_audit import api, csv_safe
+from schema_audit import api, conf, csv_safe
 from schema_audit.admin import approval_views, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
@@ -201,6 +201,9 @@ def _add_approvals(request, context: dict) -> None:
     # are read, not all of a 100k-row ledger again.
     ready = context["ledger_ready"] and pending
     states = approval_views.approval_states(database, pending) if ready else {}
+    required = conf.UAP_REQUIRE_APPROVAL
     for item in context.get("pending", []):
-        item["approval"] = states.get(item["file"].version)
+        state = item["approval"] = states.get(item["file"].version)
+        # Without the gate a file nobody approved is normal, not a red badge.
+        item["approval_shown"] = bool(state) and (required or state["state"] != "missing")
     context["can_approve"] = approval_views.may_approve(request.user)

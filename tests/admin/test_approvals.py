@@ -177,3 +177,23 @@ def test_approve_form_offers_the_files_own_ticket(csrf_client, history, settings
     assert page.status_code == 200
     assert page.context["form"]["ticket"].value() == "CHG-808"
     assert 'value="CHG-808"' in page.content.decode()
+
+
+def test_unapproved_files_carry_no_badge_while_approvals_are_off(
+    csrf_client, history, settings, tmp_path
+):
+    """No red badge without UAP_REQUIRE_APPROVAL; with it, every pending file shows its state."""
+    import shutil
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(history.directory, folder)
+    (folder / "009_v1.8_never_approved.sql").write_text(migration("009", "SELECT 9;"))
+    settings.UAP_MIGRATIONS_DIR = folder
+    csrf_client.force_login(make_approver())
+    settings.UAP_REQUIRE_APPROVAL = False
+    page = csrf_client.get(SUMMARY).content.decode()
+    cell = page.split('id="approval-009"', 1)[1].split("</td>", 1)[0]
+    assert "not approved" not in cell and 'id="approve-009"' in cell
+    settings.UAP_REQUIRE_APPROVAL = True
+    page = csrf_client.get(SUMMARY).content.decode()
+    assert "not approved</span> missing" in page.split('id="approval-009"', 1)[1]
