@@ -131,6 +131,12 @@ class Command(BaseCommand):
             help="re-verify an evidence bundle offline (no database)",
         )
         parser.add_argument(
+            "--rollout",
+            metavar="ID",
+            help="continue fleet rollout ID: this run's events carry its id (a fleet run's "
+            "Resume with: line gives it)",
+        )
+        parser.add_argument(
             "--ticket",
             help="change ticket recorded on every event (default UAP_CHANGE_TICKET)",
         )
@@ -173,7 +179,8 @@ class Command(BaseCommand):
             return fleet_report.run(self._dispatch, report, options, targets)
         if options["canary"] not in (None, targets[0]):
             raise RefusedRequest(f"--canary {options['canary']}: not one of the targets")
-        return self._dispatch(report, {**options, "database": targets[0]})
+        with provenance.fleet_rollout(fleet.checked_rollout_id(options["rollout"])):
+            return self._dispatch(report, {**options, "database": targets[0]})
 
     def _dispatch(self, report: Reporter, options: dict) -> int:
         where = {"directory": options["dir"], "database": options["database"]}
