@@ -17,10 +17,12 @@ from schema_audit.engine import fleet, placeholder, postgres, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
+    StatementCounter,
     connection_lost,
     describe_error,
     elapsed_ms,
     error_line,
+    failed_statement,
     failure_text,
     first_line,
 )
@@ -98,6 +100,7 @@ class Runner:
         self._init_session_restore(timeouts)
         # BEGIN travels with the timeouts and the file: one round trip for all of it.
         self.begin = "BEGIN; " + self.prefix
+        self.begin_statements = self.begin.count(";")  # one semicolon ends each of them
 
     def _init_session_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.
@@ -173,11 +176,10 @@ class Runner:
         self.progress("start", migration, None)
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
+        cursor = StatementCounter(self.conn)
         try:
             with self._rolled_back_on_error():
-                cursor = self.conn.execute(
-                    self.begin + migration.sql + self.after_file, prepare=False
-                )
+                cursor.execute(self.begin + migration.sql + self.after_file, prepare=False)
                 if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
@@ -196,7 +198,7 @@ class Runner:
                 )
                 store.record_and_commit(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
-            return self._fail(migration, started, elapsed_ms(clock), exc)
+            return self._fail(migration, started, elapsed_ms(clock), exc, cursor.failed_at)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
         self.progress("done", migration, outcome)
         return outcome
@@ -334,7 +336,12 @@ class Runner:
         )
 
     def _fail(
-        self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
+        self,
+        migration: MigrationFile,
+        started: datetime,
+        duration: int,
+        exc: psycopg.Error,
+        failed_at: int | None = None,
     ):
         self.raise_if_lost(exc, migration)
         position = int(exc.diag.statement_position or 0)
@@ -349,7 +356,15 @@ class Runner:
             # message (`syntax error at end of input`, `unterminated ...`) and line.
             exc = self._alone(migration) or exc
         line = error_line(exc, migration.sql, skip=len(self.begin))
-        self.record_failure(migration, started, duration, exc, describe_error(exc), line)
+        message = describe_error(exc)
+        if line is None and failed_at is not None:
+            # An error found while running names no position: the count of results says
+            # which of the file's statements it was (after the BEGIN and SET LOCAL ones).
+            found = failed_statement(migration.sql, failed_at - self.begin_statements)
+            if found:
+                line = found[0]
+                message = f"{message}\nin the statement at line {found[0]}: {found[1]}"
+        self.record_failure(migration, started, duration, exc, message, line)
 
     def _alone(self, migration: MigrationFile) -> psycopg.Error | None:
         """The error of the file sent without `after_file` (rolled back in any case)."""

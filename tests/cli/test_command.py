@@ -296,3 +296,27 @@ def test_header_ticket_is_recorded_unless_the_deploy_names_one(uap, database, mi
         "SELECT version, ticket FROM schema_migration_events WHERE action = 'apply' ORDER BY id"
     )
     assert tickets == [("001", "CHG-101"), ("002", "DEPLOY-7")]
+
+
+def test_failing_statement_of_a_multi_statement_file_is_named(uap, database, migrations_dir):
+    """A runtime error (no position from PostgreSQL) names the statement's line and words."""
+    body = (
+        "CREATE TABLE t (id int PRIMARY KEY);\n"
+        "INSERT INTO t VALUES (1);\n"
+        "\n"
+        "-- the duplicate below fails while running\n"
+        "INSERT INTO t VALUES (1);\n"
+        "CREATE INDEX t_id ON t (id);\n"
+    )
+    folder = migrations_dir({"001_v1.0_dup.sql": migration("001", body)})
+    result = uap(directory=folder)
+    assert result.code == 1
+    line = 11 + body.splitlines().index("INSERT INTO t VALUES (1);", 2)
+    where = f"in the statement at line {line}: INSERT INTO t VALUES (1)"
+    assert f"001_v1.0_dup.sql:{line}:" in result.err and where in result.err
+    error = database.scalar(
+        "SELECT error_message FROM schema_migration_events WHERE action = 'apply'"
+    )
+    assert "duplicate key" in error and where in error
+    data = json.loads(uap("--json", directory=folder).out)
+    assert data["errors"][0]["line"] == line
