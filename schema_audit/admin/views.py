@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api, conf, csv_safe
-from schema_audit.admin import approval_views, fleet, queries
+from schema_audit.admin import approval_views, charts, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
@@ -125,6 +125,21 @@ def _ledger_report(database: str = "default") -> dict:
     }
 
 
+def _trends(database: str) -> dict:
+    """The summary's two charts and, for screen readers, their numbers."""
+    points = queries.applied_durations(database)
+    weeks = queries.weekly_outcomes(database)
+    return {
+        "durations_chart": charts.durations(points, slow_threshold()),
+        "durations": points,
+        "weekly_chart": charts.weekly(weeks),
+        "weekly": [
+            (week, [counts.get(key, 0) for key, _, _ in charts.OUTCOMES]) for week, counts in weeks
+        ],
+        "outcome_labels": [label for _, label, _ in charts.OUTCOMES],
+    }
+
+
 def _integrity_report(database: str = "default") -> dict:
     """`uap_migrate --verify` for the summary: the hash chain, the schema fingerprint, the DDL
     audit, and how many detections the event log holds; a notice instead if a check fails."""
@@ -188,6 +203,7 @@ def summary(request, admin_site) -> TemplateResponse:
         **_disk_report(ready, database),
         **(_ledger_report(database) if ready else {}),
         **(_integrity_report(database) if ready else {}),
+        **(_trends(database) if ready else {}),
     }
     _add_approvals(request, context)
     return TemplateResponse(request, "admin/schema_audit/summary.html", context)
