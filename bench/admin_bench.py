@@ -73,6 +73,7 @@ PAGES = {
     "events": "/admin/schema_audit/migrationevent/",
     "events ?status=failed": "/admin/schema_audit/migrationevent/?status=failed",
     "summary": "/admin/schema_audit/schemamigration/summary/",
+    "fleet": "/admin/schema_audit/schemamigration/fleet/",
 }
 EXPORTS = {
     "CSV schema_migrations (all)": "/admin/schema_audit/schemamigration/export.csv",

@@ -64,7 +64,8 @@ def consent_view(request, admin_site, version: str, action: str):
     if migration is None or state is None:
         messages.error(request, f"{version} is not a pending migration file on disk.")
         return HttpResponseRedirect(summary_url)
-    form = ConsentForm(request.POST or None, initial={"checksum": migration.checksum})
+    initial = {"checksum": migration.checksum, "ticket": migration.header.get("Ticket")}
+    form = ConsentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         request.uap_access_action = action  # the access log names the write
         record = api.approve if action == "approve" else api.revoke
@@ -83,6 +84,7 @@ def consent_view(request, admin_site, version: str, action: str):
         "title": f"{'Approve' if action == 'approve' else 'Revoke approval of'} {migration.label}",
         "action": action,
         "migration": migration,
+        "shown_path": queries.shown_path(migration.path),
         "state": state,
         "form": form,
         "self_approval": is_author(

@@ -18,9 +18,23 @@ from django.urls import URLPattern
 
 from schema_audit.ledger import access
 
+# What a write request to each kind of admin URL attempts, by the URL name's last word: a
+# refused approve or delete POST is recorded as that attempt with its 403, not as a view.
+_DECLARED = {"approve": "approve", "revoke": "revoke", "delete": "delete", "add": "add"}
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def declared_action(url_name: str | None, method: str | None) -> str | None:
+    """The write a request attempts (`approve`, `delete`, else `change`); None for a read."""
+    if method in _SAFE_METHODS:
+        return None
+    return _DECLARED.get((url_name or "").rsplit("_", 1)[-1], "change")
+
 
 def _action(request, response) -> str:
-    explicit = getattr(request, "uap_access_action", None)
+    explicit = getattr(request, "uap_access_action", None) or getattr(
+        request, "uap_declared_action", None
+    )
     if explicit:
         return explicit
     if getattr(response, "rows_exported", None) is not None:
@@ -49,11 +63,12 @@ def record_request(request, response, action: str | None = None) -> None:
     )
 
 
-def audited(view: Callable) -> Callable:
-    """The view, recording each request in the access log."""
+def audited(view: Callable, url_name: str | None = None) -> Callable:
+    """The view, recording each request in the access log (as `url_name` declares)."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        request.uap_declared_action = declared_action(url_name, request.method)
         try:
             response = view(request, *args, **kwargs)
         except (PermissionDenied, Http404) as exc:
@@ -72,7 +87,7 @@ def audited(view: Callable) -> Callable:
 def audited_urls(patterns: list) -> list:
     """The same URL patterns with every view wrapped by `audited`."""
     return [
-        URLPattern(p.pattern, audited(p.callback), p.default_args, p.name)
+        URLPattern(p.pattern, audited(p.callback, p.name), p.default_args, p.name)
         if isinstance(p, URLPattern)
         else p
         for p in patterns

@@ -14,7 +14,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 
 from schema_audit import api
-from schema_audit.admin import queries
+from schema_audit.admin import charts, queries
 from schema_audit.engine import postgres
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 
@@ -88,7 +88,14 @@ def fleet_page(request, admin_site) -> TemplateResponse:
     context = {**admin_site.each_context(request), "title": "Fleet", "directory_error": None}
     try:
         context["databases"] = api.fleet_status()
+        for member in context["databases"]:
+            weeks = None
+            if member["state"] != "unreachable":
+                weeks = queries.fleet_weekly_outcomes(member["alias"])
+            member["chart"] = (
+                charts.weekly(weeks, chart_id=f"weekly-{member['alias']}") if weeks else None
+            )
     except InvalidMigration as exc:
-        context["directory_error"] = str(exc)
+        context["directory_error"] = queries.shown_error(exc)
         context["databases"] = []
     return TemplateResponse(request, "admin/schema_audit/fleet.html", context)

@@ -7,11 +7,18 @@ files on disk know. They never create or change anything.
 from __future__ import annotations
 
 import os
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
+import psycopg
+from django.conf import settings
 from django.db import connections, router
+from django.utils import timezone
 
 from schema_audit import api
+from schema_audit.admin.charts import Duration
+from schema_audit.engine import postgres
+from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import discovery
 from schema_audit.ledger import store
 from schema_audit.models import SchemaMigration
@@ -64,3 +71,121 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files
+
+
+def shown_path(path: Path | str | None = None) -> str:
+    """A migrations path as auditors see it: relative to BASE_DIR, or just its name.
+
+    The server's absolute layout (home directories, release folders) is none of the audit.
+    """
+    where = Path(path or api.migrations_dir())
+    base = getattr(settings, "BASE_DIR", None)
+    if base:
+        try:
+            return str(where.resolve().relative_to(Path(base).resolve()))
+        except (ValueError, OSError):
+            pass
+    return where.name
+
+
+def shown_error(exc: Exception, directory: Path | str | None = None) -> str:
+    """`exc`'s message with the migrations directory's absolute path shown as `shown_path`."""
+    folder = api.migrations_dir(directory)
+    message = str(exc)
+    for spelling in {str(folder), str(folder.resolve())}:
+        message = message.replace(spelling, shown_path(folder))
+    return message
+
+
+CHART_VERSIONS, CHART_WEEKS = 200, 26  # what the charts show: bounded at any ledger size
+# Events per week and outcome since a Monday, in the admin's time zone; one scan of the weeks.
+_WEEKLY_SQL = f"""
+SELECT week, outcome, count(*) FROM (
+    SELECT date_trunc('week', started_at AT TIME ZONE %(tz)s)::date AS week,
+           CASE WHEN action = 'rollback' THEN 'rolled_back'
+                WHEN action = '{store.DRIFT_ACTION}' THEN 'drift'
+                WHEN action = '{store.OUT_OF_BAND_ACTION}' THEN 'out_of_band'
+                WHEN status = 'failed' THEN 'failed'
+                WHEN action = 'apply' AND status = 'completed' THEN 'completed'
+           END AS outcome
+    FROM {store.EVENTS_TABLE}
+    WHERE started_at >= %(since)s
+) counted
+WHERE outcome IS NOT NULL
+GROUP BY week, outcome
+"""
+
+
+def applied_durations(database: str) -> list[Duration]:
+    """The newest CHART_VERSIONS applied versions with a duration, in applied order.
+
+    Newest by version, on the version-sort index the changelist uses: at 100,000 versions,
+    sorting by applied_at would read them all.
+    """
+    from schema_audit.admin.filters import version_key
+
+    rows = (
+        SchemaMigration.objects.using(database)
+        .alias(version_key=version_key())
+        .filter(status__in=store.APPLIED, duration_ms__isnull=False, applied_at__isnull=False)
+        .order_by("-version_key")
+        .values_list("version", "applied_at", "duration_ms")[:CHART_VERSIONS]
+    )
+    return sorted((Duration(*row) for row in rows), key=lambda p: (p.applied_at, p.version))
+
+
+def weekly_outcomes(database: str, *, through_django: bool = True) -> list[tuple]:
+    """`[(week start, {outcome: events})]` of the last CHART_WEEKS weeks, empty ones included.
+
+    The summary reads through Django's connection to `database`; the fleet page reads each
+    member over its own short connection, as the fleet status does (`through_django=False`).
+    """
+    today = timezone.localdate()
+    first = today - timedelta(weeks=CHART_WEEKS - 1, days=today.weekday())  # a Monday
+    params = {
+        "tz": timezone.get_current_timezone_name(),
+        "since": timezone.make_aware(datetime.combine(first, time.min)),
+    }
+    if through_django:
+        with connections[database].cursor() as cursor:
+            rows = _weekly_rows(cursor, database, params)
+    else:
+        with postgres.connect(database, purpose="admin", connect_timeout=5) as conn:
+            rows = _weekly_rows(conn.cursor(), database, params)
+    found: dict = {}
+    for week, outcome, count in rows:
+        found.setdefault(week, {})[outcome] = count
+    if not found:
+        return []
+    weeks = [first + timedelta(weeks=n) for n in range((today - first).days // 7 + 1)]
+    return [(week, found.get(week, {})) for week in weeks]
+
+
+_weekly_cache: dict[tuple, tuple[int, list]] = {}
+
+
+def _weekly_rows(cursor, database: str, params: dict) -> list:
+    """The weekly counts, counted again only when an event was added since the last count.
+
+    The log is append-only and every new event takes a higher id, so its largest id says
+    whether a count of the same weeks still holds: a summary reloaded with nothing new
+    costs an index lookup, not a scan of every event.
+    """
+    cursor.execute(f"SELECT max(id) FROM {store.EVENTS_TABLE}")
+    newest = cursor.fetchone()[0] or 0
+    key = (database, params["tz"], params["since"])
+    cached = _weekly_cache.get(key)
+    if cached and cached[0] == newest:
+        return cached[1]
+    cursor.execute(_WEEKLY_SQL, params)
+    rows = cursor.fetchall()
+    _weekly_cache[key] = (newest, rows)
+    return rows
+
+
+def fleet_weekly_outcomes(database: str) -> list[tuple] | None:
+    """`weekly_outcomes` of one fleet member; None when its event log cannot be read."""
+    try:
+        return weekly_outcomes(database, through_django=False)
+    except (SchemaAuditError, psycopg.Error):
+        return None

@@ -11,7 +11,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from schema_audit.admin import approval_views, filters, fleet, traces, views
+from schema_audit.admin import approval_views, filters, fleet, queries, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -186,9 +186,14 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         events = MigrationEvent.objects.using(obj._state.db).filter(version=obj.version)
         obj.timeline = list(events.defer("sql_text").order_by("-id")[:TIMELINE_LIMIT])[::-1]
         obj.timeline_total = events.count()
+        with_sql = events.filter(sql_text__isnull=False).defer("sql_text").order_by("-id")
+        # What the version's file ran (a real apply before a dry run), and apart from it, the
+        # Rollback SQL that undid it: a rolled-back version shows both, each labelled.
         obj.sql_event = (
-            events.filter(sql_text__isnull=False).defer("sql_text").order_by("-id").first()
+            with_sql.exclude(action__in=("rollback", "dry_run")).first()
+            or with_sql.exclude(action="rollback").first()
         )
+        obj.rollback_event = with_sql.filter(action="rollback").first()
         return obj
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -229,7 +234,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="file")
     def source_path(self, obj):
         if obj.source_file:
-            return str(obj.source_file.path)
+            return queries.shown_path(obj.source_file.path)
         return "not on disk: description, impact and rollback below are the ledger's copy"
 
     def _header(self, obj, field: str, ledger_field: str | None = None) -> str:
@@ -281,15 +286,24 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     @admin.display(description="SQL")
     def sql_that_ran(self, obj):
-        event = obj.sql_event
-        if event is None:
+        shown = [
+            (label, event)
+            for label, event in (
+                ("The migration's SQL", obj.sql_event),
+                ("The Rollback SQL that undid it", obj.rollback_event),
+            )
+            if event is not None
+        ]
+        if not shown:
             return "no SQL recorded in the event log for this version"
-        return format_html(
-            '<p class="help">Recorded by event #{} ({}, {}).</p>{}',
-            event.id,
-            event.action,
-            timestamp(event.started_at),
-            sql_excerpt(event.pk, event._state.db),
+        return format_html_join(
+            "",
+            '<h4 class="uap-sql-label">{}</h4><p class="help">Recorded by event #{} ({}, {}).'
+            "</p>{}",
+            (
+                (label, e.id, e.action, timestamp(e.started_at), sql_excerpt(e.pk, e._state.db))
+                for label, e in shown
+            ),
         )
 
     @admin.display(description="SQLSTATE")

@@ -16,8 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from schema_audit import api, csv_safe
-from schema_audit.admin import approval_views, fleet, queries
+from schema_audit import api, conf, csv_safe
+from schema_audit.admin import approval_views, charts, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
@@ -69,7 +69,7 @@ def _disk_report(ledger_ready: bool, database: str = "default") -> dict:
     try:
         files = queries.disk_migrations()
     except InvalidMigration as exc:
-        return {"directory_error": str(exc), "directory": str(api.migrations_dir())}
+        return {"directory_error": queries.shown_error(exc), "directory": queries.shown_path()}
     rows = {}
     keys = [str(number).zfill(VERSION_WIDTH) for number in files]
     if ledger_ready:
@@ -95,7 +95,7 @@ def _disk_report(ledger_ready: bool, database: str = "default") -> dict:
             .order_by("-version_key")
         )
     return {
-        "directory": str(api.migrations_dir()),
+        "directory": queries.shown_path(),
         "files_on_disk": len(files),
         "pending": pending,
         "drifted": drifted,
@@ -122,6 +122,21 @@ def _ledger_report(database: str = "default") -> dict:
         "last_run": events.aggregate(last=Max("started_at"))["last"],
         "last_applied": rows.aggregate(last=Max("applied_at"))["last"],
         "events_total": events.count(),
+    }
+
+
+def _trends(database: str) -> dict:
+    """The summary's two charts and, for screen readers, their numbers."""
+    points = queries.applied_durations(database)
+    weeks = queries.weekly_outcomes(database)
+    return {
+        "durations_chart": charts.durations(points, slow_threshold()),
+        "durations": points,
+        "weekly_chart": charts.weekly(weeks),
+        "weekly": [
+            (week, [counts.get(key, 0) for key, _, _ in charts.OUTCOMES]) for week, counts in weeks
+        ],
+        "outcome_labels": [label for _, label, _ in charts.OUTCOMES],
     }
 
 
@@ -188,6 +203,7 @@ def summary(request, admin_site) -> TemplateResponse:
         **_disk_report(ready, database),
         **(_ledger_report(database) if ready else {}),
         **(_integrity_report(database) if ready else {}),
+        **(_trends(database) if ready else {}),
     }
     _add_approvals(request, context)
     return TemplateResponse(request, "admin/schema_audit/summary.html", context)
@@ -201,6 +217,9 @@ def _add_approvals(request, context: dict) -> None:
     # are read, not all of a 100k-row ledger again.
     ready = context["ledger_ready"] and pending
     states = approval_views.approval_states(database, pending) if ready else {}
+    required = conf.UAP_REQUIRE_APPROVAL
     for item in context.get("pending", []):
-        item["approval"] = states.get(item["file"].version)
+        state = item["approval"] = states.get(item["file"].version)
+        # Without the gate a file nobody approved is normal, not a red badge.
+        item["approval_shown"] = bool(state) and (required or state["state"] != "missing")
     context["can_approve"] = approval_views.may_approve(request.user)

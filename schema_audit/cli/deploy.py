@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schema_audit.cli.integrity import dump_json
+from schema_audit.engine.locks import strongest_locks
 from schema_audit.engine.verdict import human_size
 
 FORMATS = {
@@ -44,7 +45,10 @@ def statement_cells(statement: dict) -> tuple[str, ...]:
     return (
         *first,
         str(statement["duration_ms"]),
-        ", ".join(lock_text(lock) for lock in statement["locks"] if lock["existing"]) or "-",
+        ", ".join(
+            lock_text(lock) for lock in strongest_locks(statement["locks"]) if lock["existing"]
+        )
+        or "-",
         ", ".join(r["relation"] for r in statement["rewrites"]) or "-",
         signed_size(statement["size_change_bytes"]),
     )
@@ -71,7 +75,9 @@ def markdown(result: dict) -> str:
     ]
     for trace in traces:
         blocking = {
-            f"{lock['mode']} {lock['relation']}" for lock in trace["locks"] if lock["blocks"]
+            f"{lock['mode']} {lock['relation']}"
+            for lock in strongest_locks(trace["locks"])
+            if lock["blocks"]
         }
         rewrites = sorted({r["relation"] for r in trace["rewrites"]})
         cells = (
@@ -158,11 +164,17 @@ class DeployReport:
         )
 
     def _table(self, header: tuple[str, ...], statements: list[dict]) -> None:
+        # A cell wider than CELL_WIDTH wraps onto continuation lines; JSON keeps every lock.
         rows = [header, *(statement_cells(s) for s in statements)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        for row in rows:
-            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-            self.out.write(("  " + "  ".join(cells)).rstrip())
+        wrapped = [[_wrap(cell) for cell in row] for row in rows]
+        widths = [max(len(line) for row in wrapped for line in row[i]) for i in range(len(header))]
+        for row in wrapped:
+            for depth in range(max(len(lines) for lines in row)):
+                cells = (
+                    (lines[depth] if depth < len(lines) else "").ljust(width)
+                    for lines, width in zip(row, widths, strict=True)
+                )
+                self.out.write(("  " + "  ".join(cells)).rstrip())
 
     def lint_formatted(self, result: dict) -> int:
         """Findings as GitHub annotations or gcc-style lines; the summary goes to stderr."""
@@ -175,3 +187,21 @@ class DeployReport:
             f"{result['warnings']} warning(s)."
         )
         return code
+
+
+CELL_WIDTH = 60
+
+
+def _wrap(cell: str) -> list[str]:
+    """A table cell as lines of at most CELL_WIDTH, broken after its list commas."""
+    if len(cell) <= CELL_WIDTH:
+        return [cell]
+    lines = [""]
+    for part in cell.split(", "):
+        candidate = f"{lines[-1]}, {part}" if lines[-1] else part
+        if lines[-1] and len(candidate) > CELL_WIDTH:
+            lines[-1] += ","
+            lines.append(part)
+        else:
+            lines[-1] = candidate
+    return lines

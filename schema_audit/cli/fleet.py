@@ -95,9 +95,15 @@ def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
         # A mode that changes no schema never needs protecting from the next target: report all.
         on_error="continue" if any(options[mode] for mode in READ_ONLY) else options["on_error"],
         listener=view.event,
+        rollout_id=options.get("rollout"),
     )
     if options["evidence"]:
-        fleet_evidence.write(bundles, options["evidence"], rollout.rollout_id)
+        written = fleet_evidence.write(bundles, options["evidence"], rollout.rollout_id)
+        view.evidence = {
+            "path": str(options["evidence"]),
+            "databases": sorted(written["databases"]),
+            "manifest_sha256": written["manifest_sha256"],
+        }
     return view.summary(rollout)
 
 
@@ -165,9 +171,12 @@ def _work(dispatch, style, options: dict, bundles: dict):
             # A connection lost where no layer below turned it into DatabaseUnavailable: this
             # target is unreachable, the others go on.
             return fleet.TargetResult(alias, 3, "unreachable", error=f"lost the connection: {exc}")
+        result = _parse(out.getvalue())
         if options["evidence"]:
             bundles[alias] = mine["evidence"].getvalue()
-        result = _parse(out.getvalue())
+            if result is not None and "path" in result:
+                # This database's bundle is the folder `alias/` of the fleet's zip.
+                result.update(path=str(options["evidence"]), folder=f"{alias}/")
         message = _first_problem(result or {})
         status = _status_word(code, options, result)
         return fleet.TargetResult(alias, code, status, result=result, error=message)
@@ -237,6 +246,7 @@ class FleetView:
         self.started = time.perf_counter()
         self.running: list[str] = []
         self.finished = 0
+        self.evidence: dict | None = None  # the fleet bundle written, once it is
 
     def event(self, kind: str, alias: str, result: fleet.TargetResult | None) -> None:
         """Listener of the rollout: progress on a terminal, a line per finished target."""
@@ -275,7 +285,11 @@ class FleetView:
         code = rollout.exit_code
         targets = rollout.ordered()
         attention = [t for t in targets if t.code != 0 or t.status in ("stopped", "not_started")]
-        resume = resume_command(self.options, [t.alias for t in attention]) if attention else None
+        resume = (
+            resume_command(self.options, [t.alias for t in attention], rollout.rollout_id)
+            if attention
+            else None
+        )
         if self.report.as_json:
             self.report.out.write(
                 json.dumps(self._document(rollout, targets, code, resume), indent=2, default=str)
@@ -284,6 +298,15 @@ class FleetView:
         self._clear()
         self._table(targets)
         self.report.out.write(self._totals(rollout, targets))
+        if self.evidence:
+            self.report.out.write(
+                f"Fleet evidence bundle written to {self.evidence['path']}: "
+                f"{len(self.evidence['databases'])} database folder(s)."
+            )
+            self.report.out.write(
+                f"Fleet manifest SHA-256: {self.evidence['manifest_sha256']} "
+                "(record it with the bundle)"
+            )
         if attention:
             names = ", ".join(f"{t.alias} ({t.status.replace('_', ' ')})" for t in attention)
             self.report.err.write(self.report.style.ERROR(f"Needs attention: {names}"))
@@ -327,6 +350,7 @@ class FleetView:
             "totals": totals,
             "exit_code": code,
             "resume": resume,
+            "evidence": self.evidence,
         }
 
 
@@ -338,9 +362,10 @@ def where(alias: str) -> str:
         return "misconfigured"
 
 
-def resume_command(options: dict, aliases: list[str]) -> str:
-    """The command that runs the same mode again on `aliases` only."""
+def resume_command(options: dict, aliases: list[str], rollout_id: str) -> str:
+    """The command that runs the same mode again on `aliases` only, in the same rollout."""
     argv = ["python", "manage.py", "uap_migrate", "--database", ",".join(aliases)]
+    argv += ["--rollout", rollout_id]
     if options.get("canary") in aliases:
         argv += ["--canary", options["canary"]]  # the canary did not pass: it still goes first
     for key, flag in _CARRIED:

@@ -12,10 +12,11 @@ from schema_audit.files.discovery import MigrationFile
 OK, FAIL = "✓", "✗"
 
 
-def approval_note(item: dict) -> str:
-    """`  [approved by bob]` or `  [not approved: stale]` for a pending file, '' if unknown."""
+def approval_note(item: dict, required: bool) -> str:
+    """`  [approved by bob]` or `  [not approved: stale]` for a pending file; '' if unknown,
+    or when approvals are not required and none was ever given."""
     approval = item.get("approval")
-    if not approval:
+    if not approval or not required and approval["state"] == "missing":
         return ""
     if approval["state"] == "approved":
         return f"  [approved by {approval['approved_by']}]"
@@ -82,7 +83,7 @@ class Reporter(IntegrityReport, DeployReport):
                 mode = "" if item.get("transactional", True) else ", outside a transaction"
                 self.out.write(
                     f"  {item['version']} {item['name']}  ({item['file']}{mode})"
-                    f"{approval_note(item)}"
+                    f"{approval_note(item, status.get('approval_required', False))}"
                 )
             self._problems(status)
         return 2 if status["problems"] else 0
@@ -130,7 +131,8 @@ class Reporter(IntegrityReport, DeployReport):
             )
         if status.get("approval_required"):
             for item in status.get("pending", []):
-                self.out.write(f"  {item['version']} {item['name']}{approval_note(item)}")
+                note = approval_note(item, True)
+                self.out.write(f"  {item['version']} {item['name']}{note}")
         self._problems(status)
         verdict = {0: "up to date", 1: f"{status['total_pending']} pending", 2: "not consistent"}
         self.out.write(

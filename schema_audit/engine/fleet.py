@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import secrets
 import threading
 import time
@@ -129,6 +130,19 @@ def new_rollout_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+ROLLOUT_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+
+
+def checked_rollout_id(rollout_id: str | None) -> str | None:
+    """`rollout_id` when it has the form new_rollout_id gives; RefusedRequest otherwise."""
+    if rollout_id is not None and not ROLLOUT_ID_RE.fullmatch(rollout_id):
+        raise RefusedRequest(
+            f"--rollout {rollout_id!r}: not a rollout id (like 20260101T120000Z-a1b2c3); "
+            "copy it from the fleet run's Rollout line or its Resume with: line"
+        )
+    return rollout_id
+
+
 class _Control:
     """What the main thread shares with the workers: the halt flag and their connections."""
 
@@ -191,8 +205,12 @@ def roll_out(
     parallel: int = 1,
     on_error: str = "stop",
     listener: Listener | None = None,
+    rollout_id: str | None = None,
 ) -> Rollout:
-    """Run `work(alias)` on every target: the canary alone first, then `parallel` at a time."""
+    """Run `work(alias)` on every target: the canary alone first, then `parallel` at a time.
+
+    `rollout_id` continues an earlier rollout (its resume) instead of starting a new one.
+    """
     if parallel < 1:
         raise RefusedRequest(f"--parallel {parallel}: give 1 or more")
     if on_error not in ON_ERROR:
@@ -203,7 +221,7 @@ def roll_out(
             "add it to --database or use --all-databases"
         )
     order = [canary, *(a for a in targets if a != canary)] if canary else list(targets)
-    rollout = Rollout(new_rollout_id(), order, canary)
+    rollout = Rollout(checked_rollout_id(rollout_id) or new_rollout_id(), order, canary)
     notify = listener or (lambda *args: None)
     control = _Control()
     token = _control.set(control)

@@ -26,7 +26,7 @@ from schema_audit.exceptions import (
 )
 from schema_audit.files import discovery
 from schema_audit.files.statements import parse, transaction_control
-from schema_audit.integrity import ddl_capture
+from schema_audit.integrity import ddl_capture, fingerprint
 from schema_audit.ledger import audit_log, store
 
 ROLLBACK_FROM = ("completed", "baseline")
@@ -208,7 +208,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
         runner = runner_for(conn, guard, **timeouts)
 
         def record(duration: int) -> None:
-            store.update(conn, replace(attempt, duration_ms=duration), runner.app_version)
+            store.update(conn, fingerprinted(conn, attempt, duration), runner.app_version)
 
         if entry.file and not entry.file.transactional:
             # CONCURRENTLY in the rollback of a `-- Transaction: none` file needs autocommit too.
@@ -216,6 +216,16 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
         else:
             duration = run_recorded_or_fail(runner, text, attempt, record, entry.version)
     return done("rollback", entry.version, "rolled_back", duration_ms=duration, sql=text)
+
+
+def fingerprinted(conn, attempt: store.Attempt, duration: int | None) -> store.Attempt:
+    """`attempt` with its duration and the schema's fingerprint, taken in its transaction.
+
+    Every change the app records carries one, so `--verify` compares the live schema with
+    what the last sanctioned change (a rollback, patch, repair, baseline) left.
+    """
+    value, text = fingerprint.take_for_event(conn)
+    return replace(attempt, duration_ms=duration, fingerprint=value, schema_description=text)
 
 
 def baseline(files, database, version, *, reason=None, force=False, lock_wait=None):
@@ -245,6 +255,8 @@ def baseline(files, database, version, *, reason=None, force=False, lock_wait=No
                 attempt = runner_for(conn, guard).attempt(
                     m, started, None, status="baseline", action="baseline", reason=reason
                 )
+                if m is chosen[-1]:  # the schema the baseline adopts
+                    attempt = fingerprinted(conn, attempt, None)
                 store.record(conn, attempt, "")
     return done("baseline", version, "baseline", versions=[m.version for m in chosen])
 
@@ -269,7 +281,8 @@ def repair(files, database, version, mark, *, reason=None, lock_wait=None):
             error_message=message.rstrip(": ") if message else None,
             reason=reason,
         )
-        store.update(conn, attempt, "")
+        # A repair follows a fix by hand: the schema it leaves is the new reference.
+        store.update(conn, fingerprinted(conn, attempt, None), "")
     return done("repair", entry.version, mark, previous=entry.status)
 
 

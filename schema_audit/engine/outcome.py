@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import pq
 
+from schema_audit.exceptions import InvalidMigration
 from schema_audit.files.discovery import MigrationFile, line_of
+from schema_audit.files.statements import parse
 
 Progress = Callable[[str, MigrationFile, "Outcome | None"], None]
 
@@ -86,3 +89,35 @@ def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
     """`file:line: label failed [SQLSTATE]: message`."""
     where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)
     return f"{where}: {migration.label} failed [SQLSTATE {outcome.sqlstate}]: {outcome.error}"
+
+
+class StatementCounter(psycopg.Cursor):
+    """A cursor that notes which statement of a multi-statement query failed.
+
+    PostgreSQL answers such a query with one result per statement up to the failing one and
+    names no statement for an error found while running (a constraint, a division by zero):
+    the count of results before the error does. `failed_at` is that 0-based index, or None.
+    """
+
+    failed_at: int | None = None
+
+    def _check_results(self, results):  # psycopg's hook that sees every result first
+        self.failed_at = next(
+            (n for n, r in enumerate(results) if r.status == pq.ExecStatus.FATAL_ERROR), None
+        )
+        return super()._check_results(results)
+
+
+def failed_statement(text: str, index: int | None) -> tuple[int, str] | None:
+    """`(line, first words)` of the `index`-th statement of `text`; None when unknown."""
+    if index is None or index < 0:
+        return None
+    try:
+        statements = parse(text)
+    except InvalidMigration:
+        return None
+    if index >= len(statements):
+        return None
+    statement = statements[index]
+    words = " ".join(statement.text.split()[:6])
+    return statement.line, words if len(words) <= 60 else words[:59] + "…"

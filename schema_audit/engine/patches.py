@@ -7,12 +7,18 @@ whose version is the patch's file name and whose checksum is the patch's (`conse
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from schema_audit import conf
 from schema_audit.engine import approvals, postgres
-from schema_audit.engine.operations import done, locked, run_recorded_or_fail, runner_for, utcnow
+from schema_audit.engine.operations import (
+    done,
+    fingerprinted,
+    locked,
+    run_recorded_or_fail,
+    runner_for,
+    utcnow,
+)
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
@@ -51,7 +57,7 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
             text,
             attempt,
             lambda d: store.record_event(
-                conn, replace(attempt, duration_ms=d), runner.app_version
+                conn, fingerprinted(conn, attempt, d), runner.app_version
             ),
             path.name,
         )

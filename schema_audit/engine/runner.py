@@ -17,10 +17,12 @@ from schema_audit.engine import fleet, placeholder, postgres, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
+    StatementCounter,
     connection_lost,
     describe_error,
     elapsed_ms,
     error_line,
+    failed_statement,
     failure_text,
     first_line,
 )
@@ -212,10 +214,11 @@ class Runner:
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         guarded = _Guarded()
+        cursor = StatementCounter(self.conn)
         try:
             with self._rolled_back_on_error(guarded):
                 guarded.xact = _last_row(self.conn.execute(self.begin, prepare=False))[0]
-                cursor = self.conn.execute(migration.sql + self.after_file, prepare=False)
+                cursor.execute(migration.sql + self.after_file, prepare=False)
                 duration = elapsed_ms(clock)
                 self._check_session(_last_row(cursor), migration.path, guarded.xact)
                 schema = (
@@ -230,7 +233,7 @@ class Runner:
                 )
                 store.record_and_commit(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
-            return self._fail(migration, started, elapsed_ms(clock), exc)
+            return self._fail(migration, started, elapsed_ms(clock), exc, cursor.failed_at)
         except TransactionEscaped as exc:
             self.record_failure(migration, started, elapsed_ms(clock), exc, ESCAPED, None)
         outcome = Outcome(migration.version, migration.name, "completed", duration)
@@ -413,6 +416,8 @@ class Runner:
     def attempt(self, migration: MigrationFile, started: datetime, duration: int, **extra):
         """The ledger Attempt of `migration` (action apply, status completed unless given)."""
         header = migration.header
+        # The deploy's ticket (--ticket, UAP_CHANGE_TICKET) wins over the file's `-- Ticket:`.
+        extra.setdefault("ticket", provenance.ticket() or header.get("Ticket").strip() or None)
         return store.Attempt(
             version=migration.version,
             action=extra.pop("action", "apply"),
@@ -429,7 +434,12 @@ class Runner:
         )
 
     def _fail(
-        self, migration: MigrationFile, started: datetime, duration: int, exc: psycopg.Error
+        self,
+        migration: MigrationFile,
+        started: datetime,
+        duration: int,
+        exc: psycopg.Error,
+        failed_at: int | None = None,
     ):
         self.raise_if_lost(exc, migration)
         position = int(exc.diag.statement_position or 0)
@@ -444,7 +454,15 @@ class Runner:
             # message (`syntax error at end of input`, `unterminated ...`) and line.
             exc = self._alone(migration) or exc
         line = error_line(exc, migration.sql)
-        self.record_failure(migration, started, duration, exc, describe_error(exc), line)
+        message = describe_error(exc)
+        if line is None and failed_at is not None:
+            # An error found while running names no position: the count of results before
+            # it says which of the file's statements it was.
+            found = failed_statement(migration.sql, failed_at)
+            if found:
+                line = found[0]
+                message = f"{message}\nin the statement at line {found[0]}: {found[1]}"
+        self.record_failure(migration, started, duration, exc, message, line)
 
     def _alone(self, migration: MigrationFile) -> psycopg.Error | None:
         """The error of the file sent without `after_file` (rolled back in any case)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from schema_audit.engine.locks import strongest_locks
+
 SAFE, REVIEW, DANGEROUS = "safe", "review", "dangerous"
 RANKED = (SAFE, REVIEW, DANGEROUS)
 
@@ -59,12 +61,12 @@ def _describe(rows: int, size: int) -> str:
 def _rewrites(statement: dict, file_locks: list[dict], limits: dict) -> list[tuple[str, str]]:
     found = []
     # The lock may come from an earlier statement of the file, held since (same transaction).
-    modes = {
-        lock["relation"]: lock["mode"]
-        for lock in sorted(file_locks, key=lambda lock: lock["statement"])
-        if lock["blocks"] and lock["statement"] <= statement["index"]
-    }
-    modes.update((lock["relation"], lock["mode"]) for lock in statement["locks"] if lock["blocks"])
+    held = [
+        lock
+        for lock in (*file_locks, *statement["locks"])
+        if lock["blocks"] and lock.get("statement", statement["index"]) <= statement["index"]
+    ]
+    modes = {lock["relation"]: lock["mode"] for lock in strongest_locks(held)}
     rewrites = statement["rewrites"]
     # A table's indexes are rebuilt with it: name the table, not each index again.
     tables = [r for r in rewrites if r["kind"] != "index"] or rewrites
@@ -86,7 +88,7 @@ def _rewrites(statement: dict, file_locks: list[dict], limits: dict) -> list[tup
 def _locks(statement: dict, held: dict, limits: dict, where: str) -> list[tuple[str, str]]:
     found = []
     rewritten = {r["relation"] for r in statement["rewrites"]}
-    for lock in statement["locks"]:
+    for lock in strongest_locks(statement["locks"]):
         if not lock["blocks"] or lock["relation"] in rewritten:
             continue
         name, mode = lock["relation"], lock["mode"]

@@ -38,8 +38,10 @@ def write(bundles: dict[str, bytes], out: str | Path | BinaryIO, rollout: str) -
             "created_at": datetime.now(timezone.utc).isoformat(),
             "databases": manifests,
         }
-        archive.writestr(FLEET_MANIFEST, json.dumps(fleet, indent=2, sort_keys=True))
-    return fleet
+        text = json.dumps(fleet, indent=2, sort_keys=True).encode()
+        archive.writestr(FLEET_MANIFEST, text)
+    # The hash to keep beside the bundle: fleet.json names every database's manifest hash.
+    return {**fleet, "manifest_sha256": hashlib.sha256(text).hexdigest()}
 
 
 def is_fleet_bundle(bundle: str | Path | BinaryIO) -> bool:

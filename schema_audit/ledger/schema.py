@@ -240,7 +240,18 @@ ACCESS_COLUMNS = (
     ("rows_exported", "integer"),
     ("address", "text"),
 )
-ACCESS_ACTIONS = ("view", "export", "evidence", "approve", "revoke", "login_failed")
+ACCESS_ACTIONS = (
+    "view",
+    "export",
+    "evidence",
+    "approve",
+    "revoke",
+    "login_failed",
+    # Writes the read-only admin refuses (403), recorded as what was attempted.
+    "add",
+    "change",
+    "delete",
+)
 _ACCESS_TRIGGER_SQL = _append_only_sql(
     ACCESS_TABLE, "The access log of the audit trail is never edited or purged."
 )

@@ -111,7 +111,8 @@ def record_history(conn) -> None:
                 duration_ms=duration,
                 name=name,
                 checksum=discovery.checksum(text),
-                sql_text=text,
+                # A rollback event records the Rollback SQL it ran, as the runner does.
+                sql_text=header.rollback if action == "rollback" else text,
                 error_message=error,
                 sqlstate=sqlstate,
                 description=header.description,

@@ -139,3 +139,21 @@ def test_each_access_is_streamed_as_json_after_commit(
         ("access", "auditor", "view", "status=failed")
     ]
     assert lines[0]["id"] and lines[0]["at"]
+
+
+def test_refused_writes_are_recorded_as_what_they_attempted(auditor_client):
+    """An auditor's approve and delete POSTs are 403 and logged as `approve` / `delete`."""
+    approve = reverse("admin:schema_audit_approve", args=["008"])
+    delete = reverse("admin:schema_audit_schemamigration_delete", args=["001"])
+    change = reverse("admin:schema_audit_schemamigration_change", args=["001"])
+    assert auditor_client.post(approve, {"comment": "x"}).status_code == 403
+    assert auditor_client.post(delete, {"post": "yes"}).status_code == 403
+    assert auditor_client.post(change, {"status": "completed"}).status_code == 403
+    assert auditor_client.get(change).status_code == 200
+    rows = [(r["action"], r["method"], r["status_code"]) for r in access_rows("auditor")[-4:]]
+    assert rows == [
+        ("approve", "POST", 403),
+        ("delete", "POST", 403),
+        ("change", "POST", 403),
+        ("view", "GET", 200),
+    ]

@@ -187,3 +187,44 @@ def test_a_post_for_content_the_page_did_not_show_is_refused(csrf_client, histor
         assert checksum(path.read_text("utf-8")) in response.content.decode()  # shown anew
     finally:
         path.write_text(original, encoding="utf-8")
+
+
+def test_approve_form_offers_the_files_own_ticket(csrf_client, history, settings, tmp_path):
+    """A `-- Ticket:` line in the header prefills the form's change ticket."""
+    import shutil
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(history.directory, folder)
+    pending = folder / "008_v1.7_pending.sql"
+    pending.write_text(
+        pending.read_text(encoding="utf-8").replace(
+            "-- Impact:", "-- Ticket: CHG-808\n-- Impact:"
+        ),
+        encoding="utf-8",
+    )
+    settings.UAP_MIGRATIONS_DIR = folder
+    csrf_client.force_login(make_approver())
+    page = csrf_client.get(APPROVE)
+    assert page.status_code == 200
+    assert page.context["form"]["ticket"].value() == "CHG-808"
+    assert 'value="CHG-808"' in page.content.decode()
+
+
+def test_unapproved_files_carry_no_badge_while_approvals_are_off(
+    csrf_client, history, settings, tmp_path
+):
+    """No red badge without UAP_REQUIRE_APPROVAL; with it, every pending file shows its state."""
+    import shutil
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(history.directory, folder)
+    (folder / "009_v1.8_never_approved.sql").write_text(migration("009", "SELECT 9;"))
+    settings.UAP_MIGRATIONS_DIR = folder
+    csrf_client.force_login(make_approver())
+    settings.UAP_REQUIRE_APPROVAL = False
+    page = csrf_client.get(SUMMARY).content.decode()
+    cell = page.split('id="approval-009"', 1)[1].split("</td>", 1)[0]
+    assert "not approved" not in cell and 'id="approve-009"' in cell
+    settings.UAP_REQUIRE_APPROVAL = True
+    page = csrf_client.get(SUMMARY).content.decode()
+    assert "not approved</span> missing" in page.split('id="approval-009"', 1)[1]

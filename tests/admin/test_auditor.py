@@ -11,6 +11,7 @@ import sys
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -154,3 +155,15 @@ def test_pages_carry_security_headers_and_static_files_are_served(client):
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     css = client.get("/static/admin/css/base.css")
     assert css.status_code == 200 and css["Content-Type"].startswith("text/css")
+
+
+@pytest.mark.django_db
+def test_migrate_creates_all_three_compliance_groups():
+    """Auditors, approvers and audit admins exist after `migrate`, before any auditor is made."""
+    names = set(Group.objects.values_list("name", flat=True))
+    assert {"Schema auditors", "Schema approvers", "Schema audit admins"} <= names
+    auditors = Group.objects.get(name="Schema auditors")
+    assert sorted(auditors.permissions.values_list("codename", flat=True)) == [
+        "view_migrationevent",
+        "view_schemamigration",
+    ]

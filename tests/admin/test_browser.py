@@ -170,7 +170,28 @@ def test_pages_carry_a_csp_and_the_admin_runs_under_it(live_server, history, bro
         "schema_audit/migrationevent/",
         "schema_audit/schemamigration/summary/",
         "schema_audit/schemamigration/003/change/",
+        "schema_audit/schemamigration/fleet/",
     ):
         browser.get(f"{live_server.url}/admin/{page}")
         assert browser.find_element(By.ID, "content")
+    assert console_errors(browser) == []
+
+
+def test_summary_charts_are_drawn_and_styled_under_the_strict_policy(
+    live_server, history, browser
+):
+    """No 'unsafe-inline': the charts' colours come from the static stylesheet, no violation."""
+    make_auditor()
+    browser.get(f"{live_server.url}/admin/")
+    browser.find_element(By.NAME, "username").send_keys("auditor")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.get(f"{live_server.url}/admin/schema_audit/schemamigration/summary/")
+    for chart in ("durations", "weekly"):
+        svg = browser.find_element(By.ID, chart)
+        assert svg.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    bar = browser.find_element(By.CSS_SELECTOR, "#durations rect.uap-bar-completed")
+    assert bar.value_of_css_property("fill") == "rgb(46, 125, 50)"
+    badge = browser.find_element(By.CSS_SELECTOR, ".uap-badge")
+    assert badge.value_of_css_property("border-radius") == "10px"
     assert console_errors(browser) == []

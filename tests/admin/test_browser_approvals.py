@@ -29,9 +29,11 @@ def log_in(driver, url: str, username: str) -> None:
 def test_approver_approves_and_auditor_is_refused_the_button(
     live_server,
     history,
+    settings,
     browser,  # noqa: F811
 ):
     """bob approves 008 through the confirmation page; the auditor sees no button and a 403."""
+    settings.UAP_REQUIRE_APPROVAL = True
     make_auditor("bob", "--approver")
     make_auditor()
     admin_data.make_author()

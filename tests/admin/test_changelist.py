@@ -234,6 +234,17 @@ def test_rollback_timeline_lists_apply_then_rollback(auditor_client, history):
     assert timeline[0].host in page and timeline[0].applied_by in page
 
 
+def test_rolled_back_version_shows_the_sql_it_ran_and_its_rollback(auditor_client, history):
+    """Both texts, each under its own label: the migration's SQL and the Rollback SQL."""
+    page = auditor_client.get(change_url("004")).content.decode()
+    applied, rollback = page.split("The migration&#x27;s SQL", 1)[1].split(
+        "The Rollback SQL that undid it", 1
+    )
+    assert "CREATE TABLE IF NOT EXISTS t004" in applied and "(apply," in applied
+    assert "SELECT 1;" in rollback and "(rollback," in rollback
+    assert "CREATE TABLE IF NOT EXISTS t004" not in rollback
+
+
 def test_event_log_links_back_to_its_version(auditor_client, history):
     """The event changelist filters by version and links each row to the migration."""
     response = auditor_client.get(f"{EVENTS}?version=003")

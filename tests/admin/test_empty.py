@@ -88,3 +88,24 @@ def test_missing_migrations_directory_is_a_notice_on_the_summary(any_client, set
     assert response.status_code == 200
     assert 'id="directory-missing"' in page
     assert "nowhere" in page and "does not exist" in page
+
+
+def test_summary_never_shows_the_servers_absolute_path(any_client, settings, tmp_path):
+    """Outside the project only the folder's name is shown, in the notice and the table."""
+    settings.UAP_MIGRATIONS_DIR = tmp_path / "nowhere"
+    page = any_client.get(SUMMARY).content.decode()
+    assert "nowhere" in page and str(tmp_path) not in page
+    folder = tmp_path / "sql_files"
+    folder.mkdir()
+    settings.UAP_MIGRATIONS_DIR = folder
+    page = any_client.get(SUMMARY).content.decode()
+    assert "sql_files" in page and str(tmp_path) not in page
+    fleet = any_client.get(reverse("admin:schema_audit_fleet")).content.decode()
+    assert str(tmp_path) not in fleet
+
+
+def test_summary_shows_a_project_directory_relative_to_base_dir(any_client, settings):
+    """The demo project's own directory reads `db/migrations`."""
+    settings.UAP_MIGRATIONS_DIR = settings.BASE_DIR / "db" / "migrations"
+    page = any_client.get(SUMMARY).content.decode()
+    assert "db/migrations" in page and str(settings.BASE_DIR) not in page

@@ -143,11 +143,25 @@ def test_nul_byte_in_an_object_id_is_not_found(auditor_client, history, model):
 
 
 def test_every_admin_page_sends_a_content_security_policy(auditor_client, history):
-    """Scripts only from this site: an injected inline script would not run."""
-    for page in (VERSIONS, EVENTS, reverse("admin:login")):
-        policy = auditor_client.get(page)["Content-Security-Policy"]
+    """Scripts and styles only from this site's files: no 'unsafe-inline' on any page."""
+    from django.test import Client
+
+    pages = (
+        VERSIONS,
+        EVENTS,
+        reverse("admin:index"),
+        reverse("admin:schema_audit_summary"),
+        reverse("admin:schema_audit_fleet"),
+        reverse("admin:schema_audit_schemamigration_change", args=["003"]),
+    )
+    login = Client().get(reverse("admin:login"))
+    for page, response in [(p, auditor_client.get(p)) for p in pages] + [("login", login)]:
+        assert response.status_code == 200, page
+        policy = response["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "object-src 'none'" in policy
-        assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";")[0]
+        assert "style-src 'self'" in policy and "unsafe-inline" not in policy, policy
+        body = response.content.decode()
+        assert "<style" not in body and " style=" not in body, page
 
 
 @pytest.mark.django_db(transaction=True)

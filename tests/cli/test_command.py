@@ -278,3 +278,45 @@ def test_statement_timeout_applies_inside_migrations(uap, database, migrations_d
     result = uap("--statement-timeout", "200ms", directory=folder)
     assert result.code == 1
     assert database.query(EVENTS) == [("001", "apply", "failed", "57014")]
+
+
+def test_header_ticket_is_recorded_unless_the_deploy_names_one(uap, database, migrations_dir):
+    """`-- Ticket:` in a file's header is its events' ticket; --ticket wins when given."""
+    text = migration("001", "CREATE TABLE t (id int);").replace(
+        "-- Impact:", "-- Ticket: CHG-101\n-- Impact:"
+    )
+    other = migration("002", "CREATE TABLE u (id int);").replace(
+        "-- Impact:", "-- Ticket: CHG-202\n-- Impact:"
+    )
+    folder = migrations_dir({"001_v1.0_t.sql": text})
+    assert uap(directory=folder).code == 0
+    folder = migrations_dir({"002_v1.1_u.sql": other}, name="migrations")
+    assert uap("--ticket", "DEPLOY-7", directory=folder).code == 0
+    tickets = database.query(
+        "SELECT version, ticket FROM schema_migration_events WHERE action = 'apply' ORDER BY id"
+    )
+    assert tickets == [("001", "CHG-101"), ("002", "DEPLOY-7")]
+
+
+def test_failing_statement_of_a_multi_statement_file_is_named(uap, database, migrations_dir):
+    """A runtime error (no position from PostgreSQL) names the statement's line and words."""
+    body = (
+        "CREATE TABLE t (id int PRIMARY KEY);\n"
+        "INSERT INTO t VALUES (1);\n"
+        "\n"
+        "-- the duplicate below fails while running\n"
+        "INSERT INTO t VALUES (1);\n"
+        "CREATE INDEX t_id ON t (id);\n"
+    )
+    folder = migrations_dir({"001_v1.0_dup.sql": migration("001", body)})
+    result = uap(directory=folder)
+    assert result.code == 1
+    line = 11 + body.splitlines().index("INSERT INTO t VALUES (1);", 2)
+    where = f"in the statement at line {line}: INSERT INTO t VALUES (1)"
+    assert f"001_v1.0_dup.sql:{line}:" in result.err and where in result.err
+    error = database.scalar(
+        "SELECT error_message FROM schema_migration_events WHERE action = 'apply'"
+    )
+    assert "duplicate key" in error and where in error
+    data = json.loads(uap("--json", directory=folder).out)
+    assert data["errors"][0]["line"] == line

@@ -366,3 +366,46 @@ def test_repair_and_dry_run_on_a_fleet_carry_the_rollout_id(fleet, uap_fleet, mi
         assert actions == [("apply", True), ("apply", False), ("repair", True), ("dry_run", True)]
         repair = "SELECT rollout FROM schema_migration_events WHERE action = 'repair'"
         assert db.scalar(repair) == rollout
+
+
+def test_fleet_evidence_says_where_it_wrote_and_the_hash_to_keep(
+    fleet, uap_fleet, migrations_dir, tmp_path
+):
+    """Text and JSON name the zip and the SHA-256 of fleet.json; no in-memory object leaks."""
+    import hashlib
+
+    folder = migrations_dir(numbered(1))
+    dbs = fleet(2)
+    assert uap_fleet(dbs, directory=folder).code == 0
+    out = tmp_path / "fleet.zip"
+    text = uap_fleet(dbs, "--evidence", str(out), directory=folder)
+    with zipfile.ZipFile(out) as archive:
+        digest = hashlib.sha256(archive.read("fleet.json")).hexdigest()
+    assert f"Fleet evidence bundle written to {out}: 2 database folder(s)." in text.out
+    assert f"Fleet manifest SHA-256: {digest}" in text.out
+    document = json.loads(uap_fleet(dbs, "--evidence", str(out), "--json", directory=folder).out)
+    assert document["evidence"]["path"] == str(out)
+    assert len(document["evidence"]["manifest_sha256"]) == 64
+    for target in document["targets"]:
+        assert target["result"]["path"] == str(out)
+        assert target["result"]["folder"] == f"{target['alias']}/"
+    assert "BytesIO" not in json.dumps(document)
+
+
+def test_resume_continues_the_same_rollout(fleet, uap_fleet, migrations_dir):
+    """The Resume with: line carries --rollout: the resumed file's events join the rollout."""
+    folder = migrations_dir(numbered(2))
+    dbs = fleet(2)
+    execute(dbs[1], "CREATE TABLE t2 (id int)")
+    result = uap_fleet(dbs, "--on-error", "continue", directory=folder)
+    assert result.code == 1
+    resume = next(line for line in result.err.splitlines() if line.startswith("Resume with:"))
+    rollout = dbs[0].scalar("SELECT DISTINCT rollout FROM schema_migration_events")
+    assert f"--rollout {rollout}" in resume
+    execute(dbs[1], "DROP TABLE t2")
+    argv = resume.removeprefix("Resume with: python manage.py uap_migrate ").split()
+    assert run_command(*argv).code == 0
+    assert dbs[1].query(ROLLOUTS) == [(rollout,)]
+    assert dbs[1].scalar(COMPLETED) == 2
+    bad = run_command("--database", dbs[0].alias, "--rollout", "x; DROP", "--dir", str(folder))
+    assert bad.code == 2 and "not a rollout id" in bad.err

@@ -216,3 +216,12 @@ def test_an_unusable_require_approval_setting_is_exit_2(uap, folder, database):
     result = uap(directory=folder)
     assert result.code == 2 and "UAP_REQUIRE_APPROVAL" in result.err
     assert "orders" not in database.tables()
+
+
+def test_plan_shows_no_approval_state_while_approvals_are_off(uap, migrations_dir, settings):
+    """`--plan` says nothing of approvals unless they are required or one was given."""
+    folder = migrations_dir({"001_v1.0_a.sql": migration("001", "SELECT 1;")})
+    settings.UAP_REQUIRE_APPROVAL = False
+    assert "approved" not in uap("--plan", directory=folder).out
+    settings.UAP_REQUIRE_APPROVAL = True
+    assert "[not approved: missing]" in uap("--plan", directory=folder).out

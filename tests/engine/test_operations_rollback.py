@@ -101,3 +101,58 @@ def test_a_fix_ships_as_a_later_version_after_a_rollback(uap, database, migratio
         ("003", "completed"),
     ]
     assert "b" not in database.tables() and "b2" in database.tables()
+
+
+def test_verify_stays_green_after_a_rollback_and_a_patch(uap, database, migrations_dir, tmp_path):
+    """Sanctioned changes record the schema they leave: no lasting drift after them."""
+    folder = migrations_dir(
+        {
+            "001_v1.0_t.sql": migration("001", "CREATE TABLE t (id int, note text);"),
+            "002_v1.1_index.sql": migration(
+                "002", "CREATE INDEX t_note ON t (note);", rollback="DROP INDEX t_note;"
+            ),
+        }
+    )
+    assert uap(directory=folder).code == 0
+    assert uap("--verify", directory=folder).code == 0
+    assert uap("--rollback", "002", directory=folder).code == 0
+    verified = uap("--verify", directory=folder)
+    assert verified.code == 0, verified.out + verified.err
+    assert uap("--check", directory=folder).code == 0
+    patch = tmp_path / "patch_add_flag.sql"
+    patch.write_text("ALTER TABLE t ADD COLUMN flag boolean;\n", encoding="utf-8")
+    assert uap("--patch", str(patch)).code == 0
+    verified = uap("--verify", directory=folder)
+    assert verified.code == 0, verified.out + verified.err
+    recorded = database.query(
+        "SELECT action FROM schema_migration_events WHERE fingerprint IS NOT NULL ORDER BY id"
+    )
+    assert [action for (action,) in recorded] == ["apply", "rollback", "patch"]
+
+
+def test_baseline_and_repair_record_the_schema_they_leave(uap, database, migrations_dir):
+    """A baseline adopts the live schema as its reference; so does a repair after a hand fix."""
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE adopted (id int)")
+    folder = migrations_dir(
+        {
+            "001_v1.0_adopted.sql": migration("001", "CREATE TABLE adopted (id int);"),
+            "002_v1.1_dirty.sql": migration("002", "SELECT 1;"),
+        }
+    )
+    assert uap("--baseline", "001", directory=folder).code == 0
+    assert uap("--verify", directory=folder).code == 0
+    with database.connect() as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, status) "
+            "VALUES ('002', 'v1.1_dirty', 'running')"
+        )
+        conn.execute("CREATE TABLE fixed_by_hand (id int)")
+    assert uap("--repair", "002", "--mark", "completed", directory=folder).code == 0
+    verified = uap("--verify", directory=folder)
+    assert verified.code == 0, verified.out + verified.err
+    recorded = database.query(
+        "SELECT action, version FROM schema_migration_events "
+        "WHERE fingerprint IS NOT NULL ORDER BY id"
+    )
+    assert recorded == [("baseline", "001"), ("repair", "002")]

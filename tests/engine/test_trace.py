@@ -287,3 +287,51 @@ def test_trace_names_statements_without_their_literals(uap, orders, migrations_d
     for secret in ("hunter2", "alice@"):
         assert secret not in json.dumps(trace) and secret not in kept
     assert "hunter2" not in uap("--trace", "--format", "markdown", directory=folder).out
+
+
+def test_each_summary_names_the_strongest_lock_held_on_a_relation(uap, orders, migrations_dir):
+    """Holding ShareLock and AccessExclusiveLock on one table, the latter is what is reported."""
+    folder = migrations_dir(
+        {
+            "001_v1.0_index_then_widen.sql": migration(
+                "001",
+                "DO $$ BEGIN\n"
+                "  CREATE INDEX IF NOT EXISTS orders_amount ON orders (amount);\n"
+                "  ALTER TABLE orders ALTER amount TYPE bigint;\n"
+                "END $$;",
+            )
+        }
+    )
+    document = uap("--trace", "--json", directory=folder)
+    trace = _trace_of(document.out, "001")
+    assert {"ShareLock", "AccessExclusiveLock"} <= _locks(trace, "public.orders")
+    rewrite = next(r for r in trace["reasons"] if r.startswith("rewrites big table public.orders"))
+    assert "under AccessExclusiveLock" in rewrite, rewrite
+    markdown = uap("--trace", "--format", "markdown", directory=folder).out
+    row = next(line for line in markdown.splitlines() if line.startswith("| 001 "))
+    assert "AccessExclusiveLock public.orders" in row and "ShareLock public.orders" not in row
+    text = uap("--dry-run", "--trace", directory=folder).out
+    assert "ShareLock public.orders" not in text.replace("AccessExclusiveLock public.orders", "")
+
+
+def test_text_trace_wraps_a_long_locks_cell(uap, orders, migrations_dir):
+    """The LOCKS column wraps at its list commas instead of printing one 300-character row."""
+    tables = "".join(
+        f"CREATE TABLE IF NOT EXISTS long_relation_name_number_{n} (id int);\n" for n in range(6)
+    )
+    with orders.connect() as conn:
+        conn.execute(tables)
+    names = ", ".join(f"long_relation_name_number_{n}" for n in range(6))
+    folder = migrations_dir({"001_v1.0_lock_all.sql": migration("001", f"LOCK TABLE {names};")})
+    text = uap("--dry-run", "--trace", directory=folder)
+    assert text.code == 0, text.err
+    lines = text.out.splitlines()
+    header = next(n for n, line in enumerate(lines) if "LOCKS" in line)
+    rows = lines[header : header + 7]
+    assert rows[-1].strip().startswith("AccessExclusiveLock public.long_relation_name_number_5")
+    assert max(len(line) for line in rows) < 160
+    printed = " ".join(text.out.split())
+    for n in range(6):
+        assert f"public.long_relation_name_number_{n} (blocks reads and writes)" in printed
+    document = json.loads(uap("--trace", "--json", directory=folder).out)
+    assert len(document["dry_run"][0]["trace"]["statements"][0]["locks"]) == 6

@@ -162,7 +162,8 @@ def test_blocked_migration_fails_on_lock_timeout_and_spares_the_holder(
         holder.execute("COMMIT")
     assert result.code == 1
     assert 0.3 <= elapsed < 5
-    assert "002_v1.0_b.sql: 002 v1.0_b failed [SQLSTATE 55P03]" in result.err
+    assert "002_v1.0_b.sql:12: 002 v1.0_b failed [SQLSTATE 55P03]" in result.err
+    assert "in the statement at line 12: ALTER TABLE target ADD COLUMN x" in result.err
     assert "canceling statement due to lock timeout" in result.err
     assert database.query(
         "SELECT status, error_message LIKE '%%lock timeout%%' FROM schema_migrations "

@@ -202,3 +202,52 @@ def test_lint_asks_a_reachable_server_for_its_version(database, migrations_dir):
     data = json.loads(proc.stdout)
     server = database.scalar("SELECT current_setting('server_version_num')::int / 10000")
     assert (data["pg_version"], data["pg_version_source"]) == (server, "server")
+
+
+def test_lint_files_may_follow_the_format_option(uap, migrations_dir):
+    """`--lint --format github FILE` and `--lint FILE --format github` lint the same file."""
+    folder = _file(migrations_dir, "CREATE TABLE t (id bigint);")
+    path = str(next(folder.glob("*.sql")))
+    before = uap("--lint", path, "--format", "github")
+    after = uap("--lint", "--format", "github", path)
+    assert before.code == after.code == 2, after.err
+    assert after.out == before.out and "title=if-not-exists" in after.out
+    stray = uap("--status", path)
+    assert stray.code == 2 and "file arguments go with --lint" in stray.err
+
+
+def test_lint_paths_are_relative_to_the_working_directory(uap, migrations_dir, monkeypatch):
+    """Below the working directory a finding names the file as the repository does."""
+    folder = _file(migrations_dir, "CREATE TABLE t (id bigint);")
+    name = next(folder.glob("*.sql")).name
+    monkeypatch.chdir(folder.parent)
+    for fmt, expected in (
+        ("text", f"{folder.name}/{name}:11: if-not-exists"),
+        ("github", f"::error file={folder.name}/{name},line=11"),
+        ("gcc", f"{folder.name}/{name}:11:1: error"),
+    ):
+        out = uap("--lint", "--format", fmt, directory=folder).out
+        assert out.startswith(expected), out
+    data = json.loads(uap("--lint", "--json", directory=folder).out)
+    assert data["findings"][0]["path"] == f"{folder.name}/{name}"
+    monkeypatch.chdir(folder / "..")
+    monkeypatch.chdir("/")
+    outside = uap("--lint", "--json", directory=folder).out
+    assert json.loads(outside)["findings"][0]["path"].startswith(str(folder.parent).lstrip("/"))
+
+
+@pytest.mark.parametrize(
+    "creates",
+    [
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS made AS SELECT 1 AS a;",
+        "CREATE TABLE IF NOT EXISTS made AS SELECT 1 AS a;",
+        "CREATE TABLE IF NOT EXISTS made PARTITION OF parent FOR VALUES IN (1);",
+        "SELECT 1 AS a INTO made;",
+    ],
+)
+def test_index_on_a_relation_the_file_creates_is_not_an_existing_one(migrations_dir, creates):
+    """An index on a materialized view, partition or table made earlier in the file is no risk."""
+    body = f"{creates}\nCREATE INDEX IF NOT EXISTS made_a ON made (a);"
+    assert "index-not-concurrent" not in _rules(_file(migrations_dir, body))
+    existing = "CREATE INDEX IF NOT EXISTS other_a ON other (a);"
+    assert "index-not-concurrent" in _rules(_file(migrations_dir, existing, name="other"))

@@ -6,6 +6,7 @@ Pure: reads files, never connects to a database. The rules: docs/reference.md, "
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from pglast import ast
@@ -24,7 +25,7 @@ from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public
     WARNING,
     Finding,
 )
-from schema_audit.files.lint.safety import SafetyChecker
+from schema_audit.files.lint.safety import SafetyChecker, note_created
 from schema_audit.files.statements import Statement, parse, transaction_control
 
 # Without UAP_LINT_PG_VERSION and a server to ask: the oldest major version still supported.
@@ -58,6 +59,7 @@ def check(
         findings += lint_file(path, pg_version)
     if not type_rules:
         findings = [f for f in findings if f.rule not in TYPE_RULES]
+    findings = [replace(f, path=shown_path(f.path)) for f in findings]
     findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return {
         "files": len(paths),
@@ -66,6 +68,21 @@ def check(
         "warnings": sum(f.level == WARNING for f in findings),
         "findings": [f.as_dict() | {"text": str(f)} for f in findings],
     }
+
+
+def shown_path(path: str) -> str:
+    """`path` relative to the working directory when below it, as compilers print them.
+
+    GitHub attaches an annotation to a pull request's line only by the repository-relative
+    path; an absolute one (from an absolute `--dir`) annotates nothing.
+    """
+    where = Path(path)
+    if not where.is_absolute():
+        return path
+    try:
+        return str(where.relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:
@@ -192,6 +209,7 @@ class _Checker:
     def run(self, statements: list[Statement]) -> list[Finding]:
         """All findings of the file."""
         for statement in statements:
+            note_created(self.created, statement.node)
             handler = getattr(self, f"_{type(statement.node).__name__}", None)
             if handler:
                 handler(statement.node, statement.line)
@@ -230,7 +248,6 @@ class _Checker:
 
     def _CreateStmt(self, node, line):
         table = node.relation.relname
-        self.created.add(table)
         if not node.if_not_exists:
             self._report(line, "if-not-exists", f"write CREATE TABLE IF NOT EXISTS {table}")
         for element in node.tableElts or ():

@@ -59,6 +59,16 @@ def type_name(column: ast.ColumnDef) -> str:
     return names[-1].sval.lower() if names else ""
 
 
+def note_created(created: set[str], node) -> None:
+    """Add the relation `node` creates, of any kind (table, partition, materialized view)."""
+    if isinstance(node, ast.CreateStmt):
+        created.add(node.relation.relname)
+    elif isinstance(node, ast.CreateTableAsStmt) and node.into and node.into.rel:
+        created.add(node.into.rel.relname)
+    elif isinstance(node, ast.SelectStmt) and node.intoClause and node.intoClause.rel:
+        created.add(node.intoClause.rel.relname)
+
+
 class SafetyChecker:
     """Finds statements that lock or rewrite existing tables longer than they need to."""
 
@@ -72,6 +82,7 @@ class SafetyChecker:
     def run(self, statements: list[Statement]) -> list[Finding]:
         """Every finding of these rules in one file."""
         for statement in statements:
+            note_created(self.created, statement.node)
             handler = getattr(self, f"_{type(statement.node).__name__}", None)
             if handler:
                 handler(statement.node, statement.line)
@@ -84,7 +95,6 @@ class SafetyChecker:
         return relation.relname not in self.created
 
     def _CreateStmt(self, node, line):
-        self.created.add(node.relation.relname)
         for element in node.tableElts or ():
             if isinstance(element, ast.ColumnDef):
                 self._column_type(element, line)

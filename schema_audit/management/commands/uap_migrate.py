@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -56,6 +57,8 @@ class Command(BaseCommand):
             metavar="FILE",
             help="pre-deploy checklist over FILEs (default: every migration); no database",
         )
+        # The files of --lint may also follow other options (`--lint --format github a.sql`).
+        parser.add_argument("lint_files", nargs="*", metavar="FILE", help=argparse.SUPPRESS)
         parser.add_argument(
             "--mark", choices=("completed", "failed"), help="the status --repair sets"
         )
@@ -138,6 +141,12 @@ class Command(BaseCommand):
             help="re-verify an evidence bundle offline (no database)",
         )
         parser.add_argument(
+            "--rollout",
+            metavar="ID",
+            help="continue fleet rollout ID: this run's events carry its id (a fleet run's "
+            "Resume with: line gives it)",
+        )
+        parser.add_argument(
             "--ticket",
             help="change ticket recorded on every event (default UAP_CHANGE_TICKET)",
         )
@@ -151,6 +160,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = Reporter(self.stdout, self.stderr, self.style, as_json=options["json"])
         try:
+            files = options.pop("lint_files", None) or []
+            if files and options["lint"] is None:
+                raise RefusedRequest(f"{files[0]}: file arguments go with --lint")
+            if files:
+                options["lint"] = [*options["lint"], *files]
             # Built again with the chosen format once it is known to fit the mode.
             report = Reporter(
                 self.stdout,
@@ -188,7 +202,8 @@ class Command(BaseCommand):
             return fleet_report.run(self._dispatch, report, options, targets)
         if options["canary"] not in (None, targets[0]):
             raise RefusedRequest(f"--canary {options['canary']}: not one of the targets")
-        return self._dispatch(report, {**options, "database": targets[0]})
+        with provenance.fleet_rollout(fleet.checked_rollout_id(options["rollout"])):
+            return self._dispatch(report, {**options, "database": targets[0]})
 
     def _dispatch(self, report: Reporter, options: dict) -> int:
         where = {"directory": options["dir"], "database": options["database"]}
