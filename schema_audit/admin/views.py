@@ -19,7 +19,7 @@ from django.utils import timezone
 from schema_audit import api, conf, csv_safe
 from schema_audit.admin import approval_views, charts, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
-from schema_audit.engine import plan
+from schema_audit.engine import approvals, plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 from schema_audit.ledger import store
 from schema_audit.models import MigrationEvent, SchemaMigration
@@ -221,5 +221,7 @@ def _add_approvals(request, context: dict) -> None:
     for item in context.get("pending", []):
         state = item["approval"] = states.get(item["file"].version)
         # Without the gate a file nobody approved is normal, not a red badge.
-        item["approval_shown"] = bool(state) and (required or state["state"] != "missing")
+        item["approval_shown"] = bool(state) and (
+            required or state["state"] not in approvals.NOT_GIVEN
+        )
     context["can_approve"] = approval_views.may_approve(request.user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from schema_audit.cli import terminal
 from schema_audit.cli.deploy import DeployReport
 from schema_audit.cli.integrity import IntegrityReport, dump_json
+from schema_audit.engine import approvals
 from schema_audit.engine.outcome import Outcome
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files.discovery import MigrationFile
@@ -16,7 +17,7 @@ def approval_note(item: dict, required: bool) -> str:
     """`  [approved by bob]` or `  [not approved: stale]` for a pending file; '' if unknown,
     or when approvals are not required and none was ever given."""
     approval = item.get("approval")
-    if not approval or not required and approval["state"] == "missing":
+    if not approval or not required and approval["state"] in approvals.NOT_GIVEN:
         return ""
     if approval["state"] == "approved":
         return f"  [approved by {approval['approved_by']}]"

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 APPROVERS_GROUP = "Schema approvers"
 APPROVED, MISSING, REVOKED, STALE, SELF = "approved", "missing", "revoked", "stale", "self"
 UNSIGNED, NO_AUTHOR, UNKNOWN_AUTHOR = "unsigned", "no_author", "unknown_author"
+# States in which nobody has approved or revoked anything: shown only where approvals are
+# required, since without the gate they are the normal case, not a finding.
+NOT_GIVEN = (MISSING, NO_AUTHOR, UNKNOWN_AUTHOR)
 _WHY = {
     MISSING: "has no approval",
     REVOKED: "its approval was revoked",

@@ -282,9 +282,14 @@ def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
 # links to cannot move before the INSERT, so the writer can sign its place in the chain. Two
 # statements: one that read the head would see the snapshot taken before it got the lock.
 _CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({chain.LOCK_KEY})"
+# The head the chain trigger will link to: the newest hashed row among the ids the sequence
+# has issued (a row set above them by hand stays out of the chain's order, chain.py).
 _CHAIN_HEAD_SQL = f"""
 SELECT current_database(), session_user, current_setting('application_name', true),
-       (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1)
+       (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL AND id <= coalesce(
+            pg_catalog.pg_sequence_last_value(
+                pg_catalog.pg_get_serial_sequence('{EVENTS_TABLE}', 'id')::regclass), 0)
+        ORDER BY id DESC LIMIT 1)
 """
 _ROW_CHECKSUM_SQL = f"SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = %s"
 

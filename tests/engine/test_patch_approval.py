@@ -47,9 +47,12 @@ def test_approved_patch_runs_and_an_edit_afterwards_needs_a_new_approval(uap, da
     api.approve(str(patch), approved_by="bob", database=database.alias)
     assert uap("--patch", str(patch)).code == 0
     assert "hotfix" in database.tables()
+    from schema_audit.ledger import provenance
+
+    # The approval names its approver; the patch's event, who deployed it.
     assert patch_events(database) == [
         ("approve", "patch_hotfix.sql", "bob"),
-        ("patch", "patch_hotfix.sql", None),
+        ("patch", "patch_hotfix.sql", provenance.actor()),
     ]
     patch.write_text(PATCH + "CREATE TABLE extra (id int);\n", encoding="utf-8")
     result = uap("--patch", str(patch))
