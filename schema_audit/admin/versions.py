@@ -22,6 +22,7 @@ from schema_audit.admin.base import (
 )
 from schema_audit.admin.events import MigrationEventAdmin
 from schema_audit.engine.plan import drift_of
+from schema_audit.files import redact
 from schema_audit.models import MigrationEvent, SchemaMigration
 
 __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
@@ -234,8 +235,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     def _header(self, obj, field: str, ledger_field: str | None = None) -> str:
         if obj.source_file:
-            return getattr(obj.source_file.header, field) or EMPTY
-        return (getattr(obj, ledger_field) if ledger_field else None) or EMPTY
+            text = getattr(obj.source_file.header, field)
+        else:
+            text = getattr(obj, ledger_field) if ledger_field else None
+        return redact.redact(text) or EMPTY
 
     @admin.display(description="Migration")
     def header_migration(self, obj):
@@ -276,7 +279,8 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         extra = obj.source_file.header.extra if obj.source_file else {}
         if not extra:
             return EMPTY
-        lines = format_html_join("", "<div><b>{}:</b> {}</div>", extra.items())
+        shown = ((key, redact.redact(value)) for key, value in extra.items())
+        lines = format_html_join("", "<div><b>{}:</b> {}</div>", shown)
         return format_html('<div class="uap-lines">{}</div>', lines)
 
     @admin.display(description="SQL")

@@ -21,6 +21,7 @@ from schema_audit.admin import approval_views, fleet, queries
 from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
 from schema_audit.engine import plan
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
+from schema_audit.files import redact
 from schema_audit.ledger import store
 from schema_audit.models import MigrationEvent, SchemaMigration
 
@@ -42,12 +43,17 @@ def _csv_chunks(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(header)
     for count, row in enumerate(rows, start=1):
-        writer.writerow([csv_safe.cell(value) for value in row])
+        # Free text (header fields, rollback, errors) may quote a password: masked here too.
+        writer.writerow([csv_safe.cell(_masked(value)) for value in row])
         if count % CSV_BATCH_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _masked(value: object) -> object:
+    return redact.redact(value) if isinstance(value, str) else value
 
 
 def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpResponse:

@@ -1,10 +1,14 @@
-"""Password literals in SQL (`CREATE/ALTER ROLE/USER ... PASSWORD '...'`), masked.
+"""Password literals in SQL and in header text, masked.
 
 Every writer of stored or shown SQL uses `redact`: the event log's sql_text and the ledger's
-rollback_sql, the admin's pages, the evidence bundle. PostgreSQL's own scanner (pglast) finds
-each literal that follows the PASSWORD keyword, also inside dollar-quoted bodies (DO blocks,
-functions); comments (a header's Rollback) and unscannable text use a pattern. Checksums
-stay over the file as written.
+rollback_sql and header fields, the admin's pages and CSV exports, the approve page, the
+evidence bundle. PostgreSQL's own scanner (pglast) finds each literal that is a password:
+after the PASSWORD keyword (comments between them are skipped), after an option named like
+`password` (`OPTIONS (sslpassword '...')`), an argument of `format()` whose format string puts
+it after PASSWORD, inside dollar-quoted bodies (DO blocks, functions) and inside `--` comment
+runs (a header's Rollback, continued over lines). Only text the scanner cannot read (an
+unterminated literal, prose with an apostrophe) falls back to a pattern. Checksums stay over
+the file as written.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ _FALLBACK_RE = re.compile(
     r"(\bpassword\s+)(?:E?'(?:[^'\\]|''|\\.)*'?|\$(\w*)\$.*?(?:\$\2\$|\Z))",
     re.IGNORECASE | re.DOTALL,
 )
+# One format() specifier: %[n$][flags][width]type (PostgreSQL's own grammar).
+_FORMAT_SPEC_RE = re.compile(r"%(?:(\d+)\$)?-?(?:\d+|\*(?:\d+\$)?)?([sIL%])")
 
 
 def secret_spans(sql: str) -> list[tuple[int, int]]:
@@ -31,18 +37,123 @@ def secret_spans(sql: str) -> list[tuple[int, int]]:
         tokens = parser.scan(sql)
     except parser.ParseError:
         return _by_pattern(sql, 0, len(sql))
-    spans = []
-    for previous, token in zip([None, *tokens], tokens, strict=False):
-        if token.name in _COMMENT_TOKENS:  # a header's `-- Rollback: ALTER ROLE ... PASSWORD`
-            spans += _by_pattern(sql, token.start, token.end + 1)
+    spans = _in_comments(sql, tokens)
+    code = [token for token in tokens if token.name not in _COMMENT_TOKENS]
+    for index, token in enumerate(code):
         if token.name not in _STRING_TOKENS:
             continue
         text = sql[token.start : token.end + 1]
-        if previous is not None and previous.name == "PASSWORD":
+        if index and _names_password(sql, code[index - 1]):
             spans.append((token.start, token.end + 1))
         elif text.startswith("$"):
             spans += _inside_dollar_quotes(text, token.start)
+        if index > 1 and code[index - 1].name == "ASCII_40" and _is_format(sql, code[index - 2]):
+            spans += _format_arguments(sql, code, index)
     return spans
+
+
+def _names_password(sql: str, token) -> bool:
+    """The PASSWORD keyword, or an option name such as "password" or sslpassword."""
+    if token.name == "PASSWORD":
+        return True
+    return token.name == "IDENT" and "password" in sql[token.start : token.end + 1].casefold()
+
+
+def _is_format(sql: str, token) -> bool:
+    return sql[token.start : token.end + 1].strip('"').casefold() == "format"
+
+
+def _format_arguments(sql: str, code: list, index: int) -> list[tuple[int, int]]:
+    """Literals passed to format() for a specifier that follows PASSWORD in its format string."""
+    template = _literal_value(sql[code[index].start : code[index].end + 1])
+    secret_args = _password_specifiers(template)
+    if not secret_args:
+        return []
+    spans, depth, argument = [], 0, 0
+    for token in code[index + 1 :]:
+        if token.name == "ASCII_40":
+            depth += 1
+        elif token.name == "ASCII_41":
+            if depth == 0:
+                break
+            depth -= 1
+        elif token.name == "ASCII_44" and depth == 0:
+            argument += 1
+        elif token.name in _STRING_TOKENS and argument in secret_args:
+            spans.append((token.start, token.end + 1))
+    return spans
+
+
+def _password_specifiers(template: str) -> set[int]:
+    """1-based argument numbers (after the format string) that a `PASSWORD %L` consumes."""
+    found, following, previous_end = set(), 0, 0
+    for match in _FORMAT_SPEC_RE.finditer(template):
+        if match.group(2) == "%":
+            previous_end = match.end()
+            continue
+        if "*" in match.group(0) and "$" not in match.group(0).split("*", 1)[1]:
+            following += 1  # a `*` width takes the next argument
+        number = int(match.group(1)) if match.group(1) else following + 1
+        following = number
+        before = template[previous_end : match.start()].rstrip(" \t\r\n'\"")
+        if before.casefold().endswith("password"):
+            found.add(number)
+        previous_end = match.end()
+    return found
+
+
+def _literal_value(text: str) -> str:
+    if text.startswith("$"):
+        tag_end = text.index("$", 1) + 1
+        return text[tag_end : len(text) - tag_end]
+    return text[text.index("'") + 1 : -1].replace("''", "'")
+
+
+def _in_comments(sql: str, tokens: list) -> list[tuple[int, int]]:
+    """Secrets in comments: each run of `--` lines read as one text, `--` blanked in place."""
+    spans, run = [], []
+    for token in [*tokens, None]:
+        if token is not None and token.name == "SQL_COMMENT" and "\n" not in _gap(sql, run, token):
+            run.append(token)
+            continue
+        if run:
+            spans += _comment_secrets(sql, run[0].start, run[-1].end + 1)
+        run = [token] if token is not None and token.name == "SQL_COMMENT" else []
+        if token is not None and token.name == "C_COMMENT":
+            spans += _comment_secrets(sql, token.start, token.end + 1)
+    return spans
+
+
+def _gap(sql: str, run: list, token) -> str:
+    """What lies between the run's last comment and `token` beyond one line break."""
+    if not run:
+        return ""
+    return sql[run[-1].end + 1 : token.start].replace("\n", "", 1).strip(" \t\r")
+
+
+def _comment_secrets(sql: str, start: int, end: int) -> list[tuple[int, int]]:
+    text = sql[start:end]
+    if "password" not in text.casefold():
+        return []
+    # Same length, same offsets: only the comment markers become blanks.
+    if text.startswith("/*"):
+        body = "  " + text[2:-2] + "  "
+    else:
+        body = "\n".join(
+            line.replace("--", "  ", 1) if line.lstrip().startswith("--") else line
+            for line in text.split("\n")
+        )
+    return [(start + a, start + b) for a, b in _scanned_or_pattern(body)]
+
+
+def _scanned_or_pattern(text: str) -> list[tuple[int, int]]:
+    from pglast import parser
+
+    try:
+        parser.scan(text)
+    except parser.ParseError:  # prose (`don't`): the pattern reads it
+        return _by_pattern(text, 0, len(text))
+    return secret_spans(text)
 
 
 def _by_pattern(sql: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -71,3 +182,8 @@ def redact(sql: str | None) -> str | None:
         parts += [sql[last:start], MASK]
         last = end
     return "".join(parts + [sql[last:]])
+
+
+def has_masked_secret(sql: str | None) -> bool:
+    """True if `sql` holds a password literal that is MASK itself (a redacted copy)."""
+    return bool(sql) and any(sql[a:b] == MASK for a, b in secret_spans(sql))

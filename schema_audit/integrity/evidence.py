@@ -57,8 +57,9 @@ def members(
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(HISTORY_COLUMNS)
     for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
-        row = {**rows[version], "rollback_sql": redact.redact(rows[version].get("rollback_sql"))}
-        writer.writerow([_cell(row.get(name)) for name in HISTORY_COLUMNS])
+        row = rows[version]
+        # Rollback and header text may quote a password (rows written before masking, too).
+        writer.writerow([_cell(_masked(row.get(name))) for name in HISTORY_COLUMNS])
     events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
@@ -94,6 +95,10 @@ def _redacted_event(event: dict) -> dict:
     if text == event.get("sql_text"):
         return event
     return {**event, "sql_text": text, chain.REDACTED: True}
+
+
+def _masked(value: object) -> object:
+    return redact.redact(value) if isinstance(value, str) else value
 
 
 def _cell(value: object) -> object:

@@ -282,6 +282,8 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         # Stored SQL is shown to auditors: no password literal reaches the ledger.
         sql_text=redact.redact(attempt.sql_text),
         rollback_sql=redact.redact(attempt.rollback_sql),
+        description=redact.redact(attempt.description),
+        impact=redact.redact(attempt.impact),
     )
     return params
 

@@ -28,6 +28,12 @@ SECRET = "S3cr3t-pw"
         f"CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'a', password '{SECRET}');",
         f"DO $body$ BEGIN ALTER ROLE app PASSWORD '{SECRET}'; END $body$;",
         f"ALTER ROLE app PASSWORD '{SECRET}",  # unterminated: the scanner fails, still masked
+        f"ALTER ROLE app PASSWORD /* why */ '{SECRET}';",
+        f"ALTER ROLE app PASSWORD -- why\n'{SECRET}';",
+        f"ALTER SERVER s OPTIONS (SET sslpassword '{SECRET}');",
+        f"SELECT format('ALTER ROLE %I PASSWORD %L', 'app', '{SECRET}');",
+        f"SELECT format('ALTER ROLE %2$I PASSWORD %1$L', '{SECRET}', 'app');",
+        f"-- Rollback: ALTER ROLE app PASSWORD\n--   '{SECRET}';\nSELECT 1;",
     ],
 )
 def test_password_literals_are_masked(sql):
