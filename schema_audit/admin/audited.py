@@ -7,6 +7,7 @@ written before the response is returned, so a page that cannot be recorded is no
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 
 from django.contrib.auth.signals import user_login_failed
@@ -91,4 +92,24 @@ def login_failed(sender, credentials: dict, request=None, **kwargs) -> None:
         path=getattr(request, "path", None),
         query_string=meta.get("QUERY_STRING", ""),
         address=meta.get("REMOTE_ADDR"),
+    )
+
+
+def axes_client_str(username, ip_address, user_agent, path_info, request) -> str:
+    """django-axes' `{username: "...", ...}` log text with each value JSON-escaped.
+
+    A user name (or path) holding a newline would otherwise write a line of its own on the
+    throttling logger; set AXES_CLIENT_STR_CALLABLE to this function's dotted path.
+    """
+    from axes.helpers import cleanse_parameters, get_client_parameters
+
+    client = {}
+    for parameters in get_client_parameters(username, ip_address, user_agent, request):
+        client.update(parameters)
+    client = cleanse_parameters(client)
+    if isinstance(path_info, (tuple, list)):
+        path_info = path_info[0] if path_info else ""
+    client["path_info"] = path_info
+    return (
+        "{" + ", ".join(f"{key}: {json.dumps(str(value))}" for key, value in client.items()) + "}"
     )

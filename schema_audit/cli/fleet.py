@@ -13,6 +13,7 @@ from django.core.management.base import OutputWrapper
 
 from schema_audit import api, conf
 from schema_audit.cli import terminal
+from schema_audit.cli.integrity import dump_json
 from schema_audit.cli.reporter import FAIL, OK, Reporter
 from schema_audit.engine import approvals, fleet, postgres
 from schema_audit.exceptions import (
@@ -122,7 +123,7 @@ def ensure_fleet_approved(options: dict, targets: list[str]) -> None:
             "UAP_REQUIRE_APPROVAL is on and these files are not approved on these targets; "
             "no target was run. Approvals are kept in each database's own event log: approve "
             "on every target (the admin's database selector, or schema_audit.api.approve(..., "
-            "database=ALIAS)):\n  " + "\n  ".join(missing)
+            "database=ALIAS)): " + "; ".join(missing)
         )
 
 
@@ -255,9 +256,7 @@ class FleetView:
         attention = [t for t in targets if t.code != 0 or t.status in ("stopped", "not_started")]
         resume = resume_command(self.options, [t.alias for t in attention]) if attention else None
         if self.report.as_json:
-            self.report.out.write(
-                json.dumps(self._document(rollout, targets, code, resume), indent=2, default=str)
-            )
+            self.report.out.write(dump_json(self._document(rollout, targets, code, resume)))
             return code
         self._clear()
         self._table(targets)

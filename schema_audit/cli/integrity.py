@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+from schema_audit.cli.terminal import Block
+
 _MARK = {"added": "+", "removed": "-", "altered": "~"}
 _SINGULAR = {"indexes": "index", "policies": "policy", "event_triggers": "event trigger"}
 
 
-def dump_json(data: dict) -> str:
-    """The command's JSON document: indented, anything unusual as text."""
-    return json.dumps(data, indent=2, default=str)
+def dump_json(data: dict) -> Block:
+    """The command's JSON document: indented, anything unusual as text (its strings escaped)."""
+    return Block(json.dumps(data, indent=2, default=str))
 
 
 def history_line(history: dict) -> str:
