@@ -8,6 +8,7 @@ SHA-256 of every other member.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -17,8 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+import ijson
+
 from schema_audit import csv_safe
-from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery, redact
 from schema_audit.integrity import bundle, fingerprint
 from schema_audit.ledger import chain, store
@@ -124,22 +126,24 @@ def write(contents: dict[str, bytes], out: str | Path | BinaryIO, database: str)
     return {**manifest, "manifest_sha256": _sha256(manifest_bytes)}
 
 
-def verify(source: str | Path | BinaryIO) -> dict:
+def verify(source: str | Path | BinaryIO | zipfile.ZipFile, prefix: str = "") -> dict:
     """Re-check a bundle offline: `{intact, verified, problems, findings, manifest_sha256, ...}`.
 
     `problems` mean the bundle was altered; `findings` are what it shows (a broken chain,
     schema drift, a file that differs from the ledger). InvalidBundle when it is malformed.
+    `prefix` names a database's folder inside a fleet's zip.
     """
-    checked = bundle.read(source)
-    problems, manifest = list(checked.problems), checked.manifest
-    if manifest["format"] != FORMAT:
-        problems.append(f"unknown bundle format {manifest['format']!r}")
-    findings: list[str] = []
-    result = {"manifest_sha256": checked.manifest_sha256, "created_at": manifest.get("created_at")}
-    try:
-        _content_checks(checked, problems, findings, result)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        problems.append(f"missing or malformed member: {type(exc).__name__}: {exc}")
+    with bundle.opened(source, prefix) as checked:
+        problems, manifest = checked.problems, checked.manifest
+        if manifest["format"] != FORMAT:
+            problems.append(f"unknown bundle format {manifest['format']!r}")
+        findings: list[str] = []
+        created = manifest.get("created_at")
+        result = {"manifest_sha256": checked.manifest_sha256, "created_at": created}
+        try:
+            _content_checks(checked, problems, findings, result)
+        except (KeyError, ValueError, TypeError, AttributeError, ijson.JSONError) as exc:
+            problems.append(f"missing or malformed member: {type(exc).__name__}: {exc}")
     result.update(
         intact=not problems,
         verified=not problems and not findings,
@@ -152,26 +156,67 @@ def verify(source: str | Path | BinaryIO) -> dict:
 
 def _content_checks(checked: bundle.Bundle, problems: list, findings: list, result: dict) -> None:
     """What the members say: the chain recomputed, the fingerprint, each file's checksum."""
-    data = checked.members
-    unread = [name for name in CHECKED_MEMBERS if name not in data]
+    unread = [name for name in CHECKED_MEMBERS if name not in checked.verified]
     problems += [f"{name}: missing" for name in unread if name not in checked.manifest["files"]]
     if unread:  # a listed member that was not read already has its problem
         return
-    events = json.loads(data["events.json"])
-    history = chain.verify(events)
+    with checked.open("events.json") as stream:
+        # One event at a time: events.json may be far bigger than the memory it is read in.
+        history = chain.verify(EventStream(stream))
     result["history"] = history
-    if history != json.loads(data["chain.json"])["chain"]:
+    small = {name: checked.read(name) for name in CHECKED_MEMBERS if name != "events.json"}
+    if any(data is None for data in small.values()):
+        return  # the problem is recorded
+    if history != json.loads(small["chain.json"])["chain"]:
         problems.append("chain.json does not match the chain recomputed from events.json")
     if not history["verified"]:
         findings.append(f"event log hash chain broken: {history['first_break']}")
-    schema = json.loads(data["fingerprint.json"])
+    schema = json.loads(small["fingerprint.json"])
     result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
     problems += _schema_problems(schema)
     if schema.get("drift"):
         changed = ", ".join(f"{c['change']} {c['kind']} {c['name']}" for c in schema["changes"])
         findings.append(f"schema drift from the last recorded fingerprint: {changed}")
-    listing = json.loads(data["migrations.json"])
-    problems += _file_problems(listing, data, findings, set(checked.manifest["files"]))
+    listing = json.loads(small["migrations.json"])
+    problems += _file_problems(listing, checked, findings)
+
+
+class EventStream:
+    """events.json's events, parsed one at a time; `len()` is their number (read to the end)."""
+
+    def __init__(self, stream):
+        head = stream.read(1)
+        while head and head.isspace():
+            head = stream.read(1)
+        if head != b"[":
+            raise ValueError("events.json is not a JSON list of events")
+        self._items = ijson.items(_Prepended(b"[", stream), "item", use_float=True)
+        self._count = 0
+
+    def __iter__(self):
+        for event in self._items:
+            if not isinstance(event, dict):
+                raise ValueError(f"events.json: event {self._count + 1} is not a JSON object")
+            self._count += 1
+            yield event
+
+    def __len__(self) -> int:
+        for _ in self:  # after a break in the chain: the rest is counted, not kept
+            pass
+        return self._count
+
+
+class _Prepended:
+    """A stream with bytes already read put back in front."""
+
+    def __init__(self, head: bytes, stream):
+        self._head, self._stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head and size != 0:  # ijson reads 0 bytes to learn the stream's type
+            head, self._head = self._head, b""
+            return head
+        return self._stream.read(size)
 
 
 def _schema_problems(schema: dict) -> list[str]:
@@ -183,20 +228,19 @@ def _schema_problems(schema: dict) -> list[str]:
     return []
 
 
-def _file_problems(
-    listing: list[dict], data: dict[str, bytes], findings: list[str], listed: set[str]
-) -> list[str]:
+def _file_problems(listing: list[dict], checked: bundle.Bundle, findings: list[str]) -> list[str]:
     problems = []
+    listed = set(checked.manifest["files"])
     for item in listing:
         member = item["file"]
-        if member not in data:
+        if member not in checked.verified:
             if member not in listed:  # a listed member that was not read has its problem
                 problems.append(f"{member}: missing")
             continue
-        try:
-            actual = discovery.checksum(discovery.decode(data[member], member))
-        except InvalidMigration as exc:
-            problems.append(str(exc))
+        with checked.open(member) as stream:
+            actual, error = text_checksum(stream)
+        if error:
+            problems.append(f"{member}: {error}")
             continue
         as_written = item["checksum"]
         if actual != (item["shipped_checksum"] if item.get("redacted") else as_written):
@@ -204,3 +248,28 @@ def _file_problems(
         elif item["ledger_checksum"] and item["ledger_checksum"] != as_written:
             findings.append(f"{member}: file differs from the checksum recorded when applied")
     return problems
+
+
+def text_checksum(stream) -> tuple[str | None, str | None]:
+    """`discovery.checksum(discovery.decode(...))` of a stream, chunk by chunk: `(sha256, None)`,
+    or `(None, why)` when it is not UTF-8 text without NUL."""
+    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")()
+    first, carry = True, b""
+    while True:
+        chunk = stream.read(bundle.CHUNK_BYTES)
+        if first and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        first = False
+        data = carry + chunk
+        # A CR at the end of a chunk may be the first half of a CRLF.
+        carry = b"\r" if chunk and data.endswith(b"\r") else b""
+        data = data[: len(data) - len(carry)]
+        try:
+            decoder.decode(data, final=not chunk)
+        except UnicodeDecodeError:
+            return None, "not valid UTF-8"
+        if b"\x00" in data:
+            return None, "contains a NUL byte"
+        digest.update(data.replace(b"\r\n", b"\n"))
+        if not chunk:
+            return digest.hexdigest(), None
