@@ -57,10 +57,18 @@ def audited(view: Callable) -> Callable:
     def wrapper(request, *args, **kwargs):
         try:
             response = view(request, *args, **kwargs)
+            if getattr(response, "is_rendered", True) is False:
+                # Rendered here, not after the record: a template that fails is a 500 in the
+                # access log, not the 200 the unrendered response would have said.
+                response.render()
         except (PermissionDenied, Http404) as exc:
             # Refused or missing pages are accesses too (an auditor probing the access log).
             status = 403 if isinstance(exc, PermissionDenied) else 404
             record_request(request, HttpResponse(status=status))
+            raise
+        except Exception:
+            # A page that fails is an access too: recorded as the 500 the client gets.
+            record_request(request, HttpResponse(status=500))
             raise
         record_request(request, response)
         return response

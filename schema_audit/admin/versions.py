@@ -101,6 +101,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)
         evidence = self.admin_site.admin_view(self.evidence_view)
+        pending_csv = self.admin_site.admin_view(self.pending_csv_view)
         approve = self.admin_site.admin_view(self.approve_view)
         revoke = self.admin_site.admin_view(self.revoke_view)
         return [
@@ -109,6 +110,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             path("summary/", summary, name="schema_audit_summary"),
             path("fleet/", self.admin_site.admin_view(self.fleet_view), name="schema_audit_fleet"),
             path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
+            path("summary/pending.csv", pending_csv, name="schema_audit_pending_csv"),
             *super().get_urls(),
         ]
 
@@ -117,6 +119,12 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
+
+    def pending_csv_view(self, request):
+        """Every pending file as CSV (views.pending_csv), for anyone who may view migrations."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return views.pending_csv(request)
 
     def fleet_view(self, request):
         """Every configured database (admin.fleet), for anyone who may view migrations."""

@@ -27,6 +27,15 @@ def history_line(history: dict) -> str:
     return f"History NOT verified: {where}: {broken['problem']}."
 
 
+def access_line(access: dict) -> str:
+    """One sentence on the access log's hash chain."""
+    if access["verified"]:
+        before = f" ({access['unchained']} from before chaining)" if access["unchained"] else ""
+        return f"Access log verified: {access['chained']} records chained{before}."
+    broken = access["first_break"]
+    return f"Access log NOT verified: record {broken['id']}: {broken['problem']}."
+
+
 def schema_lines(schema: dict) -> list[str]:
     """The fingerprint verdict and, on drift, what changed."""
     took = f"({schema['elapsed_ms']:g} ms)"
@@ -64,6 +73,9 @@ class IntegrityReport:
             return code
         history = history_line(result["history"])
         (self.out if result["history"]["verified"] else self.err).write(history)
+        if result.get("access_log") is not None:
+            access = result["access_log"]
+            (self.out if access["verified"] else self.err).write(access_line(access))
         stream = (
             self.out
             if not (result["schema"]["drift"] or result["schema"]["problem"])

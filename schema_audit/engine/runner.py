@@ -175,15 +175,17 @@ class Runner:
         clock = time.perf_counter()
         try:
             with self._rolled_back_on_error():
-                cursor = self.conn.execute(
-                    self.begin + migration.sql + self.after_file, prepare=False
+                # Only the last row is kept: the cursor holds the query (a big file's text,
+                # twice) until it is dropped, and the record below binds the text again.
+                last = _last_row(
+                    self.conn.execute(self.begin + migration.sql + self.after_file, prepare=False)
                 )
                 if self.conn.info.transaction_status != pq.TransactionStatus.INTRANS:
                     raise InvalidMigration(
                         "the file ended the runner's transaction", migration.path
                     )
                 duration = elapsed_ms(clock)
-                self._check_session(_last_row(cursor), migration.path)
+                self._check_session(last, migration.path)
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )

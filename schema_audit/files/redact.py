@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 
 MASK = "'********'"
+# Text longer than this is scanned statement by statement (_by_statement).
+SCAN_WHOLE_MAX_CHARS = 1024 * 1024
 _STRING_TOKENS = {"SCONST", "USCONST"}
 _COMMENT_TOKENS = {"SQL_COMMENT", "C_COMMENT"}
 # When the scanner fails (an unterminated literal): PASSWORD, then a literal to its end.
@@ -31,6 +33,31 @@ def secret_spans(sql: str) -> list[tuple[int, int]]:
     """`(start, end)` character offsets of every password literal in `sql`."""
     if "password" not in sql.casefold():  # a C scan; a case-blind regex is 8 times slower
         return []
+    if len(sql) > SCAN_WHOLE_MAX_CHARS:
+        return _by_statement(sql)
+    return _token_spans(sql)
+
+
+def _by_statement(sql: str) -> list[tuple[int, int]]:
+    """Big text, one statement at a time: a token list of a 100 MB file would take gigabytes,
+    and only the statements that mention a password are scanned."""
+    from pglast import parser
+
+    try:
+        pieces = parser.split(sql, with_parser=False, only_slices=True)
+    except parser.ParseError:
+        return _by_pattern(sql, 0, len(sql))
+    spans, last = [], 0
+    for piece in [*pieces, slice(len(sql), len(sql))]:
+        for start, stop in ((last, piece.start), (piece.start, piece.stop)):
+            part = sql[start:stop]
+            if "password" in part.casefold():
+                spans += [(start + a, start + b) for a, b in _token_spans(part)]
+        last = piece.stop
+    return spans
+
+
+def _token_spans(sql: str) -> list[tuple[int, int]]:
     from pglast import parser  # deferred: most text has no PASSWORD and never pays for it
 
     try:

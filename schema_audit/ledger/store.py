@@ -123,6 +123,8 @@ WITH row AS (
 """
 
 _RECORD_AND_COMMIT_SQL = _UPSERT_SQL + ";\nCOMMIT"
+# Above this much SQL text, the record is bound by the server (record_and_commit).
+CLIENT_BIND_MAX_CHARS = 1024 * 1024
 
 _LAST_PATCH_SQL = f"""
 SELECT max(started_at) FROM {EVENTS_TABLE}
@@ -249,7 +251,14 @@ def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: s
     or ROLLBACK, so the statement was mostly planned afresh anyway, and the churn cost more
     than the planning (about 5% of applying 3000 files).
     """
-    psycopg.ClientCursor(conn).execute(_RECORD_AND_COMMIT_SQL, _params(attempt, app_version))
+    params = _params(attempt, app_version)
+    if len(params["sql_text"] or "") > CLIENT_BIND_MAX_CHARS:
+        # Quoting on the client copies a big file's text several times over (a 100 MB file
+        # took 774 MB to apply); bound by the server, it is encoded once.
+        conn.execute(_UPSERT_SQL, params)
+        conn.execute("COMMIT")
+        return
+    psycopg.ClientCursor(conn).execute(_RECORD_AND_COMMIT_SQL, params)
 
 
 def record_event(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
