@@ -74,6 +74,8 @@ def _token_spans(sql: str) -> list[tuple[int, int]]:
             spans.append((token.start, token.end + 1))
         elif text.startswith("$"):
             spans += _inside_dollar_quotes(text, token.start)
+        elif "password" in text.casefold():
+            spans += _inside_literal(sql, code, index)
         if index > 1 and code[index - 1].name == "ASCII_40" and _is_format(sql, code[index - 2]):
             spans += _format_arguments(sql, code, index)
     return spans
@@ -129,11 +131,54 @@ def _password_specifiers(template: str) -> set[int]:
     return found
 
 
+def _inside_literal(sql: str, code: list, index: int) -> list[tuple[int, int]]:
+    """SQL built in a string literal: an EXECUTE'd `ALTER ROLE a PASSWORD` with its literal
+    (masked from after PASSWORD to the literal's end), or a literal ending in PASSWORD that is
+    concatenated with the secret (`|| 'x'`, or `|| quote_literal('x')`)."""
+    token = code[index]
+    text = sql[token.start : token.end + 1]
+    if "'" not in text or text[0] not in "'eEnN":
+        return []
+    value = _literal_value(text)
+    if value.rstrip().casefold().endswith("password"):
+        return _concatenated_after(sql, code, index)
+    if not _scanned_or_pattern(value):
+        return []
+    at = text.casefold().index("password") + len("password")
+    return [(token.start + at, token.end)]
+
+
+def _concatenated_after(sql: str, code: list, index: int) -> list[tuple[int, int]]:
+    """The literals of the operand that follows `||` after code[index]."""
+    if index + 1 >= len(code) or sql[code[index + 1].start : code[index + 1].end + 1] != "||":
+        return []
+    spans, depth = [], 0
+    for token in code[index + 2 :]:
+        if token.name == "ASCII_40":
+            depth += 1
+        elif token.name == "ASCII_41":
+            depth -= 1
+        elif token.name in _STRING_TOKENS:
+            spans.append((token.start, token.end + 1))
+        if depth <= 0 and token.name not in ("ASCII_40", "ASCII_46"):
+            if not _is_call_name(sql, token):
+                break
+    return spans
+
+
+def _is_call_name(sql: str, token) -> bool:
+    """An identifier or keyword that may name the function of a call (`quote_literal(`)."""
+    return token.name not in _STRING_TOKENS and sql[token.start : token.end + 1].isidentifier()
+
+
 def _literal_value(text: str) -> str:
     if text.startswith("$"):
         tag_end = text.index("$", 1) + 1
         return text[tag_end : len(text) - tag_end]
-    return text[text.index("'") + 1 : -1].replace("''", "'")
+    value = text[text.index("'") + 1 : -1]
+    if text[0] in "eE":  # backslash escapes, as far as quotes go
+        value = value.replace("\\\\", "\x00").replace("\\'", "'").replace("\x00", "\\")
+    return value.replace("''", "'")
 
 
 def _in_comments(sql: str, tokens: list) -> list[tuple[int, int]]:

@@ -34,6 +34,9 @@ SECRET = "S3cr3t-pw"
         f"SELECT format('ALTER ROLE %I PASSWORD %L', 'app', '{SECRET}');",
         f"SELECT format('ALTER ROLE %2$I PASSWORD %1$L', '{SECRET}', 'app');",
         f"-- Rollback: ALTER ROLE app PASSWORD\n--   '{SECRET}';\nSELECT 1;",
+        f"DO $$ BEGIN EXECUTE 'ALTER ROLE app PASSWORD ''{SECRET}'''; END $$;",
+        f"SELECT 'ALTER ROLE app PASSWORD ' || quote_literal('{SECRET}');",
+        f"SELECT E'ALTER ROLE app PASSWORD \\'{SECRET}\\'';",
     ],
 )
 def test_password_literals_are_masked(sql):
