@@ -75,7 +75,8 @@ def markdown(result: dict) -> str:
     lines = [
         f"### Migration trace: {_BADGE[verdict]}",
         "",
-        f"Database at version {result['current_version'] or 'none'}; {len(traces)} pending "
+        f"Database at version {_markdown_cell(result['current_version'] or 'none')}; "
+        f"{len(traces)} pending "
         "file(s) traced in a transaction that was rolled back.",
         "",
         "| File | Verdict | Duration | Blocking locks | Rewrites | Size change |",
