@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 
 MASK = "'********'"
+INNER_MASK = "********"  # a secret inside a string literal
+_INNER_MASKED_RE = re.compile(r"password\s+\*{8}", re.IGNORECASE)
 # Text longer than this is scanned statement by statement (_by_statement).
 SCAN_WHOLE_MAX_CHARS = 1024 * 1024
 _STRING_TOKENS = {"SCONST", "USCONST"}
@@ -52,7 +54,7 @@ def _by_statement(sql: str) -> list[tuple[int, int]]:
         for start, stop in ((last, piece.start), (piece.start, piece.stop)):
             part = sql[start:stop]
             if "password" in part.casefold():
-                spans += [(start + a, start + b) for a, b in _token_spans(part)]
+                spans += _shifted(_token_spans(part), start)
         last = piece.stop
     return spans
 
@@ -145,7 +147,8 @@ def _inside_literal(sql: str, code: list, index: int) -> list[tuple[int, int]]:
     if not _scanned_or_pattern(value):
         return []
     at = text.casefold().index("password") + len("password")
-    return [(token.start + at, token.end)]
+    at += len(text[at:]) - len(text[at:].lstrip())
+    return [InnerSpan((token.start + at, token.end))]
 
 
 def _concatenated_after(sql: str, code: list, index: int) -> list[tuple[int, int]]:
@@ -169,6 +172,15 @@ def _concatenated_after(sql: str, code: list, index: int) -> list[tuple[int, int
 def _is_call_name(sql: str, token) -> bool:
     """An identifier or keyword that may name the function of a call (`quote_literal(`)."""
     return token.name not in _STRING_TOKENS and sql[token.start : token.end + 1].isidentifier()
+
+
+class InnerSpan(tuple):
+    """A secret inside a string literal: masked without quotes of its own (INNER_MASK)."""
+
+
+def _shifted(spans: list, offset: int) -> list:
+    """`spans` moved by `offset`, each keeping its kind."""
+    return [type(span)((span[0] + offset, span[1] + offset)) for span in spans]
 
 
 def _literal_value(text: str) -> str:
@@ -215,7 +227,7 @@ def _comment_secrets(sql: str, start: int, end: int) -> list[tuple[int, int]]:
             line.replace("--", "  ", 1) if line.lstrip().startswith("--") else line
             for line in text.split("\n")
         )
-    return [(start + a, start + b) for a, b in _scanned_or_pattern(body)]
+    return _shifted(_scanned_or_pattern(body), start)
 
 
 def _scanned_or_pattern(text: str) -> list[tuple[int, int]]:
@@ -237,7 +249,7 @@ def _by_pattern(sql: str, start: int, end: int) -> list[tuple[int, int]]:
 def _inside_dollar_quotes(text: str, offset: int) -> list[tuple[int, int]]:
     tag_end = text.index("$", 1) + 1
     body = text[tag_end : len(text) - tag_end]
-    return [(offset + tag_end + a, offset + tag_end + b) for a, b in secret_spans(body)]
+    return _shifted(secret_spans(body), offset + tag_end)
 
 
 def redact(sql: str | None) -> str | None:
@@ -248,14 +260,22 @@ def redact(sql: str | None) -> str | None:
     if not spans:
         return sql
     parts, last = [], 0
-    for start, end in sorted(spans):
+    for span in sorted(spans):
+        start, end = span
         if start < last:
             continue
-        parts += [sql[last:start], MASK]
+        # Inside a literal (SQL built in a string) the mask carries no quotes of its own, so
+        # the text stays one literal and masking it again changes nothing.
+        parts += [sql[last:start], INNER_MASK if isinstance(span, InnerSpan) else MASK]
         last = end
     return "".join(parts + [sql[last:]])
 
 
 def has_masked_secret(sql: str | None) -> bool:
-    """True if `sql` holds a password literal that is MASK itself (a redacted copy)."""
-    return bool(sql) and any(sql[a:b] == MASK for a, b in secret_spans(sql))
+    """True if `sql` is a redacted copy: a password literal that is MASK, or INNER_MASK."""
+    if not sql:
+        return False
+    if any(sql[a:b] == MASK for a, b in secret_spans(sql)):
+        return True
+    # INNER_MASK leaves no literal for the scanner to find: look for the mask's own shape.
+    return _INNER_MASKED_RE.search(sql) is not None
