@@ -76,7 +76,12 @@ def verify(source: str | Path | BinaryIO) -> dict:
             raise InvalidBundle(f"{FLEET_MANIFEST} lists no databases", source)
         folders = {name.split("/", 1)[0] for name in named if "/" in name}
         problems = [
-            f"folder {name}/ is not listed in {FLEET_MANIFEST}" for name in folders - set(expected)
+            f"folder {name}/ is not listed in {FLEET_MANIFEST}"
+            for name in sorted(folders - set(expected))
+        ]
+        stray = sorted(name for name in named if "/" not in name and name != FLEET_MANIFEST)
+        problems += [
+            f"{name}: outside every database's folder (added); not read" for name in stray
         ]
         findings: list[str] = []
         databases: dict[str, dict] = {}

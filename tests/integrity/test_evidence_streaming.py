@@ -146,3 +146,10 @@ def test_genuine_fleet_bundle_still_verifies(uap, genuine, tmp_path):
     """The streamed fleet reader accepts what the fleet writer wrote."""
     result = verify_file(uap, tmp_path, build(_fleet(genuine, tmp_path)))
     assert result.code == 0, (result.out, result.err)
+
+
+def test_fleet_member_outside_every_folder_is_reported(uap, genuine, tmp_path):
+    """A file added at the top of a fleet bundle makes it ALTERED, unread."""
+    result = verify_file(uap, tmp_path, build([*_fleet(genuine, tmp_path), ("notes.txt", b"x")]))
+    assert result.code == 2
+    assert "notes.txt: outside every database's folder (added); not read" in result.err
