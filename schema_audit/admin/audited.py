@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 
 from django.contrib.auth.signals import user_login_failed
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db import transaction
 from django.dispatch import receiver
 from django.http import Http404, HttpResponse
@@ -66,9 +66,10 @@ def audited(view: Callable) -> Callable:
             status = 403 if isinstance(exc, PermissionDenied) else 404
             record_request(request, HttpResponse(status=status))
             raise
-        except Exception:
-            # A page that fails is an access too: recorded as the 500 the client gets.
-            record_request(request, HttpResponse(status=500))
+        except Exception as exc:
+            # A page that fails is an access too: recorded with the status the client gets.
+            status = 400 if isinstance(exc, SuspiciousOperation) else 500
+            record_request(request, HttpResponse(status=status))
             raise
         record_request(request, response)
         return response
