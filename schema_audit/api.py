@@ -510,9 +510,13 @@ def verify(database: str = "default", *, incremental: bool = False) -> dict:
         since = (schema["recorded"] or {}).get("event_id", 0)
         foreign = [e for e in ddl_capture.out_of_band_events(conn) if e["id"] > since]
         capture = ddl_capture.state(conn)
+        # The whole access log is re-hashed by --verify; the summary page leaves it out.
+        access_log = None if incremental else verification.verify_access_log(conn)
     ok = history["verified"] and not schema["drift"] and not schema["problem"]
+    ok = ok and (access_log is None or access_log["verified"])
     return {
         "ok": ok,
+        "access_log": access_log,
         "history": history,
         "schema": schema,
         "out_of_band_ddl": foreign,

@@ -66,6 +66,7 @@ def test_schema_sql_matches_what_the_migrations_produce(uap, database, scratch):
         conn.execute("DROP FUNCTION schema_migration_events_chain()")
         conn.execute("DROP TABLE schema_audit_access")
         conn.execute("DROP FUNCTION schema_audit_access_append_only()")
+        conn.execute("DROP FUNCTION schema_audit_access_chain()")
     with psycopg.connect(**database.params, dbname=scratch, autocommit=True) as conn:
         conn.execute((ROOT / "db" / "schema.sql").read_text())
     migrated, reference = (

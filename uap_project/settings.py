@@ -103,6 +103,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 # Failures are logged with the user name and address an auditor needs (never the password).
 AXES_SENSITIVE_PARAMETERS: list[str] = []
+# ... each value escaped, so a tried name holding a newline cannot write a log line of its own.
+AXES_CLIENT_STR_CALLABLE = "schema_audit.admin.audited.axes_client_str"
 
 ROOT_URLCONF = "uap_project.urls"
 WSGI_APPLICATION = "uap_project.wsgi.application"

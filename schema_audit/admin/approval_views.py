@@ -22,9 +22,12 @@ from schema_audit.admin import fleet, queries
 from schema_audit.engine.approvals import APPROVERS_GROUP
 from schema_audit.engine.authors import is_author
 from schema_audit.exceptions import SchemaAuditError
+from schema_audit.files import redact
 
 logger = logging.getLogger(__name__)
 MAX_COMMENT, MAX_TICKET = 2000, 200
+# Characters of the file shown; the checksum on the page binds the whole file.
+SQL_SHOWN = 256 * 1024
 
 
 class ConsentForm(forms.Form):
@@ -50,6 +53,18 @@ def approval_states(database: str = "default", pending=None) -> dict[str, dict]:
     except (SchemaAuditError, psycopg.Error) as exc:
         logger.warning("summary: approval states unavailable: %s", exc)
         return {}
+
+
+def shown_file(migration) -> dict:
+    """The file's SQL and header text as the approve page shows them: passwords masked, capped."""
+    text = migration.sql[:SQL_SHOWN]
+    return {
+        "shown_sql": redact.redact(text),
+        "sql_cut": len(migration.sql) > SQL_SHOWN,
+        "sql_length": len(migration.sql),
+        "shown_description": redact.redact(migration.header.description),
+        "shown_impact": redact.redact(migration.header.impact),
+    }
 
 
 def consent_view(request, admin_site, version: str, action: str):
@@ -85,6 +100,7 @@ def consent_view(request, admin_site, version: str, action: str):
         "action": action,
         "migration": migration,
         "shown_path": queries.shown_path(migration.path),
+        **shown_file(migration),
         "state": state,
         "form": form,
         "self_approval": is_author(

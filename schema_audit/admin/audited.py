@@ -7,10 +7,11 @@ written before the response is returned, so a page that cannot be recorded is no
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 
 from django.contrib.auth.signals import user_login_failed
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db import transaction
 from django.dispatch import receiver
 from django.http import Http404, HttpResponse
@@ -71,9 +72,18 @@ def audited(view: Callable, url_name: str | None = None) -> Callable:
         request.uap_declared_action = declared_action(url_name, request.method)
         try:
             response = view(request, *args, **kwargs)
+            if getattr(response, "is_rendered", True) is False:
+                # Rendered here, not after the record: a template that fails is a 500 in the
+                # access log, not the 200 the unrendered response would have said.
+                response.render()
         except (PermissionDenied, Http404) as exc:
             # Refused or missing pages are accesses too (an auditor probing the access log).
             status = 403 if isinstance(exc, PermissionDenied) else 404
+            record_request(request, HttpResponse(status=status))
+            raise
+        except Exception as exc:
+            # A page that fails is an access too: recorded with the status the client gets.
+            status = 400 if isinstance(exc, SuspiciousOperation) else 500
             record_request(request, HttpResponse(status=status))
             raise
         record_request(request, response)
@@ -106,4 +116,24 @@ def login_failed(sender, credentials: dict, request=None, **kwargs) -> None:
         path=getattr(request, "path", None),
         query_string=meta.get("QUERY_STRING", ""),
         address=meta.get("REMOTE_ADDR"),
+    )
+
+
+def axes_client_str(username, ip_address, user_agent, path_info, request) -> str:
+    """django-axes' `{username: "...", ...}` log text with each value JSON-escaped.
+
+    A user name (or path) holding a newline would otherwise write a line of its own on the
+    throttling logger; set AXES_CLIENT_STR_CALLABLE to this function's dotted path.
+    """
+    from axes.helpers import cleanse_parameters, get_client_parameters
+
+    client = {}
+    for parameters in get_client_parameters(username, ip_address, user_agent, request):
+        client.update(parameters)
+    client = cleanse_parameters(client)
+    if isinstance(path_info, (tuple, list)):
+        path_info = path_info[0] if path_info else ""
+    client["path_info"] = path_info
+    return (
+        "{" + ", ".join(f"{key}: {json.dumps(str(value))}" for key, value in client.items()) + "}"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl, quote
 
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -69,6 +70,14 @@ class DatabaseChangeList(ChangeList):
         lookup = super().get_filters_params(params)
         lookup.pop(DATABASE_VAR, None)
         return lookup
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as exc:
+            # A date drill-down beyond year 9999 (`?applied_at__year=2147483648`, or 9999
+            # itself, whose end is in year 10000) is a bad filter, shown as one, not a 500.
+            raise IncorrectLookupParameters(exc) from exc
 
 
 def database_query(request, start: str = "&") -> str:

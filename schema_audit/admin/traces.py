@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.admin import SimpleListFilter
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from schema_audit.admin.base import EMPTY, timestamp
 from schema_audit.cli.deploy import STATEMENT_COLUMNS, statement_cells
@@ -38,6 +39,19 @@ def trace_html(trace: dict | None, event: MigrationEvent | None = None):
     """The trace as a verdict badge, its reasons and a table of statements (all escaped)."""
     if not trace:
         return EMPTY
+    try:
+        return _trace_html(trace, event)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        # Anyone with INSERT on the event log can store any JSON there: the page still
+        # renders, and says the trace is not one uap_migrate wrote.
+        return mark_safe(
+            '<p class="errornote" id="trace-unreadable">This trace is unreadable: it does not '
+            "have the shape uap_migrate writes (a hand-made or altered row). Its raw JSON is "
+            "in the evidence bundle.</p>"
+        )
+
+
+def _trace_html(trace: dict, event: MigrationEvent | None):
     verdict = trace.get("verdict", "")
     source = (
         format_html(

@@ -22,6 +22,7 @@ from schema_audit.admin.base import (
 )
 from schema_audit.admin.events import MigrationEventAdmin
 from schema_audit.engine.plan import drift_of
+from schema_audit.files import redact
 from schema_audit.models import MigrationEvent, SchemaMigration
 
 __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
@@ -100,6 +101,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)
         evidence = self.admin_site.admin_view(self.evidence_view)
+        pending_csv = self.admin_site.admin_view(self.pending_csv_view)
         approve = self.admin_site.admin_view(self.approve_view)
         revoke = self.admin_site.admin_view(self.revoke_view)
         return [
@@ -108,6 +110,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             path("summary/", summary, name="schema_audit_summary"),
             path("fleet/", self.admin_site.admin_view(self.fleet_view), name="schema_audit_fleet"),
             path("summary/evidence.zip", evidence, name="schema_audit_evidence"),
+            path("summary/pending.csv", pending_csv, name="schema_audit_pending_csv"),
             *super().get_urls(),
         ]
 
@@ -116,6 +119,12 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
+
+    def pending_csv_view(self, request):
+        """Every pending file as CSV (views.pending_csv), for anyone who may view migrations."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return views.pending_csv(request)
 
     def fleet_view(self, request):
         """Every configured database (admin.fleet), for anyone who may view migrations."""
@@ -239,8 +248,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     def _header(self, obj, field: str, ledger_field: str | None = None) -> str:
         if obj.source_file:
-            return getattr(obj.source_file.header, field) or EMPTY
-        return (getattr(obj, ledger_field) if ledger_field else None) or EMPTY
+            text = getattr(obj.source_file.header, field)
+        else:
+            text = getattr(obj, ledger_field) if ledger_field else None
+        return redact.redact(text) or EMPTY
 
     @admin.display(description="Migration")
     def header_migration(self, obj):
@@ -281,7 +292,8 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         extra = obj.source_file.header.extra if obj.source_file else {}
         if not extra:
             return EMPTY
-        lines = format_html_join("", "<div><b>{}:</b> {}</div>", extra.items())
+        shown = ((key, redact.redact(value)) for key, value in extra.items())
+        lines = format_html_join("", "<div><b>{}:</b> {}</div>", shown)
         return format_html('<div class="uap-lines">{}</div>', lines)
 
     @admin.display(description="SQL")

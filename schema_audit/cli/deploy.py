@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from schema_audit.cli.integrity import dump_json
+from schema_audit.cli.terminal import Block, escape
 from schema_audit.engine.locks import strongest_locks
 from schema_audit.engine.verdict import human_size
 
@@ -54,10 +57,19 @@ def statement_cells(statement: dict) -> tuple[str, ...]:
     )
 
 
+# Inline Markdown's punctuation (code, emphasis, links, images, tables, strike-through):
+# each is written backslash-escaped, so it stays literal text (`_` inside a word is no
+# emphasis and stays as it is: `orders_pkey`).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]!|~]|(?<![^\W_])_|_(?![^\W_]))")
+
+
 def _markdown_cell(text: str) -> str:
-    # Relation names come from the database: no table pipes, no HTML in a PR comment.
+    # Relation names and file names come from the database and the directory: in a PR
+    # comment they are literal text, never a table pipe, code span, link, HTML or mention.
+    text = " ".join(text.split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\n", " ")
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return text.replace("@", "&#64;")
 
 
 def markdown(result: dict) -> str:
@@ -67,7 +79,8 @@ def markdown(result: dict) -> str:
     lines = [
         f"### Migration trace: {_BADGE[verdict]}",
         "",
-        f"Database at version {result['current_version'] or 'none'}; {len(traces)} pending "
+        f"Database at version {_markdown_cell(result['current_version'] or 'none')}; "
+        f"{len(traces)} pending "
         "file(s) traced in a transaction that was rolled back.",
         "",
         "| File | Verdict | Duration | Blocking locks | Rewrites | Size change |",
@@ -90,15 +103,15 @@ def markdown(result: dict) -> str:
         )
         lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
     for trace in traces:
-        lines += ["", f"<details><summary>{trace['version']} {trace['name']}: "]
-        lines[-1] += f"{trace['verdict']}</summary>\n"
+        label = _markdown_cell(f"{trace['version']} {trace['name']}")
+        lines += ["", f"<details><summary>{label}: {trace['verdict']}</summary>\n"]
         lines += [f"- {_markdown_cell(reason)}" for reason in trace["reasons"]]
         lines += ["", "| " + " | ".join(STATEMENT_COLUMNS) + " |", "|---" * 7 + "|"]
         for statement in trace["statements"]:
             cells = statement_cells(statement)
             lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
         lines += ["", "</details>"]
-    return "\n".join(lines)
+    return Block("\n".join(lines))
 
 
 def github_line(finding: dict) -> str:
@@ -120,9 +133,8 @@ def _github_escape(text: str, *, property_value: bool = False) -> str:
 def gcc_line(finding: dict) -> str:
     """`file:line:1: error: message [rule]`, the form editors and CI parsers read."""
     message = " ".join(finding["message"].split())
-    return (
-        f"{finding['path']}:{finding['line']}:1: {finding['level']}: {message} [{finding['rule']}]"
-    )
+    path = escape(finding["path"])  # one finding, one line, whatever the file is called
+    return f"{path}:{finding['line']}:1: {finding['level']}: {message} [{finding['rule']}]"
 
 
 class DeployReport:

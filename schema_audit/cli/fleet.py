@@ -13,6 +13,7 @@ from django.core.management.base import OutputWrapper
 
 from schema_audit import api, conf
 from schema_audit.cli import terminal
+from schema_audit.cli.integrity import dump_json
 from schema_audit.cli.reporter import FAIL, OK, Reporter
 from schema_audit.engine import approvals, fleet, patches, postgres
 from schema_audit.exceptions import (
@@ -132,7 +133,7 @@ def ensure_fleet_approved(options: dict, targets: list[str]) -> None:
             "UAP_REQUIRE_APPROVAL is on and these files are not approved on these targets; "
             "no target was run. Approvals are kept in each database's own event log: approve "
             "on every target (the admin's database selector, or schema_audit.api.approve(..., "
-            "database=ALIAS)):\n  " + "\n  ".join(missing)
+            "database=ALIAS)): " + "; ".join(missing)
         )
 
 
@@ -291,9 +292,7 @@ class FleetView:
             else None
         )
         if self.report.as_json:
-            self.report.out.write(
-                json.dumps(self._document(rollout, targets, code, resume), indent=2, default=str)
-            )
+            self.report.out.write(dump_json(self._document(rollout, targets, code, resume)))
             return code
         self._clear()
         self._table(targets)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+from schema_audit.cli.terminal import Block
+
 _MARK = {"added": "+", "removed": "-", "altered": "~"}
 _SINGULAR = {"indexes": "index", "policies": "policy", "event_triggers": "event trigger"}
 
 
-def dump_json(data: dict) -> str:
-    """The command's JSON document: indented, anything unusual as text."""
-    return json.dumps(data, indent=2, default=str)
+def dump_json(data: dict) -> Block:
+    """The command's JSON document: indented, anything unusual as text (its strings escaped)."""
+    return Block(json.dumps(data, indent=2, default=str))
 
 
 def history_line(history: dict) -> str:
@@ -23,6 +25,15 @@ def history_line(history: dict) -> str:
     where = f"event {broken['id']} ({broken.get('action')} {broken.get('version') or ''})"
     where = where.replace(" )", ")") if broken["id"] is not None else "the event log"
     return f"History NOT verified: {where}: {broken['problem']}."
+
+
+def access_line(access: dict) -> str:
+    """One sentence on the access log's hash chain."""
+    if access["verified"]:
+        before = f" ({access['unchained']} from before chaining)" if access["unchained"] else ""
+        return f"Access log verified: {access['chained']} records chained{before}."
+    broken = access["first_break"]
+    return f"Access log NOT verified: record {broken['id']}: {broken['problem']}."
 
 
 def schema_lines(schema: dict) -> list[str]:
@@ -62,6 +73,9 @@ class IntegrityReport:
             return code
         history = history_line(result["history"])
         (self.out if result["history"]["verified"] else self.err).write(history)
+        if result.get("access_log") is not None:
+            access = result["access_log"]
+            (self.out if access["verified"] else self.err).write(access_line(access))
         stream = (
             self.out
             if not (result["schema"]["drift"] or result["schema"]["problem"])

@@ -112,8 +112,9 @@ class Reporter(IntegrityReport, DeployReport):
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             self.out.write("  ".join(cells).rstrip())
         at = status["current_version"] or "none"
+        self.out.write("")
         self.out.write(
-            f"\nDatabase at version {at}: {status['total_completed']} completed, "
+            f"Database at version {at}: {status['total_completed']} completed, "
             f"{status['total_pending']} pending."
         )
         self._problems(status)

@@ -11,19 +11,29 @@ from __future__ import annotations
 import re
 import secrets
 
-# C0 except tab and newline, DEL, C1 (0x9b is CSI on 8-bit terminals), and the bidi
-# controls that reorder what is shown.
-_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 except tab, DEL, C1 (0x9b is CSI on 8-bit terminals), the bidi controls that reorder
+# what is shown, and the Unicode line and paragraph separators. A newline in data (a file
+# name, a quoted identifier, a RAISE message) would start a line of its own: a forged
+# `✓ … applied` line, or a `::error` workflow command CI obeys.
+_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n"}
 
 
 def escape(text: str) -> str:
-    """`text` with every control character written as `\\xNN` or `\\uNNNN`."""
+    """`text` on one line: every control character written as `\\n`, `\\xNN` or `\\uNNNN`."""
     return _CONTROL_RE.sub(_visible, text)
 
 
 def _visible(match: re.Match) -> str:
-    code = ord(match.group())
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class Block(str):
+    """Text the reporter laid out over several lines (JSON, Markdown) whose data is escaped."""
 
 
 class SafeStyle:
@@ -55,8 +65,10 @@ class SafeStream:
         self.raw, self._style = stream, style
 
     def write(self, msg: str = "", style_func=None, ending=None) -> None:
-        """Write `msg` escaped, with the reporter's marks rendered."""
-        self.raw.write(self._style.render(escape(str(msg))), style_func, ending)
+        """Write `msg` escaped onto one line (a Block: each of its lines), marks rendered."""
+        lines = msg.split("\n") if isinstance(msg, Block) else [str(msg)]
+        text = "\n".join(escape(line) for line in lines)
+        self.raw.write(self._style.render(text), style_func, ending)
 
     def __getattr__(self, name: str):
         return getattr(self.raw, name)

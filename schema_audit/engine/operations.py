@@ -24,7 +24,7 @@ from schema_audit.exceptions import (
     TransactionEscaped,
     raise_all,
 )
-from schema_audit.files import discovery
+from schema_audit.files import discovery, redact
 from schema_audit.files.statements import parse, transaction_control
 from schema_audit.integrity import ddl_capture, fingerprint
 from schema_audit.ledger import audit_log, store
@@ -180,9 +180,7 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
                 f"--rollback {version}: {newest.version} was applied after it and may depend on "
                 f"it; roll back {newest.version} first, or pass --force"
             )
-        text = (entry.row.get("rollback_sql") or "").strip()
-        if not text and entry.file:
-            text = entry.file.header.rollback.strip()
+        text = _rollback_text(entry)
         if not text or not discovery.has_statements(text):
             raise RefusedRequest(
                 f"--rollback {entry.version}: its header has no Rollback SQL; undo it by hand "
@@ -215,7 +213,31 @@ def rollback(files, database, version, *, reason=None, force=False, lock_wait=No
             duration = run_outside_transaction(runner, statements, attempt, record)
         else:
             duration = run_recorded_or_fail(runner, text, attempt, record, entry.version)
-    return done("rollback", entry.version, "rolled_back", duration_ms=duration, sql=text)
+    return done(
+        "rollback", entry.version, "rolled_back", duration_ms=duration, sql=redact.redact(text)
+    )
+
+
+def _rollback_text(entry) -> str:
+    """The Rollback SQL to run: the ledger's copy, or the file's where the ledger's is masked.
+
+    The ledger keeps rollback_sql with password literals masked (it is shown to auditors); a
+    masked copy would set the password to the mask, so the real text comes from the file,
+    whose checksum the drift check has matched with the applied one.
+    """
+    stored = (entry.row.get("rollback_sql") or "").strip()
+    from_file = entry.file.header.rollback.strip() if entry.file else ""
+    if not stored:
+        return from_file
+    if not redact.has_masked_secret(stored):
+        return stored
+    if from_file and redact.redact(from_file).strip() == stored:
+        return from_file
+    raise RefusedRequest(
+        f"--rollback {entry.version}: its recorded Rollback SQL holds a masked password and "
+        "the file with the real text is not on disk (or differs); restore the file, or undo "
+        "it by hand with --patch"
+    )
 
 
 def fingerprinted(conn, attempt: store.Attempt, duration: int | None) -> store.Attempt:

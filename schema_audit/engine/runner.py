@@ -214,13 +214,16 @@ class Runner:
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         guarded = _Guarded()
-        cursor = StatementCounter(self.conn)
+        counter = StatementCounter(self.conn)
         try:
             with self._rolled_back_on_error(guarded):
                 guarded.xact = _last_row(self.conn.execute(self.begin, prepare=False))[0]
-                cursor.execute(migration.sql + self.after_file, prepare=False)
+                last = _last_row(counter.execute(migration.sql + self.after_file, prepare=False))
+                # Only the last row is kept, and the cursor is let go: it holds the query (a
+                # big file's text, twice), and the record below binds the text again.
+                counter = StatementCounter(self.conn)
                 duration = elapsed_ms(clock)
-                self._check_session(_last_row(cursor), migration.path, guarded.xact)
+                self._check_session(last, migration.path, guarded.xact)
                 schema = (
                     fingerprint.take_for_event(self.conn) if take_fingerprint else (None, None)
                 )
@@ -233,7 +236,7 @@ class Runner:
                 )
                 store.record_and_commit(self.conn, attempt, self.app_version)
         except psycopg.Error as exc:
-            return self._fail(migration, started, elapsed_ms(clock), exc, cursor.failed_at)
+            return self._fail(migration, started, elapsed_ms(clock), exc, counter.failed_at)
         except TransactionEscaped as exc:
             self.record_failure(migration, started, elapsed_ms(clock), exc, ESCAPED, None)
         outcome = Outcome(migration.version, migration.name, "completed", duration)

@@ -2,8 +2,9 @@
 
 A zip can claim anything: duplicate names (zip tools disagree on which copy is shown), members
 that expand a thousandfold, encrypted or unknown compression, a manifest that is not JSON. Each
-is refused with a one-line reason (InvalidBundle, exit 2) or reported as a problem, never read
-into memory beyond the caps below.
+is refused with a one-line reason (InvalidBundle, exit 2) or reported as a problem. Members are
+hashed as streams and never held whole unless small: a genuine bundle of any size verifies in
+memory bounded by its largest single event or small JSON member, not by its size.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import re
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -23,9 +26,11 @@ from schema_audit.exceptions import InvalidBundle
 MANIFEST = "manifest.json"
 MAX_MEMBERS = 100_000  # a real bundle holds a few members per migration file
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # names and hashes only
-# Whatever the manifest says: no member is hashed or kept beyond this (a 50 MB migration's
-# SQL appears in its file and in events.json, JSON-escaped).
+# A member read whole into memory (the small JSON members) is refused beyond this.
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
+# A member read as a stream (events.json, the migration files) bounds work, not memory:
+# the manifest's own sizes bind each member, this only ends a bomb without them.
+MAX_STREAMED_BYTES = 64 * 1024**3
 CHUNK_BYTES = 1024 * 1024
 _SUPPORTED = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -35,35 +40,121 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
 
 @dataclass
 class Bundle:
-    """The manifest and every member whose bytes match it; `problems` say what did not."""
+    """The manifest and the members whose bytes match it; `problems` say what did not."""
 
     manifest: dict
     manifest_sha256: str
-    members: dict[str, bytes] = field(default_factory=dict)
+    archive: zipfile.ZipFile
+    source: object
+    verified: dict[str, zipfile.ZipInfo] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+    def read(self, name: str) -> bytes | None:
+        """A verified member's bytes (at most MAX_MEMBER_BYTES); None, with a problem, if not."""
+        with self.open(name, MAX_MEMBER_BYTES) as stream:
+            data = stream.read()
+        return None if stream.failed else data
 
-def read(source: str | Path | BinaryIO) -> Bundle:
-    """Open and check a bundle; InvalidBundle when it cannot be trusted at all."""
+    @contextmanager
+    def open(self, name: str, limit: int | None = None) -> Iterator[HashingReader]:
+        """A verified member as a stream, hashed again as it is read (to its end on close)."""
+        info = self.verified[name]
+        reader = HashingReader(self.archive, info, limit or MAX_STREAMED_BYTES, self.source)
+        try:
+            yield reader
+        finally:
+            reader.finish()
+        if reader.too_big:
+            self.problems.append(f"{name}: over the {reader.limit:,} bytes it may be read whole")
+        elif reader.digest.hexdigest() != self.manifest["files"][name]:
+            self.problems.append(f"{name}: changed while it was read (modified)")
+        else:
+            return
+        reader.failed = True
+
+
+class HashingReader:
+    """A member's decompressed bytes, read in chunks, hashed and counted as they pass."""
+
+    def __init__(self, archive, info, limit: int, source):
+        self.info, self.limit, self.source = info, limit, source
+        self.digest, self.size = hashlib.sha256(), 0
+        self.too_big = self.failed = False
+        self._stream = self._guard(lambda: archive.open(info))
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left for -1), b"" at the end or past the limit."""
+        if self.too_big:
+            return b""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK_BYTES), b""))
+        chunk = self._guard(lambda: self._stream.read(size))
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.too_big = True
+            return b""
+        self.digest.update(chunk)
+        return chunk
+
+    def finish(self) -> None:
+        """Read (and hash) what is left, then close."""
+        while self.read(CHUNK_BYTES):
+            pass
+        self._stream.close()
+
+    def _guard(self, action):
+        try:
+            return action()
+        except _READ_ERRORS as exc:
+            reason = str(exc) or type(exc).__name__
+            raise InvalidBundle(
+                f"member {self.info.filename!r} cannot be read: {reason}", self.source
+            ) from exc
+        except NotImplementedError as exc:
+            raise InvalidBundle(
+                f"member {self.info.filename!r} cannot be read: {exc}", self.source
+            ) from exc
+
+
+@contextmanager
+def opened(source: str | Path | BinaryIO | zipfile.ZipFile, prefix: str = "") -> Iterator[Bundle]:
+    """Open and check a bundle (the members under `prefix` of a fleet's zip); InvalidBundle
+    when it cannot be trusted at all."""
+    if isinstance(source, zipfile.ZipFile):
+        archive, owned = source, False
+    else:
+        archive, owned = open_zip(source), True
     try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        raise InvalidBundle(f"not a readable evidence bundle (zip): {exc}", source) from exc
-    with archive:
-        infos = _check_entries(archive.infolist(), source)
-        manifest_bytes = _manifest_bytes(archive, infos, source)
+        infos = {
+            info.filename[len(prefix) :]: info
+            for info in check_entries(archive.infolist(), source)
+            if info.filename.startswith(prefix)
+        }
+        manifest_bytes = read_small(archive, infos.get(MANIFEST), MANIFEST, source)
         manifest = _parse_manifest(manifest_bytes, source)
-        bundle = Bundle(manifest, hashlib.sha256(manifest_bytes).hexdigest())
+        bundle = Bundle(manifest, hashlib.sha256(manifest_bytes).hexdigest(), archive, source)
         for name in sorted(infos):
             if name != MANIFEST and name not in manifest["files"]:
                 # Not read at all: an unlisted member can be of any size.
                 bundle.problems.append(f"{name}: not listed in the manifest (added); not read")
         for name, digest in sorted(manifest["files"].items()):
-            _load_listed(archive, infos.get(name), name, digest, manifest, bundle, source)
-    return bundle
+            _check_listed(infos.get(name), name, digest, bundle)
+        yield bundle
+    finally:
+        if owned:
+            archive.close()
 
 
-def _check_entries(infos: list[zipfile.ZipInfo], source) -> dict[str, zipfile.ZipInfo]:
+def open_zip(source) -> zipfile.ZipFile:
+    """The zip itself; InvalidBundle when it is none."""
+    try:
+        return zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise InvalidBundle(f"not a readable evidence bundle (zip): {exc}", source) from exc
+
+
+def check_entries(infos: list[zipfile.ZipInfo], source) -> list[zipfile.ZipInfo]:
+    """The entries, once each name, none encrypted or compressed in an unknown way."""
     if len(infos) > MAX_MEMBERS:
         raise InvalidBundle(f"{len(infos):,} members, over the {MAX_MEMBERS:,} allowed", source)
     twice = sorted(name for name, count in Counter(i.filename for i in infos).items() if count > 1)
@@ -82,16 +173,18 @@ def _check_entries(infos: list[zipfile.ZipInfo], source) -> dict[str, zipfile.Zi
                 "bundles use stored or deflate",
                 source,
             )
-    return {info.filename: info for info in infos}
+    return infos
 
 
-def _manifest_bytes(archive: zipfile.ZipFile, infos: dict, source) -> bytes:
-    info = infos.get(MANIFEST)
+def read_small(archive, info, name: str, source) -> bytes:
+    """A manifest's bytes, at most MAX_MANIFEST_BYTES; InvalidBundle when missing or bigger."""
     if info is None:
-        raise InvalidBundle(f"not an evidence bundle: no {MANIFEST}", source)
-    data = _stream(archive, info, MAX_MANIFEST_BYTES, source, keep=True)[2]
-    if data is None:
-        raise InvalidBundle(f"{MANIFEST} is over {MAX_MANIFEST_BYTES:,} bytes", source)
+        raise InvalidBundle(f"not an evidence bundle: no {name}", source)
+    reader = HashingReader(archive, info, MAX_MANIFEST_BYTES, source)
+    data = reader.read()
+    reader.finish()
+    if reader.too_big:
+        raise InvalidBundle(f"{name} is over {MAX_MANIFEST_BYTES:,} bytes", source)
     return data
 
 
@@ -130,46 +223,27 @@ def _manifest_shape_problem(manifest: object) -> str | None:
     return None
 
 
-def _load_listed(archive, info, name: str, digest: str, manifest: dict, bundle, source) -> None:
-    """Hash a listed member as a stream; keep its bytes only when they match the manifest."""
+def _check_listed(info, name: str, digest: str, bundle: Bundle) -> None:
+    """Hash a listed member as a stream; it is `verified` only when it matches the manifest."""
     if info is None:
         bundle.problems.append(f"{name}: listed in the manifest but missing")
         return
-    declared = manifest.get("sizes", {}).get(name)
-    limit = MAX_MEMBER_BYTES if declared is None else min(declared, MAX_MEMBER_BYTES)
+    declared = bundle.manifest.get("sizes", {}).get(name)
+    limit = MAX_STREAMED_BYTES if declared is None else min(declared, MAX_STREAMED_BYTES)
     if info.file_size > limit:
         bundle.problems.append(f"{name}: {_too_big(info.file_size, declared)}; not read")
         return
-    actual, size, _ = _stream(archive, info, limit, source, keep=False)
-    if actual is None:
+    reader = HashingReader(bundle.archive, info, limit, bundle.source)
+    reader.finish()
+    if reader.too_big:
         bundle.problems.append(f"{name}: expands beyond {limit:,} bytes; not read")
-    elif actual != digest:
+    elif reader.digest.hexdigest() != digest:
         bundle.problems.append(f"{name}: SHA-256 differs from the manifest (modified)")
     else:
-        # Read a second time only once the stream proved to be what the manifest vouches for.
-        bundle.members[name] = _stream(archive, info, limit, source, keep=True)[2]
+        bundle.verified[name] = info
 
 
 def _too_big(size: int, declared: int | None) -> str:
     if declared is not None and size > declared:
         return f"{size:,} bytes, but the manifest says {declared:,} (modified)"
-    return f"{size:,} bytes, over the {MAX_MEMBER_BYTES:,} a member may have"
-
-
-def _stream(archive, info, limit: int, source, *, keep: bool):
-    """`(sha256, size, bytes or None)` of a member read in chunks; `(None, size, None)` once it
-    exceeds `limit`, whatever its header claimed."""
-    digest, size, parts = hashlib.sha256(), 0, []
-    try:
-        with archive.open(info) as stream:
-            while chunk := stream.read(CHUNK_BYTES):
-                size += len(chunk)
-                if size > limit:
-                    return None, size, None
-                digest.update(chunk)
-                if keep:
-                    parts.append(chunk)
-    except _READ_ERRORS as exc:
-        reason = str(exc) or type(exc).__name__
-        raise InvalidBundle(f"member {info.filename!r} cannot be read: {reason}", source) from exc
-    return digest.hexdigest(), size, b"".join(parts) if keep else None
+    return f"{size:,} bytes, over the {MAX_STREAMED_BYTES:,} a member may have"

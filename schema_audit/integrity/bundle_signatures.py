@@ -32,11 +32,11 @@ def masked(event: dict, text: str) -> dict:
     return {**event, "sql_text": text, chain.REDACTED: True, SQL_DIGEST: digest}
 
 
-def rules_of(info: dict | None, events: list[dict]) -> authorship.Authorship:
-    """The authorship rules a bundle's signing.json describes (no keys when it has none)."""
-    info = info or {}
+def rules_of(info: dict | None, since: int | None) -> authorship.Authorship:
+    """The authorship rules a bundle's signing.json describes (no keys when it has none);
+    `since`: the id of the first signed event."""
+    info = info if isinstance(info, dict) else {}
     keys = signing.trusted_from_pems(info.get("public_keys") or {})
-    since = min((e["id"] for e in events if e.get("signature")), default=None)
     return authorship.Authorship(keys, str(info.get("database") or ""), since)
 
 
@@ -54,17 +54,38 @@ def vouched(events: list[dict], rules: authorship.Authorship) -> set[int]:
     }
 
 
-def audit(events: list[dict], rules: authorship.Authorship) -> dict:
-    """authorship.audit() over a bundle's events, masked ones checked by their digest."""
-    plain = [e for e in events if not e.get(chain.REDACTED)]
-    result = authorship.audit(plain, rules)
-    if not rules.keys.configured:
-        return result  # nothing to check against; masked events break the chain instead
-    for event in events:
-        if event.get(chain.REDACTED):
-            if _state(event, rules) == signing.VALID:
-                result["signed"] += 1
-            else:
-                result["invalid"].append(event["id"])  # unbound content: never accepted
-    result["invalid"].sort()
-    return result
+class AuditedEvents:
+    """A bundle's events, each checked for its signature as it passes, so that one streamed
+    read serves both the chain and the signatures. `result` is authorship.audit()'s (masked
+    events checked by their digest); `vouched` holds the masked events a signature binds,
+    filled before chain.verify reaches them. `len()` reads the rest, auditing it too."""
+
+    def __init__(self, events, rules: authorship.Authorship):
+        self.rules, self._events = rules, iter(events)
+        self.result = authorship.empty_audit(rules)
+        self.vouched: set[int] = set()
+        self.signed_seen = False  # any event carrying a signature, valid or not
+        self._count = 0
+
+    def __iter__(self):
+        for event in self._events:
+            self._count += 1
+            self._check(event)
+            yield event
+        self.result["invalid"].sort()
+
+    def __len__(self) -> int:
+        for _ in self:
+            pass
+        return self._count
+
+    def _check(self, event: dict) -> None:
+        self.signed_seen = self.signed_seen or bool(event.get("signature"))
+        if not event.get(chain.REDACTED):
+            authorship.audit_event(self.result, event, self.rules)
+        elif _state(event, self.rules) == signing.VALID:
+            self.vouched.add(event["id"])
+            if self.rules.keys.configured:
+                self.result["signed"] += 1
+        elif self.rules.keys.configured:
+            self.result["invalid"].append(event["id"])  # unbound content: never accepted

@@ -8,6 +8,7 @@ SHA-256 of every other member.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -17,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+import ijson
 from django.conf import settings
 
 from schema_audit import conf, csv_safe
-from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery, redact
 from schema_audit.integrity import bundle, bundle_signatures, fingerprint
 from schema_audit.ledger import authorship, chain, store
@@ -64,8 +65,9 @@ def members(
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(HISTORY_COLUMNS)
     for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
-        row = {**rows[version], "rollback_sql": redact.redact(rows[version].get("rollback_sql"))}
-        writer.writerow([_cell(row.get(name)) for name in HISTORY_COLUMNS])
+        row = rows[version]
+        # Rollback and header text may quote a password (rows written before masking, too).
+        writer.writerow([_cell(_masked(row.get(name))) for name in HISTORY_COLUMNS])
     events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
@@ -91,7 +93,8 @@ def members(
     out["fingerprint.json"] = _json(schema)
     info = bundle_signatures.shipped(rules) if rules else {"database": "", "public_keys": {}}
     out[SIGNING] = _json(info)
-    vouched = bundle_signatures.vouched(events, bundle_signatures.rules_of(info, events))
+    since = min((e["id"] for e in events if e.get("signature")), default=None)
+    vouched = bundle_signatures.vouched(events, bundle_signatures.rules_of(info, since))
     out["chain.json"] = _json(
         {
             "chain": chain.verify(events, vouched=vouched),
@@ -108,6 +111,10 @@ def _redacted_event(event: dict) -> dict:
     if text == event.get("sql_text"):
         return event
     return bundle_signatures.masked(event, text)
+
+
+def _masked(value: object) -> object:
+    return redact.redact(value) if isinstance(value, str) else value
 
 
 def _cell(value: object) -> object:
@@ -133,22 +140,24 @@ def write(contents: dict[str, bytes], out: str | Path | BinaryIO, database: str)
     return {**manifest, "manifest_sha256": _sha256(manifest_bytes)}
 
 
-def verify(source: str | Path | BinaryIO) -> dict:
+def verify(source: str | Path | BinaryIO | zipfile.ZipFile, prefix: str = "") -> dict:
     """Re-check a bundle offline: `{intact, verified, problems, findings, manifest_sha256, ...}`.
 
     `problems` mean the bundle was altered; `findings` are what it shows (a broken chain,
     schema drift, a file that differs from the ledger). InvalidBundle when it is malformed.
+    `prefix` names a database's folder inside a fleet's zip.
     """
-    checked = bundle.read(source)
-    problems, manifest = list(checked.problems), checked.manifest
-    if manifest["format"] != FORMAT:
-        problems.append(f"unknown bundle format {manifest['format']!r}")
-    findings: list[str] = []
-    result = {"manifest_sha256": checked.manifest_sha256, "created_at": manifest.get("created_at")}
-    try:
-        _content_checks(checked, problems, findings, result)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        problems.append(f"missing or malformed member: {type(exc).__name__}: {exc}")
+    with bundle.opened(source, prefix) as checked:
+        problems, manifest = checked.problems, checked.manifest
+        if manifest["format"] != FORMAT:
+            problems.append(f"unknown bundle format {manifest['format']!r}")
+        findings: list[str] = []
+        created = manifest.get("created_at")
+        result = {"manifest_sha256": checked.manifest_sha256, "created_at": created}
+        try:
+            _content_checks(checked, problems, findings, result)
+        except (KeyError, ValueError, TypeError, AttributeError, ijson.JSONError) as exc:
+            problems.append(f"missing or malformed member: {type(exc).__name__}: {exc}")
     result.update(
         intact=not problems,
         verified=not problems and not findings,
@@ -161,41 +170,86 @@ def verify(source: str | Path | BinaryIO) -> dict:
 
 def _content_checks(checked: bundle.Bundle, problems: list, findings: list, result: dict) -> None:
     """What the members say: the chain recomputed, the fingerprint, each file's checksum."""
-    data = checked.members
-    unread = [name for name in CHECKED_MEMBERS if name not in data]
+    unread = [name for name in CHECKED_MEMBERS if name not in checked.verified]
     problems += [f"{name}: missing" for name in unread if name not in checked.manifest["files"]]
     if unread:  # a listed member that was not read already has its problem
         return
-    events = json.loads(data["events.json"])
-    info = json.loads(data[SIGNING]) if SIGNING in data else None
-    rules = bundle_signatures.rules_of(info, events)
-    history = chain.verify(events, vouched=bundle_signatures.vouched(events, rules))
+    info = json.loads(checked.read(SIGNING) or b"null") if SIGNING in checked.verified else None
+    # events.json is streamed twice, never held: once for where signing began, once to check
+    # every event's signature and the chain together (chain.verify reads it to the end).
+    with checked.open("events.json") as stream:
+        since = min((e["id"] for e in EventStream(stream) if e.get("signature")), default=None)
+    rules = bundle_signatures.rules_of(info, since)
+    with checked.open("events.json") as stream:
+        audited = bundle_signatures.AuditedEvents(EventStream(stream), rules)
+        history = chain.verify(audited, vouched=audited.vouched)
     result["history"] = history
-    if history != json.loads(data["chain.json"])["chain"]:
+    small = {name: checked.read(name) for name in CHECKED_MEMBERS if name != "events.json"}
+    if any(data is None for data in small.values()):
+        return  # the problem is recorded
+    if history != json.loads(small["chain.json"])["chain"]:
         problems.append("chain.json does not match the chain recomputed from events.json")
     if not history["verified"]:
         findings.append(f"event log hash chain broken: {history['first_break']}")
-    problems += _signature_checks(events, rules, findings, result)
-    schema = json.loads(data["fingerprint.json"])
+    problems += _signature_checks(audited, rules, findings, result)
+    schema = json.loads(small["fingerprint.json"])
     result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
     problems += _schema_problems(schema)
     if schema.get("drift"):
         changed = ", ".join(f"{c['change']} {c['kind']} {c['name']}" for c in schema["changes"])
         findings.append(f"schema drift from the last recorded fingerprint: {changed}")
-    listing = json.loads(data["migrations.json"])
-    problems += _file_problems(listing, data, findings, set(checked.manifest["files"]))
+    listing = json.loads(small["migrations.json"])
+    problems += _file_problems(listing, checked, findings)
 
 
-def _signature_checks(events: list[dict], rules, findings: list, result: dict) -> list[str]:
+class EventStream:
+    """events.json's events, parsed one at a time; `len()` is their number (read to the end)."""
+
+    def __init__(self, stream):
+        head = stream.read(1)
+        while head and head.isspace():
+            head = stream.read(1)
+        if head != b"[":
+            raise ValueError("events.json is not a JSON list of events")
+        self._items = ijson.items(_Prepended(b"[", stream), "item", use_float=True)
+        self._count = 0
+
+    def __iter__(self):
+        for event in self._items:
+            if not isinstance(event, dict):
+                raise ValueError(f"events.json: event {self._count + 1} is not a JSON object")
+            self._count += 1
+            yield event
+
+    def __len__(self) -> int:
+        for _ in self:  # after a break in the chain: the rest is counted, not kept
+            pass
+        return self._count
+
+
+class _Prepended:
+    """A stream with bytes already read put back in front."""
+
+    def __init__(self, head: bytes, stream):
+        self._head, self._stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head and size != 0:  # ijson reads 0 bytes to learn the stream's type
+            head, self._head = self._head, b""
+            return head
+        return self._stream.read(size)
+
+
+def _signature_checks(audited, rules, findings: list, result: dict) -> list[str]:
     """Every event's signature: findings for rows the app did not write; a problem for a key
     this installation does not trust (when it trusts any)."""
-    signatures = bundle_signatures.audit(events, rules)
+    signatures = audited.result
     result["signatures"] = signatures
     bad = sorted(signatures["missing"] + signatures["invalid"])
     if bad:
         shown = ", ".join(str(i) for i in bad[:20]) + (" …" if len(bad) > 20 else "")
         findings.append(f"events not written by the app (signature missing or invalid): {shown}")
-    if not rules.keys.configured and any(event.get("signature") for event in events):
+    if not rules.keys.configured and audited.signed_seen:
         return [f"events carry signatures but {SIGNING} ships no public key (removed?)"]
     local = set(conf.signing_keys().trusted) if settings.configured else set()
     foreign = sorted(set(rules.keys.trusted) - local) if local else []
@@ -213,20 +267,19 @@ def _schema_problems(schema: dict) -> list[str]:
     return []
 
 
-def _file_problems(
-    listing: list[dict], data: dict[str, bytes], findings: list[str], listed: set[str]
-) -> list[str]:
+def _file_problems(listing: list[dict], checked: bundle.Bundle, findings: list[str]) -> list[str]:
     problems = []
+    listed = set(checked.manifest["files"])
     for item in listing:
         member = item["file"]
-        if member not in data:
+        if member not in checked.verified:
             if member not in listed:  # a listed member that was not read has its problem
                 problems.append(f"{member}: missing")
             continue
-        try:
-            actual = discovery.checksum(discovery.decode(data[member], member))
-        except InvalidMigration as exc:
-            problems.append(str(exc))
+        with checked.open(member) as stream:
+            actual, error = text_checksum(stream)
+        if error:
+            problems.append(f"{member}: {error}")
             continue
         as_written = item["checksum"]
         if actual != (item["shipped_checksum"] if item.get("redacted") else as_written):
@@ -234,3 +287,28 @@ def _file_problems(
         elif item["ledger_checksum"] and item["ledger_checksum"] != as_written:
             findings.append(f"{member}: file differs from the checksum recorded when applied")
     return problems
+
+
+def text_checksum(stream) -> tuple[str | None, str | None]:
+    """`discovery.checksum(discovery.decode(...))` of a stream, chunk by chunk: `(sha256, None)`,
+    or `(None, why)` when it is not UTF-8 text without NUL."""
+    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")()
+    first, carry = True, b""
+    while True:
+        chunk = stream.read(bundle.CHUNK_BYTES)
+        if first and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        first = False
+        data = carry + chunk
+        # A CR at the end of a chunk may be the first half of a CRLF.
+        carry = b"\r" if chunk and data.endswith(b"\r") else b""
+        data = data[: len(data) - len(carry)]
+        try:
+            decoder.decode(data, final=not chunk)
+        except UnicodeDecodeError:
+            return None, "not valid UTF-8"
+        if b"\x00" in data:
+            return None, "contains a NUL byte"
+        digest.update(data.replace(b"\r\n", b"\n"))
+        if not chunk:
+            return digest.hexdigest(), None

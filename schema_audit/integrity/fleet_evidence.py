@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from schema_audit.exceptions import InvalidMigration
-from schema_audit.integrity import evidence
+from schema_audit.exceptions import InvalidBundle
+from schema_audit.integrity import bundle, evidence
 
 FLEET_MANIFEST = "fleet.json"
 FORMAT = "uap-fleet-evidence/1"
@@ -49,36 +49,53 @@ def is_fleet_bundle(bundle: str | Path | BinaryIO) -> bool:
     try:
         with zipfile.ZipFile(bundle) as archive:
             found = FLEET_MANIFEST in archive.namelist()
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError):
         return False
     if hasattr(bundle, "seek"):
         bundle.seek(0)
     return found
 
 
-def verify(bundle: str | Path | BinaryIO) -> dict:
-    """Verify every database's folder as its own bundle; the same keys as `evidence.verify`."""
-    try:
-        with zipfile.ZipFile(bundle) as archive:
-            data = {info.filename: archive.read(info) for info in archive.infolist()}
-        fleet = json.loads(data[FLEET_MANIFEST])
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InvalidMigration(f"not a readable fleet evidence bundle: {exc}", bundle) from exc
-    expected = fleet.get("databases") if isinstance(fleet, dict) else None
-    if not isinstance(expected, dict) or not expected:
-        # A bundle vouching for no database proves nothing: malformed, never "intact".
-        raise InvalidMigration("fleet.json lists no databases", bundle)
-    folders = {name.split("/", 1)[0] for name in data if "/" in name}
-    problems = [f"folder {name}/ is not listed in fleet.json" for name in folders - set(expected)]
-    findings: list[str] = []
-    databases: dict[str, dict] = {}
-    for alias, manifest_sha in sorted(expected.items()):
-        result = _verify_folder(data, alias, manifest_sha)
-        databases[alias] = result
-        problems += [f"{alias}: {problem}" for problem in result["problems"]]
-        findings += [f"{alias}: {finding}" for finding in result["findings"]]
+def verify(source: str | Path | BinaryIO) -> dict:
+    """Verify every database's folder as its own bundle; the same keys as `evidence.verify`.
+
+    The zip is read in place, folder by folder, each member streamed (never inflated whole);
+    duplicate names, encrypted, damaged or unknown members are InvalidBundle (exit 2).
+    """
+    archive = bundle.open_zip(source)
+    with archive:
+        infos = bundle.check_entries(archive.infolist(), source)
+        named = {info.filename: info for info in infos}
+        fleet_bytes = bundle.read_small(archive, named.get(FLEET_MANIFEST), FLEET_MANIFEST, source)
+        try:
+            fleet = json.loads(fleet_bytes)
+        except ValueError as exc:
+            raise InvalidBundle(f"{FLEET_MANIFEST} is not JSON: {exc}", source) from exc
+        expected = fleet.get("databases") if isinstance(fleet, dict) else None
+        if not isinstance(expected, dict) or not all(
+            isinstance(sha, str) and "/" not in alias for alias, sha in expected.items()
+        ):
+            raise InvalidBundle(f"{FLEET_MANIFEST} lists no databases", source)
+        folders = {name.split("/", 1)[0] for name in named if "/" in name}
+        problems = [
+            f"folder {name}/ is not listed in {FLEET_MANIFEST}"
+            for name in sorted(folders - set(expected))
+        ]
+        stray = sorted(name for name in named if "/" not in name and name != FLEET_MANIFEST)
+        problems += [
+            f"{name}: outside every database's folder (added); not read" for name in stray
+        ]
+        findings: list[str] = []
+        databases: dict[str, dict] = {}
+        for alias, manifest_sha in sorted(expected.items()):
+            result = _verify_folder(archive, named, alias, manifest_sha)
+            databases[alias] = result
+            problems += [f"{alias}: {problem}" for problem in result["problems"]]
+            findings += [f"{alias}: {finding}" for finding in result["findings"]]
+    if not databases:
+        problems.append(f"{FLEET_MANIFEST} lists no database: there is nothing to verify")
     return {
-        "manifest_sha256": hashlib.sha256(data[FLEET_MANIFEST]).hexdigest(),
+        "manifest_sha256": hashlib.sha256(fleet_bytes).hexdigest(),
         "created_at": fleet.get("created_at"),
         "rollout": fleet.get("rollout"),
         "databases": databases,
@@ -90,18 +107,12 @@ def verify(bundle: str | Path | BinaryIO) -> dict:
     }
 
 
-def _verify_folder(data: dict[str, bytes], alias: str, manifest_sha: str) -> dict:
+def _verify_folder(archive, named: dict, alias: str, manifest_sha: str) -> dict:
     prefix = f"{alias}/"
-    members = {name[len(prefix) :]: body for name, body in data.items() if name.startswith(prefix)}
-    if evidence.MANIFEST not in members:
+    if prefix + evidence.MANIFEST not in named:
         return {"problems": ["folder missing or has no manifest.json"], "findings": []}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as single:
-        for name, body in members.items():
-            single.writestr(name, body)
-    buffer.seek(0)
-    result = evidence.verify(buffer)
-    if hashlib.sha256(members[evidence.MANIFEST]).hexdigest() != manifest_sha:
+    result = evidence.verify(archive, prefix)
+    if result["manifest_sha256"] != manifest_sha:
         result["problems"].append("manifest.json differs from the one fleet.json lists")
         result["intact"] = result["verified"] = False
     return result

@@ -7,9 +7,14 @@ import time
 from datetime import datetime, timezone
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from schema_audit.integrity import fingerprint, verified_head
-from schema_audit.ledger import authorship, chain, store
+from schema_audit.ledger import access_chain, authorship, chain, store
+from schema_audit.ledger.schema import ACCESS_TABLE
+
+ACCESS_VERIFIED_COLUMNS = (*(name for name, _ in access_chain.FIELDS), "prev_hash", "hash")
 
 DRIFT_ACTION = store.DRIFT_ACTION
 
@@ -63,6 +68,19 @@ def _signature_break(result: dict) -> None:
 def _trusted(conn: psycopg.Connection):
     """The test an event must pass to be the drift reference (ledger/authorship.py)."""
     return authorship.Authorship.read(conn).may_be_trusted
+
+
+def verify_access_log(conn: psycopg.Connection) -> dict:
+    """`{verified, records, chained, unchained, first_break}` of the access log's hash chain,
+    read in id order a batch at a time; `{verified: True, records: 0, ...}` before it exists."""
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (ACCESS_TABLE,)).fetchone()[0]:
+        return access_chain.verify([])
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in ACCESS_VERIFIED_COLUMNS)
+    query = sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, sql.Identifier(ACCESS_TABLE))
+    # A server-side cursor: the log grows with every page view and is never read whole.
+    with conn.transaction(), conn.cursor(name="uap_access_chain", row_factory=dict_row) as cur:
+        cur.itersize = 5000
+        return access_chain.verify(cur.execute(query))
 
 
 def verify_schema(conn: psycopg.Connection) -> dict:

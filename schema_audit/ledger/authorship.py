@@ -64,7 +64,15 @@ def audit(events: list[dict], rules: Authorship) -> dict:
     database's own DDL records); `invalid`: ids whose signature does not verify with a
     trusted key. Both are empty when no key is configured.
     """
-    result = {
+    result = empty_audit(rules)
+    for event in events:
+        audit_event(result, event, rules)
+    return result
+
+
+def empty_audit(rules: Authorship) -> dict:
+    """audit()'s result before any event."""
+    return {
         "configured": rules.keys.configured,
         "keys": sorted(rules.keys.trusted),
         "signed": 0,
@@ -73,22 +81,24 @@ def audit(events: list[dict], rules: Authorship) -> dict:
         "invalid": [],
         "first": None,  # {id, action, version} of the first event in missing or invalid
     }
+
+
+def audit_event(result: dict, event: dict, rules: Authorship) -> None:
+    """Count one event (the next in id order) into an audit() result."""
     if not rules.keys.configured:
-        return result
-    for event in events:
-        state = rules.state(event)
-        if state == signing.VALID:
-            result["signed"] += 1
-            continue
-        if state != signing.UNSIGNED:
-            result["invalid"].append(event["id"])
-        elif rules.since is None or event["id"] < rules.since:
-            result["legacy"] += 1
-            continue
-        elif event.get("action") not in signing.DATABASE_ACTIONS:
-            result["missing"].append(event["id"])
-        else:
-            continue
-        if result["first"] is None:
-            result["first"] = {k: event.get(k) for k in ("id", "action", "version")}
-    return result
+        return
+    state = rules.state(event)
+    if state == signing.VALID:
+        result["signed"] += 1
+        return
+    if state != signing.UNSIGNED:
+        result["invalid"].append(event["id"])
+    elif rules.since is None or event["id"] < rules.since:
+        result["legacy"] += 1
+        return
+    elif event.get("action") not in signing.DATABASE_ACTIONS:
+        result["missing"].append(event["id"])
+    else:
+        return
+    if result["first"] is None:
+        result["first"] = {k: event.get(k) for k in ("id", "action", "version")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from schema_audit.exceptions import InvalidConfiguration
-from schema_audit.ledger import chain
+from schema_audit.ledger import access_chain, chain
 
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
@@ -81,6 +81,7 @@ TRACKING_OBJECTS = (
     f"{ACCESS_TABLE}_id_seq",
     f"{ACCESS_TABLE}_pkey",
     f"{ACCESS_TABLE}_append_only",
+    f"{ACCESS_TABLE}_chain",
 )
 
 
@@ -252,9 +253,13 @@ ACCESS_ACTIONS = (
     "change",
     "delete",
 )
+# Filled by the access log's chain trigger (access_chain), not by the writer; `at` is reset
+# there from the server clock.
+ACCESS_CHAIN_COLUMNS = (("prev_hash", "char(64)"), ("hash", "char(64)"))
 _ACCESS_TRIGGER_SQL = _append_only_sql(
     ACCESS_TABLE, "The access log of the audit trail is never edited or purged."
-)
+) + access_chain.trigger_sql(ACCESS_TABLE)
+_ACCESS_TRIGGERS = 3  # no update/delete, no truncate, chain
 
 
 def _ensure_access_table(conn: psycopg.Connection, access: tuple[set, int] | None) -> bool:
@@ -263,7 +268,8 @@ def _ensure_access_table(conn: psycopg.Connection, access: tuple[set, int] | Non
     `access` is the table's (columns, triggers) from ensure_schema's state query, or None.
     """
     have, triggers = access or (set(), 0)
-    if access and {name for name, _ in ACCESS_COLUMNS} <= have and triggers >= 2:
+    wanted = {name for name, _ in (*ACCESS_COLUMNS, *ACCESS_CHAIN_COLUMNS)}
+    if access and wanted <= have and triggers >= _ACCESS_TRIGGERS:
         return False
     try:
         _create_access_table(conn, access is not None, have)
@@ -278,9 +284,10 @@ def _ensure_access_table(conn: psycopg.Connection, access: tuple[set, int] | Non
 def _create_access_table(conn: psycopg.Connection, exists: bool, have: set) -> None:
     with conn.transaction():
         if not exists:
-            body = ", ".join(f"{name} {ddl}" for name, ddl in ACCESS_COLUMNS)
+            columns = (*ACCESS_COLUMNS, *ACCESS_CHAIN_COLUMNS)
+            body = ", ".join(f"{name} {ddl}" for name, ddl in columns)
             conn.execute(f"CREATE TABLE IF NOT EXISTS {ACCESS_TABLE} ({body})")
-        for name, ddl in ACCESS_COLUMNS:
+        for name, ddl in (*ACCESS_COLUMNS, *ACCESS_CHAIN_COLUMNS):
             if exists and name not in have:
                 plain = ddl.replace(" PRIMARY KEY", "")
                 conn.execute(f"ALTER TABLE {ACCESS_TABLE} ADD COLUMN IF NOT EXISTS {name} {plain}")

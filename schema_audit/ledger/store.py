@@ -127,6 +127,8 @@ WITH row AS (
 """
 
 _RECORD_AND_COMMIT_SQL = _UPSERT_SQL + ";\nCOMMIT"
+# Above this much SQL text, the record is bound by the server (record_and_commit).
+CLIENT_BIND_MAX_CHARS = 1024 * 1024
 
 _LAST_PATCH_SQL = f"""
 SELECT max(started_at) FROM {EVENTS_TABLE}
@@ -255,6 +257,12 @@ def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: s
     than the planning (about 5% of applying 3000 files).
     """
     with _signing(conn, attempt, app_version) as params:
+        if len(params["sql_text"] or "") > CLIENT_BIND_MAX_CHARS:
+            # Quoting on the client copies a big file's text several times over (a 100 MB file
+            # took 774 MB to apply); bound by the server, it is encoded once.
+            conn.execute(_UPSERT_SQL, params)
+            conn.execute("COMMIT")
+            return
         psycopg.ClientCursor(conn).execute(_RECORD_AND_COMMIT_SQL, params)
 
 
@@ -337,6 +345,8 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         # Stored SQL is shown to auditors: no password literal reaches the ledger.
         sql_text=redact.redact(attempt.sql_text),
         rollback_sql=redact.redact(attempt.rollback_sql),
+        description=redact.redact(attempt.description),
+        impact=redact.redact(attempt.impact),
     )
     return params
 

