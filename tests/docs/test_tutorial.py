@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -28,6 +29,18 @@ def tutorial_script() -> str:
     blocks = RUN_BLOCK.findall(TUTORIAL.read_text(encoding="utf-8"))
     assert blocks, f"no <!-- tutorial:run --> sh blocks in {TUTORIAL}"
     return "\n".join(blocks)
+
+
+def environ_url(database) -> str:
+    """DATABASE_URL as django-environ reads it: a socket directory goes in the path."""
+    params = database.params
+    host = str(params.get("host") or "")
+    if not host.startswith("/"):
+        return database.url
+    user = quote(params.get("user") or "postgres")
+    password = f":{quote(str(params['password']))}" if params.get("password") else ""
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"postgresql://{user}{password}@{port}/{quote(host, safe='')}/{database.name}"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +78,7 @@ def test_tutorial_runs_as_written(wheel, database, tmp_path):
         # The interpreter running the suite is the tutorial's `python3`.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "HOME": os.environ.get("HOME", "/root"),
-        "DATABASE_URL": database.url,
+        "DATABASE_URL": environ_url(database),
     }
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
