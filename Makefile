@@ -6,7 +6,7 @@ MANAGE := $(BIN)/python manage.py
 PYTEST_ARGS ?=
 AUDITOR ?= auditor
 
-.PHONY: install run serve test lint bench clean
+.PHONY: install run serve test lint docs bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ test: install
 lint: install
 	$(MANAGE) uap_migrate --lint
 
+# The documentation site (Sphinx) into docs/_build/html: warnings are errors, nothing is fetched
+# (no intersphinx, furo's own assets), and the reference is read from the code on every build.
+docs: install
+	$(BIN)/python -m sphinx -W --keep-going -E -q -b html -d docs/_build/doctrees docs docs/_build/html
+
 # Side by side with psql, dbmate, yoyo and sqitch on the PostgreSQL at 127.0.0.1:5432; installs
 # the peers itself and writes bench/results/latest.md; then the fleet figure (uap_migrate
 # --all-databases against a shell loop) into bench/results/fleet.md; then the SQL files in a
@@ -71,4 +76,4 @@ bench: install
 	$(BIN)/python bench/test_databases.py
 
 clean:
-	rm -rf $(VENV) .uap staticfiles .pytest_cache
+	rm -rf $(VENV) .uap staticfiles .pytest_cache docs/_build
