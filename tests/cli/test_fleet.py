@@ -183,7 +183,7 @@ def test_fleet_evidence_bundle_of_no_database_is_malformed(tmp_path):
         archive.writestr("fleet.json", json.dumps(manifest))
     result = run_command("--verify-evidence", str(empty))
     assert result.code == 2, result.out
-    assert "fleet.json lists no databases" in result.err
+    assert "fleet.json lists no database" in result.err
     assert "intact" not in result.out
 
 

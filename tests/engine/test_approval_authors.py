@@ -4,6 +4,7 @@ an approval is for the content the approver saw."""
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from schema_audit import api
 from schema_audit.exceptions import RefusedRequest
@@ -56,7 +57,8 @@ def test_an_author_who_is_no_user_cannot_be_approved(uap, database, migrations_d
     with pytest.raises(RefusedRequest, match="names no Django user"):
         api.approve("001", approved_by="bob", directory=folder, database=database.alias)
     assert approve_events(database) == []
-    assert "[not approved: unknown_author]" in uap("--plan", directory=folder).out
+    with override_settings(UAP_REQUIRE_APPROVAL=True):
+        assert "[not approved: unknown_author]" in uap("--plan", directory=folder).out
 
 
 def test_an_approval_is_refused_for_content_other_than_the_one_reviewed(database, migrations_dir):

@@ -179,6 +179,7 @@ def test_every_function_of_the_app_pins_its_search_path(uap, database, migration
         f"{store.EVENTS_TABLE}_chain",
         f"{store.EVENTS_TABLE}_append_only",
         f"{store.ACCESS_TABLE}_append_only",
+        f"{store.ACCESS_TABLE}_chain",
         store.DDL_AUDIT_FUNCTION,
     }
     pinned = [f"search_path={chain.PINNED_SEARCH_PATH}"]
