@@ -1,4 +1,6 @@
-"""Settings for the Unified Athlete Platform demo project, read from the environment (README)."""
+"""Settings for the Unified Athlete Platform demo project, read from the environment."""
+
+# Every variable, with its default: docs/reference/settings.md.
 
 import warnings
 from datetime import timedelta
@@ -56,7 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "schema_audit",
     "uap_project",  # the demo's own command: uap_seed
-    # Login throttling; schema_audit works without it in a host project (README).
+    # Login throttling; schema_audit works without it in a host project (docs/how-to/production.md)
     "axes",
 ]
 

@@ -52,7 +52,7 @@ COLUMN_MEANINGS = {
         "checksum": "the file's SHA-256",
         "sql_text": "the SQL as it ran, password literals masked",
         "reason": "`--reason`, an approval's comment, or why a file was a no-op",
-        "ticket": "`--ticket` or `UAP_CHANGE_TICKET`",
+        "ticket": "`--ticket`, else `UAP_CHANGE_TICKET`, else the file's `-- Ticket:` line",
         "application": "the session's `application_name`",
         "ddl_objects": "objects touched by out-of-band DDL (`ALTER TABLE: table public.users`)",
         "fingerprint": "SHA-256 of `schema_description`",
@@ -61,20 +61,27 @@ COLUMN_MEANINGS = {
         "hash": "`sha256(prev_hash ‖ canonical row)`, computed by the chain trigger",
         "trace": "a dry run's lock and rewrite trace (`--trace`), JSON",
         "rollout": "the id shared by every event of one fleet run",
-        "actor": "the Django user on whose behalf the event was written (an approver)",
+        "actor": "who deployed (`--actor`, else `UAP_ACTOR`, else the CI's user, else the OS "
+        "user); on an `approve` or `revoke`, the approving Django user",
         "recorded_at": "the server clock when the row was written, set by the trigger",
+        "signature": "`<key id>:<base64>`, the app's Ed25519 signature of the event "
+        "(`UAP_SIGNING_KEY`)",
     },
     "access": {
         "id": "order of writing",
-        "at": "when (database clock)",
+        "at": "when (the server clock, set by the trigger)",
         "username": "the Django user; for a failed login the name tried (never the password)",
-        "action": "`view`, `export`, `evidence`, `approve`, `revoke` or `login_failed`",
+        "action": "`view`, `export`, `evidence`, `approve`, `revoke` or `login_failed`; a "
+        "refused write, as what it attempted (`delete`, `add`, `change`)",
         "method": "the HTTP method",
         "path": "the path (cut at 2,000 characters)",
         "query_string": "the filters and the selected database (cut at 2,000 characters)",
         "status_code": "the answer (403 for a refused page)",
         "rows_exported": "the rows of a CSV export",
         "address": "`REMOTE_ADDR`",
+        "prev_hash": "the previous record's `hash`, set by the access log's chain trigger",
+        "hash": "the record's hash, chained to `prev_hash`; `uap_migrate --verify` re-hashes "
+        "the log",
     },
 }
 
@@ -220,7 +227,7 @@ class TableColumns(Directive):
         columns = {
             "migrations": schema.MIGRATION_COLUMNS,
             "events": schema.EVENT_COLUMNS,
-            "access": schema.ACCESS_COLUMNS,
+            "access": schema.ACCESS_COLUMNS + schema.ACCESS_CHAIN_COLUMNS,
         }[which]
         meanings = COLUMN_MEANINGS[which]
         rows = []

@@ -55,7 +55,7 @@ EXPECTED = {
 
 
 def test_every_rule_has_a_fixture():
-    """The README's rule list, the fixtures and the expectations name the same rules."""
+    """The lint guide's rule list, the fixtures and the expectations name the same rules."""
     assert set(EXPECTED) == set(lint.RULES) == {p.name for p in FIXTURES.iterdir()}
 
 
