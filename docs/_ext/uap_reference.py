@@ -61,8 +61,11 @@ COLUMN_MEANINGS = {
         "hash": "`sha256(prev_hash ‖ canonical row)`, computed by the chain trigger",
         "trace": "a dry run's lock and rewrite trace (`--trace`), JSON",
         "rollout": "the id shared by every event of one fleet run",
-        "actor": "the Django user on whose behalf the event was written (an approver)",
+        "actor": "who deployed (`--actor`, `UAP_ACTOR`, the CI's user, the OS user); on an "
+        "approve or revoke, the approving Django user",
         "recorded_at": "the server clock when the row was written, set by the trigger",
+        "signature": "`<key id>:<base64 Ed25519 signature>` of an event the app wrote "
+        "(`UAP_SIGNING_KEY`); NULL on rows written outside it",
     },
     "access": {
         "id": "order of writing",
