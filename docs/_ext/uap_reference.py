@@ -71,7 +71,8 @@ COLUMN_MEANINGS = {
         "id": "order of writing",
         "at": "when (database clock)",
         "username": "the Django user; for a failed login the name tried (never the password)",
-        "action": "`view`, `export`, `evidence`, `approve`, `revoke` or `login_failed`",
+        "action": "`view`, `export`, `evidence`, `approve`, `revoke`, `login_failed`, or a "
+        "refused write: `add`, `change`, `delete`",
         "method": "the HTTP method",
         "path": "the path (cut at 2,000 characters)",
         "query_string": "the filters and the selected database (cut at 2,000 characters)",
