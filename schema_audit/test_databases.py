@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from django.apps import apps as global_apps
 from django.core import mail
 from django.db import connections
 from django.db.backends.base.creation import TEST_DATABASE_PREFIX
@@ -19,6 +18,7 @@ from django.test import override_settings
 
 from schema_audit import api, conf
 from schema_audit.exceptions import SchemaAuditError
+from schema_audit.integrity import django_migrate
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def apply_to_test_database(
     sender, using: str = "default", plan=None, verbosity: int = 1, stdout=None, **kwargs
 ) -> None:
     """post_migrate: apply every pending SQL file to a test database being created."""
-    migrated = [config for config in global_apps.get_app_configs() if config.models_module]
+    migrated = django_migrate.migrated_apps()
     # A flush sends post_migrate without a plan; only the last app's signal acts.
     if plan is None or not migrated or sender is not migrated[-1]:
         return

@@ -45,16 +45,12 @@ def _csv_chunks(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
     writer.writerow(header)
     for count, row in enumerate(rows, start=1):
         # Free text (header fields, rollback, errors) may quote a password: masked here too.
-        writer.writerow([csv_safe.cell(_masked(value)) for value in row])
+        writer.writerow([csv_safe.cell(redact.redact_value(value)) for value in row])
         if count % CSV_BATCH_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
-
-
-def _masked(value: object) -> object:
-    return redact.redact(value) if isinstance(value, str) else value
 
 
 def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpResponse:

@@ -271,6 +271,11 @@ def redact(sql: str | None) -> str | None:
     return "".join(parts + [sql[last:]])
 
 
+def redact_value(value: object) -> object:
+    """`value` redacted when it is text; any other cell value (a number, a date) as it is."""
+    return redact(value) if isinstance(value, str) else value
+
+
 def has_masked_secret(sql: str | None) -> bool:
     """True if `sql` is a redacted copy: a password literal that is MASK, or INNER_MASK."""
     if not sql:

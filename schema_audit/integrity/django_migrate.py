@@ -32,8 +32,8 @@ _running: dict[str, tuple[datetime, float, str]] = {}
 _FAILURES = (SchemaAuditError, psycopg.Error, DatabaseError)
 
 
-def _migrated_apps() -> list:
-    # Django sends both signals once per app that has a models module, in this order.
+def migrated_apps() -> list:
+    """The apps Django sends pre_migrate and post_migrate to, once each, in this order."""
     return [config for config in global_apps.get_app_configs() if config.models_module]
 
 
@@ -43,7 +43,7 @@ def _is_postgres(alias: str) -> bool:
 
 def before_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     """pre_migrate: record drift Django's migrate would hide, then mark its session."""
-    apps = _migrated_apps()
+    apps = migrated_apps()
     if not plan or not apps or sender is not apps[0] or not _is_postgres(using):
         return
     previous = ""
@@ -68,7 +68,7 @@ def before_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
 
 def after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     """post_migrate: unmark Django's session and record a `django_migrate` event."""
-    apps = _migrated_apps()
+    apps = migrated_apps()
     if not apps or sender is not apps[-1] or using not in _running:
         return
     started_at, clock, previous = _running.pop(using)

@@ -67,7 +67,7 @@ def members(
     for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
         row = rows[version]
         # Rollback and header text may quote a password (rows written before masking, too).
-        writer.writerow([_cell(_masked(row.get(name))) for name in HISTORY_COLUMNS])
+        writer.writerow([_cell(redact.redact_value(row.get(name))) for name in HISTORY_COLUMNS])
     events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
@@ -111,10 +111,6 @@ def _redacted_event(event: dict) -> dict:
     if text == event.get("sql_text"):
         return event
     return bundle_signatures.masked(event, text)
-
-
-def _masked(value: object) -> object:
-    return redact.redact(value) if isinstance(value, str) else value
 
 
 def _cell(value: object) -> object:

@@ -10,7 +10,8 @@ The user name is the app's claim: the database cannot know which Django user was
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+
+from schema_audit.ledger import chain
 
 # Columns covered by the hash, in order, with how each is rendered as text.
 FIELDS = (
@@ -84,22 +85,9 @@ def canonical_row(row: dict) -> str:
     """One access record as text: each field `length:value`, or `~` for NULL, joined by `|`."""
     parts = []
     for name, kind in FIELDS:
-        text = _python_text(row.get(name), kind)
+        text = chain.field_text(row.get(name), kind)
         parts.append(_NULL if text is None else f"{len(text)}:{text}")
     return "|".join(parts)
-
-
-def _python_text(value: object, kind: str) -> str | None:
-    if value is None:
-        return None
-    if kind == "timestamp":
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        d = moment.astimezone(timezone.utc)
-        return (
-            f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
-            f"{d.second:02d}.{d.microsecond:06d}"
-        )
-    return str(value)
 
 
 def verify(rows) -> dict:

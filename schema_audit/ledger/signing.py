@@ -77,11 +77,6 @@ class Keys:
     trusted: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
     @property
-    def signer_id(self) -> str | None:
-        """The key id of the signing key."""
-        return key_id(self.signer.public_key()) if self.signer else None
-
-    @property
     def configured(self) -> bool:
         """True when signatures can be checked (some key is trusted)."""
         return bool(self.trusted)
