@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from schema_audit import api
 from schema_audit.admin.charts import Duration
-from schema_audit.engine import postgres
+from schema_audit.engine import fleet_status, postgres
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import discovery
 from schema_audit.ledger import store
@@ -150,7 +150,12 @@ def weekly_outcomes(database: str, *, through_django: bool = True) -> list[tuple
         with connections[database].cursor() as cursor:
             rows = _weekly_rows(cursor, database, params)
     else:
-        with postgres.connect(database, purpose="admin", connect_timeout=5) as conn:
+        # The fleet page waits for no member longer than the fleet status it shows does.
+        bounds = {
+            "connect_timeout": fleet_status.CONNECT_TIMEOUT,
+            "lock_wait": fleet_status.LOCK_WAIT,
+        }
+        with postgres.connect(database, purpose="admin", **bounds) as conn:
             rows = _weekly_rows(conn.cursor(), database, params)
     found: dict = {}
     for week, outcome, count in rows:
@@ -179,6 +184,8 @@ def _weekly_rows(cursor, database: str, params: dict) -> list:
         return cached[1]
     cursor.execute(_WEEKLY_SQL, params)
     rows = cursor.fetchall()
+    if len(_weekly_cache) > 64:  # one entry per database and week window: bounded
+        _weekly_cache.clear()
     _weekly_cache[key] = (newest, rows)
     return rows
 
