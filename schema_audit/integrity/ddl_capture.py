@@ -38,6 +38,16 @@ BEGIN
        OR pg_catalog.to_regclass({{events_literal}}) IS NULL THEN
         RETURN;
     END IF;
+    -- The INSERT below runs as this function's superuser owner, and so would any trigger or
+    -- default on the table: write only while a superuser owns the table (install() saw to it).
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r
+                   ON r.oid OPERATOR(pg_catalog.=) c.relowner
+                   WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass({{events_literal}})
+                     AND r.rolsuper) THEN
+        RAISE WARNING 'out-of-band DDL not recorded: % is not owned by a superuser; run '
+                      'uap_migrate --install-ddl-audit again', {{events_literal}};
+        RETURN;
+    END IF;
     IF TG_EVENT = 'sql_drop' THEN
         IF TG_TAG NOT LIKE 'DROP %' THEN
             RETURN;
@@ -98,6 +108,7 @@ def install(conn: psycopg.Connection) -> None:
         (EVENTS,),
     ).fetchone()[0]
     events = sql.Identifier(schema, EVENTS).as_string(conn)
+    _take_over(conn, events)
     text = _INSTALL_SQL
     for marker, value in (
         ("{function}", sql.Identifier(schema, FUNCTION).as_string(conn)),
@@ -113,6 +124,80 @@ def install(conn: psycopg.Connection) -> None:
             "--install-ddl-audit: PostgreSQL refused the event trigger: "
             f"{exc.diag.message_primary}"
         ) from exc
+
+
+# The app's own triggers and column defaults on the event log; anything else is refused.
+_OWN_TRIGGERS = {f"{EVENTS}_{name}" for name in ("chain", "no_update_delete", "no_truncate")}
+_FOREIGN_SQL = """
+SELECT 'trigger ' || t.tgname FROM pg_trigger t
+WHERE t.tgrelid = %(events)s::regclass AND NOT t.tgisinternal AND NOT t.tgname = ANY(%(own)s)
+UNION ALL
+SELECT 'rule ' || r.rulename FROM pg_rewrite r WHERE r.ev_class = %(events)s::regclass
+UNION ALL
+SELECT 'default on column ' || a.attname FROM pg_attrdef d
+JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+WHERE d.adrelid = %(events)s::regclass AND NOT a.attname = ANY(%(defaults)s)
+"""
+_OWNER_SQL = """
+SELECT r.rolname, r.rolsuper FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+WHERE c.oid = %s::regclass
+"""
+
+
+def _take_over(conn: psycopg.Connection, events: str) -> None:
+    """Make the installing superuser own the event log and its trigger functions.
+
+    The audit function INSERTs as its superuser owner; a trigger, default or rule that the
+    table's owner (usually the migration role) attached would run with those rights. So the
+    table and what it runs move to the superuser, its former owner keeps INSERT and SELECT,
+    and anything on the table the app did not put there refuses the install.
+    """
+    params = {
+        "events": events,
+        "own": list(_OWN_TRIGGERS),
+        "defaults": ["id", "started_at", "applied_by"],
+    }
+    foreign = [name for (name,) in conn.execute(_FOREIGN_SQL, params)]
+    if foreign:
+        raise RefusedRequest(
+            f"--install-ddl-audit: {events} carries {', '.join(foreign)}, which the app did "
+            "not create and which the audit's superuser INSERT would run; remove it first"
+        )
+    owner, is_super = conn.execute(_OWNER_SQL, (events,)).fetchone()
+    if is_super:
+        return
+    table = sql.SQL(events)
+    with conn.transaction():
+        conn.execute(sql.SQL("ALTER TABLE {} OWNER TO CURRENT_USER").format(table))
+        functions = conn.execute(
+            "SELECT DISTINCT tgfoid::regprocedure::text FROM pg_trigger "
+            "WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            (events,),
+        ).fetchall()
+        for (function,) in functions:
+            conn.execute(
+                sql.SQL("ALTER FUNCTION {} OWNER TO CURRENT_USER").format(sql.SQL(function))
+            )
+        # The defaults the app sets, again: the former owner may have changed them.
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ALTER COLUMN started_at SET DEFAULT now(), "
+                "ALTER COLUMN applied_by SET DEFAULT CURRENT_USER"
+            ).format(table)
+        )
+        sequence = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (events,)).fetchone()[0]
+        writer = sql.Identifier(owner)
+        conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(table, writer))
+        conn.execute(
+            sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.SQL(sequence), writer)
+        )
+    logger.warning(
+        "%s now belongs to %s (the DDL audit's superuser); %s keeps INSERT and SELECT. Upgrades "
+        "of its columns need a superuser run of uap_migrate.",
+        events,
+        conn.info.user,
+        owner,
+    )
 
 
 def upgrade(conn: psycopg.Connection) -> bool:
