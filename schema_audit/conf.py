@@ -181,7 +181,9 @@ def get(name: str) -> object:
     try:
         return setting.convert(raw)
     except (TypeError, ValueError) as exc:
-        shown = "(PEM text, not shown)" if setting.secret and "-----" in str(raw) else repr(raw)
+        # A secret's value is never shown, whatever shape it has (a key pasted without its
+        # BEGIN line looks like a path).
+        shown = "(value not shown)" if setting.secret else repr(raw)
         raise InvalidConfiguration(f"setting {name} = {shown} is not usable: {exc}") from exc
 
 

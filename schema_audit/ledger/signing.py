@@ -109,11 +109,16 @@ def _pem_text(value: str) -> str:
     text = value.strip()
     if text.startswith(_PEM):
         return text
+    # Never repeat the value: a key pasted with quotes or without its BEGIN line is taken
+    # for a path here, and an error naming that "path" would print the private key.
+    if _PEM in text or "\n" in text or len(text) > 4096:
+        raise ValueError("PEM text that does not start with its -----BEGIN line (quotes kept?)")
     path = Path(text).expanduser()
     try:
         return path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not PEM text and not a readable PEM file ({exc})") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"not PEM text and not a readable PEM file ({reason})") from None
 
 
 @lru_cache(maxsize=16)
