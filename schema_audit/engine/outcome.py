@@ -10,6 +10,7 @@ import psycopg
 from psycopg import pq
 
 from schema_audit.exceptions import InvalidMigration
+from schema_audit.files import redact
 from schema_audit.files.discovery import MigrationFile, line_of
 from schema_audit.files.statements import parse
 
@@ -119,5 +120,5 @@ def failed_statement(text: str, index: int | None) -> tuple[int, str] | None:
     if index >= len(statements):
         return None
     statement = statements[index]
-    words = " ".join(statement.text.split()[:6])
+    words = " ".join((redact.redact(statement.text) or "").split()[:6])
     return statement.line, words if len(words) <= 60 else words[:59] + "…"

@@ -17,7 +17,13 @@ import re
 
 MASK = "'********'"
 INNER_MASK = "********"  # a secret inside a string literal
-_INNER_MASKED_RE = re.compile(r"password\s+\*{8}", re.IGNORECASE)
+_INNER_MASKED_RE = re.compile(r"password\s*(?:=\s*)?\*{8}|://[^:/@\s']*:\*{8}@", re.IGNORECASE)
+# A libpq connection string inside a literal (CREATE SUBSCRIPTION ... CONNECTION, dblink):
+# `password=...` (quoted with doubled quotes, or up to a space) and the URI's `user:secret@`.
+_CONNINFO_RES = (
+    re.compile(r"\bpassword\s*=\s*(''(?:[^']|'''')*''|[^\s']+)", re.IGNORECASE),
+    re.compile(r"postgres(?:ql)?://[^:/@\s']*:([^@\s']+)@", re.IGNORECASE),
+)
 # Text longer than this is scanned statement by statement (_by_statement).
 SCAN_WHOLE_MAX_CHARS = 1024 * 1024
 _STRING_TOKENS = {"SCONST", "USCONST"}
@@ -33,7 +39,8 @@ _FORMAT_SPEC_RE = re.compile(r"%(?:(\d+)\$)?-?(?:\d+|\*(?:\d+\$)?)?([sIL%])")
 
 def secret_spans(sql: str) -> list[tuple[int, int]]:
     """`(start, end)` character offsets of every password literal in `sql`."""
-    if "password" not in sql.casefold():  # a C scan; a case-blind regex is 8 times slower
+    # C scans; a case-blind regex is 8 times slower. "://" finds connection URIs.
+    if "password" not in sql.casefold() and "://" not in sql:
         return []
     if len(sql) > SCAN_WHOLE_MAX_CHARS:
         return _by_statement(sql)
@@ -53,7 +60,7 @@ def _by_statement(sql: str) -> list[tuple[int, int]]:
     for piece in [*pieces, slice(len(sql), len(sql))]:
         for start, stop in ((last, piece.start), (piece.start, piece.stop)):
             part = sql[start:stop]
-            if "password" in part.casefold():
+            if "password" in part.casefold() or "://" in part:
                 spans += _shifted(_token_spans(part), start)
         last = piece.stop
     return spans
@@ -76,11 +83,23 @@ def _token_spans(sql: str) -> list[tuple[int, int]]:
             spans.append((token.start, token.end + 1))
         elif text.startswith("$"):
             spans += _inside_dollar_quotes(text, token.start)
-        elif "password" in text.casefold():
-            spans += _inside_literal(sql, code, index)
+        else:
+            spans += _conninfo(text, token.start)
+            if "password" in text.casefold():
+                spans += _inside_literal(sql, code, index)
         if index > 1 and code[index - 1].name == "ASCII_40" and _is_format(sql, code[index - 2]):
             spans += _format_arguments(sql, code, index)
     return spans
+
+
+def _conninfo(text: str, offset: int) -> list[tuple[int, int]]:
+    """The secrets of a connection string written in the literal `text` (at `offset`)."""
+    return [
+        InnerSpan((offset + found.start(1), offset + found.end(1)))
+        for pattern in _CONNINFO_RES
+        for found in pattern.finditer(text)
+        if found.group(1).strip("'") != INNER_MASK
+    ]
 
 
 def _names_password(sql: str, token) -> bool:
