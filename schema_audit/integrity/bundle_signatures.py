@@ -9,7 +9,11 @@ digest and every other field, verifies. No flag in the bundle skips a check.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+
+from cryptography.exceptions import InvalidSignature
 
 from schema_audit.ledger import authorship, chain, signing
 
@@ -89,3 +93,53 @@ class AuditedEvents:
                 self.result["signed"] += 1
         elif self.rules.keys.configured:
             self.result["invalid"].append(event["id"])  # unbound content: never accepted
+
+
+def sealed(info: dict, events_json: bytes, key) -> dict:
+    """signing.json with the exporter's seal: its signature over the database's name, the
+    shipped key ids and the digest of events.json. Without the private key nobody can strip
+    signatures, cut events or swap the keys and seal the bundle again."""
+    digest = hashlib.sha256(events_json).hexdigest()
+    body = _seal_body(info, digest)
+    seal = base64.b64encode(key.sign(body)).decode("ascii")
+    return {**info, "events_sha256": digest, "seal": f"{signing.key_id(key.public_key())}:{seal}"}
+
+
+def seal_verdict(info: dict | None, events_digest: str | None, local: set[str]) -> tuple:
+    """`(problems, findings)` of a bundle's seal, checked against `local`, the key ids this
+    installation trusts. A bundle no key of this installation vouches for is not intact."""
+    seal = (info or {}).get("seal") if isinstance(info, dict) else None
+    if not seal:
+        if local:
+            return [
+                f"{MEMBER}: the bundle is not sealed by this installation's key (a bundle "
+                "of a signing installation always is: signatures stripped?)"
+            ], []
+        return [], []
+    kid, _, encoded = str(seal).partition(":")
+    pem = (info.get("public_keys") or {}).get(kid)
+    try:
+        public = signing.trusted_from_pems({kid: pem}).trusted.get(kid) if pem else None
+        if public is None or events_digest != info.get("events_sha256"):
+            raise InvalidSignature
+        public.verify(base64.b64decode(encoded, validate=True), _seal_body(info, events_digest))
+    except (InvalidSignature, ValueError, TypeError):
+        return [f"{MEMBER}: the seal does not match (events.json or the keys were changed)"], []
+    if local and kid not in local:
+        return [f"{MEMBER}: sealed with key {kid}, which this installation does not trust"], []
+    if not local:
+        return [], [
+            f"sealed with key {kid}, but no trusted key is configured here: compare {kid} "
+            "with the key id you were given, then set UAP_SIGNING_PUBLIC_KEYS to that public "
+            "key to verify against it"
+        ]
+    return [], []
+
+
+def _seal_body(info: dict, events_digest: str) -> bytes:
+    body = {
+        "database": info.get("database"),
+        "keys": sorted(info.get("public_keys") or {}),
+        "events_sha256": events_digest,
+    }
+    return json.dumps(body, sort_keys=True).encode("utf-8")

@@ -92,6 +92,9 @@ def members(
     out["migrations.json"] = _json(listing)
     out["fingerprint.json"] = _json(schema)
     info = bundle_signatures.shipped(rules) if rules else {"database": "", "public_keys": {}}
+    key = conf.get("UAP_SIGNING_KEY") if settings.configured else None
+    if key is not None:
+        info = bundle_signatures.sealed(info, out["events.json"], key)
     out[SIGNING] = _json(info)
     since = min((e["id"] for e in events if e.get("signature")), default=None)
     vouched = bundle_signatures.vouched(events, bundle_signatures.rules_of(info, since))
@@ -188,6 +191,12 @@ def _content_checks(checked: bundle.Bundle, problems: list, findings: list, resu
     if not history["verified"]:
         findings.append(f"event log hash chain broken: {history['first_break']}")
     problems += _signature_checks(audited, rules, findings, result)
+    local = set(conf.signing_keys().trusted) if settings.configured else set()
+    sealing = bundle_signatures.seal_verdict(
+        info, checked.manifest["files"].get("events.json"), local
+    )
+    problems += sealing[0]
+    findings += sealing[1]
     schema = json.loads(small["fingerprint.json"])
     result["schema"] = {k: schema.get(k) for k in ("current", "drift", "recorded")}
     problems += _schema_problems(schema)
