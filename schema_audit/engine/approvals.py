@@ -29,6 +29,7 @@ from schema_audit.ledger.authorship import Authorship
 logger = logging.getLogger(__name__)
 
 APPROVERS_GROUP = "Schema approvers"
+APPROVAL_LOCK_WAIT = 10  # seconds an approval waits for the event log's chain lock
 APPROVED, MISSING, REVOKED, STALE, SELF = "approved", "missing", "revoked", "stale", "self"
 UNSIGNED, NO_AUTHOR, UNKNOWN_AUTHOR = "unsigned", "no_author", "unknown_author"
 # States in which nobody has approved or revoked anything: shown only where approvals are
@@ -288,7 +289,12 @@ def consent(
             "recorded; review the file again"
         )
     record = give if action == store.APPROVE_ACTION else revoke
-    with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
+    # A person waits for this (the admin's approve button): a held chain lock ends it soon.
+    wait = APPROVAL_LOCK_WAIT
+    with (
+        postgres.open_connection(database, "approve", lock_wait=wait) as conn,
+        audit_log.emitting(conn, database),
+    ):
         store.ensure_schema(conn)
         found = plan.build_plan(files, store.read_rows(conn), out_of_order=True)
         if migration not in found.pending:

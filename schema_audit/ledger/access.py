@@ -25,6 +25,7 @@ _INSERT_SQL = (
     f"RETURNING {', '.join(name for name, _ in ACCESS_COLUMNS)}"
 )
 _EXISTS_SQL = "SELECT to_regclass(%s) IS NOT NULL"
+LOCK_WAIT = 5  # seconds a page waits to record its access
 
 
 def _clip(value: object) -> object:
@@ -59,7 +60,10 @@ def record(database: str | None = None, **values: object) -> dict | None:
         logger.warning("%s does not exist yet; access not stored: %s", ACCESS_TABLE, row)
         audit_log.emit("access", row, database)
         return None
-    with connections[database].cursor() as cursor:
+    # The chain trigger takes the log's advisory lock, which any login may hold: a page waits
+    # for it at most LOCK_WAIT, then fails instead of hanging the worker.
+    with transaction.atomic(using=database), connections[database].cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT * 1000}ms'")
         cursor.execute(_INSERT_SQL, [row[name] for name in FIELDS])
         stored = dict(zip([name for name, _ in ACCESS_COLUMNS], cursor.fetchone(), strict=True))
     transaction.on_commit(lambda: audit_log.emit("access", stored, database), using=database)
