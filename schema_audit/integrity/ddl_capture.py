@@ -68,7 +68,7 @@ BEGIN
     VALUES ('{ACTION}', '{store.DETECTED}', session_user,
             coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local'),
             pg_catalog.regexp_replace(pg_catalog.current_query(),
-                                      '(password\\s+E?)''([^'']|'''')*''?',
+                                      '("?password"?(?:\\s|/\\*[^*]*\\*+(?:[^/*][^*]*\\*+)*/|--[^\\n]*\\n)*E?)''([^'']|'''')*''?',
                                       '\\1''********''', 'gi'),
             TG_TAG || ': ' || objects);
 END
