@@ -316,8 +316,11 @@ def _signing(conn: psycopg.Connection, attempt: Attempt, app_version: str, *, ro
         return
     idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
     with conn.transaction() if idle and conn.autocommit else nullcontext():
-        conn.execute(_CHAIN_LOCK_SQL)
-        database, applied_by, application, head = conn.execute(_CHAIN_HEAD_SQL).fetchone()
+        # One round trip, two statements: the head is read after the lock is granted, in a
+        # snapshot of its own (a single statement's snapshot would predate the lock).
+        cursor = conn.execute(f"{_CHAIN_LOCK_SQL};\n{_CHAIN_HEAD_SQL}", prepare=False)
+        cursor.nextset()
+        database, applied_by, application, head = cursor.fetchone()
         if row_checksum and params["checksum"] is None:
             # The UPDATE's event takes the row's checksum: sign the value it will store.
             row = conn.execute(_ROW_CHECKSUM_SQL, (attempt.version,)).fetchone()
