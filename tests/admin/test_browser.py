@@ -13,6 +13,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.admin import data as admin_data
 from tests.admin.data import PASSWORD, make_auditor
@@ -55,6 +56,16 @@ def install_chromium() -> str:
         if done.returncode != 0:
             return f"{' '.join(command)} exited {done.returncode}: {done.stderr[-500:]}"
     return ""
+
+
+def log_in(driver, url: str, username: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{url}/admin/login/")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The next page load must carry the new session cookie: wait for the login to finish.
+    WebDriverWait(driver, 20).until(lambda d: "/login/" not in d.current_url)
 
 
 @pytest.fixture(scope="session")
@@ -161,10 +172,7 @@ def test_auditor_filters_opens_a_version_and_downloads_csv(live_server, history,
 def test_pages_carry_a_csp_and_the_admin_runs_under_it(live_server, history, browser):
     """script-src 'self': the admin's scripts (filters, date hierarchy) run, nothing is blocked."""
     make_auditor()
-    browser.get(f"{live_server.url}/admin/")
-    browser.find_element(By.NAME, "username").send_keys("auditor")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server.url, "auditor")
     for page in (
         "schema_audit/schemamigration/",
         "schema_audit/migrationevent/",
@@ -182,10 +190,7 @@ def test_summary_charts_are_drawn_and_styled_under_the_strict_policy(
 ):
     """No 'unsafe-inline': the charts' colours come from the static stylesheet, no violation."""
     make_auditor()
-    browser.get(f"{live_server.url}/admin/")
-    browser.find_element(By.NAME, "username").send_keys("auditor")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server.url, "auditor")
     browser.get(f"{live_server.url}/admin/schema_audit/schemamigration/summary/")
     for chart in ("durations", "weekly"):
         svg = browser.find_element(By.ID, chart)

@@ -9,21 +9,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.admin import data as admin_data
-from tests.admin.data import PASSWORD, make_auditor
-from tests.admin.test_browser import browser, chromium  # noqa: F401 (fixtures)
+from tests.admin.data import make_auditor
+from tests.admin.test_browser import browser, chromium, log_in  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 history = admin_data.history  # the module's migration history (a fixture)
-
-
-def log_in(driver, url: str, username: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{url}/admin/login/")
-    driver.find_element(By.NAME, "username").send_keys(username)
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    # The next page load must carry the new session cookie: wait for the login to finish.
-    WebDriverWait(driver, 20).until(lambda d: "/login/" not in d.current_url)
 
 
 def test_approver_approves_and_auditor_is_refused_the_button(
