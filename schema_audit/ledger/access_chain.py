@@ -60,26 +60,14 @@ DECLARE
     issued bigint;
     last_id bigint;
     taken boolean;
+    previous text;
 BEGIN
     NEW.at := pg_catalog.clock_timestamp();
     PERFORM pg_catalog.pg_advisory_xact_lock({LOCK_KEY});
     -- Ids come from the sequence, as in the event log's chain (ledger/chain.py): an id it has
     -- not issued (one near the bigint maximum would leave none for any later record) is
     -- replaced, and rows above what it issued stay out of the chain's order.
-    issued := coalesce(pg_catalog.pg_sequence_last_value(sequence), 0);
-    EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.max(id), (SELECT hash FROM %1$s WHERE hash IS NOT NULL '
-        'AND id <= $1 ORDER BY id DESC LIMIT 1) FROM %1$s WHERE id <= $1',
-        TG_RELID::pg_catalog.regclass) INTO last_id, NEW.prev_hash USING issued;
-    IF NEW.id IS NULL OR NEW.id > issued OR NEW.id <= last_id THEN
-        NEW.id := greatest(pg_catalog.nextval(sequence), coalesce(last_id, 0) + 1);
-    END IF;
-    LOOP
-        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE id = $1)',
-                                  TG_RELID::pg_catalog.regclass) INTO taken USING NEW.id;
-        EXIT WHEN NOT taken;
-        NEW.id := pg_catalog.nextval(sequence);
-    END LOOP;
+{chain.ISSUED_ID_SQL}    NEW.prev_hash := previous;
     NEW.hash := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
         coalesce(NEW.prev_hash, '') || {_canonical_row_sql()}, 'UTF8')), 'hex');
     RETURN NEW;

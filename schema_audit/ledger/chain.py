@@ -215,6 +215,28 @@ def _result(events, chained, unchained, first_break, head=None) -> dict:
     }
 
 
+# The id and the head a chained row takes, run under the chain's lock by both chain triggers
+# (this one and the access log's): ids come from the sequence, never from the writer, and
+# `previous` is the hash of the newest row among the ids the sequence issued. Needs the
+# variables sequence, issued, last_id, taken and previous.
+ISSUED_ID_SQL = """\
+    issued := coalesce(pg_catalog.pg_sequence_last_value(sequence), 0);
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.max(id), (SELECT hash FROM %1$s WHERE hash IS NOT NULL '
+        'AND id <= $1 ORDER BY id DESC LIMIT 1) FROM %1$s WHERE id <= $1', TG_RELID::regclass)
+        INTO last_id, previous USING issued;
+    IF NEW.id IS NULL OR NEW.id > issued OR NEW.id <= last_id THEN
+        NEW.id := greatest(pg_catalog.nextval(sequence), coalesce(last_id, 0) + 1);
+    END IF;
+    LOOP  -- the sequence may reach an id such a row holds
+        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE id = $1)',
+                                  TG_RELID::regclass) INTO taken USING NEW.id;
+        EXIT WHEN NOT taken;
+        NEW.id := pg_catalog.nextval(sequence);
+    END LOOP;
+"""
+
+
 def trigger_sql(table: str) -> str:
     """The BEFORE INSERT trigger that fills id order, prev_hash and hash under a lock."""
     # search_path pinned and every name qualified: the trigger runs as whoever writes, a
@@ -262,21 +284,7 @@ BEGIN
     -- Rows above what it issued (set by hand, or by a version that let writers choose) stay
     -- out of the chain's order, so --verify reports the break they make. An id taken before
     -- the lock is renumbered after the newest row, so that id order is chain order.
-    issued := coalesce(pg_catalog.pg_sequence_last_value(sequence), 0);
-    EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.max(id), (SELECT hash FROM %1$s WHERE hash IS NOT NULL '
-        'AND id <= $1 ORDER BY id DESC LIMIT 1) FROM %1$s WHERE id <= $1', TG_RELID::regclass)
-        INTO last_id, previous USING issued;
-    IF NEW.id IS NULL OR NEW.id > issued OR NEW.id <= last_id THEN
-        NEW.id := greatest(pg_catalog.nextval(sequence), coalesce(last_id, 0) + 1);
-    END IF;
-    LOOP  -- the sequence may reach an id such a row holds
-        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE id = $1)',
-                                  TG_RELID::regclass) INTO taken USING NEW.id;
-        EXIT WHEN NOT taken;
-        NEW.id := pg_catalog.nextval(sequence);
-    END LOOP;
-    NEW.application := coalesce(NEW.application,
+{ISSUED_ID_SQL}    NEW.application := coalesce(NEW.application,
                                 pg_catalog.current_setting('application_name', true));
     NEW.prev_hash := previous;
     NEW.hash := pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
