@@ -35,7 +35,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from schema_audit.engine import postgres  # noqa: E402
+from schema_audit import db as postgres  # noqa: E402
 from schema_audit.ledger import store  # noqa: E402
 
 # Bench data is generated set-wise in SQL: 100k store.record() calls would measure the

@@ -37,7 +37,8 @@ from django.core.management import call_command  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from schema_audit import api  # noqa: E402
-from schema_audit.engine import approvals, postgres  # noqa: E402
+from schema_audit import db as postgres  # noqa: E402
+from schema_audit.engine import approvals  # noqa: E402
 from schema_audit.files import discovery  # noqa: E402
 from schema_audit.ledger import access  # noqa: E402
 

@@ -30,7 +30,7 @@ import django  # noqa: E402
 django.setup()
 
 from schema_audit import api  # noqa: E402
-from schema_audit.engine import postgres  # noqa: E402
+from schema_audit import db as postgres  # noqa: E402
 
 HEADER = (
     "-- Migration: bench\n-- Version: {v}\n-- Description: trace bench\n-- Impact: Non-breaking\n"

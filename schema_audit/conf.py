@@ -17,8 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from schema_audit import keys
 from schema_audit.exceptions import InvalidConfiguration
-from schema_audit.ledger import signing
 
 _DURATION_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 
@@ -96,10 +96,23 @@ def flag(value: object) -> bool:
     raise ValueError(f"{value!r} is not on or off (1/0, true/false, yes/no, on/off)")
 
 
-def _actor(value: object) -> str:
-    # The same rule as --actor; imported here so that conf stays the bottom of the package.
-    from schema_audit.ledger.provenance import check_actor
+ACTOR_MAX_LENGTH = 200
 
+
+def check_actor(name: str) -> str:
+    """`name` stripped; ValueError when it is empty, too long or holds a control character."""
+    text = name.strip()
+    if not text:
+        raise ValueError("the actor is empty")
+    if len(text) > ACTOR_MAX_LENGTH:
+        raise ValueError(f"the actor is longer than {ACTOR_MAX_LENGTH} characters")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise ValueError("the actor holds a control character")
+    return text
+
+
+def _actor(value: object) -> str:
+    # The same rule as --actor.
     text = _text(value)
     return check_actor(text) if text else ""
 
@@ -161,13 +174,13 @@ SETTINGS: dict[str, Setting] = {
     # Ed25519 private key (PEM text or a path to a PEM file): signs every event the app writes.
     "UAP_SIGNING_KEY": Setting(
         None,
-        signing.private_key,
+        keys.private_key,
         "Ed25519 private key (PEM text or file) signing events",
         secret=True,
     ),
     # Public keys also trusted when checking signatures: keep old keys here after a rotation.
     "UAP_SIGNING_PUBLIC_KEYS": Setting(
-        None, signing.public_keys, "Ed25519 public keys (PEM texts or files) trusted as well"
+        None, keys.public_keys, "Ed25519 public keys (PEM texts or files) trusted as well"
     ),
 }
 
@@ -187,9 +200,9 @@ def get(name: str) -> object:
         raise InvalidConfiguration(f"setting {name} = {shown} is not usable: {exc}") from exc
 
 
-def signing_keys() -> signing.Keys:
+def signing_keys() -> keys.Keys:
     """The signing key and every trusted public key (UAP_SIGNING_KEY, UAP_SIGNING_PUBLIC_KEYS)."""
-    return signing.keys(get("UAP_SIGNING_KEY"), get("UAP_SIGNING_PUBLIC_KEYS"))
+    return keys.keys(get("UAP_SIGNING_KEY"), get("UAP_SIGNING_PUBLIC_KEYS"))
 
 
 def problems() -> dict[str, str]:

@@ -15,8 +15,8 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 
 from schema_audit import api
+from schema_audit import db as postgres
 from schema_audit.admin import charts, queries
-from schema_audit.engine import postgres
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 
 logger = logging.getLogger(__name__)

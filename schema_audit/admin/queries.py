@@ -16,8 +16,9 @@ from django.db import connections, router
 from django.utils import timezone
 
 from schema_audit import api
+from schema_audit import db as postgres
 from schema_audit.admin.charts import Duration
-from schema_audit.engine import fleet_status, postgres
+from schema_audit.engine import fleet_status
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import discovery
 from schema_audit.ledger import store

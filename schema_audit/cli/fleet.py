@@ -12,10 +12,11 @@ import psycopg
 from django.core.management.base import OutputWrapper
 
 from schema_audit import api, conf
+from schema_audit import db as postgres
 from schema_audit.cli import terminal
 from schema_audit.cli.integrity import dump_json
 from schema_audit.cli.reporter import FAIL, OK, Reporter
-from schema_audit.engine import approvals, fleet, patches, postgres
+from schema_audit.engine import approvals, fleet, patches
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     LockTimeout,

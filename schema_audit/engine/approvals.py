@@ -18,8 +18,8 @@ import psycopg
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
-from schema_audit import conf
-from schema_audit.engine import plan, postgres
+from schema_audit import conf, db
+from schema_audit.engine import plan
 from schema_audit.engine.authors import Author, matching_usernames, usernames_by_author
 from schema_audit.exceptions import InvalidConfiguration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
@@ -292,7 +292,7 @@ def consent(
     # A person waits for this (the admin's approve button): a held chain lock ends it soon.
     wait = APPROVAL_LOCK_WAIT
     with (
-        postgres.open_connection(database, "approve", lock_wait=wait) as conn,
+        db.open_connection(database, "approve", lock_wait=wait) as conn,
         audit_log.emitting(conn, database),
     ):
         store.ensure_schema(conn)

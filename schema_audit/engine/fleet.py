@@ -10,20 +10,20 @@ import contextvars
 import logging
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import psycopg
 from django.conf import settings
 from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
 
 from schema_audit import conf
-from schema_audit.exceptions import Interrupted, InvalidConfiguration, RefusedRequest
+from schema_audit.db import cancel
+from schema_audit.db.cancel import halt_requested  # noqa: F401 (asked by a fleet's targets)
+from schema_audit.exceptions import InvalidConfiguration, RefusedRequest
 from schema_audit.ledger import provenance
 
 logger = logging.getLogger(__name__)
@@ -143,60 +143,6 @@ def checked_rollout_id(rollout_id: str | None) -> str | None:
     return rollout_id
 
 
-class _Control:
-    """What the main thread shares with the workers: the halt flag and their connections."""
-
-    def __init__(self) -> None:
-        self.halt = threading.Event()
-        self.interrupted = threading.Event()
-        self.lock = threading.Lock()
-        self.connections: set[psycopg.Connection] = set()
-
-    def track(self, conn: psycopg.Connection) -> None:
-        with self.lock:
-            self.connections.add(conn)
-
-    def cancel_all(self) -> None:
-        """Cancel the statement running on every open worker connection (from any thread)."""
-        with self.lock:
-            running = [conn for conn in self.connections if not conn.closed]
-        for conn in running:
-            try:
-                conn.cancel_safe(timeout=5)
-            except psycopg.Error as exc:
-                logger.warning("could not cancel a fleet connection: %s", exc)
-
-
-_control: contextvars.ContextVar[_Control | None] = contextvars.ContextVar(
-    "uap_fleet_control", default=None
-)
-
-
-def track_connection(conn: psycopg.Connection) -> None:
-    """Register a worker connection so an interruption can cancel its statement."""
-    control = _control.get()
-    if control is not None:
-        control.track(conn)
-
-
-def halt_requested() -> bool:
-    """True once the fleet asked running targets to stop after their current file."""
-    control = _control.get()
-    return control is not None and control.halt.is_set()
-
-
-def interrupted() -> bool:
-    """True once the fleet was interrupted (Ctrl-C) and cancelled its targets' statements."""
-    control = _control.get()
-    return control is not None and control.interrupted.is_set()
-
-
-def raise_if_interrupted(exc: BaseException) -> None:
-    """Interrupted instead of a failure when the fleet cancelled the statement (Ctrl-C)."""
-    if interrupted():
-        raise Interrupted() from exc
-
-
 def roll_out(
     targets: list[str],
     work: Work,
@@ -223,13 +169,9 @@ def roll_out(
     order = [canary, *(a for a in targets if a != canary)] if canary else list(targets)
     rollout = Rollout(checked_rollout_id(rollout_id) or new_rollout_id(), order, canary)
     notify = listener or (lambda *args: None)
-    control = _Control()
-    token = _control.set(control)
-    try:
-        with provenance.fleet_rollout(rollout.rollout_id):
-            _schedule(rollout, work, control, parallel, on_error, notify)
-    finally:
-        _control.reset(token)
+    control = cancel.Control()
+    with cancel.controlled(control), provenance.fleet_rollout(rollout.rollout_id):
+        _schedule(rollout, work, control, parallel, on_error, notify)
     return rollout
 
 
@@ -287,7 +229,7 @@ def _wait_all(futures: dict, rollout: Rollout, notify) -> None:
         _finish(future, futures[future], rollout, notify)
 
 
-def _interrupt(rollout: Rollout, control: _Control, running: dict, notify) -> None:
+def _interrupt(rollout: Rollout, control: cancel.Control, running: dict, notify) -> None:
     """Ctrl-C: no new target or file starts, every running statement is cancelled."""
     rollout.interrupted = True
     control.halt.set()

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from schema_audit.engine import fleet, plan, postgres
+from schema_audit import db
+from schema_audit.engine import fleet, plan
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import discovery
 from schema_audit.ledger import store
@@ -32,7 +33,7 @@ def database_status(alias: str, files: list[discovery.MigrationFile]) -> dict:
     """Where one database stands; `state` is ok, pending, failed, drift or unreachable."""
     entry = {"alias": alias, "database": _where(alias), "error": None}
     try:
-        with postgres.open_connection(
+        with db.open_connection(
             alias, "read", connect_timeout=CONNECT_TIMEOUT, lock_wait=LOCK_WAIT
         ) as conn:
             rows = store.read_rows(conn)
@@ -59,6 +60,6 @@ def database_status(alias: str, files: list[discovery.MigrationFile]) -> dict:
 
 def _where(alias: str) -> str:
     try:
-        return postgres.describe(postgres.connection_params(alias))
+        return db.describe(db.connection_params(alias))
     except SchemaAuditError:
         return "misconfigured"

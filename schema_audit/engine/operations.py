@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from schema_audit import conf
-from schema_audit.engine import plan, postgres
+from schema_audit import conf, db
+from schema_audit.engine import plan
 from schema_audit.engine.outcome import connection_lost, describe_error
 from schema_audit.engine.runner import Runner, check_duration
 from schema_audit.engine.stepwise import run_outside_transaction
@@ -82,16 +82,16 @@ def locked(
     The guard raises DatabaseUnavailable once the lock's session is gone: another runner may
     hold the lock by then, so nothing may commit after it fails.
     """
-    wait = postgres.lock_wait_seconds(lock_wait)
+    wait = db.lock_wait_seconds(lock_wait)
     with (
-        postgres.open_connection(database, "lock", lock_wait=wait) as lock_conn,
-        postgres.open_connection(database, lock_wait=wait) as conn,
-        postgres.advisory_lock(lock_conn, wait),
+        db.open_connection(database, "lock", lock_wait=wait) as lock_conn,
+        db.open_connection(database, lock_wait=wait) as conn,
+        db.advisory_lock(lock_conn, wait),
         audit_log.emitting(conn, database),
     ):
         store.ensure_schema(conn)
         ddl_capture.upgrade(conn)
-        yield conn, postgres.LockSession(lock_conn)
+        yield conn, db.LockSession(lock_conn)
 
 
 def check_timeouts(lock_timeout: str | None = None, statement_timeout: str | None = None) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from schema_audit import conf
-from schema_audit.engine import approvals, postgres
+from schema_audit import conf, db
+from schema_audit.engine import approvals
 from schema_audit.engine.operations import (
     done,
     fingerprinted,
@@ -86,7 +86,7 @@ def consent(action: str, path, user: object, database: str = "default", **detail
     path = Path(path)
     patch = as_file(path, _read_patch(path))
     record = approvals.give if action == store.APPROVE_ACTION else approvals.revoke
-    with postgres.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
+    with db.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
         store.ensure_schema(conn)
         return record(conn, patch, user, **details)
 
@@ -95,7 +95,7 @@ def approval_state(path, database: str = "default") -> approvals.ApprovalState:
     """Whether the patch at `path` may run on `database` under UAP_REQUIRE_APPROVAL (reads)."""
     path = Path(path)
     patch = as_file(path, _read_patch(path))
-    with postgres.open_connection(database, "read") as conn:
+    with db.open_connection(database, "read") as conn:
         if not store.tables_exist(conn):
             return approvals.ApprovalState(patch.version, approvals.MISSING)
         return approvals.states(conn, [patch])[patch.version]

@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import pq, sql
 
-from schema_audit import conf
-from schema_audit.engine import fleet, placeholder, postgres, stepwise
+from schema_audit import conf, db
+from schema_audit.db import cancel
+from schema_audit.engine import placeholder, stepwise
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
@@ -147,7 +148,7 @@ class Runner:
             "current_setting(%s), current_user",
             names,
         ).fetchone()
-        settings = [*zip(names, values, strict=True), *postgres.session_parameters(conn)]
+        settings = [*zip(names, values, strict=True), *db.session_parameters(conn)]
         restore = ", ".join(
             [_set_config(name, value) for name, value in [*settings, ("role", role)]]
             + [_set_config(name, value, local=True) for name, value in timeouts]
@@ -279,7 +280,7 @@ class Runner:
         if held is None:
             self.guard()
         elif not held:
-            raise DatabaseUnavailable(postgres.LOCK_LOST)
+            raise DatabaseUnavailable(db.LOCK_LOST)
 
     def dry_run(
         self, migrations: list[MigrationFile], tracer=None, role: str | None = None
@@ -409,7 +410,7 @@ class Runner:
 
     def raise_if_lost(self, exc: psycopg.Error, migration: MigrationFile) -> None:
         """Raise DatabaseUnavailable when `exc` means the connection is gone."""
-        fleet.raise_if_interrupted(exc)  # a statement the fleet cancelled is not a failure
+        cancel.raise_if_interrupted(exc)  # a statement the fleet cancelled is not a failure
         if connection_lost(self.conn, exc):
             raise DatabaseUnavailable(
                 f"lost the connection while applying {migration.label}: {first_line(exc)}. "
@@ -511,7 +512,7 @@ class Runner:
             # The failure cannot wait for its record forever either (the lock wait bounds it).
             raise LockTimeout(
                 f"{migration.label} failed and its failure could not be recorded: "
-                + postgres.ledger_locked(self.conn, held)
+                + db.ledger_locked(self.conn, held)
             ) from exc
         except psycopg.OperationalError as lost:
             raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost

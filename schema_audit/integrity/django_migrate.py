@@ -17,8 +17,7 @@ import psycopg
 from django.apps import apps as global_apps
 from django.db import DatabaseError, connections
 
-from schema_audit import conf
-from schema_audit.engine import postgres
+from schema_audit import conf, db
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.integrity import ddl_capture, fingerprint, verification
 from schema_audit.ledger import audit_log, store
@@ -105,23 +104,23 @@ def _record_prior_drift(using: str) -> None:
     # A change made before this migrate (out of band) must stay visible: the event recorded
     # afterwards takes a new fingerprint that would otherwise absorb it.
     with (
-        postgres.open_connection(using, purpose="django migrate") as conn,
+        db.open_connection(using, purpose="django migrate") as conn,
         audit_log.emitting(conn, using),
     ):
         if _events_table_exists(conn):
-            with postgres.advisory_lock(conn, conf.get("UAP_LOCK_WAIT")):
+            with db.advisory_lock(conn, conf.get("UAP_LOCK_WAIT")):
                 verification.record_drift(conn)
 
 
 def _record(using: str, plan, started_at: datetime, duration_ms: int) -> None:
     with (
-        postgres.open_connection(using, purpose="django migrate") as conn,
+        db.open_connection(using, purpose="django migrate") as conn,
         audit_log.emitting(conn, using),
     ):
         if not _events_table_exists(conn):
             return  # the app's tables are uap_migrate's to create
         # Under the runners' lock, so the fingerprint is not taken mid-way through a run.
-        with postgres.advisory_lock(conn, conf.get("UAP_LOCK_WAIT")):
+        with db.advisory_lock(conn, conf.get("UAP_LOCK_WAIT")):
             current, text = fingerprint.take_for_event(conn)
             attempt = store.Attempt(
                 version=None,

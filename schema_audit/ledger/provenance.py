@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from schema_audit import conf
+from schema_audit.conf import ACTOR_MAX_LENGTH, check_actor  # noqa: F401 (--actor's rule)
 
 logger = logging.getLogger(__name__)
 
@@ -90,19 +91,6 @@ CI_ACTORS = (
     ("BUILDKITE_BUILD_CREATOR", "Buildkite"),
     ("CIRCLE_USERNAME", "CircleCI"),
 )
-ACTOR_MAX_LENGTH = 200
-
-
-def check_actor(name: str) -> str:
-    """`name` stripped; ValueError when it is empty, too long or holds a control character."""
-    text = name.strip()
-    if not text:
-        raise ValueError("the actor is empty")
-    if len(text) > ACTOR_MAX_LENGTH:
-        raise ValueError(f"the actor is longer than {ACTOR_MAX_LENGTH} characters")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
-        raise ValueError("the actor holds a control character")
-    return text
 
 
 def _os_user() -> str:

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand
 
 from schema_audit import api
+from schema_audit import db as postgres
 from schema_audit.cli import fleet as fleet_report
 from schema_audit.cli.deploy import FORMATS
 from schema_audit.cli.reporter import Reporter
-from schema_audit.engine import fleet, postgres
+from schema_audit.engine import fleet
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.ledger import provenance
 
