@@ -10,15 +10,9 @@ import re
 from pathlib import Path
 
 from schema_audit import conf, db
-from schema_audit.engine import approvals
-from schema_audit.engine.operations import (
-    done,
-    fingerprinted,
-    locked,
-    run_recorded_or_fail,
-    runner_for,
-    utcnow,
-)
+from schema_audit.engine import approvals, transactional
+from schema_audit.engine.operations import done, fingerprinted, locked, session_for, utcnow
+from schema_audit.engine.options import Options
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
@@ -28,12 +22,12 @@ from schema_audit.ledger import audit_log, store
 PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
 
 
-def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **timeouts):
+def apply_patch(path, database, options: Options, *, reason=None, force=False):
     """Run an emergency patch in one transaction; recorded only as a `patch` event."""
     path = Path(path)
     text = _read_patch(path)
     checksum = discovery.checksum(text)
-    with locked(database, lock_wait) as (conn, guard):
+    with locked(database, options.lock_wait) as (conn, guard):
         if conf.UAP_REQUIRE_APPROVAL:
             _ensure_approved(conn, as_file(path, text))
         earlier = store.last_patch(conn, checksum)
@@ -51,16 +45,12 @@ def apply_patch(path, database, *, reason=None, force=False, lock_wait=None, **t
             sql_text=text,
             reason=reason,
         )
-        runner = runner_for(conn, guard, **timeouts)
-        duration = run_recorded_or_fail(
-            runner,
-            text,
-            attempt,
-            lambda d: store.record_event(
-                conn, fingerprinted(conn, attempt, d), runner.app_version
-            ),
-            path.name,
-        )
+        session = session_for(conn, guard, options)
+
+        def record(duration: int) -> None:
+            store.record_event(conn, fingerprinted(conn, attempt, duration), session.app_version)
+
+        duration = transactional.run_recorded(session, text, attempt, record)
     return done("patch", path.name, "completed", duration_ms=duration, checksum=checksum)
 
 
@@ -89,6 +79,18 @@ def consent(action: str, path, user: object, database: str = "default", **detail
     with db.open_connection(database, "approve") as conn, audit_log.emitting(conn, database):
         store.ensure_schema(conn)
         return record(conn, patch, user, **details)
+
+
+def consent_to(
+    action: str, version: str, user: object, files, database: str, *, checksum=None, **details
+) -> dict:
+    """`give` or `revoke` (by `action`) an approval of `version`: a patch's path, else a
+    pending file of `files()` (the directory is read only then)."""
+    if is_patch_name(version):
+        return consent(action, version, user, database, **details)
+    return approvals.consent(
+        action, files(), version, user, database, checksum=checksum, **details
+    )
 
 
 def approval_state(path, database: str = "default") -> approvals.ApprovalState:

@@ -1,18 +1,13 @@
-"""Files marked `-- Transaction: none`: one statement at a time in autocommit."""
+"""Files marked `-- Transaction: none`: one statement at a time in autocommit, in a Session."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import pq
-
-if TYPE_CHECKING:  # the runner dispatches here; this module only calls back into it
-    from schema_audit.engine.runner import Runner
 
 from schema_audit.engine.outcome import (
     Outcome,
@@ -21,7 +16,8 @@ from schema_audit.engine.outcome import (
     elapsed_ms,
     error_line,
 )
-from schema_audit.exceptions import DatabaseUnavailable, MigrationFailed, TransactionEscaped
+from schema_audit.engine.session import Session
+from schema_audit.exceptions import DatabaseUnavailable, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.statements import Statement, parse
 from schema_audit.integrity import fingerprint
@@ -41,8 +37,8 @@ ORDER BY 1
 """
 
 
-def apply_stepwise(
-    runner: Runner, migration: MigrationFile, *, take_fingerprint: bool = False
+def apply(
+    session: Session, migration: MigrationFile, *, take_fingerprint: bool = False
 ) -> Outcome:
     """Mark the row running, run each statement in autocommit, then mark completed or failed.
 
@@ -51,49 +47,49 @@ def apply_stepwise(
     fingerprint when `take_fingerprint`; a failed one always does (statements stay applied).
     """
     statements = parse(migration.sql, migration.path)
-    conn = runner.conn
-    runner.progress("start", migration, None)
+    conn = session.conn
+    session.progress("start", migration, None)
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     try:
-        runner.guard()
-        store.record(conn, runner.attempt(migration, started, None, status="running"))
-        conn.execute(runner.session_prefix)
+        session.guard()
+        store.record(conn, session.attempt(migration, started, None, status="running"))
+        conn.execute(session.session_prefix)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
     for index, statement in enumerate(statements, start=1):
         try:
             # Each statement commits by itself: check before each one that no other runner
             # can have taken the lock in the meantime.
-            _guard_between(runner, migration, index)
+            _guard_between(session, migration, index)
             if conn.info.parameter_status("standard_conforming_strings") == "off":
-                _stop(runner, migration, statements, index, started, clock, _UNSPLIT)
+                _stop(session, migration, statements, index, started, clock, _UNSPLIT)
             conn.execute(statement.text)
         except psycopg.Error as exc:
-            return _fail(runner, migration, statements, index, started, clock, exc)
+            return _fail(session, migration, statements, index, started, clock, exc)
         if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            _stop(runner, migration, statements, index, started, clock, _OPENED)
+            _stop(session, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)
     try:
-        runner.restore_session(migration.path)  # timeouts, and anything the file SET
+        session.restore(migration.path)  # timeouts, and anything the file SET
         value, text = fingerprint.take_for_event(conn) if take_fingerprint else (None, None)
-        attempt = runner.attempt(
+        attempt = session.attempt(
             migration, started, duration, fingerprint=value, schema_description=text
         )
-        store.record(conn, attempt, runner.app_version)
+        store.record(conn, attempt, session.app_version)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"lost the connection after every statement of {migration.label} ran; its row "
             f"stays running: run --repair {migration.version} --mark completed"
         ) from exc
     outcome = Outcome(migration.version, migration.name, "completed", duration)
-    runner.progress("done", migration, outcome)
+    session.progress("done", migration, outcome)
     return outcome
 
 
-def _guard_between(runner: Runner, migration: MigrationFile, index: int) -> None:
+def _guard_between(session: Session, migration: MigrationFile, index: int) -> None:
     try:
-        runner.guard()
+        session.guard()
     except DatabaseUnavailable as lost:
         if index == 1:
             raise
@@ -105,7 +101,7 @@ def _guard_between(runner: Runner, migration: MigrationFile, index: int) -> None
 
 
 def _fail(
-    runner: Runner,
+    session: Session,
     migration: MigrationFile,
     statements: list[Statement],
     index: int,
@@ -116,7 +112,7 @@ def _fail(
     duration = elapsed_ms(clock)
     statement = statements[index - 1]
     try:
-        runner.raise_if_lost(exc, migration)
+        session.raise_if_lost(exc, migration)
     except DatabaseUnavailable as lost:
         raise DatabaseUnavailable(
             f"{lost} Statement {index} of {len(statements)} (line {statement.line}) was "
@@ -129,7 +125,7 @@ def _fail(
         describe_error(exc),
         f"at statement {index} of {len(statements)}" + (f"; {done}" if done else ""),
     ]
-    invalid = _invalid_indexes(runner.conn, statement)
+    invalid = _invalid_indexes(session.conn, statement)
     if invalid:
         parts.append(
             f"left INVALID index {', '.join(invalid)}: drop it (DROP INDEX CONCURRENTLY IF "
@@ -138,10 +134,11 @@ def _fail(
     if index > 1:
         parts.append("the retry re-runs the whole file: keep its statements idempotent")
     try:
-        _reset_session(runner)
+        session.reset()
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
-    runner.record_failure(migration, started, duration, exc, "\n".join(parts), line)
+    attempt = session.attempt(migration, started, duration)
+    session.fail(attempt, exc, "\n".join(parts), migration=migration, line=line)
 
 
 # Why _stop stopped a file: a statement left a transaction open (a BEGIN the checks before
@@ -155,20 +152,21 @@ _UNSPLIT = (
 )
 
 
-def _stop(runner, migration, statements, index, started, clock, why: str) -> None:
+def _stop(session, migration, statements, index, started, clock, why: str) -> None:
     """Roll back what is open, record the file failed at statement `index` because `why`,
     and raise TransactionEscaped."""
     duration = elapsed_ms(clock)
     try:
-        runner.conn.rollback()
-        _reset_session(runner)
+        session.conn.rollback()
+        session.reset()
     except psycopg.OperationalError as lost:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from lost
     statement = statements[index - 1]
     done = f"; statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
     message = f"statement {index} of {len(statements)} (line {statement.line}) {why}{done}"
-    runner.record_failure(
-        migration, started, duration, TransactionEscaped(message), message, statement.line
+    attempt = session.attempt(migration, started, duration)
+    session.fail(
+        attempt, TransactionEscaped(message), message, migration=migration, line=statement.line
     )
 
 
@@ -188,21 +186,15 @@ def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str
         return []
 
 
-def _reset_session(runner: Runner) -> None:
-    """Put the session back as the runner had it (Runner.restore_sql) before a failure is
-    recorded: the statements that ran may have changed it for good."""
-    runner.conn.execute(runner.restore_sql, prepare=False)
-
-
-def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:
+def run_outside_transaction(session: Session, statements: list[Statement], attempt, record) -> int:
     """Run SQL such as a non-transactional file's Rollback one statement at a time.
 
     `record(duration)` runs after the last statement; a failure records `attempt` as a failed
-    event naming the statement and raises MigrationFailed.
+    event naming the statement and raises MigrationFailed (Session.fail).
     """
-    conn = runner.conn
+    conn = session.conn
     clock = time.perf_counter()
-    conn.execute(runner.session_prefix)
+    conn.execute(session.session_prefix)
     for index, statement in enumerate(statements, start=1):
         try:
             conn.execute(statement.text)
@@ -212,15 +204,9 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
             message = f"{describe_error(exc)}\nat statement {index} of {len(statements)}"
             if index > 1:
                 message += f"; statements 1-{index - 1} were committed and stay applied"
-            _reset_session(runner)
-            failed = replace(
-                attempt, status="failed", error_message=message, sqlstate=exc.sqlstate
-            )
-            store.record_event(conn, failed, runner.app_version)
-            raise MigrationFailed(
-                f"{attempt.action} {attempt.version} failed [SQLSTATE {exc.sqlstate}]: {message}"
-            ) from exc
-    runner.restore_session()
+            session.reset()
+            session.fail(attempt, exc, message)
+    session.restore()
     duration = elapsed_ms(clock)
     record(duration)
     return duration

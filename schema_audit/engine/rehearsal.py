@@ -1,0 +1,124 @@
+"""A dry run's files: run in one transaction that is rolled back, then a dry_run event each."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import psycopg
+from psycopg import sql
+
+from schema_audit.engine.outcome import Outcome, describe_error, elapsed_ms, error_line
+from schema_audit.engine.session import Session
+from schema_audit.exceptions import ESCAPED, TransactionEscaped
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger import store
+
+
+def rehearse(
+    session: Session, migrations: list[MigrationFile], tracer=None, role: str | None = None
+) -> list[Outcome]:
+    """Run the files in one transaction that is rolled back, then record a dry_run event each.
+
+    One transaction with a savepoint per file, so a file sees the changes of the pending
+    files before it, exactly as in a real run; it stops at the first failure. With a
+    `trace.Tracer` each file runs statement by statement and its event keeps the trace.
+    With `role`, each file runs after SET LOCAL ROLE to it.
+    """
+    conn = session.conn
+    outcomes: list[Outcome] = []
+    started = datetime.now(timezone.utc)
+    escaped = None
+    with conn.transaction(force_rollback=True):
+        conn.execute(session.prefix)
+        xact = session.xact()
+        for migration in migrations:
+            clock = time.perf_counter()
+            try:
+                outcome = _in_savepoint(session, migration, outcomes, tracer, xact, role)
+                if not session.still_in(xact):
+                    raise TransactionEscaped(ESCAPED)
+            except TransactionEscaped:
+                # Rolling back the dry run's transaction undoes only what is still open.
+                escaped = migration
+                outcome = Outcome(
+                    migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                )
+            outcomes.append(outcome)
+            if escaped:
+                break
+    traces = tracer.traces if tracer else {}
+    by_version = {m.version: m for m in migrations}
+    for outcome in outcomes:
+        attempt = session.attempt(
+            by_version[outcome.version],
+            started,
+            outcome.duration_ms,
+            action="dry_run",
+            status=outcome.status,
+            error_message=outcome.error,
+            sqlstate=outcome.sqlstate,
+            trace=traces.get(outcome.version),
+        )
+        store.record_event(conn, attempt, session.app_version)
+    if escaped:
+        raise TransactionEscaped(f"{escaped.path}: {escaped.label} {ESCAPED}", outcomes[-1])
+    return outcomes
+
+
+def _set_role(conn: psycopg.Connection, role: str | None) -> None:
+    """SET LOCAL ROLE for a dry run's file; the session's restore sets its own back."""
+    if role:
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+
+
+def _in_savepoint(
+    session: Session,
+    migration: MigrationFile,
+    earlier: list[Outcome],
+    tracer,
+    xact: int,
+    role: str | None = None,
+) -> Outcome:
+    conn = session.conn
+    version, name = migration.version, migration.name
+    if any(o.status == "failed" for o in earlier):
+        return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+    if migration.empty:
+        return Outcome(version, name, "completed", 0)
+    if not migration.transactional:
+        if tracer:
+            # Traced where a transaction allows it; still not a dry run of the file.
+            try:
+                with conn.transaction():
+                    _set_role(conn, role)
+                    tracer.run_file(migration)
+            except psycopg.Error as exc:
+                session.raise_if_lost(exc, migration)
+                raise
+        return Outcome(
+            version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
+        )
+    clock = time.perf_counter()
+    try:
+        with conn.transaction():
+            _set_role(conn, role)
+            if tracer:
+                duration = tracer.run_file(migration)
+            else:
+                conn.execute(migration.sql)
+            session.restore(migration.path, xact)  # as after_file does in a real run
+    except psycopg.Error as exc:
+        session.raise_if_lost(exc, migration)
+        failed = tracer.failed if tracer else None
+        text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
+        return Outcome(
+            version,
+            name,
+            "failed",
+            elapsed_ms(clock),
+            describe_error(exc),
+            exc.sqlstate,
+            error_line(exc, text, first),
+        )
+    return Outcome(version, name, "completed", duration if tracer else elapsed_ms(clock))
