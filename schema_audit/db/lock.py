@@ -12,13 +12,12 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from schema_audit.db import cancel
+from schema_audit.db import cancel, names
 from schema_audit.exceptions import DatabaseUnavailable, Interrupted, LockTimeout
 
 logger = logging.getLogger(__name__)
 
-# One key for every runner on a database, whatever its --dir: two deploys never interleave.
-LOCK_KEY = 0x5541505F4D494752  # "UAP_MIGR"
+LOCK_KEY = names.RUNNERS_LOCK_KEY
 _FIRST_POLL, _LAST_POLL = 0.02, 0.25  # seconds between lock attempts, doubling
 
 # Who holds a lock the runner's own statements wait for: a ledger table, or the event log's
@@ -120,15 +119,13 @@ def advisory_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[Non
 
 def ledger_locked(conn: psycopg.Connection, exc: psycopg.Error) -> str:
     """The message of a ledger statement that gave up waiting for a lock, naming holders."""
-    from schema_audit.ledger import chain, store  # the ledger's names; it imports no engine
-
     holders = []
     if not conn.closed and not conn.broken:
         try:
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                 conn.rollback()
-            tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE, store.ACCESS_TABLE)
-            holders = conn.execute(_LEDGER_HOLDERS_SQL, (*tables, chain.LOCK_KEY)).fetchall()
+            tables = (names.MIGRATIONS_TABLE, names.EVENTS_TABLE, names.ACCESS_TABLE)
+            holders = conn.execute(_LEDGER_HOLDERS_SQL, (*tables, names.CHAIN_LOCK_KEY)).fetchall()
         except psycopg.Error:
             logger.info("could not read who holds the ledger's locks")
     who = "; ".join(

@@ -10,6 +10,8 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
+from schema_audit.db.names import CHAIN_LOCK_KEY
+
 # Columns covered by the hash, in order, with how each is rendered as text. Adding a column
 # here would change every hash: new columns are appended to the event log, not to this list.
 FIELDS = (
@@ -53,7 +55,7 @@ RECORDED_AT = "recorded_at"
 # How far a writer's started_at may lie outside its own session's lifetime (clock skew).
 CLOCK_TOLERANCE = "15 minutes"
 # Serialises chain appends across every writer (runner, DDL audit trigger, other tools).
-LOCK_KEY = 0x5541505F43484149  # "UAP_CHAI"
+LOCK_KEY = CHAIN_LOCK_KEY
 _NULL = "~"
 # The search_path of every function the app creates in the database (triggers, the DDL audit):
 # nothing a user may create in is searched, so no planted name can shadow a built-in.

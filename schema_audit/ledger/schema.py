@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import psycopg
 
+from schema_audit.db.names import ACCESS_TABLE, EVENTS_TABLE, MIGRATIONS_TABLE  # noqa: E402
 from schema_audit.exceptions import InvalidConfiguration
 from schema_audit.ledger import access_chain, chain
-
-MIGRATIONS_TABLE = "schema_migrations"
-EVENTS_TABLE = "schema_migration_events"
-ACCESS_TABLE = "schema_audit_access"  # who viewed or exported what in the audit admin
 
 # Column definitions in order; upgrading an older (guide-shaped) table adds what is missing.
 MIGRATION_COLUMNS = (

@@ -1,4 +1,6 @@
-"""The only code that reads and writes `schema_migrations` and `schema_migration_events`.
+"""The only code that writes `schema_migrations` and `schema_migration_events`, and reads
+the rows; the event log's reads are in events.py, its words in terms.py (both re-exported
+here, as the ledger's public names).
 
 The tables are described in docs/reference.md, "Tables"; creating and upgrading them lives in
 ledger/schema.py.
@@ -9,19 +11,27 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from schema_audit import conf
 from schema_audit.files import redact
 from schema_audit.ledger import chain, provenance, signing
+from schema_audit.ledger.events import (  # noqa: F401 (the ledger's public names)
+    chain_trigger_state,
+    event_filter_choices,
+    last_fingerprint,
+    last_patch,
+    last_rollout,
+    read_approvals,
+    read_events,
+)
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
     ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
@@ -34,32 +44,21 @@ from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public name
     ensure_schema,
     tables_exist,
 )
-
-APPLIED = ("completed", "baseline", "rolled_back")
-STATUSES = ("completed", "failed", "running", "rolled_back", "baseline")
-# Not stored: the status read_rows gives a version whose row was deleted while the log says
-# it was applied.
-DELETED = "deleted"
-# Events also record dry-run files that were not tried, and changes detected by the audits.
-DETECTED = "detected"
-EVENT_STATUSES = (*STATUSES, "skipped", DETECTED)
-OUT_OF_BAND_ACTION = "out_of_band_ddl"  # DDL by a session that is not uap_migrate
-DRIFT_ACTION = "schema_drift"  # the schema moved since the last recorded fingerprint
-APPROVE_ACTION, REVOKE_ACTION = "approve", "revoke"  # a Django user (actor) on a file checksum
-DJANGO_MIGRATE_ACTION = "django_migrate"  # Django's own migrate changed the schema
-ACTIONS = (
-    "apply",
-    "dry_run",
-    "rollback",
-    "baseline",
-    "repair",
-    "accept_checksum",
-    "patch",
-    OUT_OF_BAND_ACTION,
-    DRIFT_ACTION,
+from schema_audit.ledger.terms import (  # noqa: F401 (the ledger's public names)
+    ACTIONS,
+    APPLIED,
     APPROVE_ACTION,
-    REVOKE_ACTION,
+    DELETED,
+    DETECTED,
     DJANGO_MIGRATE_ACTION,
+    DRIFT_ACTION,
+    EVENT_STATUSES,
+    OUT_OF_BAND_ACTION,
+    REVOKE_ACTION,
+    ROW_ACTIONS,
+    ROW_NEUTRAL_ACTIONS,
+    SCHEMA_ACTIONS,
+    STATUSES,
 )
 
 # The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
@@ -130,12 +129,6 @@ _RECORD_AND_COMMIT_SQL = _UPSERT_SQL + ";\nCOMMIT"
 # Above this much SQL text, the record is bound by the server (record_and_commit).
 CLIENT_BIND_MAX_CHARS = 1024 * 1024
 
-_LAST_PATCH_SQL = f"""
-SELECT max(started_at) FROM {EVENTS_TABLE}
-WHERE action = 'patch' AND status = 'completed' AND checksum = %s
-HAVING count(*) > 0
-"""
-
 _ROWS_SQL = f"""
 SELECT version, name, checksum, status, applied_at, duration_ms, error_message, applied_by,
        description, impact, rollback_sql
@@ -168,9 +161,6 @@ FROM (
 ) orphan
 WHERE status = 'completed' AND action IN ('apply', 'baseline')
 """
-# Events that change a row; every other action says nothing about what the row should be.
-ROW_ACTIONS = ("apply", "rollback", "baseline", "repair", "accept_checksum")
-ROW_NEUTRAL_ACTIONS = [action for action in ACTIONS if action not in ROW_ACTIONS]
 _EVENT_KEYS = {
     "event_id": "id",
     "event_action": "action",
@@ -280,12 +270,6 @@ def update(
         return conn.execute(_UPDATE_SQL, {**params, "keep_message": keep_message}).rowcount == 1
 
 
-def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
-    """When a patch with this checksum last completed, or None."""
-    row = conn.execute(_LAST_PATCH_SQL, (checksum,)).fetchone()
-    return row[0] if row else None
-
-
 # Under the chain's lock (the trigger takes it too, held to commit): the head the next event
 # links to cannot move before the INSERT, so the writer can sign its place in the chain. Two
 # statements: one that read the head would see the snapshot taken before it got the lock.
@@ -352,130 +336,3 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         impact=redact.redact(attempt.impact),
     )
     return params
-
-
-def read_events(
-    conn: psycopg.Connection,
-    *,
-    action: str | None = None,
-    newest_first: bool = False,
-    limit: int | None = None,
-) -> list[dict]:
-    """Events (all columns) in id order, optionally of one action; [] before the log exists."""
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()[0]:
-        return []
-    query = sql.SQL(
-        "SELECT * FROM {} WHERE %(action)s::text IS NULL OR action = %(action)s "
-        "ORDER BY id {} LIMIT %(limit)s"
-    ).format(sql.Identifier(EVENTS_TABLE), sql.SQL("DESC" if newest_first else "ASC"))
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, {"action": action, "limit": limit}).fetchall()
-
-
-# Actions whose events record the schema the app left behind: the drift reference. A dry run's
-# changes were rolled back; approvals, audits and checksum acceptances change nothing.
-SCHEMA_ACTIONS = (
-    "apply",
-    "rollback",
-    "baseline",
-    "repair",
-    "patch",
-    DRIFT_ACTION,
-    DJANGO_MIGRATE_ACTION,
-)
-_FINGERPRINTS_SQL = f"""
-SELECT * FROM {EVENTS_TABLE}
-WHERE fingerprint IS NOT NULL AND action = ANY(%(actions)s)
-  AND (%(before)s::bigint IS NULL OR id < %(before)s)
-ORDER BY id DESC LIMIT 20
-"""
-
-
-def last_fingerprint(
-    conn: psycopg.Connection,
-    trusted: Callable[[dict], bool] | None = None,
-    skipped: list[int] | None = None,
-) -> dict | None:
-    """The newest event of SCHEMA_ACTIONS carrying a fingerprint, all columns, that `trusted`
-    accepts (events the app wrote: ledger/authorship.py); None if none. The ids of newer
-    candidates it refused are appended to `skipped`."""
-    if not tables_exist(conn):
-        return None
-    before = None
-    with conn.cursor(row_factory=dict_row) as cur:
-        while True:
-            params = {"actions": list(SCHEMA_ACTIONS), "before": before}
-            batch = cur.execute(_FINGERPRINTS_SQL, params).fetchall()
-            for event in batch:
-                if trusted is None or trusted(event):
-                    return event
-                if skipped is not None:
-                    skipped.append(event["id"])
-            if len(batch) < 20:
-                return None
-            before = batch[-1]["id"]
-
-
-def chain_trigger_state(conn: psycopg.Connection) -> str:
-    """`enabled`, `disabled` or `missing`: the BEFORE INSERT trigger that chains events."""
-    row = conn.execute(
-        "SELECT tgenabled FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s",
-        (EVENTS_TABLE, f"{EVENTS_TABLE}_chain"),
-    ).fetchone()
-    return "missing" if row is None else "disabled" if row[0] == "D" else "enabled"
-
-
-def event_filter_choices(conn: psycopg.Connection) -> dict:
-    """Distinct `operators` ({applied_by, os_user}) and `tickets` in the event log."""
-    if not tables_exist(conn):
-        return {"operators": [], "tickets": []}
-    operators = conn.execute(
-        f"SELECT DISTINCT applied_by, os_user FROM {EVENTS_TABLE} ORDER BY 1, 2"
-    ).fetchall()
-    tickets = conn.execute(
-        f"SELECT DISTINCT ticket FROM {EVENTS_TABLE} WHERE ticket IS NOT NULL ORDER BY 1"
-    ).fetchall()
-    return {
-        "operators": [{"applied_by": a, "os_user": o} for a, o in operators],
-        "tickets": [t for (t,) in tickets],
-    }
-
-
-# The newest event of a fleet run walks the primary key backwards; no index on rollout needed.
-_LAST_ROLLOUT_SQL = f"""
-SELECT rollout, started_at FROM {EVENTS_TABLE}
-WHERE rollout IS NOT NULL ORDER BY id DESC LIMIT 1
-"""
-
-
-def last_rollout(conn: psycopg.Connection) -> dict | None:
-    """`{rollout, started_at}` of the newest event written by a fleet run; None if none."""
-    has_column = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-        "AND attname = 'rollout' AND NOT attisdropped)",
-        (EVENTS_TABLE,),
-    ).fetchone()[0]
-    if not has_column:
-        return None
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_LAST_ROLLOUT_SQL).fetchone()
-
-
-# Every column: the signature is checked against the whole row (ledger/signing.py).
-_APPROVALS_SQL = f"""
-SELECT * FROM {EVENTS_TABLE}
-WHERE action IN ('{APPROVE_ACTION}', '{REVOKE_ACTION}') AND version = ANY(%s)
-ORDER BY id
-"""
-
-
-def read_approvals(conn: psycopg.Connection, versions: list[str]) -> list[dict]:
-    """The approve and revoke events of `versions`, oldest first; [] before the log exists."""
-    found = conn.execute(
-        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'actor'",
-        (EVENTS_TABLE,),
-    ).fetchone()
-    if not versions or found is None:  # no log yet, or one from before approvals existed
-        return []
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_APPROVALS_SQL, (versions,)).fetchall()
