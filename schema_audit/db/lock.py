@@ -67,7 +67,7 @@ class LockSession:
         self.conn = conn
         self.key = secrets.randbits(63)
         conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
-        # No quote characters: the runner sends this right after a file's text (see Runner).
+        # No quote characters: sent right after a file's text (engine/session.py).
         self.held_sql = sql.SQL("NOT pg_catalog.pg_try_advisory_xact_lock_shared({})").format(
             sql.Literal(self.key)
         )
