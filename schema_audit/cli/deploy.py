@@ -7,7 +7,7 @@ import re
 from schema_audit.cli.integrity import dump_json
 from schema_audit.cli.terminal import Block, escape
 from schema_audit.engine.locks import strongest_locks
-from schema_audit.engine.verdict import human_size
+from schema_audit.engine.trace_table import STATEMENT_COLUMNS, signed_size, statement_cells
 
 FORMATS = {
     "lint": ("text", "json", "github", "gcc"),
@@ -15,46 +15,6 @@ FORMATS = {
     "other": ("text", "json"),
 }
 _BADGE = {"safe": "🟢 safe", "review": "🟡 review", "dangerous": "🔴 dangerous"}
-
-
-def signed_size(size: int) -> str:
-    """A size change with its sign; empty when nothing changed."""
-    if not size:
-        return ""
-    return ("+" if size > 0 else "-") + human_size(abs(size))
-
-
-def lock_text(lock: dict) -> str:
-    """`AccessExclusiveLock public.t (blocks reads and writes)`."""
-    blocks = f" (blocks {lock['blocks']})" if lock["blocks"] else ""
-    return f"{lock['mode']} {lock['relation']}{blocks}"
-
-
-STATEMENT_COLUMNS = ("#", "LINE", "STATEMENT", "MS", "LOCKS", "REWRITES", "SIZE")
-
-
-def statement_cells(statement: dict) -> tuple[str, ...]:
-    """One row of a file's statement table, in the order of STATEMENT_COLUMNS."""
-    first = (str(statement["index"]), str(statement["line"]), statement.get("statement", ""))
-    if statement["status"] != "traced":
-        what = statement.get("reason") or statement.get("error") or ""
-        return (
-            *first,
-            str(statement.get("duration_ms", "")),
-            f"{statement['status'].upper()}: {what}",
-            "",
-            "",
-        )
-    return (
-        *first,
-        str(statement["duration_ms"]),
-        ", ".join(
-            lock_text(lock) for lock in strongest_locks(statement["locks"]) if lock["existing"]
-        )
-        or "-",
-        ", ".join(r["relation"] for r in statement["rewrites"]) or "-",
-        signed_size(statement["size_change_bytes"]),
-    )
 
 
 # Inline Markdown's punctuation (code, emphasis, links, images, tables, strike-through):
