@@ -113,7 +113,8 @@ class Reporter(IntegrityReport, DeployReport):
 
     def check(self, status: dict, code: int) -> None:
         """The verdict: up to date (0), pending (1), or drift, failed or dirty (2)."""
-        for m in (m for m in status["migrations"] if m["status"] == "failed"):
+        failed = [m for m in status["migrations"] if m["status"] == "failed"]
+        for m in failed:
             self.err.write(
                 self.style.ERROR(f"{m['version']} {m['name']}: failed: {m['error_message']}")
             )
