@@ -19,6 +19,8 @@ EXPECTED = {
     "duplicate-version": [("001_v1.1_add_u.sql", 1)],
     "encoding": [("001_v1.0_add_t.sql", 11)],
     "header-missing": [("001_v1.0_add_t.sql", 1)],
+    "rollback-placeholder": [("001_v1.0_add_t.sql", 8)],
+    "depends-format": [("001_v1.0_add_t.sql", 6)],
     "version-mismatch": [("001_v1.0_add_t.sql", 2)],
     "psql-meta": [("001_v1.0_add_t.sql", 11)],
     "parse-error": [("001_v1.0_add_t.sql", 11)],

@@ -12,6 +12,8 @@ RULES = {
     "unreadable": (ERROR, "file cannot be read"),
     "empty-file": (ERROR, "no header and no SQL statements"),
     "header-missing": (ERROR, "header lacks Migration, Version, Description or Rollback"),
+    "rollback-placeholder": (ERROR, "Rollback is still a TODO placeholder"),
+    "depends-format": (ERROR, "Depends names something that is not app_label.migration_name"),
     "version-mismatch": (ERROR, "header Version differs from the file name"),
     "psql-meta": (ERROR, "psql meta-command (\\i, \\set, ...) is not SQL"),
     "parse-error": (ERROR, "SQL does not parse"),
