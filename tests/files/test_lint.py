@@ -21,6 +21,7 @@ EXPECTED = {
     "header-missing": [("001_v1.0_add_t.sql", 1)],
     "rollback-placeholder": [("001_v1.0_add_t.sql", 8)],
     "depends-format": [("001_v1.0_add_t.sql", 6)],
+    "depends-unknown": [("001_v1.0_add_t.sql", 6), ("001_v1.0_add_t.sql", 6)],
     "version-mismatch": [("001_v1.0_add_t.sql", 2)],
     "psql-meta": [("001_v1.0_add_t.sql", 11)],
     "parse-error": [("001_v1.0_add_t.sql", 11)],

@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery, naming, redact
+from schema_audit.files import discovery, django_names, naming, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
@@ -100,6 +100,8 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
     found += [_finding(p) for p in problems]
     if not any(p.rule == "empty-file" for p in problems):  # which says to add the header
         found += _header(where, header)
+    depends = [(path, header.lines.get("depends"), header.dependencies)]
+    found += [_finding(p) for p in django_names.unknown_problems(depends)]
     ignored, unknown = _ignored(header)
     found += [
         Finding(where, header.lines.get("lint_ignore", 1), "lint-ignore", f"unknown rule {r!r}")
