@@ -198,6 +198,18 @@ def test_build_plan_refuses_a_target_not_on_disk(target):
     assert str(raised.value) == f"--target {target}: no migration with that version on disk"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="_target_number checks target.isdigit() then int(target): '²' passes isdigit() and "
+    "fails int(), so `--target ²` ends in a ValueError traceback instead of exit 2",
+)
+def test_build_plan_refuses_a_target_that_only_looks_numeric():
+    """A superscript digit is no version: refused like any other word."""
+    with pytest.raises(RefusedRequest):
+        build_plan(list(FILES.values()), {}, target="²")
+
+
 def test_build_plan_accepts_a_target_known_only_to_the_ledger():
     """A version recorded but gone from disk is still a known target."""
     plan = build_plan(list(FILES.values()), rows(row("004", "failed")), target="004")
