@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from schema_audit.cli.deploy import gcc_line, github_line, lock_text, signed_size
+from schema_audit.cli.deploy import gcc_line, github_line
 from schema_audit.cli.integrity import access_line, history_line
 from schema_audit.cli.reporter import approval_note
 from schema_audit.cli.terminal import escape
@@ -171,19 +171,6 @@ def test_failed_statement(text, index, found):
 def test_human_size(size, text):
     """Bytes in PostgreSQL's pg_size_pretty units, one decimal."""
     assert human_size(size) == text
-
-
-@pytest.mark.parametrize(
-    "size, text",
-    [
-        pytest.param(0, "", id="unchanged"),
-        pytest.param(8192, "+8.0 kB", id="grew"),
-        pytest.param(-3 * (1 << 20), "-3.0 MB", id="shrank"),
-    ],
-)
-def test_signed_size(size, text):
-    """A size change with its sign; nothing when nothing changed."""
-    assert signed_size(size) == text
 
 
 @pytest.mark.parametrize(
@@ -364,26 +351,6 @@ def test_gcc_line_is_one_line():
         "happens [fk-on-delete]"
     )
     assert gcc_line({**FINDING, "path": "a\nb.sql"}).startswith("a\\nb.sql:12:1: ")
-
-
-@pytest.mark.parametrize(
-    "lock_, text",
-    [
-        pytest.param(
-            {"mode": "AccessExclusiveLock", "relation": "public.t", "blocks": "reads and writes"},
-            "AccessExclusiveLock public.t (blocks reads and writes)",
-            id="blocking",
-        ),
-        pytest.param(
-            {"mode": "AccessShareLock", "relation": "public.t", "blocks": ""},
-            "AccessShareLock public.t",
-            id="harmless",
-        ),
-    ],
-)
-def test_lock_text(lock_, text):
-    """A lock as the trace table shows it."""
-    assert lock_text(lock_) == text
 
 
 @pytest.mark.parametrize(
