@@ -62,3 +62,13 @@ def test_summary_still_lists_the_files_on_disk(any_client):
     response = any_client.get(reverse("admin:schema_audit_summary"))
     assert [p["file"].version for p in response.context["pending"]] == ["001"]
     assert response.context["foreign"].tool == "dbmate"
+
+
+def test_a_hostile_column_name_is_escaped_in_the_notice(any_client):
+    """An unknown table's columns are named on the page, escaped."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE schema_migrations")
+        cursor.execute('CREATE TABLE schema_migrations ("<script>alert(1)</script>" text)')
+    page = any_client.get(CHANGELIST).content.decode()
+    assert "a table of another tool or script" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
