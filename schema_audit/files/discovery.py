@@ -12,9 +12,9 @@ from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration, raise_all
 from schema_audit.files.header import Header, parse_depends, parse_header
-from schema_audit.files.naming import FILENAME_RE, move_command, next_slot, renumbered
+from schema_audit.files.naming import FILENAME_RE, is_number, move_command, next_slot, renumbered
 
-META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
+META_RE = re.compile(r"^[ \t]*\\(?:[A-Za-z]+|[!?;])", re.MULTILINE)
 # As PostgreSQL's scanner reads a `--` comment: it ends at a carriage return or a newline.
 _LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n\r]*|/\*.*?\*/)*", re.DOTALL)
 
@@ -256,7 +256,7 @@ def text_problems(
     nothing at all (no header, no SQL)."""
     problems = []
     declared = header.version
-    if version and declared and not (declared.isdigit() and int(declared) == int(version)):
+    if version and declared and not (is_number(declared) and int(declared) == int(version)):
         problems.append(
             InvalidMigration(
                 f"header says Version: {declared} but the file name says {version}; "

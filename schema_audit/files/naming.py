@@ -7,8 +7,14 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
+FILENAME_RE = re.compile(r"^([0-9]{3,})_v([0-9]+)\.([0-9]+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 _NOT_WORD_RE = re.compile(r"[^a-z0-9]+")
+
+
+def is_number(text: str) -> bool:
+    """True for a non-empty run of 0-9 (`str.isdigit` also takes `²` and `٥`, which `int`
+    refuses or reads as another number), short enough to stay a small int."""
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 @dataclass(frozen=True)

@@ -92,11 +92,6 @@ def test_ignored_names(tmp_path, name):
     assert sql_paths(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FILENAME_RE uses \\d, which in Python matches every Unicode decimal digit: "
-    "'٠٠٥_v1.0_x.sql' is taken as version 5 although the documented pattern means 0-9",
-)
 def test_non_ascii_digits_are_not_a_version(tmp_path):
     """Arabic-Indic digits look like a number but are not one of NNN."""
     write(tmp_path, "٠٠٥_v1.0_x.sql")
@@ -172,11 +167,6 @@ def test_refused_texts(tmp_path, text, problem):
     assert str(raised.value) == f"{path}{problem}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="META_RE matches only the first letter after the backslash, so the message names "
-    "`\\s` (another psql command) for a `\\set` line",
-)
 def test_a_psql_meta_command_is_named_whole(tmp_path):
     """The message quotes the meta-command the line holds."""
     path = write(tmp_path, "003_v1.0_x.sql", "SELECT 1;\n\\set ON_ERROR_STOP on\n")
@@ -187,12 +177,6 @@ def test_a_psql_meta_command_is_named_whole(tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="text_problems checks `declared.isdigit()` then int(declared): '²' is a digit to "
-    "isdigit() but not to int(), so a ValueError escapes instead of an invalid input (exit 2)",
-)
 def test_a_superscript_header_version_is_an_invalid_input(tmp_path):
     """`-- Version: ²` disagrees with the name like any other word would."""
     path = write(tmp_path, "002_v1.0_x.sql", "-- Migration: m\n-- Version: ²\nSELECT 1;\n")
