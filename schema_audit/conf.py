@@ -151,7 +151,15 @@ SETTINGS: dict[str, Setting] = {
         True, flag, "apply the SQL files to every test database Django creates"
     ),
     "UAP_DRY_RUN_ROLE": Setting(
-        "", _role_name, "role a dry run and trace SET LOCAL ROLE to before the files"
+        "", _role_name, "login role a dry run and trace run the files as, on their own session"
+    ),
+    # The dry-run role's password, when libpq finds none (.pgpass, trust); read from the
+    # environment as well, so that it need not be written into settings.
+    "UAP_DRY_RUN_PASSWORD": Setting(
+        lambda: os.environ.get("UAP_DRY_RUN_PASSWORD", ""),
+        _text,
+        "password of UAP_DRY_RUN_ROLE (else whatever libpq finds)",
+        secret=True,
     ),
     "UAP_REQUIRE_APPROVAL": Setting(
         False,

@@ -97,6 +97,7 @@ class Runner:
         guard: Callable[[], None] | None = None,
     ):
         self.conn = conn
+        self.timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
         # Called inside each file's transaction before it commits; raises to roll it back
         # (the runners' lock was lost, so committing could apply the file twice).
         self.guard = guard or (lambda: None)
@@ -121,6 +122,16 @@ class Runner:
         # file's COMMIT then BEGIN starts another), and after a failure the session's state
         # tells whether the file had ended it, since BEGIN certainly ran.
         self.begin = "BEGIN; " + self.prefix + _XACT
+
+    def on(self, conn: psycopg.Connection) -> Runner:
+        """A Runner with this one's timeouts and guard on another session (a dry run's)."""
+        return Runner(
+            conn,
+            **self.timeouts,
+            app_version=self.app_version,
+            progress=self.progress,
+            guard=self.guard,
+        )
 
     def _init_session_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.
@@ -282,36 +293,18 @@ class Runner:
             raise DatabaseUnavailable(postgres.LOCK_LOST)
 
     def dry_run(
-        self, migrations: list[MigrationFile], tracer=None, role: str | None = None
+        self, migrations: list[MigrationFile], tracer=None, sandbox: Runner | None = None
     ) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
         One transaction with a savepoint per file, so a file sees the changes of the pending
         files before it, exactly as in a real run; it stops at the first failure. With a
         `trace.Tracer` each file runs statement by statement and its event keeps the trace.
-        With `role`, each file runs after SET LOCAL ROLE to it.
+        With `sandbox` (a Runner on a session logged in as the dry-run role) the files run
+        there; this runner's session records the events after that transaction rolled back.
         """
-        outcomes: list[Outcome] = []
         started = datetime.now(timezone.utc)
-        escaped = None
-        with self.conn.transaction(force_rollback=True):
-            self.conn.execute(self.prefix)
-            xact = self.xact()
-            for migration in migrations:
-                clock = time.perf_counter()
-                try:
-                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact, role)
-                    if not self._still_in(xact):
-                        raise TransactionEscaped(ESCAPED)
-                except TransactionEscaped:
-                    # Rolling back the dry run's transaction undoes only what is still open.
-                    escaped = migration
-                    outcome = Outcome(
-                        migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
-                    )
-                outcomes.append(outcome)
-                if escaped:
-                    break
+        outcomes, escaped = (sandbox or self)._dry_run_files(migrations, tracer)
         traces = tracer.traces if tracer else {}
         by_version = {m.version: m for m in migrations}
         for outcome in outcomes:
@@ -331,10 +324,31 @@ class Runner:
             raise TransactionEscaped(f"{escaped.path}: {escaped.label} {ESCAPED}", outcomes[-1])
         return outcomes
 
-    def _set_role(self, role: str | None) -> None:
-        """SET LOCAL ROLE for a dry run's file; after_file's restore sets the runner's back."""
-        if role:
-            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+    def _dry_run_files(
+        self, migrations: list[MigrationFile], tracer
+    ) -> tuple[list[Outcome], MigrationFile | None]:
+        """The outcome of each file, in one transaction rolled back; the file that escaped it."""
+        outcomes: list[Outcome] = []
+        escaped = None
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(self.prefix)
+            xact = self.xact()
+            for migration in migrations:
+                clock = time.perf_counter()
+                try:
+                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact)
+                    if not self._still_in(xact):
+                        raise TransactionEscaped(ESCAPED)
+                except TransactionEscaped:
+                    # Rolling back the dry run's transaction undoes only what is still open.
+                    escaped = migration
+                    outcome = Outcome(
+                        migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                    )
+                outcomes.append(outcome)
+                if escaped:
+                    break
+        return outcomes, escaped
 
     def _still_in(self, xact: int) -> bool:
         """True when the session is still in transaction `xact`, without an error."""
@@ -344,7 +358,7 @@ class Runner:
         return row[0] == xact
 
     def _try_in_savepoint(
-        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int, role=None
+        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int
     ) -> Outcome:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
@@ -356,7 +370,6 @@ class Runner:
                 # Traced where a transaction allows it; still not a dry run of the file.
                 try:
                     with self.conn.transaction():
-                        self._set_role(role)
                         tracer.run_file(migration)
                 except psycopg.Error as exc:
                     self.raise_if_lost(exc, migration)
@@ -367,7 +380,6 @@ class Runner:
         clock = time.perf_counter()
         try:
             with self.conn.transaction():
-                self._set_role(role)
                 if tracer:
                     duration = tracer.run_file(migration)
                 else:
