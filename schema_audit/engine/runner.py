@@ -35,7 +35,7 @@ from schema_audit.exceptions import (
     TransactionEscaped,
 )
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.integrity import fingerprint
+from schema_audit.integrity import ddl_capture, fingerprint
 from schema_audit.ledger import provenance, store
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ class Runner:
         # next: after the file the id tells whether it still runs in the same transaction (a
         # file's COMMIT then BEGIN starts another), and after a failure the session's state
         # tells whether the file had ended it, since BEGIN certainly ran.
-        self.begin = "BEGIN; " + self.prefix + _XACT
+        # The DDL audit's mark goes with it: the transaction's DDL is the runner's.
+        self.begin = "BEGIN; " + self.prefix + self.marks.transaction + _XACT
 
     def on(self, conn: psycopg.Connection) -> Runner:
         """A Runner with this one's timeouts and guard on another session (a dry run's)."""
@@ -164,11 +165,13 @@ class Runner:
             + [_set_config(name, value, local=True) for name, value in timeouts]
         )
         tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
-        self.ledger = tuple(
-            conn.execute(
-                "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid", tables
-            ).fetchone()
-        )
+        *ledger, mark, mark_session, unmark_session = conn.execute(
+            "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid, m.* "
+            f"FROM (SELECT 1) AS one LEFT JOIN ({ddl_capture.MARKER_SQL}) AS m ON true",
+            (*tables, *ddl_capture.MARKER_PARAMS),
+        ).fetchone()
+        self.ledger = tuple(ledger)
+        self.marks = ddl_capture.Marks.of((mark, mark_session, unmark_session))
         held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
         probe = ", ".join(
             [held.as_string(conn)]
@@ -179,20 +182,26 @@ class Runner:
         # comment, and the text holds no quote character, so a file ending inside a string,
         # identifier or comment still fails where it opened it; an unfinished last statement
         # is re-checked alone (_fail). A guard without `held_sql` is called on its own.
-        self.restore_sql = (
-            f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; SELECT {probe}"
-        )
+        reset = f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; "
+        self.restore_sql = f"{reset}SELECT {probe}"
         self.after_file = "\n;" + self.restore_sql
+        # After a file run statement by statement: the session's DDL is no longer the runner's.
+        self.restore_unmarked_sql = f"{reset}{self.marks.end}SELECT {probe}"
 
-    def restore_session(self, path: object = None, xact: int | None = None) -> None:
+    def restore_session(
+        self, path: object = None, xact: int | None = None, *, unmark: bool = False
+    ) -> None:
         """`after_file` on its own, with its checks: after a dry run's file, a patch, a
-        rollback. `xact`: the id of the transaction the SQL had to stay in."""
-        row = _last_row(self.conn.execute(self.restore_sql, prepare=False))
+        rollback. `xact`: the id of the transaction the SQL had to stay in. `unmark`: end
+        the session's DDL audit mark (Marks.session) as well."""
+        text = self.restore_unmarked_sql if unmark else self.restore_sql
+        row = _last_row(self.conn.execute(text, prepare=False))
         self._check_session(row, path, xact)
 
     def xact(self) -> int:
-        """The id of the current transaction (assigned now if it had none)."""
-        return self.conn.execute(_XACT).fetchone()[0]
+        """The id of the current transaction (assigned now if it had none), marked as the
+        runner's for the DDL audit."""
+        return _last_row(self.conn.execute(self.marks.transaction + _XACT))[0]
 
     def _check_session(self, row: tuple, path: object, xact: int | None = None) -> None:
         """Raise unless the SQL stayed in transaction `xact` (if given), the ledger's names
