@@ -34,6 +34,7 @@ from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public name
     MIGRATIONS_TABLE,
     TRACKING_OBJECTS,
     ensure_schema,
+    ledger_tables,
     tables_exist,
 )
 
@@ -224,10 +225,7 @@ def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
 
     A version whose row was deleted by hand after it was applied comes back with status DELETED.
     """
-    rows_exist, events_exist = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-        (MIGRATIONS_TABLE, EVENTS_TABLE),
-    ).fetchone()
+    rows_exist, events_exist = ledger_tables(conn)
     if not rows_exist:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
