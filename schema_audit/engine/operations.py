@@ -5,7 +5,7 @@ engine/patches.py, which share the helpers here."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -73,8 +73,8 @@ def dry_run(
     """Run pending files in a transaction that is rolled back; one dry_run event per file.
 
     With `trace`, every statement's locks, rewrites and duration are measured (engine.trace),
-    returned with each file and kept on its event. With `role`, the files run after SET LOCAL
-    ROLE to it.
+    returned with each file and kept on its event. With `role`, the files run on a session of
+    their own logged in as that role (engine.dry_run_role).
     """
     with locked(database, options.lock_wait) as (conn, guard):
         found = plan.build_plan(
@@ -82,19 +82,24 @@ def dry_run(
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
-        if role:
-            # Deferred: it reads the files with PostgreSQL's parser, which an apply never needs.
-            from schema_audit.engine import dry_run_role
-
-            dry_run_role.check(conn, role, found.pending)
-        tracer = None
-        if trace:
-            # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
-            from schema_audit.engine.trace import Tracer
-
-            tracer = Tracer(conn)
         session = session_for(conn, guard, options)
-        outcomes = rehearsal.rehearse(session, found.pending, tracer, role)
+        with ExitStack() as stack:
+            worker = conn
+            if role:
+                # Deferred: it reads the files with PostgreSQL's parser, which an apply never
+                # needs.
+                from schema_audit.engine import dry_run_role
+
+                dry_run_role.check(conn, role, found.pending)
+                worker = stack.enter_context(dry_run_role.session(database, role, conn))
+            tracer = None
+            if trace:
+                # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
+                from schema_audit.engine.trace import Tracer
+
+                tracer = Tracer(worker)
+            sandbox = None if worker is conn else session.on(worker)
+            outcomes = rehearsal.rehearse(session, found.pending, tracer, sandbox)
     return DryRunResult(found, outcomes, tracer)
 
 

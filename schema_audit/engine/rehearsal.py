@@ -6,7 +6,6 @@ import time
 from datetime import datetime, timezone
 
 import psycopg
-from psycopg import sql
 
 from schema_audit.engine.outcome import Outcome, describe_error, elapsed_ms, error_line
 from schema_audit.engine.session import Session
@@ -16,37 +15,19 @@ from schema_audit.ledger import store
 
 
 def rehearse(
-    session: Session, migrations: list[MigrationFile], tracer=None, role: str | None = None
+    session: Session, migrations: list[MigrationFile], tracer=None, sandbox: Session | None = None
 ) -> list[Outcome]:
     """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
     One transaction with a savepoint per file, so a file sees the changes of the pending
     files before it, exactly as in a real run; it stops at the first failure. With a
     `trace.Tracer` each file runs statement by statement and its event keeps the trace.
-    With `role`, each file runs after SET LOCAL ROLE to it.
+    With `sandbox` (a Session on a connection logged in as the dry-run role) the files run
+    there; `session` records the events after that transaction rolled back.
     """
     conn = session.conn
-    outcomes: list[Outcome] = []
     started = datetime.now(timezone.utc)
-    escaped = None
-    with conn.transaction(force_rollback=True):
-        conn.execute(session.prefix)
-        xact = session.xact()
-        for migration in migrations:
-            clock = time.perf_counter()
-            try:
-                outcome = _in_savepoint(session, migration, outcomes, tracer, xact, role)
-                if not session.still_in(xact):
-                    raise TransactionEscaped(ESCAPED)
-            except TransactionEscaped:
-                # Rolling back the dry run's transaction undoes only what is still open.
-                escaped = migration
-                outcome = Outcome(
-                    migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
-                )
-            outcomes.append(outcome)
-            if escaped:
-                break
+    outcomes, escaped = _run_files(sandbox or session, migrations, tracer)
     traces = tracer.traces if tracer else {}
     by_version = {m.version: m for m in migrations}
     for outcome in outcomes:
@@ -66,10 +47,32 @@ def rehearse(
     return outcomes
 
 
-def _set_role(conn: psycopg.Connection, role: str | None) -> None:
-    """SET LOCAL ROLE for a dry run's file; the session's restore sets its own back."""
-    if role:
-        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+def _run_files(
+    session: Session, migrations: list[MigrationFile], tracer
+) -> tuple[list[Outcome], MigrationFile | None]:
+    """The outcome of each file, in one transaction rolled back; the file that escaped it."""
+    conn = session.conn
+    outcomes: list[Outcome] = []
+    escaped = None
+    with conn.transaction(force_rollback=True):
+        conn.execute(session.prefix)
+        xact = session.xact()
+        for migration in migrations:
+            clock = time.perf_counter()
+            try:
+                outcome = _in_savepoint(session, migration, outcomes, tracer, xact)
+                if not session.still_in(xact):
+                    raise TransactionEscaped(ESCAPED)
+            except TransactionEscaped:
+                # Rolling back the dry run's transaction undoes only what is still open.
+                escaped = migration
+                outcome = Outcome(
+                    migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                )
+            outcomes.append(outcome)
+            if escaped:
+                break
+    return outcomes, escaped
 
 
 def _in_savepoint(
@@ -78,7 +81,6 @@ def _in_savepoint(
     earlier: list[Outcome],
     tracer,
     xact: int,
-    role: str | None = None,
 ) -> Outcome:
     conn = session.conn
     version, name = migration.version, migration.name
@@ -91,7 +93,6 @@ def _in_savepoint(
             # Traced where a transaction allows it; still not a dry run of the file.
             try:
                 with conn.transaction():
-                    _set_role(conn, role)
                     tracer.run_file(migration)
             except psycopg.Error as exc:
                 session.raise_if_lost(exc, migration)
@@ -102,7 +103,6 @@ def _in_savepoint(
     clock = time.perf_counter()
     try:
         with conn.transaction():
-            _set_role(conn, role)
             if tracer:
                 duration = tracer.run_file(migration)
             else:

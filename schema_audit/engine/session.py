@@ -35,7 +35,7 @@ from schema_audit.exceptions import (
     TransactionEscaped,
 )
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.integrity import fingerprint
+from schema_audit.integrity import ddl_capture, fingerprint
 from schema_audit.ledger import provenance, store
 
 # The session's transaction id; txid_* (PostgreSQL 10+): pg_current_xact_id needs 13.
@@ -108,6 +108,7 @@ class Session:
         guard: Callable[[], None] | None = None,
     ):
         self.conn = conn
+        self.timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
         # Called inside each file's transaction before it commits; raises to roll it back
         # (the runners' lock was lost, so committing could apply the file twice).
         self.guard = guard or (lambda: None)
@@ -131,7 +132,19 @@ class Session:
         # next: after the file the id tells whether it still runs in the same transaction (a
         # file's COMMIT then BEGIN starts another), and after a failure the session's state
         # tells whether the file had ended it, since BEGIN certainly ran.
-        self.begin = "BEGIN; " + self.prefix + XACT
+        # The DDL audit's mark goes with it: the transaction's DDL is the runner's.
+        self.begin = "BEGIN; " + self.prefix + self.marks.transaction + XACT
+
+    def on(self, conn: psycopg.Connection) -> Session:
+        """A Session with this one's timeouts, guard and progress on another connection (a
+        dry run's, logged in as its role)."""
+        return Session(
+            conn,
+            **self.timeouts,
+            app_version=self.app_version,
+            progress=self.progress,
+            guard=self.guard,
+        )
 
     def _init_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.
@@ -164,11 +177,13 @@ class Session:
             + [_set_config(name, value, local=True) for name, value in timeouts]
         )
         tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
-        self.ledger = tuple(
-            conn.execute(
-                "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid", tables
-            ).fetchone()
-        )
+        *ledger, mark, mark_session, unmark_session = conn.execute(
+            "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid, m.* "
+            f"FROM (SELECT 1) AS one LEFT JOIN ({ddl_capture.MARKER_SQL}) AS m ON true",
+            (*tables, *ddl_capture.MARKER_PARAMS),
+        ).fetchone()
+        self.ledger = tuple(ledger)
+        self.marks = ddl_capture.Marks.of((mark, mark_session, unmark_session))
         held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
         probe = ", ".join(
             [held.as_string(conn)]
@@ -179,21 +194,27 @@ class Session:
         # comment, and the text holds no quote character, so a file ending inside a string,
         # identifier or comment still fails where it opened it; an unfinished last statement
         # is re-checked alone (transactional.py). A guard without `held_sql` is called alone.
-        self.restore_sql = (
-            f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; SELECT {probe}"
-        )
+        reset = f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; "
+        self.restore_sql = f"{reset}SELECT {probe}"
         self.after_file = "\n;" + self.restore_sql
+        # After SQL run statement by statement: the session's DDL is no longer the runner's.
+        self.restore_unmarked_sql = f"{reset}{self.marks.end}SELECT {probe}"
 
-    def restore(self, path: object = None, xact: int | None = None) -> None:
+    def restore(
+        self, path: object = None, xact: int | None = None, *, unmark: bool = False
+    ) -> None:
         """`after_file` on its own, with its checks: after a dry run's file, a patch, a
-        rollback. `xact`: the id of the transaction the SQL had to stay in."""
-        row = last_row(self.conn.execute(self.restore_sql, prepare=False))
+        rollback. `xact`: the id of the transaction the SQL had to stay in. `unmark`: end
+        the session's DDL audit mark (Marks.session) as well."""
+        text = self.restore_unmarked_sql if unmark else self.restore_sql
+        row = last_row(self.conn.execute(text, prepare=False))
         self.check(row, path, xact)
 
     def reset(self) -> None:
-        """Put the session back as it was set up, without the checks: before a failure is
-        recorded, since the statements that ran may have changed it for good."""
-        self.conn.execute(self.restore_sql, prepare=False)
+        """Put the session back as it was set up, its DDL audit mark ended, without the
+        checks: before a failure of SQL run statement by statement is recorded, since the
+        statements that ran may have changed the session for good."""
+        self.conn.execute(self.restore_unmarked_sql, prepare=False)
 
     def check(self, row: tuple, path: object, xact: int | None = None) -> None:
         """Raise unless the SQL stayed in transaction `xact` (if given), the ledger's names
@@ -216,8 +237,9 @@ class Session:
             raise DatabaseUnavailable(db.LOCK_LOST)
 
     def xact(self) -> int:
-        """The id of the current transaction (assigned now if it had none)."""
-        return self.conn.execute(XACT).fetchone()[0]
+        """The id of the current transaction (assigned now if it had none), marked as the
+        runner's for the DDL audit."""
+        return last_row(self.conn.execute(self.marks.transaction + XACT))[0]
 
     def committed(self, xact: int) -> bool:
         """True when transaction `xact` committed (PostgreSQL remembers, 10+)."""

@@ -54,7 +54,9 @@ def apply(
     try:
         session.guard()
         store.record(conn, session.attempt(migration, started, None, status="running"))
-        conn.execute(session.session_prefix)
+        # Statements outside a transaction: the DDL audit's mark covers the session until
+        # the file ends (Session.restore with unmark, Session.reset end it).
+        conn.execute(session.session_prefix + session.marks.session)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
     for index, statement in enumerate(statements, start=1):
@@ -71,7 +73,7 @@ def apply(
             _stop(session, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)
     try:
-        session.restore(migration.path)  # timeouts, and anything the file SET
+        session.restore(migration.path, unmark=True)  # timeouts, anything it SET
         value, text = fingerprint.take_for_event(conn) if take_fingerprint else (None, None)
         attempt = session.attempt(
             migration, started, duration, fingerprint=value, schema_description=text
@@ -194,7 +196,7 @@ def run_outside_transaction(session: Session, statements: list[Statement], attem
     """
     conn = session.conn
     clock = time.perf_counter()
-    conn.execute(session.session_prefix)
+    conn.execute(session.session_prefix + session.marks.session)
     for index, statement in enumerate(statements, start=1):
         try:
             conn.execute(statement.text)
@@ -206,7 +208,7 @@ def run_outside_transaction(session: Session, statements: list[Statement], attem
                 message += f"; statements 1-{index - 1} were committed and stay applied"
             session.reset()
             session.fail(attempt, exc, message)
-    session.restore()
+    session.restore(unmark=True)
     duration = elapsed_ms(clock)
     record(duration)
     return duration
