@@ -99,7 +99,7 @@ def consent_view(request, admin_site, version: str, action: str):
         "title": f"{'Approve' if action == 'approve' else 'Revoke approval of'} {migration.label}",
         "action": action,
         "migration": migration,
-        "shown_path": queries.shown_path(migration.path),
+        "shown_path": queries.shown_to_auditors(migration.path),
         **shown_file(migration),
         "state": state,
         "form": form,

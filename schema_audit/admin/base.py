@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit.admin import audited, filters, fleet, queries, search, views
+from schema_audit.admin import audited, fleet, queries, search, views
 from schema_audit.files import redact
 
 EMPTY = "-"  # Django's own empty_value_display
@@ -34,10 +34,10 @@ def duration_html(milliseconds: int | None):
     """`1,234 ms`, marked when over UAP_SLOW_MIGRATION_MS."""
     if milliseconds is None:
         return EMPTY
-    if milliseconds > filters.slow_threshold():
+    if milliseconds > queries.slow_threshold():
         return format_html(
             '<span class="uap-slow" title="over {} ms">{} ms ⚠ slow</span>',
-            f"{filters.slow_threshold():,}",
+            f"{queries.slow_threshold():,}",
             f"{milliseconds:,}",
         )
     return f"{milliseconds:,} ms"

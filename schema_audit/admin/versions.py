@@ -21,7 +21,6 @@ from schema_audit.admin.base import (
     timestamp,
 )
 from schema_audit.admin.events import MigrationEventAdmin
-from schema_audit.engine.plan import drift_of
 from schema_audit.files import redact
 from schema_audit.models import MigrationEvent, SchemaMigration
 
@@ -153,7 +152,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         # alias(), not annotate(): the keys are used to sort and filter, never computed per row.
         return (
             self.model.objects.using(fleet.selected_database(request))
-            .alias(version_key=filters.version_key(), checksum_key=filters.checksum_key())
+            .alias(version_key=queries.version_key())
             .order_by(*self.get_ordering(request))
         )
 
@@ -165,23 +164,23 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     def export_queryset(self, request, queryset):
         """Drift and slow flags computed in SQL, so the export streams straight from a cursor."""
-        files = filters.files_on_disk(request)
+        drifted = queries.drift_q(request, queryset.db)
         drift = (
-            Case(When(filters.drift_q(files), then=Value(True)), default=Value(False))
-            if files is not None
+            Case(When(drifted, then=Value(True)), default=Value(False))
+            if queries.request_plan(request, queryset.db) is not None
             else Value(None, output_field=BooleanField())
         )
         slow = Case(
-            When(duration_ms__gt=filters.slow_threshold(), then=Value(True)), default=Value(False)
+            When(duration_ms__gt=queries.slow_threshold(), then=Value(True)), default=Value(False)
         )
         return queryset.annotate(has_drift=drift, is_slow=slow)
 
     def _read_disk(self, request, obj) -> None:
         """Attach the version's file on disk and why it drifted (None: directory unusable)."""
-        files = filters.files_on_disk(request)
-        obj.source_file = (files or {}).get(int(obj.version)) if obj.version.isdigit() else None
-        row = {"version": obj.version, "status": obj.status, "checksum": obj.checksum}
-        obj.drift = drift_of(obj.source_file, row) if files is not None else None
+        plan = queries.request_plan(request, obj._state.db)
+        files = plan.files if plan is not None else {}
+        obj.source_file = files.get(int(obj.version)) if obj.version.isdigit() else None
+        obj.drift = plan.drift.get(obj.version, "") if plan is not None else None
 
     def get_ordering(self, request):
         return ["-version_key"]
@@ -211,7 +210,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             "events_url": reverse("admin:schema_audit_migrationevent_changelist"),
             "db_query": fleet.database_query(request),
             "db_only": fleet.database_query(request, "?"),
-            "slow_ms": filters.slow_threshold(),
+            "slow_ms": queries.slow_threshold(),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -243,7 +242,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="file")
     def source_path(self, obj):
         if obj.source_file:
-            return queries.shown_path(obj.source_file.path)
+            return queries.shown_to_auditors(obj.source_file.path)
         return "not on disk: description, impact and rollback below are the ledger's copy"
 
     def _header(self, obj, field: str, ledger_field: str | None = None) -> str:

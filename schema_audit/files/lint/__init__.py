@@ -26,6 +26,7 @@ from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public
     Finding,
 )
 from schema_audit.files.lint.safety import SafetyChecker, note_created
+from schema_audit.files.paths import shown_path
 from schema_audit.files.statements import Statement, parse, transaction_control
 
 # Without UAP_LINT_PG_VERSION and a server to ask: the oldest major version still supported.
@@ -68,21 +69,6 @@ def check(
         "warnings": sum(f.level == WARNING for f in findings),
         "findings": [f.as_dict() | {"text": str(f)} for f in findings],
     }
-
-
-def shown_path(path: str) -> str:
-    """`path` relative to the working directory when below it, as compilers print them.
-
-    GitHub attaches an annotation to a pull request's line only by the repository-relative
-    path; an absolute one (from an absolute `--dir`) annotates nothing.
-    """
-    where = Path(path)
-    if not where.is_absolute():
-        return path
-    try:
-        return str(where.relative_to(Path.cwd()))
-    except ValueError:
-        return path
 
 
 def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:
