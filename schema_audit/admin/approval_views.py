@@ -82,7 +82,6 @@ def consent_view(request, admin_site, version: str, action: str):
     initial = {"checksum": migration.checksum, "ticket": migration.header.get("Ticket")}
     form = ConsentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        request.uap_access_action = action  # the access log names the write
         record = api.approve if action == "approve" else api.revoke
         try:
             record(migration.version, request.user, database=database, **form.cleaned_data)

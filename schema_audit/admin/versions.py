@@ -11,7 +11,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from schema_audit.admin import approval_views, filters, fleet, queries, traces, views
+from schema_audit.admin import approval_views, audited, filters, fleet, queries, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -113,32 +113,38 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             *super().get_urls(),
         ]
 
+    @audited.logs_as("view")
     def summary_view(self, request):
         """Where the database stands (views.summary), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
 
+    @audited.logs_as("export")
     def pending_csv_view(self, request):
         """Every pending file as CSV (views.pending_csv), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.pending_csv(request)
 
+    @audited.logs_as("view")
     def fleet_view(self, request):
         """Every configured database (admin.fleet), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return fleet.fleet_page(request, self.admin_site)
 
+    @audited.logs_as("view", write="approve")
     def approve_view(self, request, version):
         """Approve a pending file: "Schema approvers" members only (approval_views)."""
         return approval_views.consent_view(request, self.admin_site, version, "approve")
 
+    @audited.logs_as("view", write="revoke")
     def revoke_view(self, request, version):
         """Revoke a pending file's approval: "Schema approvers" members only."""
         return approval_views.consent_view(request, self.admin_site, version, "revoke")
 
+    @audited.logs_as("evidence")
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""
         # The registry itself: AdminSite.get_model_admin() is Django 5.0+, and 4.2 is supported.
