@@ -50,6 +50,17 @@ class RefusedRequest(SchemaAuditError):
     """The ledger's state forbids the request (drift, dirty row, out-of-order, bad target)."""
 
 
+class ForeignLedger(RefusedRequest):
+    """The ledger's table name is taken by a table the runner did not create (another
+    runner's); nothing was changed."""
+
+    def __init__(self, message: str, *, table: str, tool: str | None, columns: tuple[str, ...]):
+        self.table = table
+        self.tool = tool  # None when the table is no known runner's
+        self.columns = columns
+        super().__init__(message)
+
+
 class InvalidConfiguration(SchemaAuditError):
     """A setting (DATABASE_URL, --database) cannot be used; nothing was run."""
 

@@ -23,10 +23,10 @@ from django.utils import timezone
 from schema_audit import api, conf
 from schema_audit.admin.charts import Duration
 from schema_audit.engine import fleet_status, postgres
-from schema_audit.exceptions import InvalidMigration, SchemaAuditError
+from schema_audit.exceptions import ForeignLedger, InvalidMigration, SchemaAuditError
 from schema_audit.files import discovery
 from schema_audit.files.paths import shown_path
-from schema_audit.ledger import store
+from schema_audit.ledger import foreign, store
 from schema_audit.ledger.schema import VERSION_SORT_WIDTH
 from schema_audit.models import SchemaMigration
 
@@ -63,6 +63,19 @@ def tracking_tables_ready(database: str | None = None) -> bool:
     wanted = {(store.MIGRATIONS_TABLE, name) for name, _ in store.MIGRATION_COLUMNS}
     wanted |= {(store.EVENTS_TABLE, name) for name, _ in store.EVENT_COLUMNS}
     return wanted <= found
+
+
+def foreign_ledger(database: str | None = None) -> ForeignLedger | None:
+    """Why the ledger cannot be read while another tool's table holds its name, else None.
+
+    Asked only when tracking_tables_ready() is false: the notice then names the table's owner
+    and the way forward, as uap_migrate does.
+    """
+    with connections[database or ledger_database()].cursor() as cursor:
+        cursor.execute(foreign.TABLES_SQL, ([store.MIGRATIONS_TABLE],))
+        found = foreign.relations(cursor.fetchall())
+    ledger_columns = (name for name, _ in store.MIGRATION_COLUMNS)
+    return foreign.problem(found.get(store.MIGRATIONS_TABLE), ledger_columns)
 
 
 def version_key(field: str = "version") -> LPad:

@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from schema_audit.admin.base import EMPTY, timestamp
-from schema_audit.cli.deploy import STATEMENT_COLUMNS, statement_cells
+from schema_audit.engine.trace_table import STATEMENT_COLUMNS, statement_cells
 from schema_audit.engine.verdict import RANKED
 from schema_audit.models import MigrationEvent
 

@@ -36,6 +36,7 @@ PENDING_LISTED = 200  # pending (and drifted) files listed; the CSV and --plan h
 def ledger_missing(request, admin_site, title: str) -> TemplateResponse:
     """The notice shown instead of any page while the tracking tables do not exist."""
     context = {**admin_site.each_context(request), "title": title}
+    context["foreign"] = queries.foreign_ledger(fleet.selected_database(request))
     return TemplateResponse(request, "admin/schema_audit/ledger_missing.html", context)
 
 
@@ -205,6 +206,7 @@ def summary(request, admin_site) -> TemplateResponse:
         **fleet.selector_context(request),
         "title": "Schema audit summary",
         "ledger_ready": ready,
+        "foreign": None if ready else queries.foreign_ledger(database),
         "slow_ms": slow_threshold(),
         "slow_label": f"{slow_threshold():,} ms",
         "listed": LISTED,

@@ -1,1 +1,1 @@
-"""What `uap_migrate` prints: one Reporter for every mode."""
+"""`uap_migrate`'s edge: its modes (one table, modes.py), what it prints, its fleet runs."""

@@ -4,57 +4,11 @@ from __future__ import annotations
 
 import re
 
-from schema_audit.cli.integrity import dump_json
 from schema_audit.cli.terminal import Block, escape
 from schema_audit.engine.locks import strongest_locks
-from schema_audit.engine.verdict import human_size
+from schema_audit.engine.trace_table import STATEMENT_COLUMNS, signed_size, statement_cells
 
-FORMATS = {
-    "lint": ("text", "json", "github", "gcc"),
-    "trace": ("text", "json", "markdown"),
-    "other": ("text", "json"),
-}
 _BADGE = {"safe": "🟢 safe", "review": "🟡 review", "dangerous": "🔴 dangerous"}
-
-
-def signed_size(size: int) -> str:
-    """A size change with its sign; empty when nothing changed."""
-    if not size:
-        return ""
-    return ("+" if size > 0 else "-") + human_size(abs(size))
-
-
-def lock_text(lock: dict) -> str:
-    """`AccessExclusiveLock public.t (blocks reads and writes)`."""
-    blocks = f" (blocks {lock['blocks']})" if lock["blocks"] else ""
-    return f"{lock['mode']} {lock['relation']}{blocks}"
-
-
-STATEMENT_COLUMNS = ("#", "LINE", "STATEMENT", "MS", "LOCKS", "REWRITES", "SIZE")
-
-
-def statement_cells(statement: dict) -> tuple[str, ...]:
-    """One row of a file's statement table, in the order of STATEMENT_COLUMNS."""
-    first = (str(statement["index"]), str(statement["line"]), statement.get("statement", ""))
-    if statement["status"] != "traced":
-        what = statement.get("reason") or statement.get("error") or ""
-        return (
-            *first,
-            str(statement.get("duration_ms", "")),
-            f"{statement['status'].upper()}: {what}",
-            "",
-            "",
-        )
-    return (
-        *first,
-        str(statement["duration_ms"]),
-        ", ".join(
-            lock_text(lock) for lock in strongest_locks(statement["locks"]) if lock["existing"]
-        )
-        or "-",
-        ", ".join(r["relation"] for r in statement["rewrites"]) or "-",
-        signed_size(statement["size_change_bytes"]),
-    )
 
 
 # Inline Markdown's punctuation (code, emphasis, links, images, tables, strike-through):
@@ -140,16 +94,12 @@ def gcc_line(finding: dict) -> str:
 class DeployReport:
     """The Reporter's output for --dry-run --trace and the machine formats of --lint."""
 
-    def traced(self, result: dict) -> int:
-        """The trace as a table per file, JSON or Markdown; 1 if any file would fail."""
-        code = 1 if result["failed"] else 0
-        if self.as_json:
-            self.out.write(dump_json(result))
-        elif self.fmt == "markdown":
+    def traced(self, result: dict, code: int) -> None:
+        """The trace as a table per file, or as Markdown."""
+        if self.fmt == "markdown":
             self.out.write(markdown(result))
         else:
             self._trace_tables(result)
-        return code
 
     def _trace_tables(self, result: dict) -> None:
         for item in result["dry_run"]:
@@ -188,9 +138,8 @@ class DeployReport:
                 )
                 self.out.write(("  " + "  ".join(cells)).rstrip())
 
-    def lint_formatted(self, result: dict) -> int:
+    def lint_formatted(self, result: dict) -> None:
         """Findings as GitHub annotations or gcc-style lines; the summary goes to stderr."""
-        code = 2 if result["errors"] else 0
         render = github_line if self.fmt == "github" else gcc_line
         for finding in result["findings"]:
             self.out.write(render(finding))
@@ -198,7 +147,6 @@ class DeployReport:
             f"Linted {result['files']} file(s): {result['errors']} error(s), "
             f"{result['warnings']} warning(s)."
         )
-        return code
 
 
 CELL_WIDTH = 60

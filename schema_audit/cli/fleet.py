@@ -1,21 +1,20 @@
-"""`uap_migrate` over many databases: each target through the single-database path, then a
-line per target as it finishes, a summary table, and the command that resumes the rest."""
+"""`uap_migrate` over many databases: the mode (cli/modes.py) run on each target, a line per
+target as it finishes, a summary table, and the command that resumes the rest."""
 
 from __future__ import annotations
 
 import io
-import json
 import shlex
 import time
 
 import psycopg
-from django.core.management.base import OutputWrapper
 
-from schema_audit import api, conf
+from schema_audit import conf
 from schema_audit.cli import terminal
 from schema_audit.cli.integrity import dump_json
+from schema_audit.cli.modes import Mode, resume_flags
 from schema_audit.cli.reporter import FAIL, OK, Reporter
-from schema_audit.engine import approvals, fleet, patches, postgres
+from schema_audit.engine import fleet, postgres
 from schema_audit.exceptions import (
     DatabaseUnavailable,
     LockTimeout,
@@ -24,48 +23,13 @@ from schema_audit.exceptions import (
 )
 from schema_audit.integrity import fleet_evidence
 
-# Options a resumed run carries over, as (option key, flag); True-valued ones are plain flags.
+# The options besides the mode that a resumed run carries over.
 _CARRIED = (
-    ("plan", "--plan"),
-    ("status", "--status"),
-    ("check", "--check"),
-    ("dry_run", "--dry-run"),
-    ("verify", "--verify"),
-    ("evidence", "--evidence"),
-    ("baseline", "--baseline"),
-    ("repair", "--repair"),
-    ("mark", "--mark"),
-    ("accept_checksum", "--accept-checksum"),
-    ("rollback", "--rollback"),
-    ("reason", "--reason"),
-    ("force", "--force"),
-    ("target", "--target"),
-    ("out_of_order", "--out-of-order"),
-    ("dir", "--dir"),
-    ("lock_wait", "--lock-wait"),
-    ("lock_timeout", "--lock-timeout"),
-    ("statement_timeout", "--statement-timeout"),
-    ("ticket", "--ticket"),
-    ("actor", "--actor"),
-    ("parallel", "--parallel"),
-    ("on_error", "--on-error"),
-    ("json", "--json"),
-    ("trace", "--trace"),
-    ("dry_run_role", "--dry-run-role"),
-    ("format", "--format"),
-    ("patch", "--patch"),
-    ("install_ddl_audit", "--install-ddl-audit"),
-)
-# Modes that change no schema (a dry run rolls back): every target is reported, whatever fails.
-# --trace alone implies --dry-run.
-READ_ONLY = ("plan", "status", "check", "verify", "evidence", "dry_run", "trace")
-# Every mode other than a plain apply (which is what runs when none of these is given).
-_NOT_APPLY = (
-    *READ_ONLY,
-    *("rollback", "baseline", "repair", "accept_checksum", "patch", "install_ddl_audit"),
+    *("mark", "reason", "force", "target", "out_of_order", "dir", "lock_wait", "lock_timeout"),
+    *("statement_timeout", "ticket", "actor", "parallel", "on_error", "json", "dry_run_role"),
+    "format",
 )
 _WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}
-_CHECK_WORDS = {0: "up to date", 1: "pending", 2: "not consistent"}
 _APPLIED = ("completed", "baseline")
 
 
@@ -74,19 +38,17 @@ def is_fleet(targets: list[str]) -> bool:
     return len(targets) > 1
 
 
-def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
+def run(mode: Mode, report: Reporter, options: dict, targets: list[str]) -> int:
     """Roll the command out to `targets`; print as targets finish; the fleet's exit code."""
     if report.fmt not in ("text", "json"):
         raise RefusedRequest(
             f"--format {report.fmt} is for one database; a fleet prints a table (text) or "
             "one JSON document (json): give --database with one alias for that output"
         )
-    if conf.UAP_REQUIRE_APPROVAL and not any(options.get(mode) for mode in _NOT_APPLY):
-        ensure_fleet_approved(options, targets)
-    if conf.UAP_REQUIRE_APPROVAL and options.get("patch"):
-        ensure_patch_approved(options["patch"], targets)
+    if conf.UAP_REQUIRE_APPROVAL and mode.approval:
+        mode.approval(options, targets)
     bundles: dict[str, bytes] = {}
-    work = _work(dispatch, report.style, options, bundles)
+    work = _work(mode, options, bundles)
     view = FleetView(report, options)
     rollout = fleet.roll_out(
         targets,
@@ -94,7 +56,7 @@ def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
         canary=options["canary"],
         parallel=options["parallel"],
         # A mode that changes no schema never needs protecting from the next target: report all.
-        on_error="continue" if any(options[mode] for mode in READ_ONLY) else options["on_error"],
+        on_error=options["on_error"] if mode.writes else "continue",
         listener=view.event,
         rollout_id=options.get("rollout"),
     )
@@ -108,89 +70,31 @@ def run(dispatch, report: Reporter, options: dict, targets: list[str]) -> int:
     return view.summary(rollout)
 
 
-def ensure_fleet_approved(options: dict, targets: list[str]) -> None:
-    """Refuse the whole rollout before any target applies when a target lacks an approval.
-
-    Approvals live in each target's own event log. Each target checks its approvals again
-    under its lock; this read only keeps the canary from applying what another target refuses.
-    """
-    missing = []
-    for alias in targets:
-        try:
-            status = api.migration_status(
-                options["dir"], alias, target=options["target"], out_of_order=True
-            )
-        except SchemaAuditError:
-            continue  # unreachable or inconsistent: the target reports it when it runs
-        missing += [
-            f"{alias}: {item['version']} {item['name']} "
-            f"({approvals.reason(item['approval']['state'])})"
-            for item in status["pending"]
-            if item["approval"]["state"] != "approved"
-        ]
-    if missing:
-        raise RefusedRequest(
-            "UAP_REQUIRE_APPROVAL is on and these files are not approved on these targets; "
-            "no target was run. Approvals are kept in each database's own event log: approve "
-            "on every target (the admin's database selector, or schema_audit.api.approve(..., "
-            "database=ALIAS)): " + "; ".join(missing)
-        )
-
-
-def ensure_patch_approved(path: str, targets: list[str]) -> None:
-    """Refuse a patch rollout before any target runs it when a target lacks its approval."""
-    missing = []
-    for alias in targets:
-        try:
-            state = patches.approval_state(path, alias)
-        except SchemaAuditError:
-            continue  # unreadable patch or unreachable target: reported when it runs
-        if not state.valid:
-            missing.append(f"{alias}: {state.version} ({approvals.reason(state.state)})")
-    if missing:
-        raise RefusedRequest(
-            "UAP_REQUIRE_APPROVAL is on and this patch is not approved on these targets; no "
-            "target was run. Approve it on each (schema_audit.api.approve(PATH, "
-            "approved_by=..., database=ALIAS)):\n  " + "\n  ".join(missing)
-        )
-
-
-def _work(dispatch, style, options: dict, bundles: dict):
-    """The per-target work: the single-database path with JSON output into a buffer."""
+def _work(mode: Mode, options: dict, bundles: dict):
+    """The per-target work: the mode on one database, its result kept as --json prints it."""
 
     def work(alias: str) -> fleet.TargetResult:
-        out, err = io.StringIO(), io.StringIO()
-        report = Reporter(OutputWrapper(out), OutputWrapper(err), style, as_json=True)
-        mine = {**options, "database": alias, "json": True}
+        mine = {**options, "database": alias}
         if options["evidence"]:
             mine["evidence"] = io.BytesIO()
         try:
-            code = dispatch(report, mine)
+            result, code = mode.run(mine)
         except SchemaAuditError as exc:
             return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=str(exc))
         except psycopg.OperationalError as exc:
             # A connection lost where no layer below turned it into DatabaseUnavailable: this
             # target is unreachable, the others go on.
             return fleet.TargetResult(alias, 3, "unreachable", error=f"lost the connection: {exc}")
-        result = _parse(out.getvalue())
+        result = mode.document(result, code)
         if options["evidence"]:
             bundles[alias] = mine["evidence"].getvalue()
-            if result is not None and "path" in result:
-                # This database's bundle is the folder `alias/` of the fleet's zip.
-                result.update(path=str(options["evidence"]), folder=f"{alias}/")
-        message = _first_problem(result or {})
-        status = _status_word(code, options, result)
+            # This database's bundle is the folder `alias/` of the fleet's zip.
+            result = {**result, "path": str(options["evidence"]), "folder": f"{alias}/"}
+        message = _first_problem(result)
+        status = _status_word(mode, code, result)
         return fleet.TargetResult(alias, code, status, result=result, error=message)
 
     return work
-
-
-def _parse(text: str) -> dict | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _first_problem(result: dict) -> str | None:
@@ -209,10 +113,10 @@ def _failure_word(exc: SchemaAuditError) -> str:
     return _WORDS.get(exc.exit_code, "failed")
 
 
-def _status_word(code: int, options: dict, result: dict | None) -> str:
-    if options["check"]:
-        return _CHECK_WORDS.get(code, "failed")
-    if code == 0 and fleet.halt_requested() and (result or {}).get("total_pending"):
+def _status_word(mode: Mode, code: int, result: dict) -> str:
+    if mode.words:
+        return mode.words.get(code, "failed")
+    if code == 0 and fleet.halt_requested() and result.get("total_pending"):
         return "stopped"  # finished its current file and stopped after another target failed
     return _WORDS.get(code, "failed")
 
@@ -367,8 +271,9 @@ def resume_command(options: dict, aliases: list[str], rollout_id: str) -> str:
     argv += ["--rollout", rollout_id]
     if options.get("canary") in aliases:
         argv += ["--canary", options["canary"]]  # the canary did not pass: it still goes first
-    for key, flag in _CARRIED:
-        value = options.get(key)
+    argv += resume_flags(options)
+    for key in _CARRIED:
+        value, flag = options.get(key), "--" + key.replace("_", "-")
         if value is True:
             argv.append(flag)
         elif value not in (None, False, "") and not (key == "parallel" and value == 1):

@@ -63,14 +63,10 @@ def schema_lines(schema: dict) -> list[str]:
 
 
 class IntegrityReport:
-    """The auditor's modes of the command; mixed into Reporter (needs out, err, style, as_json)."""
+    """The auditor's modes of the command as text; mixed into Reporter (needs out, err, style)."""
 
-    def verify(self, result: dict) -> int:
-        """`--verify`: 0 when history is verified and the schema matches, else 2."""
-        code = 0 if result["ok"] else 2
-        if self.as_json:
-            self.out.write(dump_json({**result, "exit_code": code}))
-            return code
+    def verify(self, result: dict, code: int) -> None:
+        """`--verify`: the hash chains, the schema against its fingerprint, DDL capture."""
         history = history_line(result["history"])
         (self.out if result["history"]["verified"] else self.err).write(history)
         if result.get("access_log") is not None:
@@ -94,24 +90,17 @@ class IntegrityReport:
             "on" if capture["enabled"] else "DISABLED" if capture["installed"] else "not installed"
         )
         self.out.write(f"Out-of-band DDL capture: {state}.")
-        return code
 
-    def ddl_audit_installed(self, state: dict) -> int:
+    def ddl_audit_installed(self, state: dict, code: int) -> None:
         """`--install-ddl-audit`."""
-        if self.as_json:
-            self.out.write(dump_json(state))
-        else:
-            self.out.write(
-                "Out-of-band DDL audit installed: DDL not run by uap_migrate is recorded as "
-                "out_of_band_ddl events."
-            )
-        return 0
+        self.out.write(
+            "Out-of-band DDL audit installed: DDL not run by uap_migrate is recorded as "
+            "out_of_band_ddl events."
+        )
 
-    def exported(self, path: str, manifest: dict) -> int:
+    def exported(self, manifest: dict, code: int) -> None:
         """`--evidence OUT.zip`: where, how many files, and the manifest hash to write down."""
-        if self.as_json:
-            self.out.write(dump_json({"path": path, **manifest}))
-            return 0
+        path = manifest["path"]
         self.out.write(f"Evidence bundle written to {path}: {len(manifest['files'])} files.")
         self.out.write(
             f"Manifest SHA-256: {manifest['manifest_sha256']} (record it with the bundle)"
@@ -119,23 +108,17 @@ class IntegrityReport:
         self.out.write(history_line(manifest["history"]))
         for line in schema_lines(manifest["schema"]):
             self.out.write(line)
-        return 0
 
-    def evidence_verified(self, path: str, result: dict) -> int:
-        """`--verify-evidence IN.zip`: 0 if intact and every check passes, else 2."""
-        code = 0 if result["verified"] else 2
-        if self.as_json:
-            self.out.write(dump_json({"path": path, **result, "exit_code": code}))
-            return code
+    def evidence_verified(self, result: dict, code: int) -> None:
+        """`--verify-evidence IN.zip`: intact or altered, and what the checks found."""
         for problem in result["problems"]:
             self.err.write(self.style.ERROR(f"problem: {problem}"))
         for finding in result["findings"]:
             self.err.write(f"finding: {finding}")
         state = "intact" if result["intact"] else "ALTERED"
         self.out.write(
-            f"Evidence bundle {path} is {state}: {result['files']} files, manifest SHA-256 "
-            f"{result['manifest_sha256']}."
+            f"Evidence bundle {result['path']} is {state}: {result['files']} files, "
+            f"manifest SHA-256 {result['manifest_sha256']}."
         )
         if "history" in result:
             self.out.write(history_line(result["history"]))
-        return code

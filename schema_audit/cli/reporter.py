@@ -1,4 +1,7 @@
-"""What `uap_migrate` prints: human lines and tables, or one JSON document. Exit codes here."""
+"""What `uap_migrate` prints as text: a line per file, tables, summaries, errors.
+
+Each mode's renderer writes its result (cli/modes.py decides the exit code and writes JSON).
+"""
 
 from __future__ import annotations
 
@@ -50,50 +53,39 @@ class Reporter(IntegrityReport, DeployReport):
         self.out.write(f"{mark} {migration.label}  {outcome.duration_ms} ms{suffix}")
         self.out.flush()
 
-    def applied(self, result: dict) -> int:
-        """Summary of a run; 1 if a file failed."""
-        if self.as_json:
-            self.out.write(dump_json(result))
+    def applied(self, result: dict, code: int) -> None:
+        """Summary of a run."""
+        for error in result["errors"]:
+            self.err.write(self.style.ERROR(f"error: {error['message']}"))
+        total = sum(m["duration_ms"] for m in result["applied"])
+        at = result["current_version"] or "none"
+        if result["failed"]:
+            self.out.write(
+                f"{result['successful']} applied, {result['failed']} failed in {total} ms; "
+                f"database at version {at}. Fix the file and run again."
+            )
+        elif result["successful"]:
+            self.out.write(
+                f"Applied {result['successful']} migration(s) in {total} ms; "
+                f"database at version {at}."
+            )
         else:
-            for error in result["errors"]:
-                self.err.write(self.style.ERROR(f"error: {error['message']}"))
-            total = sum(m["duration_ms"] for m in result["applied"])
-            at = result["current_version"] or "none"
-            if result["failed"]:
-                self.out.write(
-                    f"{result['successful']} applied, {result['failed']} failed in {total} ms; "
-                    f"database at version {at}. Fix the file and run again."
-                )
-            elif result["successful"]:
-                self.out.write(
-                    f"Applied {result['successful']} migration(s) in {total} ms; "
-                    f"database at version {at}."
-                )
-            else:
-                self.out.write(f"Nothing to apply; database at version {at}.")
-        return 1 if result["failed"] else 0
+            self.out.write(f"Nothing to apply; database at version {at}.")
 
-    def plan(self, status: dict) -> int:
-        """What a run would apply; 2 if something would stop it."""
-        if self.as_json:
-            self.out.write(dump_json(status))
-        else:
-            at = status["current_version"] or "none"
-            self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
-            for item in status["pending"]:
-                mode = "" if item.get("transactional", True) else ", outside a transaction"
-                self.out.write(
-                    f"  {item['version']} {item['name']}  ({item['file']}{mode})"
-                    f"{approval_note(item, status.get('approval_required', False))}"
-                )
-            self._problems(status)
-        return 2 if status["problems"] else 0
+    def plan(self, status: dict, code: int) -> None:
+        """What a run would apply, and what would stop it."""
+        at = status["current_version"] or "none"
+        self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
+        for item in status["pending"]:
+            mode = "" if item.get("transactional", True) else ", outside a transaction"
+            self.out.write(
+                f"  {item['version']} {item['name']}  ({item['file']}{mode})"
+                f"{approval_note(item, status.get('approval_required', False))}"
+            )
+        self._problems(status)
 
-    def status(self, status: dict) -> int:
+    def status(self, status: dict, code: int) -> None:
         """Table of every version on disk or in the ledger."""
-        if self.as_json:
-            self.out.write(dump_json(status))
-            return 0
         header = ("VERSION", "NAME", "STATUS", "APPLIED AT", "MS", "FILE", "CHECKSUM")
         rows = [
             (
@@ -118,15 +110,10 @@ class Reporter(IntegrityReport, DeployReport):
             f"{status['total_pending']} pending."
         )
         self._problems(status)
-        return 0
 
-    def check(self, status: dict) -> int:
-        """0 up to date, 1 pending, 2 drift, failed or dirty."""
+    def check(self, status: dict, code: int) -> None:
+        """The verdict: up to date (0), pending (1), or drift, failed or dirty (2)."""
         failed = [m for m in status["migrations"] if m["status"] == "failed"]
-        code = 2 if status["problems"] or failed else 1 if status["total_pending"] else 0
-        if self.as_json:
-            self.out.write(dump_json({**status, "exit_code": code}))
-            return code
         for m in failed:
             self.err.write(
                 self.style.ERROR(f"{m['version']} {m['name']}: failed: {m['error_message']}")
@@ -140,13 +127,9 @@ class Reporter(IntegrityReport, DeployReport):
         self.out.write(
             f"Database at version {status['current_version'] or 'none'}: {verdict[code]}."
         )
-        return code
 
-    def dry_run(self, result: dict) -> int:
-        """One line per file of a dry run; 1 if any file would fail."""
-        if self.as_json:
-            self.out.write(dump_json(result))
-            return 1 if result["failed"] else 0
+    def dry_run(self, result: dict, code: int) -> None:
+        """One line per file of a dry run, and which would fail."""
         for item in result["dry_run"]:
             label = f"{item['version']} {item['name']}"
             if item["status"] == "completed":
@@ -168,13 +151,9 @@ class Reporter(IntegrityReport, DeployReport):
             f"Dry run: {result['successful']} would apply, {result['failed']} would fail, "
             f"{result['skipped']} skipped; everything was rolled back."
         )
-        return 1 if result["failed"] else 0
 
-    def operation(self, result: dict) -> int:
+    def operation(self, result: dict, code: int) -> None:
         """The outcome of --rollback, --baseline, --repair, --accept-checksum or --patch."""
-        if self.as_json:
-            self.out.write(dump_json(result))
-            return 0
         version, status = result["version"], result["status"]
         lines = {
             "rollback": f"Rolled back {version} in {result.get('duration_ms')} ms; it is "
@@ -188,16 +167,12 @@ class Reporter(IntegrityReport, DeployReport):
             f"(checksum {result.get('checksum', '')[:12]}…); recorded as a patch event.",
         }
         self.out.write(self.style.SUCCESS(OK) + " " + lines[result["action"]])
-        return 0
 
-    def lint(self, result: dict) -> int:
-        """`file:line: rule: message` per finding; 2 if any is an error."""
-        code = 2 if result["errors"] else 0
-        if self.as_json:
-            self.out.write(dump_json({**result, "exit_code": code}))
-            return code
+    def lint(self, result: dict, code: int) -> None:
+        """`file:line: rule: message` per finding, or the --format's lines."""
         if self.fmt in ("github", "gcc"):
-            return self.lint_formatted(result)
+            self.lint_formatted(result)
+            return
         for finding in result["findings"]:
             line = f"{finding['text']} ({finding['level']})"
             self.out.write(self.style.ERROR(line) if finding["level"] == "error" else line)
@@ -205,7 +180,6 @@ class Reporter(IntegrityReport, DeployReport):
             f"Linted {result['files']} file(s): {result['errors']} error(s), "
             f"{result['warnings']} warning(s)."
         )
-        return code
 
     def error(self, exc: SchemaAuditError) -> int:
         """An error that stopped the command, one line per problem it carries; its exit code."""

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration, raise_all
-from schema_audit.files.header import Header, parse_header
+from schema_audit.files.header import Header, parse_depends, parse_header
+from schema_audit.files.naming import FILENAME_RE, is_number, move_command, next_slot, renumbered
 
-FILENAME_RE = re.compile(r"^(\d{3,})_v(\d+)\.(\d+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
-META_RE = re.compile(r"^[ \t]*\\[A-Za-z!?;]", re.MULTILINE)
+META_RE = re.compile(r"^[ \t]*\\(?:[A-Za-z]+|[!?;])", re.MULTILINE)
 # As PostgreSQL's scanner reads a `--` comment: it ends at a carriage return or a newline.
 _LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n\r]*|/\*.*?\*/)*", re.DOTALL)
 
@@ -41,6 +41,11 @@ class MigrationFile:
     def transactional(self) -> bool:
         """False when the header says `-- Transaction: none`."""
         return self.header.transactional
+
+    @property
+    def depends(self) -> tuple[tuple[str, str], ...]:
+        """The Django migrations its `-- Depends:` header names, as `(app_label, name)`."""
+        return self.header.dependencies
 
     @property
     def label(self) -> str:
@@ -251,7 +256,7 @@ def text_problems(
     nothing at all (no header, no SQL)."""
     problems = []
     declared = header.version
-    if version and declared and not (declared.isdigit() and int(declared) == int(version)):
+    if version and declared and not (is_number(declared) and int(declared) == int(version)):
         problems.append(
             InvalidMigration(
                 f"header says Version: {declared} but the file name says {version}; "
@@ -259,6 +264,16 @@ def text_problems(
                 path,
                 header.lines.get("version"),
                 rule="version-mismatch",
+            )
+        )
+    for entry in parse_depends(header.depends)[1]:
+        problems.append(
+            InvalidMigration(
+                f"Depends: {entry!r} is not app_label.migration_name "
+                "(e.g. `-- Depends: shop.0011_order_total, auth.0012_alter_user_first_name`)",
+                path,
+                header.lines.get("depends"),
+                rule="depends-format",
             )
         )
     for meta in META_RE.finditer(text) if "\\" in text else ():
@@ -284,8 +299,11 @@ def text_problems(
 
 
 def duplicate_problems(paths: list[Path]) -> list[InvalidMigration]:
-    """Every file whose version an earlier file (in name order) already uses."""
+    """Every file whose version an earlier file (in name order) already uses, each with the
+    command that moves it to a free version (what a merge of two branches that both took the
+    next number needs)."""
     seen: dict[int, Path] = {}
+    names = [path.name for path in paths]
     problems = []
     for path in paths:
         match = FILENAME_RE.match(path.name)
@@ -293,9 +311,14 @@ def duplicate_problems(paths: list[Path]) -> list[InvalidMigration]:
             continue
         twin = seen.setdefault(int(match.group(1)), path)
         if twin is not path:
+            # Each file to move gets its own free slot past the newest file.
+            slot = next_slot(names, skip=len(problems))
+            move = move_command(path, renumbered(path, slot))
             problems.append(
                 InvalidMigration(
-                    f"version {match.group(1)} is also used by {twin.name}; renumber one of them",
+                    f"version {match.group(1)} is also used by {twin.name}; renumber the one "
+                    f"not yet applied anywhere, e.g. `{move}` and set its `-- Version:` to "
+                    f"{slot.version}",
                     path,
                     rule="duplicate-version",
                 )

@@ -17,7 +17,11 @@ HEADER_FIELDS = {
     "transaction": "transaction",
     "lint-ignore": "lint_ignore",
     "author": "author",
+    "depends": "depends",
 }
+# What `uap_makemigration` writes as the Rollback; lint reports it (and any TODO) until the SQL
+# that undoes the file replaces it.
+ROLLBACK_PLACEHOLDER = "TODO: the SQL that undoes this migration"
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*)$")
 
 
@@ -36,6 +40,8 @@ class Header:
     transaction: str = ""
     lint_ignore: str = ""
     author: str = ""  # a Django username or an e-mail: who may not approve the file
+    # `app_label.migration_name[, ...]`: Django migrations that must be applied first.
+    depends: str = ""
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     # Other `-- Key: value` lines (Source, Ticket, ...), in file order, spelled as written.
     extra: dict[str, str] = field(default_factory=dict)
@@ -51,6 +57,35 @@ class Header:
     def transactional(self) -> bool:
         """False when the header says `-- Transaction: none`."""
         return self.transaction.strip().lower() != "none"
+
+    @property
+    def rollback_is_placeholder(self) -> bool:
+        """True while the Rollback says TODO (or FIXME) instead of SQL."""
+        return bool(_PLACEHOLDER_RE.match(self.rollback))
+
+    @property
+    def dependencies(self) -> tuple[tuple[str, str], ...]:
+        """The Django migrations `-- Depends:` names, as `(app_label, migration_name)`."""
+        return parse_depends(self.depends)[0]
+
+
+def parse_depends(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """`shop.0011_x, auth.0012_y` as `((app, name), ...)`, and the entries that are not
+    `app_label.migration_name` (an app label is a Python identifier; a migration name is
+    its module's name)."""
+    found, malformed = [], []
+    for entry in (part for part in re.split(r"[\s,]+", text) if part):
+        match = _DEPENDENCY_RE.match(entry)
+        if match:
+            if match.groups() not in found:
+                found.append(match.groups())
+        else:
+            malformed.append(entry)
+    return tuple(found), tuple(malformed)
+
+
+_PLACEHOLDER_RE = re.compile(r"\s*(?:TODO|FIXME)\b", re.IGNORECASE)
+_DEPENDENCY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]+)$")
 
 
 def parse_header(text: str) -> Header:
@@ -78,8 +113,11 @@ def parse_header(text: str) -> Header:
             if key:
                 # A one-value field is never continued: the comment lines after it are prose.
                 current = None if key in _SINGLE_LINE else key
-                values[key] = [value] if value else []
-                lines[key] = number
+                if key in _REPEATABLE and values.get(key):
+                    values[key] = [", ".join([*values[key], value])] if value else values[key]
+                else:
+                    values[key] = [value] if value else []
+                    lines[key] = number
                 continue
         if not body:
             current = None
@@ -96,4 +134,8 @@ _LEADING_COMMENTS_RE = re.compile(r"(?:[^\S\n]*(?:--[^\n]*)?(?:\n|\Z))*")
 
 
 _KNOWN = frozenset(HEADER_FIELDS.values())
-_SINGLE_LINE = frozenset({"migration", "version", "date", "status", "transaction", "lint_ignore"})
+_SINGLE_LINE = frozenset(
+    {"migration", "version", "date", "status", "transaction", "lint_ignore", "depends"}
+)
+# Each line adds to the field instead of replacing it (`--depends` may be given many times).
+_REPEATABLE = frozenset({"depends"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from schema_audit.exceptions import InvalidConfiguration
-from schema_audit.ledger import access_chain, chain
+from schema_audit.ledger import access_chain, chain, foreign
 
 MIGRATIONS_TABLE = "schema_migrations"
 EVENTS_TABLE = "schema_migration_events"
@@ -69,6 +69,14 @@ LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
 # The tracking machinery itself is not part of the application schema's fingerprint.
 DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
 DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")
+# The transactions and sessions whose DDL is uap_migrate's or Django's (integrity/ddl_capture).
+DDL_MARKS_TABLE = f"{EVENTS_TABLE}_ddl_marks"
+DDL_MARK_FUNCTIONS = (
+    f"{EVENTS_TABLE}_ddl_mark",
+    f"{EVENTS_TABLE}_ddl_mark_session",
+    f"{EVENTS_TABLE}_ddl_unmark_session",
+    f"{EVENTS_TABLE}_ddl_mark_expiry",
+)
 TRACKING_OBJECTS = (
     MIGRATIONS_TABLE,
     EVENTS_TABLE,
@@ -77,6 +85,8 @@ TRACKING_OBJECTS = (
     f"{EVENTS_TABLE}_chain",
     DDL_AUDIT_FUNCTION,
     *DDL_AUDIT_TRIGGERS,
+    DDL_MARKS_TABLE,
+    *DDL_MARK_FUNCTIONS,
     ACCESS_TABLE,
     f"{ACCESS_TABLE}_id_seq",
     f"{ACCESS_TABLE}_pkey",
@@ -157,9 +167,22 @@ SELECT current_user,
 
 
 def tables_exist(conn: psycopg.Connection) -> bool:
-    """True when `schema_migrations` exists (the ledger may be read)."""
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
-    return bool(row[0])
+    """True when `schema_migrations` exists (the ledger may be read); ForeignLedger when
+    another tool's table holds its name."""
+    return ledger_tables(conn)[0]
+
+
+def ledger_tables(conn: psycopg.Connection) -> tuple[bool, bool]:
+    """Whether `schema_migrations` and `schema_migration_events` exist, in one round trip.
+
+    Every mode reads this (or ensure_schema) before it reads or writes the ledger: a table of
+    another tool at the ledger's name is refused here (ForeignLedger), before anything changes.
+    """
+    found = foreign.relations(
+        conn.execute(foreign.TABLES_SQL, ([MIGRATIONS_TABLE, EVENTS_TABLE],)).fetchall()
+    )
+    foreign.check(found.get(MIGRATIONS_TABLE), (name for name, _ in MIGRATION_COLUMNS))
+    return MIGRATIONS_TABLE in found, EVENTS_TABLE in found
 
 
 def ensure_schema(conn: psycopg.Connection) -> bool:
@@ -183,6 +206,7 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
     if complete:
         _ensure_writable(conn)
         return _ensure_access_table(conn, access)
+    ledger_tables(conn)  # another tool's table at the ledger's name is never altered
     try:
         _create_or_upgrade(conn, state, wanted)
     except psycopg.errors.InsufficientPrivilege as exc:

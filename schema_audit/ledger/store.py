@@ -26,12 +26,15 @@ from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public name
     ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
     DDL_AUDIT_TRIGGERS,
+    DDL_MARK_FUNCTIONS,
+    DDL_MARKS_TABLE,
     EVENT_COLUMNS,
     EVENTS_TABLE,
     MIGRATION_COLUMNS,
     MIGRATIONS_TABLE,
     TRACKING_OBJECTS,
     ensure_schema,
+    ledger_tables,
     tables_exist,
 )
 
@@ -222,10 +225,7 @@ def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
 
     A version whose row was deleted by hand after it was applied comes back with status DELETED.
     """
-    rows_exist, events_exist = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-        (MIGRATIONS_TABLE, EVENTS_TABLE),
-    ).fetchone()
+    rows_exist, events_exist = ledger_tables(conn)
     if not rows_exist:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:

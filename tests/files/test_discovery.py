@@ -333,3 +333,68 @@ def test_link_swapped_in_after_the_listing_is_not_read(uap, database, tmp_path, 
     assert "001_v1.0_a.sql: is a symbolic link to a file outside the migrations" in result.err
     assert "leaked" not in database.tables()
     assert "leaked" not in result.out + result.err
+
+
+def test_two_files_with_one_version_name_both_and_the_command_to_renumber(migrations_dir):
+    """A merge of two branches that both took 006: both files named, and a `mv` to 007."""
+    folder = migrations_dir(
+        {
+            "005_v1.5_e.sql": migration("005", "SELECT 5;"),
+            "006_v1.6_a.sql": migration("006", "SELECT 6;"),
+            "006_v1.6_b.sql": migration("006", "SELECT 7;"),
+        }
+    )
+    with pytest.raises(InvalidMigration) as excinfo:
+        discovery.discover(folder)
+    message = str(excinfo.value)
+    assert "006_v1.6_b.sql: version 006 is also used by 006_v1.6_a.sql" in message
+    # tmp_path is outside any git work tree, so the plain `mv`; the header must follow.
+    assert f"`mv {folder}/006_v1.6_b.sql {folder}/007_v1.7_b.sql`" in message
+    assert "set its `-- Version:` to 007" in message
+
+
+def test_renumbering_suggestions_never_collide(migrations_dir):
+    """Two pairs of twins: each file to move gets its own free version."""
+    body = {
+        "006_v1.6_a.sql": migration("006", "SELECT 1;"),
+        "006_v1.6_b.sql": migration("006", "SELECT 2;"),
+        "007_v1.7_c.sql": migration("007", "SELECT 3;"),
+        "007_v1.7_d.sql": migration("007", "SELECT 4;"),
+    }
+    with pytest.raises(InvalidMigrations) as excinfo:
+        discovery.discover(migrations_dir(body))
+    targets = [str(p).split("`")[1].split()[-1].rsplit("/", 1)[-1] for p in excinfo.value.problems]
+    assert targets == ["008_v1.8_b.sql", "009_v1.9_d.sql"]
+
+
+def test_depends_header_lists_django_migrations(migrations_dir):
+    """`-- Depends:` lines (one or several, comma-separated) become (app, migration) pairs."""
+    text = (
+        "-- Migration: m\n-- Version: 001\n-- Depends: shop.0011_order_total, auth.0012_x\n"
+        "-- Depends: shop.0011_order_total contenttypes.0002_remove_content_type_name\n"
+        "-- Rollback: SELECT 1;\n\nSELECT 1;\n"
+    )
+    found = discovery.discover(migrations_dir({"001_v1.0_m.sql": text}))[0]
+    assert found.depends == (
+        ("shop", "0011_order_total"),
+        ("auth", "0012_x"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    )
+    assert found.header.lines["depends"] == 3
+    assert (
+        discovery.discover(migrations_dir({"001_v1.0_m.sql": migration("001", "")}))[0].depends
+        == ()
+    )
+
+
+@pytest.mark.parametrize("entry", ["shop", "shop.", ".0001", "shop.0001.x", "1shop.0001"])
+def test_depends_entry_that_is_not_app_dot_migration_is_invalid(migrations_dir, entry):
+    """A Depends entry that names no `app_label.migration_name` is exit 2, with its line."""
+    text = (
+        f"-- Migration: m\n-- Version: 001\n-- Depends: auth.0001_initial, {entry}\n\nSELECT 1;\n"
+    )
+    with pytest.raises(InvalidMigration) as excinfo:
+        discovery.discover(migrations_dir({"001_v1.0_m.sql": text}))
+    assert f"001_v1.0_m.sql:3: Depends: {entry!r} is not app_label.migration_name" in str(
+        excinfo.value
+    )

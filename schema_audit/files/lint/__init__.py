@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery, redact
+from schema_audit.files import discovery, django_names, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
@@ -92,6 +92,8 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
     found += [_finding(p) for p in problems]
     if not any(p.rule == "empty-file" for p in problems):  # which says to add the header
         found += _header(where, header)
+    depends = [(path, header.lines.get("depends"), header.dependencies)]
+    found += [_finding(p) for p in django_names.unknown_problems(depends)]
     ignored, unknown = _ignored(header)
     found += [
         Finding(where, header.lines.get("lint_ignore", 1), "lint-ignore", f"unknown rule {r!r}")
@@ -142,11 +144,22 @@ def _finding(problem: InvalidMigration) -> Finding:
 
 
 def _header(where: str, header: Header) -> list[Finding]:
-    return [
+    found = [
         Finding(where, 1, "header-missing", f"add `-- {name.title()}:` to the header")
         for name in _REQUIRED_HEADER
         if not getattr(header, name).strip()
     ]
+    if header.rollback_is_placeholder:
+        found.append(
+            Finding(
+                where,
+                header.lines.get("rollback", 1),
+                "rollback-placeholder",
+                "`-- Rollback:` is a placeholder; write the SQL that undoes this file "
+                "(`--rollback` runs it)",
+            )
+        )
+    return found
 
 
 def _ignored(header: Header) -> tuple[set[str], list[str]]:

@@ -1,0 +1,322 @@
+"""The modes of `uap_migrate`, each declared once: its flag, whether it changes the database,
+its output formats, its call into schema_audit.api, its exit code and its renderer.
+
+Everything else is read from this table: the command's mode arguments and its --format
+checks, which modes a fleet runs on every target whatever fails, which ones it checks for
+approvals first, and the mode its Resume with: line carries. A plain apply is the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schema_audit import api
+from schema_audit.cli import approvals
+from schema_audit.cli.integrity import dump_json
+from schema_audit.cli.reporter import Reporter
+from schema_audit.exceptions import RefusedRequest
+
+TEXT_JSON = ("text", "json")
+FLAG = {"action": "store_true"}
+
+
+def _zero(result: dict) -> int:
+    return 0
+
+
+@dataclass(frozen=True, eq=False)
+class Mode:
+    """One way to run uap_migrate, and all the command and the fleet need to know of it."""
+
+    name: str  # the option's key; the flag is the name with dashes
+    help: str
+    call: Callable[[dict], dict]  # the command's options -> the API's result
+    render: Callable[[Reporter, dict, int], None]  # the result as text (JSON is common)
+    writes: bool = True  # False: only reads (a dry run rolls back), so a fleet reports all
+    argument: dict = field(default_factory=lambda: dict(FLAG))  # argparse: action/metavar/nargs
+    formats: tuple[str, ...] = TEXT_JSON
+    exit_code: Callable[[dict], int] = _zero  # from the API's result
+    json_exit_code: bool = False  # the JSON document carries its exit_code
+    database: bool = True  # False: runs without a database, never over a fleet
+    implies: str | None = None  # given alone, it means that mode too; given with it, it wins
+    words: dict[int, str] | None = None  # a fleet target's status by exit code, if not the usual
+    approval: Callable[[dict, list[str]], None] | None = None  # a fleet's check before any run
+
+    @property
+    def flag(self) -> str:
+        """`--accept-checksum` for accept_checksum."""
+        return "--" + self.name.replace("_", "-")
+
+    def run(self, options: dict) -> tuple[dict, int]:
+        """The API's result for these options and this mode's exit code for it."""
+        if self.name != "repair" and given(options.get("mark")):  # --repair's own option
+            raise RefusedRequest("--mark goes with --repair NNN")
+        result = self.call(options)
+        return result, self.exit_code(result)
+
+    def document(self, result: dict, code: int) -> dict:
+        """The result as --json prints it; a fleet keeps it as the target's result."""
+        return {**result, "exit_code": code} if self.json_exit_code else result
+
+    def show(self, report: Reporter, result: dict, code: int) -> None:
+        """Write the result: one JSON document, or this mode's text in the chosen format."""
+        if report.as_json:
+            report.out.write(dump_json(self.document(result, code)))
+        else:
+            self.render(report, result, code)
+
+
+def given(value: object) -> bool:
+    """Whether an option was given: a flag set, a value, or --lint's (maybe empty) list."""
+    return value is not None and value is not False and value != ""
+
+
+# Keyword arguments of the API functions, from the command's options.
+def _where(o: dict) -> dict:
+    return {"directory": o["dir"], "database": o["database"]}
+
+
+def _guarded(o: dict) -> dict:
+    return {"reason": o["reason"], "lock_wait": o["lock_wait"]}
+
+
+def _timeouts(o: dict) -> dict:
+    return {"lock_timeout": o["lock_timeout"], "statement_timeout": o["statement_timeout"]}
+
+
+def _run_options(o: dict) -> dict:
+    return {"target": o["target"], "out_of_order": o["out_of_order"], "lock_wait": o["lock_wait"]}
+
+
+def _dry_run(o: dict) -> dict:
+    role = o["dry_run_role"]
+    return api.dry_run(**_where(o), **_run_options(o), **_timeouts(o), trace=o["trace"], role=role)
+
+
+def _repair(o: dict) -> dict:
+    if not o["mark"]:
+        raise RefusedRequest("--repair needs --mark completed or --mark failed")
+    return api.repair(o["repair"], o["mark"], **_where(o), **_guarded(o))
+
+
+def _failed_file(result: dict) -> int:
+    return 1 if result["failed"] else 0
+
+
+def _up_to_date(status: dict) -> int:
+    failed = any(m["status"] == "failed" for m in status["migrations"])
+    return 2 if status["problems"] or failed else 1 if status["total_pending"] else 0
+
+
+NNN = {"metavar": "NNN"}
+
+# In the order of --help. A mode that implies another is declared after it.
+MODES = (
+    Mode(
+        "plan",
+        "list what would run; change nothing",
+        call=lambda o: api.migration_status(
+            **_where(o), target=o["target"], out_of_order=o["out_of_order"]
+        ),
+        render=Reporter.plan,
+        writes=False,
+        exit_code=lambda status: 2 if status["problems"] else 0,
+    ),
+    Mode(
+        "status",
+        "table of every version",
+        call=lambda o: api.migration_status(**_where(o)),
+        render=Reporter.status,
+        writes=False,
+    ),
+    Mode(
+        "check",
+        "exit 0 if up to date, 1 if migrations are pending, 2 on drift/failed/dirty",
+        call=lambda o: api.migration_status(**_where(o)),
+        render=Reporter.check,
+        writes=False,
+        exit_code=_up_to_date,
+        json_exit_code=True,
+        words={0: "up to date", 1: "pending", 2: "not consistent"},
+    ),
+    Mode(
+        "dry_run",
+        "run pending migrations in a transaction that is rolled back",
+        call=_dry_run,
+        render=Reporter.dry_run,
+        writes=False,
+        exit_code=_failed_file,
+    ),
+    Mode(
+        "trace",
+        "with (or implying) --dry-run: measure each statement's locks, rewrites and "
+        "duration, and keep the trace on the dry_run event",
+        call=_dry_run,
+        render=Reporter.traced,
+        writes=False,
+        formats=(*TEXT_JSON, "markdown"),
+        exit_code=_failed_file,
+        implies="dry_run",
+    ),
+    Mode(
+        "rollback",
+        "run NNN's Rollback SQL",
+        call=lambda o: api.rollback(
+            o["rollback"], **_where(o), **_guarded(o), force=o["force"], **_timeouts(o)
+        ),
+        render=Reporter.operation,
+        argument=NNN,
+    ),
+    Mode(
+        "baseline",
+        "mark versions up to NNN as applied, unrun",
+        call=lambda o: api.baseline(o["baseline"], **_where(o), **_guarded(o), force=o["force"]),
+        render=Reporter.operation,
+        argument=NNN,
+    ),
+    Mode(
+        "repair",
+        "resolve NNN's running row (with --mark)",
+        call=_repair,
+        render=Reporter.operation,
+        argument=NNN,
+    ),
+    Mode(
+        "accept_checksum",
+        "record NNN's changed file checksum",
+        call=lambda o: api.accept_checksum(o["accept_checksum"], **_where(o), **_guarded(o)),
+        render=Reporter.operation,
+        argument=NNN,
+    ),
+    Mode(
+        "patch",
+        "apply an emergency patch file",
+        call=lambda o: api.apply_patch(
+            o["patch"], o["database"], **_guarded(o), force=o["force"], **_timeouts(o)
+        ),
+        render=Reporter.operation,
+        argument={"metavar": "FILE"},
+        approval=approvals.patch_approved,
+    ),
+    Mode(
+        "lint",
+        "pre-deploy checklist over FILEs (default: every migration); no database",
+        call=lambda o: api.lint_migrations(o["lint"], o["dir"], o["database"]),
+        render=Reporter.lint,
+        writes=False,
+        argument={"nargs": "*", "metavar": "FILE"},
+        formats=(*TEXT_JSON, "github", "gcc"),
+        exit_code=lambda result: 2 if result["errors"] else 0,
+        json_exit_code=True,
+        database=False,
+    ),
+    Mode(
+        "verify",
+        "check the event log's hash chain and the schema fingerprint; exit 2 if not",
+        call=lambda o: api.verify(o["database"]),
+        render=Reporter.verify,
+        writes=False,
+        exit_code=lambda result: 0 if result["ok"] else 2,
+        json_exit_code=True,
+    ),
+    Mode(
+        "install_ddl_audit",
+        "record DDL not run by uap_migrate in the event log (needs a superuser)",
+        call=lambda o: api.install_ddl_audit(o["database"]),
+        render=Reporter.ddl_audit_installed,
+    ),
+    Mode(
+        "evidence",
+        "write an evidence bundle",
+        call=lambda o: {"path": o["evidence"], **api.export_evidence(o["evidence"], **_where(o))},
+        render=Reporter.exported,
+        writes=False,
+        argument={"metavar": "OUT.zip"},
+    ),
+    Mode(
+        "verify_evidence",
+        "re-verify an evidence bundle offline (no database)",
+        call=lambda o: {"path": o["verify_evidence"], **api.verify_evidence(o["verify_evidence"])},
+        render=Reporter.evidence_verified,
+        writes=False,
+        argument={"metavar": "IN.zip"},
+        exit_code=lambda result: 0 if result["verified"] else 2,
+        json_exit_code=True,
+        database=False,
+    ),
+)
+# What runs when no mode is given.
+APPLY = Mode(
+    "apply",
+    "apply every pending migration, each in its own transaction (no flag: the default)",
+    call=lambda o: api.run_pending(
+        **_where(o), **_run_options(o), **_timeouts(o), progress=o.get("progress")
+    ),
+    render=Reporter.applied,
+    exit_code=_failed_file,
+    approval=approvals.pending_files_approved,
+)
+BY_NAME = {mode.name: mode for mode in (*MODES, APPLY)}
+
+
+def add_arguments(parser) -> None:
+    """One argument per mode; the modes exclude each other, but for one implying another."""
+    exclusive = parser.add_mutually_exclusive_group()
+    for mode in MODES:
+        where = parser if mode.implies else exclusive
+        where.add_argument(mode.flag, help=mode.help, **mode.argument)
+
+
+def format_help() -> str:
+    """`--format`'s help: text or json for every mode, then each mode's own formats."""
+    own = [
+        f"{' or '.join(f for f in mode.formats if f not in TEXT_JSON)} with {mode.flag}"
+        for mode in MODES
+        if mode.formats != TEXT_JSON
+    ]
+    return "; ".join(["output: text or json", *own])
+
+
+def format_choices() -> list[str]:
+    """Every format some mode has."""
+    return sorted({fmt for mode in MODES for fmt in mode.formats})
+
+
+def mode_of(options: dict) -> Mode:
+    """The mode the options ask for; RefusedRequest for one given with a mode it excludes."""
+    chosen = [mode for mode in MODES if given(options.get(mode.name))]
+    for mode in chosen:
+        if mode.implies and any(other.name not in (mode.name, mode.implies) for other in chosen):
+            raise RefusedRequest(
+                f"{mode.flag} goes with {BY_NAME[mode.implies].flag} (or alone, which implies it)"
+            )
+    implying = [mode for mode in chosen if mode.implies]
+    return (implying or chosen or [APPLY])[0]
+
+
+def output_format(mode: Mode, options: dict) -> str:
+    """The --format for this mode; RefusedRequest when the mode has no such format."""
+    chosen = options.get("format")
+    if chosen is None:
+        return "json" if options.get("json") else "text"
+    if options.get("json") and chosen != "json":
+        raise RefusedRequest(f"--json and --format {chosen} disagree; give one of them")
+    if chosen not in mode.formats:
+        what = "this mode" if mode.formats == TEXT_JSON else mode.flag
+        raise RefusedRequest(
+            f"--format {chosen} is not available for {what}; use one of {', '.join(mode.formats)}"
+        )
+    return chosen
+
+
+def resume_flags(options: dict) -> list[str]:
+    """The mode's flags (and values) as a command line gives them again."""
+    argv: list[str] = []
+    for mode in MODES:
+        value = options.get(mode.name)
+        if value is True:
+            argv.append(mode.flag)
+        elif given(value):
+            argv += [mode.flag, str(value)]
+    return argv
