@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery, django_names, naming, redact
+from schema_audit.files import discovery, django_names, layouts, naming, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
@@ -47,22 +47,32 @@ def check(
     pg_version: int = DEFAULT_PG_VERSION,
     type_rules: bool = False,
 ) -> dict:
-    """Lint the given files, or every `.sql` file in `directory`; findings and counts.
+    """Lint the given files, or every migration in `directory`; findings and counts.
 
     `pg_version` is the major version the files will run on (some rules depend on it);
     `type_rules` adds squawk's column type preferences (prefer-bigint-over-int, ...).
+    Another runner's folder (dbmate, diesel, ...) is linted as the runner reads it: the SQL
+    of each up part, without this runner's header and name rules.
     """
     if paths is None:
-        paths = discovery.sql_paths(directory)
+        listing = layouts.scan(directory)
+        layout = layouts.detect(listing, discovery.sniff)
+        if layout != layouts.UAP:
+            return _summary(*_foreign(directory, layout, pg_version), pg_version, type_rules)
+        paths = [path for path, _ in listing.sql]
     findings = [_finding(problem) for problem in discovery.duplicate_problems(paths)]
     for path in paths:
         findings += lint_file(path, pg_version)
+    return _summary(len(paths), findings, pg_version, type_rules)
+
+
+def _summary(files: int, findings: list[Finding], pg_version: int, type_rules: bool) -> dict:
     if not type_rules:
         findings = [f for f in findings if f.rule not in TYPE_RULES]
     findings = [replace(f, path=shown_path(f.path)) for f in findings]
     findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return {
-        "files": len(paths),
+        "files": files,
         "pg_version": pg_version,
         "errors": sum(f.level == ERROR for f in findings),
         "warnings": sum(f.level == WARNING for f in findings),
@@ -77,6 +87,31 @@ def shown_path(path: str) -> str:
     path; an absolute one (from an absolute `--dir`) annotates nothing.
     """
     return naming.shown_path(path)
+
+
+def _foreign(directory: Path, layout: str, pg_version: int) -> tuple[int, list[Finding]]:
+    """The migrations of another runner's folder and their findings."""
+    migrations, problems = discovery.collect(directory, layout)
+    findings = [_finding(problem) for problem in problems]
+    for migration in migrations:
+        findings += lint_migration(migration, pg_version)
+    return len(migrations) + len({str(p.path) for p in problems}), findings
+
+
+def lint_migration(migration: discovery.MigrationFile, pg_version: int) -> list[Finding]:
+    """The SQL rules over what a file of another runner's layout runs going up; lines are
+    those of its file (a dbmate or goose up section starts at its marker)."""
+    where, text = str(migration.path), migration.sql
+    found = _sql(where, text, migration.header, pg_version)
+    found += [
+        Finding(where, c.line, "transaction-control", f"{c.words}: the runner manages it")
+        for c in transaction_control(text)
+    ]
+    found += _secrets(where, text)
+    if migration.empty:
+        found.append(Finding(where, 1, "empty-migration", "no statements: recorded, nothing run"))
+    shift = migration.first_line - 1
+    return [replace(f, line=f.line + shift) for f in found]
 
 
 def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:
