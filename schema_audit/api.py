@@ -353,7 +353,7 @@ def dry_run(
 
     With `trace`, each file also carries `trace` (locks, rewrites, durations and a verdict per
     statement and file) and the result the worst `verdict`; the dry_run events keep the traces.
-    `role` (default UAP_DRY_RUN_ROLE): the files run after SET LOCAL ROLE to it.
+    `role` (default UAP_DRY_RUN_ROLE): the files run on a session logged in as that role.
     """
     return operations.dry_run(
         discovery.discover(migrations_dir(directory)),

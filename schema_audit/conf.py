@@ -50,6 +50,13 @@ def _text(value: object) -> str:
     return value or ""
 
 
+def _secret_text(value: object) -> str:
+    """Text like _text, whose refusal never repeats the value."""
+    if not isinstance(value, (str, type(None))):
+        raise ValueError(f"a {type(value).__name__} is not a string")
+    return value or ""
+
+
 def _role_name(value: object) -> str:
     """A PostgreSQL role name, or "" for none; ValueError for what no role can be named."""
     name = _text(value)
@@ -151,7 +158,15 @@ SETTINGS: dict[str, Setting] = {
         True, flag, "apply the SQL files to every test database Django creates"
     ),
     "UAP_DRY_RUN_ROLE": Setting(
-        "", _role_name, "role a dry run and trace SET LOCAL ROLE to before the files"
+        "", _role_name, "login role a dry run and trace run the files as, on their own session"
+    ),
+    # The dry-run role's password, when libpq finds none (.pgpass, trust); read from the
+    # environment as well, so that it need not be written into settings.
+    "UAP_DRY_RUN_PASSWORD": Setting(
+        lambda: os.environ.get("UAP_DRY_RUN_PASSWORD", ""),
+        _secret_text,
+        "password of UAP_DRY_RUN_ROLE (else whatever libpq finds)",
+        secret=True,
     ),
     "UAP_REQUIRE_APPROVAL": Setting(
         False,

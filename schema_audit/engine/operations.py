@@ -4,7 +4,7 @@ accept-checksum. Each runs under the runners' advisory lock."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -128,7 +128,7 @@ def dry_run(
 
     With `trace`, every statement's locks, rewrites and duration are measured (engine.trace),
     returned with each file and kept on its event. `role` (default UAP_DRY_RUN_ROLE): the
-    files run after SET LOCAL ROLE to it.
+    files run on a session of their own logged in as that role (engine.dry_run_role).
     """
     role = conf.UAP_DRY_RUN_ROLE if role is None else role
     with locked(database, lock_wait) as (conn, guard):
@@ -137,18 +137,24 @@ def dry_run(
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
-        if role:
-            # Deferred: it reads the files with PostgreSQL's parser, which an apply never needs.
-            from schema_audit.engine import dry_run_role
+        runner = runner_for(conn, guard, **timeouts)
+        with ExitStack() as stack:
+            worker = conn
+            if role:
+                # Deferred: it reads the files with PostgreSQL's parser, which an apply never
+                # needs.
+                from schema_audit.engine import dry_run_role
 
-            dry_run_role.check(conn, role, found.pending)
-        tracer = None
-        if trace:
-            # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
-            from schema_audit.engine.trace import Tracer
+                dry_run_role.check(conn, role, found.pending)
+                worker = stack.enter_context(dry_run_role.session(database, role, conn))
+            tracer = None
+            if trace:
+                # Deferred: the tracer brings PostgreSQL's parser, which an apply never needs.
+                from schema_audit.engine.trace import Tracer
 
-            tracer = Tracer(conn)
-        outcomes = runner_for(conn, guard, **timeouts).dry_run(found.pending, tracer, role)
+                tracer = Tracer(worker)
+            sandbox = None if worker is conn else runner.on(worker)
+            outcomes = runner.dry_run(found.pending, tracer, sandbox)
     paths = {m.version: str(m.path) for m in found.pending}
     results = [{**o.as_dict(), "file": paths[o.version]} for o in outcomes]
     return {

@@ -180,7 +180,7 @@ def session_settings(conn: psycopg.Connection) -> str:
 
 def session_parameters(conn: psycopg.Connection) -> list[tuple[str, str]]:
     """`(name, value)` of the settings in session_settings."""
-    # Marks this session's DDL as the runner's for the out-of-band DDL audit trigger.
+    # Trusted only by DDL audit functions older versions installed (ddl_capture.upgrade).
     parameters = [("uap.migrating", "on")]
     if conn.info.server_version >= 140000:
         # A backend only notices its client died when it next reads or writes; until then a

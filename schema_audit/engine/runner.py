@@ -35,7 +35,7 @@ from schema_audit.exceptions import (
     TransactionEscaped,
 )
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.integrity import fingerprint
+from schema_audit.integrity import ddl_capture, fingerprint
 from schema_audit.ledger import provenance, store
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class Runner:
         guard: Callable[[], None] | None = None,
     ):
         self.conn = conn
+        self.timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
         # Called inside each file's transaction before it commits; raises to roll it back
         # (the runners' lock was lost, so committing could apply the file twice).
         self.guard = guard or (lambda: None)
@@ -120,7 +121,18 @@ class Runner:
         # next: after the file the id tells whether it still runs in the same transaction (a
         # file's COMMIT then BEGIN starts another), and after a failure the session's state
         # tells whether the file had ended it, since BEGIN certainly ran.
-        self.begin = "BEGIN; " + self.prefix + _XACT
+        # The DDL audit's mark goes with it: the transaction's DDL is the runner's.
+        self.begin = "BEGIN; " + self.prefix + self.marks.transaction + _XACT
+
+    def on(self, conn: psycopg.Connection) -> Runner:
+        """A Runner with this one's timeouts and guard on another session (a dry run's)."""
+        return Runner(
+            conn,
+            **self.timeouts,
+            app_version=self.app_version,
+            progress=self.progress,
+            guard=self.guard,
+        )
 
     def _init_session_restore(self, timeouts: list[tuple[str, str]]) -> None:
         """Build `after_file`: what puts the session back after a file, then checks it.
@@ -153,11 +165,13 @@ class Runner:
             + [_set_config(name, value, local=True) for name, value in timeouts]
         )
         tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
-        self.ledger = tuple(
-            conn.execute(
-                "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid", tables
-            ).fetchone()
-        )
+        *ledger, mark, mark_session, unmark_session = conn.execute(
+            "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid, m.* "
+            f"FROM (SELECT 1) AS one LEFT JOIN ({ddl_capture.MARKER_SQL}) AS m ON true",
+            (*tables, *ddl_capture.MARKER_PARAMS),
+        ).fetchone()
+        self.ledger = tuple(ledger)
+        self.marks = ddl_capture.Marks.of((mark, mark_session, unmark_session))
         held = getattr(self.guard, "held_sql", None) or sql.SQL("NULL")
         probe = ", ".join(
             [held.as_string(conn)]
@@ -168,20 +182,26 @@ class Runner:
         # comment, and the text holds no quote character, so a file ending inside a string,
         # identifier or comment still fails where it opened it; an unfinished last statement
         # is re-checked alone (_fail). A guard without `held_sql` is called on its own.
-        self.restore_sql = (
-            f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; SELECT {probe}"
-        )
+        reset = f"RESET SESSION AUTHORIZATION; RESET ALL; SELECT {restore}; "
+        self.restore_sql = f"{reset}SELECT {probe}"
         self.after_file = "\n;" + self.restore_sql
+        # After a file run statement by statement: the session's DDL is no longer the runner's.
+        self.restore_unmarked_sql = f"{reset}{self.marks.end}SELECT {probe}"
 
-    def restore_session(self, path: object = None, xact: int | None = None) -> None:
+    def restore_session(
+        self, path: object = None, xact: int | None = None, *, unmark: bool = False
+    ) -> None:
         """`after_file` on its own, with its checks: after a dry run's file, a patch, a
-        rollback. `xact`: the id of the transaction the SQL had to stay in."""
-        row = _last_row(self.conn.execute(self.restore_sql, prepare=False))
+        rollback. `xact`: the id of the transaction the SQL had to stay in. `unmark`: end
+        the session's DDL audit mark (Marks.session) as well."""
+        text = self.restore_unmarked_sql if unmark else self.restore_sql
+        row = _last_row(self.conn.execute(text, prepare=False))
         self._check_session(row, path, xact)
 
     def xact(self) -> int:
-        """The id of the current transaction (assigned now if it had none)."""
-        return self.conn.execute(_XACT).fetchone()[0]
+        """The id of the current transaction (assigned now if it had none), marked as the
+        runner's for the DDL audit."""
+        return _last_row(self.conn.execute(self.marks.transaction + _XACT))[0]
 
     def _check_session(self, row: tuple, path: object, xact: int | None = None) -> None:
         """Raise unless the SQL stayed in transaction `xact` (if given), the ledger's names
@@ -282,36 +302,18 @@ class Runner:
             raise DatabaseUnavailable(postgres.LOCK_LOST)
 
     def dry_run(
-        self, migrations: list[MigrationFile], tracer=None, role: str | None = None
+        self, migrations: list[MigrationFile], tracer=None, sandbox: Runner | None = None
     ) -> list[Outcome]:
         """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
         One transaction with a savepoint per file, so a file sees the changes of the pending
         files before it, exactly as in a real run; it stops at the first failure. With a
         `trace.Tracer` each file runs statement by statement and its event keeps the trace.
-        With `role`, each file runs after SET LOCAL ROLE to it.
+        With `sandbox` (a Runner on a session logged in as the dry-run role) the files run
+        there; this runner's session records the events after that transaction rolled back.
         """
-        outcomes: list[Outcome] = []
         started = datetime.now(timezone.utc)
-        escaped = None
-        with self.conn.transaction(force_rollback=True):
-            self.conn.execute(self.prefix)
-            xact = self.xact()
-            for migration in migrations:
-                clock = time.perf_counter()
-                try:
-                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact, role)
-                    if not self._still_in(xact):
-                        raise TransactionEscaped(ESCAPED)
-                except TransactionEscaped:
-                    # Rolling back the dry run's transaction undoes only what is still open.
-                    escaped = migration
-                    outcome = Outcome(
-                        migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
-                    )
-                outcomes.append(outcome)
-                if escaped:
-                    break
+        outcomes, escaped = (sandbox or self)._dry_run_files(migrations, tracer)
         traces = tracer.traces if tracer else {}
         by_version = {m.version: m for m in migrations}
         for outcome in outcomes:
@@ -331,10 +333,31 @@ class Runner:
             raise TransactionEscaped(f"{escaped.path}: {escaped.label} {ESCAPED}", outcomes[-1])
         return outcomes
 
-    def _set_role(self, role: str | None) -> None:
-        """SET LOCAL ROLE for a dry run's file; after_file's restore sets the runner's back."""
-        if role:
-            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+    def _dry_run_files(
+        self, migrations: list[MigrationFile], tracer
+    ) -> tuple[list[Outcome], MigrationFile | None]:
+        """The outcome of each file, in one transaction rolled back; the file that escaped it."""
+        outcomes: list[Outcome] = []
+        escaped = None
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(self.prefix)
+            xact = self.xact()
+            for migration in migrations:
+                clock = time.perf_counter()
+                try:
+                    outcome = self._try_in_savepoint(migration, outcomes, tracer, xact)
+                    if not self._still_in(xact):
+                        raise TransactionEscaped(ESCAPED)
+                except TransactionEscaped:
+                    # Rolling back the dry run's transaction undoes only what is still open.
+                    escaped = migration
+                    outcome = Outcome(
+                        migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                    )
+                outcomes.append(outcome)
+                if escaped:
+                    break
+        return outcomes, escaped
 
     def _still_in(self, xact: int) -> bool:
         """True when the session is still in transaction `xact`, without an error."""
@@ -344,7 +367,7 @@ class Runner:
         return row[0] == xact
 
     def _try_in_savepoint(
-        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int, role=None
+        self, migration: MigrationFile, earlier: list[Outcome], tracer, xact: int
     ) -> Outcome:
         version, name = migration.version, migration.name
         if any(o.status == "failed" for o in earlier):
@@ -356,7 +379,6 @@ class Runner:
                 # Traced where a transaction allows it; still not a dry run of the file.
                 try:
                     with self.conn.transaction():
-                        self._set_role(role)
                         tracer.run_file(migration)
                 except psycopg.Error as exc:
                     self.raise_if_lost(exc, migration)
@@ -367,7 +389,6 @@ class Runner:
         clock = time.perf_counter()
         try:
             with self.conn.transaction():
-                self._set_role(role)
                 if tracer:
                     duration = tracer.run_file(migration)
                 else:

@@ -58,7 +58,9 @@ def apply_stepwise(
     try:
         runner.guard()
         store.record(conn, runner.attempt(migration, started, None, status="running"))
-        conn.execute(runner.session_prefix)
+        # Statements outside a transaction: the DDL audit's mark covers the session until
+        # the file ends (restore_session / _reset_session end it).
+        conn.execute(runner.session_prefix + runner.marks.session)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
     for index, statement in enumerate(statements, start=1):
@@ -75,7 +77,7 @@ def apply_stepwise(
             _stop(runner, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)
     try:
-        runner.restore_session(migration.path)  # timeouts, and anything the file SET
+        runner.restore_session(migration.path, unmark=True)  # timeouts, anything it SET
         value, text = fingerprint.take_for_event(conn) if take_fingerprint else (None, None)
         attempt = runner.attempt(
             migration, started, duration, fingerprint=value, schema_description=text
@@ -191,7 +193,7 @@ def _invalid_indexes(conn: psycopg.Connection, statement: Statement) -> list[str
 def _reset_session(runner: Runner) -> None:
     """Put the session back as the runner had it (Runner.restore_sql) before a failure is
     recorded: the statements that ran may have changed it for good."""
-    runner.conn.execute(runner.restore_sql, prepare=False)
+    runner.conn.execute(runner.restore_unmarked_sql, prepare=False)
 
 
 def run_outside_transaction(runner: Runner, statements: list[Statement], attempt, record) -> int:
@@ -202,7 +204,7 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
     """
     conn = runner.conn
     clock = time.perf_counter()
-    conn.execute(runner.session_prefix)
+    conn.execute(runner.session_prefix + runner.marks.session)
     for index, statement in enumerate(statements, start=1):
         try:
             conn.execute(statement.text)
@@ -220,7 +222,7 @@ def run_outside_transaction(runner: Runner, statements: list[Statement], attempt
             raise MigrationFailed(
                 f"{attempt.action} {attempt.version} failed [SQLSTATE {exc.sqlstate}]: {message}"
             ) from exc
-    runner.restore_session()
+    runner.restore_session(unmark=True)
     duration = elapsed_ms(clock)
     record(duration)
     return duration

@@ -1,14 +1,18 @@
 """Out-of-band DDL capture: an event trigger records DDL not run by uap_migrate in the event log.
 
-uap_migrate's connections, and Django's migrate session (integrity/django_migrate.py), set
-`uap.migrating = 'on'`; any other session's DDL becomes an `out_of_band_ddl` event (chained
-like every event) with its user, application, client address, statement (password literals
-masked, as files/redact does) and objects. Event triggers need a superuser to create.
+uap_migrate registers each transaction it runs a migration in (and the session of a file run
+statement by statement, or of Django's migrate: integrity/django_migrate.py) in a table only
+the audit's superuser owns, through functions only the ledger's owner may execute; the
+registration goes with the transaction (rolled back with it, deleted at its commit). Any
+other DDL becomes an `out_of_band_ddl` event (chained like every event) with its user,
+application, client address, statement (password literals masked, as files/redact does) and
+objects. Event triggers need a superuser to create.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -19,24 +23,92 @@ from schema_audit.ledger import chain, store
 logger = logging.getLogger(__name__)
 
 ACTION = store.OUT_OF_BAND_ACTION
+# Trusted only by audit functions older versions installed (upgrade() replaces them); any
+# session may set it, so the current function ignores it.
 SESSION_SETTING = "uap.migrating"
+MARKS = store.DDL_MARKS_TABLE
+MARK, MARK_SESSION, UNMARK_SESSION, EXPIRY = store.DDL_MARK_FUNCTIONS
 END_TRIGGER, DROP_TRIGGER = store.DDL_AUDIT_TRIGGERS
 FUNCTION = store.DDL_AUDIT_FUNCTION
 EVENTS = store.EVENTS_TABLE
+
+# The registrations: a transaction's row is deleted when it commits (the deferred constraint
+# trigger) and goes with its rollback; a session's (xact NULL) is deleted by the unmark
+# function, or by the next session mark once its session is gone. The audit's superuser owns
+# the table and the functions, so only what they do can write it; the ledger's owner gets
+# EXECUTE on mark and unmark (install()). Each mark takes (pid, backend start) from the
+# server, so a session can register only itself.
+_MARKS_SQL = f"""
+CREATE TABLE IF NOT EXISTS {{marks}} (
+    pid integer NOT NULL,
+    backend_start timestamptz NOT NULL,
+    xact bigint
+);
+ALTER TABLE {{marks}} OWNER TO CURRENT_USER;
+REVOKE ALL ON TABLE {{marks}} FROM PUBLIC;
+CREATE OR REPLACE FUNCTION {{expiry}}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
+BEGIN
+    DELETE FROM {{marks}} AS m
+    WHERE m.pid OPERATOR(pg_catalog.=) NEW.pid AND m.xact OPERATOR(pg_catalog.=) NEW.xact;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS {EXPIRY} ON {{marks}};
+CREATE CONSTRAINT TRIGGER {EXPIRY} AFTER INSERT ON {{marks}} DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.xact IS NOT NULL) EXECUTE FUNCTION {{expiry}}();
+CREATE OR REPLACE FUNCTION {{mark}}() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
+INSERT INTO {{marks}} (pid, backend_start, xact)
+SELECT pg_catalog.pg_backend_pid(), a.backend_start, pg_catalog.txid_current()
+FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) AS a;
+$$;
+CREATE OR REPLACE FUNCTION {{mark_session}}() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
+DELETE FROM {{marks}} AS m
+WHERE m.xact IS NULL AND NOT EXISTS (
+    SELECT FROM pg_catalog.pg_stat_get_activity(m.pid) AS a
+    WHERE a.backend_start OPERATOR(pg_catalog.=) m.backend_start);
+INSERT INTO {{marks}} (pid, backend_start, xact)
+SELECT pg_catalog.pg_backend_pid(), a.backend_start, NULL
+FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) AS a;
+$$;
+CREATE OR REPLACE FUNCTION {{unmark_session}}() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
+DELETE FROM {{marks}} AS m
+WHERE m.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() AND m.xact IS NULL;
+$$;
+ALTER FUNCTION {{expiry}}() OWNER TO CURRENT_USER;
+ALTER FUNCTION {{mark}}() OWNER TO CURRENT_USER;
+ALTER FUNCTION {{mark_session}}() OWNER TO CURRENT_USER;
+ALTER FUNCTION {{unmark_session}}() OWNER TO CURRENT_USER;
+REVOKE ALL ON FUNCTION {{expiry}}(), {{mark}}(), {{mark_session}}(), {{unmark_session}}()
+    FROM PUBLIC;
+"""
 
 # SECURITY DEFINER: roles that may run DDL but not write the audit log are still recorded.
 # It runs as its (superuser) owner whenever anyone runs DDL, so its search_path holds nothing a
 # user may create in, and every name is qualified ({events} and {function}: set at install).
 # A DROP fires both events; it is recorded once, from sql_drop, which names what was dropped.
+# DDL in a transaction or session registered in {marks} is uap_migrate's or Django's own.
 _INSTALL_SQL = f"""
 CREATE OR REPLACE FUNCTION {{function}}() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
 DECLARE
     objects text;
 BEGIN
-    IF coalesce(pg_catalog.current_setting('{SESSION_SETTING}', true), '') = 'on'
-       OR pg_catalog.to_regclass({{events_literal}}) IS NULL THEN
+    IF pg_catalog.to_regclass({{events_literal}}) IS NULL THEN
         RETURN;
+    END IF;
+    IF pg_catalog.to_regclass({{marks_literal}}) IS NOT NULL THEN
+        IF EXISTS (SELECT FROM {{marks}} AS m
+                   WHERE m.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                     AND (m.xact OPERATOR(pg_catalog.=) pg_catalog.txid_current()
+                          OR (m.xact IS NULL AND m.backend_start OPERATOR(pg_catalog.=) (
+                              SELECT a.backend_start FROM pg_catalog.pg_stat_get_activity(
+                                  pg_catalog.pg_backend_pid()) AS a)))) THEN
+            RETURN;
+        END IF;
     END IF;
     -- The INSERT below runs as this function's superuser owner, and so would any trigger or
     -- default on the table: write only while a superuser owns the table (install() saw to it).
@@ -73,19 +145,58 @@ BEGIN
             TG_TAG || ': ' || objects);
 END
 $$;
+ALTER FUNCTION {{function}}() OWNER TO CURRENT_USER;
 DROP EVENT TRIGGER IF EXISTS {END_TRIGGER};
 CREATE EVENT TRIGGER {END_TRIGGER} ON ddl_command_end EXECUTE FUNCTION {{function}}();
 DROP EVENT TRIGGER IF EXISTS {DROP_TRIGGER};
 CREATE EVENT TRIGGER {DROP_TRIGGER} ON sql_drop EXECUTE FUNCTION {{function}}();
 """
 
+# The qualified names of the mark functions beside the event log, when this role may execute
+# them (the audit is installed and it owns the ledger); else no row.
+MARKER_SQL = """
+SELECT pg_catalog.format('%%I.%%I', n.nspname, %s::text),
+       pg_catalog.format('%%I.%%I', n.nspname, %s::text),
+       pg_catalog.format('%%I.%%I', n.nspname, %s::text)
+FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_proc AS p ON p.pronamespace = n.oid AND p.proname = %s
+WHERE c.oid = pg_catalog.to_regclass(%s) AND p.pronargs = 0
+  AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
+"""
+MARKER_PARAMS = (MARK, MARK_SESSION, UNMARK_SESSION, MARK, EVENTS)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """SQL registering DDL as the runner's: each ends with `; ` or is empty (not installed)."""
+
+    transaction: str = ""  # this transaction, until it ends
+    session: str = ""  # the whole session, until `end`
+    end: str = ""
+
+    @classmethod
+    def of(cls, names: tuple | None) -> Marks:
+        """From MARKER_SQL's row (None or NULLs: the audit is not installed or not executable)."""
+        if not names or not names[0]:
+            return cls()
+        return cls(*(f"SELECT {name}(); " for name in names))
+
+
+def marks(cursor) -> Marks:
+    """The Marks this session may use (a DB-API cursor)."""
+    cursor.execute(MARKER_SQL, MARKER_PARAMS)
+    return Marks.of(cursor.fetchone())
+
+
 _STATE_SQL = "SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname = ANY(%s)"
-# An installed audit whose function an older version created without a pinned search_path.
-_UNPINNED_SQL = """
+# An installed audit whose function an older version created: without a pinned search_path,
+# or trusting the uap.migrating setting instead of the marks table.
+_OUTDATED_SQL = """
 SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user AND EXISTS (
     SELECT 1 FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
     WHERE e.evtname = ANY(%s)
-      AND NOT coalesce(p.proconfig @> ARRAY['search_path=' || %s], false))
+      AND (NOT coalesce(p.proconfig @> ARRAY['search_path=' || %s], false)
+           OR strpos(p.prosrc, %s) = 0))
 """
 
 
@@ -108,22 +219,68 @@ def install(conn: psycopg.Connection) -> None:
         (EVENTS,),
     ).fetchone()[0]
     events = sql.Identifier(schema, EVENTS).as_string(conn)
-    _take_over(conn, events)
-    text = _INSTALL_SQL
+    marks = sql.Identifier(schema, MARKS).as_string(conn)
+    former = _take_over(conn, events)
+    _refuse_foreign_marks(conn, marks)
+    text = _MARKS_SQL + _INSTALL_SQL
     for marker, value in (
         ("{function}", sql.Identifier(schema, FUNCTION).as_string(conn)),
         ("{events_literal}", sql.Literal(events).as_string(conn)),
         ("{events}", events),
+        ("{marks_literal}", sql.Literal(marks).as_string(conn)),
+        ("{marks}", marks),
+        ("{mark}", sql.Identifier(schema, MARK).as_string(conn)),
+        ("{mark_session}", sql.Identifier(schema, MARK_SESSION).as_string(conn)),
+        ("{unmark_session}", sql.Identifier(schema, UNMARK_SESSION).as_string(conn)),
+        ("{expiry}", sql.Identifier(schema, EXPIRY).as_string(conn)),
     ):
         text = text.replace(marker, value)
     try:
         with conn.transaction():
+            # The audit being replaced must not record its own replacement.
+            conn.execute("SET LOCAL session_replication_role = replica")
             conn.execute(text)
+            _grant_marks(conn, schema, former)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise RefusedRequest(
             "--install-ddl-audit: PostgreSQL refused the event trigger: "
             f"{exc.diag.message_primary}"
         ) from exc
+
+
+_LEDGER_OWNERS_SQL = """
+SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+WHERE c.oid = to_regclass(%s) AND NOT r.rolsuper
+"""
+
+
+def _grant_marks(conn: psycopg.Connection, schema: str, former: str | None) -> None:
+    """EXECUTE on the mark functions for the ledger's owners: the owner of schema_migrations
+    and the event log's owner before the install took it."""
+    owners = {row[0] for row in conn.execute(_LEDGER_OWNERS_SQL, (store.MIGRATIONS_TABLE,))}
+    owners |= {former} if former else set()
+    for owner in sorted(owners):
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}(), {}(), {}() TO {}").format(
+                *(sql.Identifier(schema, name) for name in (MARK, MARK_SESSION, UNMARK_SESSION)),
+                sql.Identifier(owner),
+            )
+        )
+
+
+def _refuse_foreign_marks(conn: psycopg.Connection, marks: str) -> None:
+    """RefusedRequest when a relation named like the marks table exists that a superuser did
+    not create as a plain table: its owner could have planted rows or hooks in it."""
+    row = conn.execute(
+        "SELECT c.relkind::text, r.rolsuper FROM pg_class c JOIN pg_roles r "
+        "ON r.oid = c.relowner WHERE c.oid = to_regclass(%s)",
+        (marks,),
+    ).fetchone()
+    if row and (row[0] != "r" or not row[1]):
+        raise RefusedRequest(
+            f"--install-ddl-audit: {marks} exists and was not created by a superuser as a "
+            "plain table; drop it first"
+        )
 
 
 # The app's own triggers and column defaults on the event log; anything else is refused.
@@ -144,8 +301,9 @@ WHERE c.oid = %s::regclass
 """
 
 
-def _take_over(conn: psycopg.Connection, events: str) -> None:
-    """Make the installing superuser own the event log and its trigger functions.
+def _take_over(conn: psycopg.Connection, events: str) -> str | None:
+    """Make the installing superuser own the event log and its trigger functions; the
+    table's former owner, None if a superuser owned it already.
 
     The audit function INSERTs as its superuser owner; a trigger, default or rule that the
     table's owner (usually the migration role) attached would run with those rights. So the
@@ -165,7 +323,7 @@ def _take_over(conn: psycopg.Connection, events: str) -> None:
         )
     owner, is_super = conn.execute(_OWNER_SQL, (events,)).fetchone()
     if is_super:
-        return
+        return None
     table = sql.SQL(events)
     with conn.transaction():
         conn.execute(sql.SQL("ALTER TABLE {} OWNER TO CURRENT_USER").format(table))
@@ -198,22 +356,24 @@ def _take_over(conn: psycopg.Connection, events: str) -> None:
         conn.info.user,
         owner,
     )
+    return owner
 
 
 def upgrade(conn: psycopg.Connection) -> bool:
-    """Re-create an installed audit function an older version left unpinned; True if done.
+    """Re-create an installed audit function an older version left; True if done.
 
     Only a superuser may replace it; any other runner logs a warning naming the fix.
     """
     row = conn.execute(
-        _UNPINNED_SQL, (list(store.DDL_AUDIT_TRIGGERS), chain.PINNED_SEARCH_PATH)
+        _OUTDATED_SQL, (list(store.DDL_AUDIT_TRIGGERS), chain.PINNED_SEARCH_PATH, MARKS)
     ).fetchone()
     if row is None:
         return False
     if not row[0]:
         logger.warning(
-            "the DDL audit function %s has no pinned search_path (installed by an older "
-            "version); run uap_migrate --install-ddl-audit once as a superuser to replace it",
+            "the DDL audit function %s was installed by an older version (an unpinned "
+            "search_path, or a skip any session can switch on with uap.migrating); run "
+            "uap_migrate --install-ddl-audit once as a superuser to replace it",
             FUNCTION,
         )
         return False

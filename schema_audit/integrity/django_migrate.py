@@ -1,7 +1,7 @@
 """Django's own `migrate` beside uap_migrate: its session marked, its schema change recorded.
 
-pre_migrate marks Django's migrate session the way uap_migrate marks its own, so the DDL
-capture trigger attributes Django's DDL instead of recording it as out-of-band; post_migrate
+pre_migrate marks Django's migrate session for the DDL capture (integrity/ddl_capture), so
+its trigger attributes Django's DDL instead of recording it as out-of-band; post_migrate
 records one `django_migrate` event with the applied migrations and the new schema
 fingerprint, so `uap_migrate --verify` compares against the schema Django left. Recording
 never makes `migrate` fail: a problem is logged as a warning.
@@ -55,8 +55,13 @@ def before_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
         )
     try:
         with connections[using].cursor() as cursor:
+            # The setting, for an audit function older versions installed; the mark, for
+            # the current one (the ledger's owner only).
             cursor.execute(_SET_SQL, [ddl_capture.SESSION_SETTING] * 2 + ["on"])
             previous = cursor.fetchone()[0] or ""
+            marks = ddl_capture.marks(cursor)
+            if marks.session:
+                cursor.execute(marks.session)
     except _FAILURES as exc:
         logger.warning("schema audit: Django's migrate session on %r not marked: %s", using, exc)
     if using in _running:
@@ -76,6 +81,9 @@ def after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     try:
         with connections[using].cursor() as cursor:
             cursor.execute(_SET_SQL, [ddl_capture.SESSION_SETTING] * 2 + [previous])
+            marks = ddl_capture.marks(cursor)
+            if marks.end:
+                cursor.execute(marks.end)
     except _FAILURES as exc:
         logger.warning("schema audit: Django's migrate session on %r not unmarked: %s", using, exc)
     try:

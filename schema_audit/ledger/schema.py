@@ -69,6 +69,14 @@ LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
 # The tracking machinery itself is not part of the application schema's fingerprint.
 DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
 DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")
+# The transactions and sessions whose DDL is uap_migrate's or Django's (integrity/ddl_capture).
+DDL_MARKS_TABLE = f"{EVENTS_TABLE}_ddl_marks"
+DDL_MARK_FUNCTIONS = (
+    f"{EVENTS_TABLE}_ddl_mark",
+    f"{EVENTS_TABLE}_ddl_mark_session",
+    f"{EVENTS_TABLE}_ddl_unmark_session",
+    f"{EVENTS_TABLE}_ddl_mark_expiry",
+)
 TRACKING_OBJECTS = (
     MIGRATIONS_TABLE,
     EVENTS_TABLE,
@@ -77,6 +85,8 @@ TRACKING_OBJECTS = (
     f"{EVENTS_TABLE}_chain",
     DDL_AUDIT_FUNCTION,
     *DDL_AUDIT_TRIGGERS,
+    DDL_MARKS_TABLE,
+    *DDL_MARK_FUNCTIONS,
     ACCESS_TABLE,
     f"{ACCESS_TABLE}_id_seq",
     f"{ACCESS_TABLE}_pkey",

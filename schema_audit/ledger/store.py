@@ -26,6 +26,8 @@ from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public name
     ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
     DDL_AUDIT_TRIGGERS,
+    DDL_MARK_FUNCTIONS,
+    DDL_MARKS_TABLE,
     EVENT_COLUMNS,
     EVENTS_TABLE,
     MIGRATION_COLUMNS,

@@ -92,6 +92,9 @@ def _drop_ddl_audit(conn) -> None:
     for trigger in store.DDL_AUDIT_TRIGGERS:
         conn.execute(f"DROP EVENT TRIGGER IF EXISTS {trigger}")
     conn.execute(f"DROP FUNCTION IF EXISTS {store.DDL_AUDIT_FUNCTION}()")
+    conn.execute(f"DROP TABLE IF EXISTS {store.DDL_MARKS_TABLE}")
+    for function in store.DDL_MARK_FUNCTIONS:
+        conn.execute(f"DROP FUNCTION IF EXISTS {function}()")
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +145,8 @@ def tampered(event_id: int, message: str):
 
     def edit(value):
         with postgres.connect("default", purpose="test") as conn, conn.transaction():
+            # The tampering itself is not what these tests look for in the DDL audit.
+            conn.execute("SET LOCAL session_replication_role = replica")
             conn.execute("ALTER TABLE schema_migration_events DISABLE TRIGGER USER")
             conn.execute(
                 "UPDATE schema_migration_events SET error_message = %s WHERE id = %s",
@@ -210,6 +215,7 @@ def test_summary_shows_a_matching_schema_once_the_change_is_undone(auditor_clien
     """Without the out-of-band column the schema is again the one the drift event recorded."""
     drift_event = event_ids("action = 'schema_drift'")[0]
     with postgres.connect("default", purpose="test") as conn:
+        conn.execute("SET session_replication_role = replica")  # unseen by the DDL audit
         conn.execute(f"ALTER TABLE {OUT_OF_BAND_TABLE} DROP COLUMN note")
         try:
             response = auditor_client.get(SUMMARY)

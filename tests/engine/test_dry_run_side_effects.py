@@ -73,10 +73,10 @@ def test_trace_notes_a_statement_whose_effect_outlasts_the_rollback(uap, counter
 
 @pytest.fixture
 def restricted(database):
-    """A NOLOGIN role with no rights on the test database's objects, dropped afterwards."""
+    """A LOGIN role with no rights on the test database's objects, dropped afterwards."""
     name = f"dry_{uuid.uuid4().hex[:8]}"
     with database.connect() as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
     yield name
     with database.connect() as conn:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

@@ -181,10 +181,12 @@ def test_every_function_of_the_app_pins_its_search_path(uap, database, migration
         f"{store.ACCESS_TABLE}_append_only",
         f"{store.ACCESS_TABLE}_chain",
         store.DDL_AUDIT_FUNCTION,
+        *store.DDL_MARK_FUNCTIONS,
     }
     pinned = [f"search_path={chain.PINNED_SEARCH_PATH}"]
     assert {name: config for name, (_, config) in found.items()} == dict.fromkeys(found, pinned)
-    assert found[store.DDL_AUDIT_FUNCTION][0] is True
+    for definer in (store.DDL_AUDIT_FUNCTION, *store.DDL_MARK_FUNCTIONS):
+        assert found[definer][0] is True
 
 
 def test_an_older_install_is_pinned_by_the_next_run(uap, database, migrations_dir):

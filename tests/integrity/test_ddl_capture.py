@@ -157,3 +157,41 @@ def _uap_as(alias: str, *args: str) -> tuple[int, str]:
         return 0, err.getvalue()
     except SystemExit as exc:
         return exc.code, err.getvalue()
+
+
+def test_marks_end_with_their_transactions_and_files(audited, uap, database, migrations_dir):
+    """A committed file's mark goes at its commit, a failed file's with its rollback, a
+    statement-by-statement file's with the file: none is left, none is flagged."""
+    migrations_dir(
+        {
+            "003_v1.3_index.sql": "-- Transaction: none\n"
+            + migration("003", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t1_id ON t1 (id);"),
+            "004_v1.4_more.sql": migration("004", "CREATE TABLE t4 (id int);"),
+            "005_v1.5_bad.sql": migration("005", "CREATE TABLE t5 (id int);\nSELECT 1 / 0;"),
+        }
+    )
+    assert uap(directory=audited).code == 1
+    assert {"t4"} <= set(database.tables()) and "t5" not in database.tables()
+    assert database.scalar("SELECT count(*) FROM schema_migration_events_ddl_marks") == 0
+    assert api.out_of_band_ddl(database.alias) == []
+
+
+def test_ledger_owner_runs_stay_its_own_after_a_superuser_installs_the_audit(
+    uap, database, migrations_dir, plain_role
+):
+    """The usual deployment: the migration role owns the ledger, a superuser installs the
+    audit, and the role's later runs (in a transaction or not) are still not out of band."""
+    _, alias = plain_role
+    folder = migrations_dir(numbered(1))
+    assert _uap_as(alias, "--dir", str(folder)) == (0, "")
+    assert uap("--install-ddl-audit").code == 0
+    migrations_dir(
+        {
+            "002_v1.2_more.sql": migration("002", "CREATE TABLE t2 (id int);"),
+            "003_v1.3_index.sql": "-- Transaction: none\n"
+            + migration("003", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t2_id ON t2 (id);"),
+        }
+    )
+    code, err = _uap_as(alias, "--dir", str(folder))
+    assert code == 0, err
+    assert api.out_of_band_ddl(database.alias) == []

@@ -163,6 +163,7 @@ ACCEPTED = [
     accepted("UAP_DRY_RUN_ROLE", None, "", "default"),
     accepted("UAP_DRY_RUN_ROLE", "uap_dry_run", "uap_dry_run", "name"),
     accepted("UAP_DRY_RUN_ROLE", "r" * 63, "r" * 63, "63-bytes"),
+    accepted("UAP_DRY_RUN_PASSWORD", "s3cret", "s3cret", "text"),
     *REQUIRE_APPROVAL[0],
     accepted("UAP_SIGNING_PUBLIC_KEYS", None, (), "default"),
     accepted("UAP_SIGNING_PUBLIC_KEYS", "", (), "empty"),
@@ -222,6 +223,7 @@ REFUSED = [
         "'a\\x00b' is not a PostgreSQL role name (at most 63 bytes, no NUL)",
         "nul",
     ),
+    refused_secret("UAP_DRY_RUN_PASSWORD", ["s3cret"], "a list is not a string", "list"),
     *REQUIRE_APPROVAL[1],
     refused_secret(
         "UAP_SIGNING_KEY",
@@ -400,3 +402,13 @@ def test_project_flag_refuses_other_words(raw, monkeypatch):
     assert str(raised.value) == (
         f"UAP_UNIT_FLAG={raw!r} is not on or off: use 1/0, true/false, yes/no or on/off"
     )
+
+
+def test_dry_run_password_is_read_from_the_environment(monkeypatch):
+    """UAP_DRY_RUN_PASSWORD need not be written into settings: the environment is read too."""
+    monkeypatch.setenv("UAP_DRY_RUN_PASSWORD", "from-env")
+    with override_settings(UAP_DRY_RUN_PASSWORD=None):
+        assert conf.UAP_DRY_RUN_PASSWORD == "from-env"
+    monkeypatch.delenv("UAP_DRY_RUN_PASSWORD")
+    with override_settings(UAP_DRY_RUN_PASSWORD=None):
+        assert conf.UAP_DRY_RUN_PASSWORD == ""

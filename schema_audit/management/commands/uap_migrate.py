@@ -41,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run-role",
             metavar="ROLE",
-            help="with --dry-run/--trace: SET LOCAL ROLE to this role before the files run "
+            help="with --dry-run/--trace: run the files on a session logged in as this role "
             "(default UAP_DRY_RUN_ROLE)",
         )
         parser.add_argument("--target", metavar="NNN", help="apply up to and including NNN")
