@@ -4,11 +4,13 @@ through the command into the schema psql gives from their up parts; hostile fold
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from psycopg import sql
 
 from schema_audit.exceptions import InvalidMigration
@@ -377,3 +379,25 @@ def test_a_layout_can_be_forced(folder):
     assert found.version == "20240101000001"
     with pytest.raises(InvalidMigration, match="has no `-- migrate:up` line"):
         discovery.discover(folder, layout="dbmate")
+
+
+def test_makemigration_refuses_to_mix_a_uap_file_into_another_runners_folder(folder):
+    """uap_makemigration in a dbmate folder: exit 2, the folder unchanged."""
+    write(folder, dbmate_files(STEPS))
+    before = sorted(p.name for p in folder.iterdir())
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("uap_makemigration", "add x", "--dir", str(folder), stdout=out, stderr=err)
+    assert exited.value.code == 2
+    assert "is a dbmate folder, read as it is" in err.getvalue()
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_dry_run_and_trace_read_the_up_parts(uap, database, folder):
+    """A dry run of a goose folder passes and leaves the schema as it was."""
+    write(folder, goose_files(STEPS))
+    dry = uap("--dry-run", directory=folder)
+    assert dry.code == 0, dry.err
+    traced = uap("--trace", directory=folder)
+    assert traced.code == 0, traced.err
+    assert "items" not in database.tables()
