@@ -68,13 +68,7 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     """
     folder = api.migrations_dir(directory)
     try:
-        signature = tuple(
-            sorted(
-                (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-                for entry in os.scandir(folder)
-                if entry.name.endswith(".sql")
-            )
-        )
+        signature = _signature(folder)
     except OSError:
         signature = None  # discover() raises the precise error
     cached = _disk_cache.get(folder)
@@ -84,6 +78,19 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files
+
+
+def _signature(folder: Path, inside: bool = False) -> tuple:
+    """Name, size and mtime of each `.sql` file, and of the files in each sub-folder (a diesel
+    migration is a folder, whose up.sql may be edited in place)."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if inside or entry.name.endswith(".sql"):
+                found.append((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns))
+            elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                found.append((entry.name, _signature(Path(entry.path), inside=True)))
+    return tuple(sorted(found, key=lambda item: item[0]))
 
 
 def shown_path(path: Path | str | None = None) -> str:

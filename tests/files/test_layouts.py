@@ -401,3 +401,15 @@ def test_dry_run_and_trace_read_the_up_parts(uap, database, folder):
     traced = uap("--trace", directory=folder)
     assert traced.code == 0, traced.err
     assert "items" not in database.tables()
+
+
+def test_admin_sees_an_edited_diesel_up_sql(folder):
+    """The admin's cache of files on disk is refreshed when a folder's up.sql changes."""
+    from schema_audit.admin import queries
+
+    write(folder, diesel_files(STEPS))
+    before = queries.disk_migrations(folder)
+    up = folder / "2024-01-01-000001_create_items" / "up.sql"
+    up.write_text(up.read_text() + "-- edited after it ran\n")
+    after = queries.disk_migrations(folder)
+    assert before[20240101000001].checksum != after[20240101000001].checksum
