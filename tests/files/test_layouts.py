@@ -413,3 +413,14 @@ def test_admin_sees_an_edited_diesel_up_sql(folder):
     up.write_text(up.read_text() + "-- edited after it ran\n")
     after = queries.disk_migrations(folder)
     assert before[20240101000001].checksum != after[20240101000001].checksum
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_lint_of_given_files_reads_them_as_their_folders_runner(layout, uap, folder):
+    """`--lint FILE` (a pre-commit hook's changed files) judges a dbmate file as dbmate's."""
+    write(folder, LAYOUTS[layout](STEPS))
+    given = str(next(m.path for m in discovery.discover(folder) if m.name == "create_items"))
+    result = uap("--lint", given, directory=folder)
+    assert "file-name" not in result.out and "header-missing" not in result.out, result.out
+    assert "if-not-exists: write CREATE TABLE IF NOT EXISTS items" in result.out
+    assert "Linted 1 file(s)" in result.out

@@ -60,10 +60,41 @@ def check(
         if layout != layouts.UAP:
             return _summary(*_foreign(directory, layout, pg_version), pg_version, type_rules)
         paths = [path for path, _ in listing.sql]
-    findings = [_finding(problem) for problem in discovery.duplicate_problems(paths)]
+        count, findings = 0, []
+    else:
+        paths, count, findings = _given_foreign(paths, pg_version)
+    findings += [_finding(problem) for problem in discovery.duplicate_problems(paths)]
     for path in paths:
         findings += lint_file(path, pg_version)
-    return _summary(len(paths), findings, pg_version, type_rules)
+    return _summary(count + len(paths), findings, pg_version, type_rules)
+
+
+def _given_foreign(paths: list[Path], pg_version: int) -> tuple[list[Path], int, list[Finding]]:
+    """Given files that belong to another runner's folder, linted as that runner reads them
+    (a pre-commit hook passes the changed files); the others, returned to lint as ours."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        folder = path.parent
+        if path.name in ("up.sql", "down.sql") and layouts.DIESEL_RE.match(folder.name):
+            folder = folder.parent  # a diesel migration is a folder of its own
+        by_folder.setdefault(folder, []).append(path)
+    ours, count, findings = [], 0, []
+    for folder, given in by_folder.items():
+        try:
+            layout = layouts.detect(layouts.scan(folder), discovery.sniff)
+        except InvalidMigration:
+            layout = layouts.UAP  # each file is then judged as this runner's
+        if layout == layouts.UAP:
+            ours += given
+            continue
+        wanted = {str(path) for path in given}
+        migrations, problems = discovery.collect(folder, layout)
+        chosen = [m for m in migrations if str(m.path) in wanted]
+        findings += [_finding(p) for p in problems if str(p.path) in wanted]
+        for migration in chosen:
+            findings += lint_migration(migration, pg_version)
+        count += len(given)
+    return ours, count, findings
 
 
 def _summary(files: int, findings: list[Finding], pg_version: int, type_rules: bool) -> dict:
