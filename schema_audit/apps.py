@@ -1,6 +1,7 @@
 """Django app configuration."""
 
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_login_failed
 from django.db.models.signals import post_migrate, pre_migrate
 
 
@@ -12,8 +13,9 @@ class SchemaAuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks, follow Django's own migrate, fill test databases."""
-        from schema_audit import checks, test_databases
+        """Register the system checks, follow Django's own migrate, fill test databases,
+        record failed logins (whether or not the admin is installed)."""
+        from schema_audit import checks, signals, test_databases
         from schema_audit.integrity import django_migrate
 
         checks.register()
@@ -23,3 +25,4 @@ class SchemaAuditConfig(AppConfig):
         post_migrate.connect(
             test_databases.apply_to_test_database, dispatch_uid="schema_audit.test_databases"
         )
+        user_login_failed.connect(signals.login_failed, dispatch_uid="schema_audit.login_failed")

@@ -82,7 +82,6 @@ def consent_view(request, admin_site, version: str, action: str):
     initial = {"checksum": migration.checksum, "ticket": migration.header.get("Ticket")}
     form = ConsentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        request.uap_access_action = action  # the access log names the write
         record = api.approve if action == "approve" else api.revoke
         try:
             record(migration.version, request.user, database=database, **form.cleaned_data)
@@ -99,7 +98,7 @@ def consent_view(request, admin_site, version: str, action: str):
         "title": f"{'Approve' if action == 'approve' else 'Revoke approval of'} {migration.label}",
         "action": action,
         "migration": migration,
-        "shown_path": queries.shown_path(migration.path),
+        "shown_path": queries.shown_to_auditors(migration.path),
         **shown_file(migration),
         "state": state,
         "form": form,

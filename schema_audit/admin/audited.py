@@ -1,7 +1,8 @@
-"""Every request to the audit admin's pages, and every failed login, in `schema_audit_access`.
+"""Every request to the audit admin's pages in `schema_audit_access`, as each view declares it.
 
 Only this app's admin views are wrapped (not the host project's whole site); the record is
 written before the response is returned, so a page that cannot be recorded is not served.
+Failed logins are recorded by schema_audit.signals.
 """
 
 from __future__ import annotations
@@ -9,40 +10,46 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from django.contrib.auth.signals import user_login_failed
-from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, SuspiciousOperation
 from django.db import transaction
-from django.dispatch import receiver
 from django.http import Http404, HttpResponse
 from django.urls import URLPattern
 
 from schema_audit.ledger import access
+from schema_audit.ledger.schema import ACCESS_ACTIONS
 
-# What a write request to each kind of admin URL attempts, by the URL name's last word: a
-# refused approve or delete POST is recorded as that attempt with its 403, not as a view.
-_DECLARED = {"approve": "approve", "revoke": "revoke", "delete": "delete", "add": "add"}
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def declared_action(url_name: str | None, method: str | None) -> str | None:
-    """The write a request attempts (`approve`, `delete`, else `change`); None for a read."""
-    if method in _SAFE_METHODS:
-        return None
-    return _DECLARED.get((url_name or "").rsplit("_", 1)[-1], "change")
+@dataclass(frozen=True)
+class Access:
+    """What a request to an admin URL is in the access log: `read` for GET, HEAD and OPTIONS,
+    `write` for any other method (a refused approve or delete POST is recorded as that
+    attempt, with its 403)."""
+
+    read: str = "view"
+    write: str = "change"
+
+    def __post_init__(self):
+        unknown = {self.read, self.write} - set(ACCESS_ACTIONS)
+        if unknown:
+            raise ValueError(f"not an access-log action: {', '.join(sorted(unknown))}")
+
+    def action(self, method: str | None) -> str:
+        """The action a request with `method` is recorded as."""
+        return self.read if method in _SAFE_METHODS else self.write
 
 
-def _action(request, response) -> str:
-    explicit = getattr(request, "uap_access_action", None) or getattr(
-        request, "uap_declared_action", None
-    )
-    if explicit:
-        return explicit
-    if getattr(response, "rows_exported", None) is not None:
-        return "export"
-    if response.get("Content-Type", "").startswith("application/zip"):
-        return "evidence"
-    return "view"
+def logs_as(read: str = "view", write: str = "change") -> Callable[[Callable], Callable]:
+    """Declare a view's access-log action (see Access); Django's view wrappers carry it."""
+
+    def declare(view: Callable) -> Callable:
+        view.access = Access(read, write)
+        return view
+
+    return declare
 
 
 def _username(request) -> str | None:
@@ -50,11 +57,11 @@ def _username(request) -> str | None:
     return user.get_username() if user is not None and user.is_authenticated else None
 
 
-def record_request(request, response, action: str | None = None) -> None:
+def record_request(request, response, action: str) -> None:
     """One access record for a request to an audit admin page and its response."""
     access.record(
         username=_username(request),
-        action=action or _action(request, response),
+        action=action,
         method=request.method,
         path=request.path,
         query_string=request.META.get("QUERY_STRING", ""),
@@ -64,12 +71,12 @@ def record_request(request, response, action: str | None = None) -> None:
     )
 
 
-def audited(view: Callable, url_name: str | None = None) -> Callable:
-    """The view, recording each request in the access log (as `url_name` declares)."""
+def audited(view: Callable, declared: Access) -> Callable:
+    """The view, recording each request in the access log as `declared` says."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        request.uap_declared_action = declared_action(url_name, request.method)
+        action = declared.action(request.method)
         try:
             response = view(request, *args, **kwargs)
             if getattr(response, "is_rendered", True) is False:
@@ -79,44 +86,39 @@ def audited(view: Callable, url_name: str | None = None) -> Callable:
         except (PermissionDenied, Http404) as exc:
             # Refused or missing pages are accesses too (an auditor probing the access log).
             status = 403 if isinstance(exc, PermissionDenied) else 404
-            record_request(request, HttpResponse(status=status))
+            record_request(request, HttpResponse(status=status), action)
             raise
         except Exception as exc:
             # A page that fails is an access too: recorded with the status the client gets.
             status = 400 if isinstance(exc, SuspiciousOperation) else 500
-            record_request(request, HttpResponse(status=status))
+            record_request(request, HttpResponse(status=status), action)
             raise
-        record_request(request, response)
+        record_request(request, response, action)
         return response
 
+    wrapper.access = declared
     # Under ATOMIC_REQUESTS the record would share the page's transaction and vanish with it
     # when the page fails; these pages only read, so they run in autocommit.
     return transaction.non_atomic_requests(wrapper)
 
 
-def audited_urls(patterns: list) -> list:
-    """The same URL patterns with every view wrapped by `audited`."""
-    return [
-        URLPattern(p.pattern, audited(p.callback, p.name), p.default_args, p.name)
-        if isinstance(p, URLPattern)
-        else p
-        for p in patterns
-    ]
+def audited_urls(patterns: list, declared: dict[str | None, Access]) -> list:
+    """The same URL patterns with every view wrapped by `audited`.
 
-
-@receiver(user_login_failed, dispatch_uid="schema_audit_login_failed")
-def login_failed(sender, credentials: dict, request=None, **kwargs) -> None:
-    """A failed login (any backend): the name tried, where from; never the password."""
-    username = credentials.get("username") or credentials.get("email")
-    meta = request.META if request is not None else {}
-    access.record(
-        username=str(username) if username is not None else None,
-        action="login_failed",
-        method=getattr(request, "method", None),
-        path=getattr(request, "path", None),
-        query_string=meta.get("QUERY_STRING", ""),
-        address=meta.get("REMOTE_ADDR"),
-    )
+    Each view says what it is, with `logs_as` or in `declared` (by URL name, for the views
+    Django's ModelAdmin adds): ImproperlyConfigured when one says nothing.
+    """
+    wrapped = []
+    for p in patterns:
+        if isinstance(p, URLPattern):
+            found = getattr(p.callback, "access", None) or declared.get(p.name)
+            if found is None:
+                raise ImproperlyConfigured(
+                    f"admin URL {p.name or p.pattern} declares no access-log action (logs_as)"
+                )
+            p = URLPattern(p.pattern, audited(p.callback, found), p.default_args, p.name)
+        wrapped.append(p)
+    return wrapped
 
 
 def axes_client_str(username, ip_address, user_agent, path_info, request) -> str:

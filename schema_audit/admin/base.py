@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from schema_audit.admin import audited, filters, fleet, queries, search, views
+from schema_audit.admin import audited, fleet, queries, search, views
 from schema_audit.files import redact
 
 EMPTY = "-"  # Django's own empty_value_display
@@ -34,10 +34,10 @@ def duration_html(milliseconds: int | None):
     """`1,234 ms`, marked when over UAP_SLOW_MIGRATION_MS."""
     if milliseconds is None:
         return EMPTY
-    if milliseconds > filters.slow_threshold():
+    if milliseconds > queries.slow_threshold():
         return format_html(
             '<span class="uap-slow" title="over {} ms">{} ms ⚠ slow</span>',
-            f"{filters.slow_threshold():,}",
+            f"{queries.slow_threshold():,}",
             f"{milliseconds:,}",
         )
     return f"{milliseconds:,} ms"
@@ -104,7 +104,20 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
     @property
     def urls(self):
         # Every page of this admin, the subclasses' extra ones included, is access-logged.
-        return audited.audited_urls(self.get_urls())
+        return audited.audited_urls(self.get_urls(), self.django_view_access())
+
+    def django_view_access(self) -> dict[str | None, audited.Access]:
+        """What each URL of Django's ModelAdmin is in the access log, by URL name; this app's
+        own views declare theirs with `audited.logs_as`."""
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        return {
+            f"{info}_changelist": audited.Access(write="change"),  # a POST is a bulk action
+            f"{info}_add": audited.Access(write="add"),
+            f"{info}_history": audited.Access(),
+            f"{info}_delete": audited.Access(write="delete"),
+            f"{info}_change": audited.Access(write="change"),
+            None: audited.Access(),  # an object's old URL, redirected to its change page
+        }
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_export"
@@ -183,6 +196,7 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
         notice = self.ledger_notice(request)
         return notice or super().history_view(request, object_id, extra_context)
 
+    @audited.logs_as("export")
     def export_view(self, request):
         """The changelist's rows, with its filters, search and ordering, as streamed CSV."""
         if not self.has_view_permission(request):

@@ -11,7 +11,7 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from schema_audit.admin import filters, fleet, queries, traces
+from schema_audit.admin import audited, filters, fleet, queries, traces
 from schema_audit.admin.base import EMPTY, ReadOnlyAuditAdmin, sql_excerpt, timestamp
 from schema_audit.files import redact
 from schema_audit.ledger.schema import EVENT_COLUMNS, LARGE_EVENT_COLUMNS
@@ -194,6 +194,7 @@ class MigrationEventAdmin(ReadOnlyAuditAdmin):
         name = "schema_audit_migrationevent_sql"
         return [path("<int:event_id>/sql/", download, name=name), *super().get_urls()]
 
+    @audited.logs_as("view")
     def sql_download_view(self, request, event_id: int):
         """The whole SQL of one event as a text file (password literals masked); read-only."""
         if not self.has_view_permission(request):

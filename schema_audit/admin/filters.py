@@ -5,57 +5,12 @@ from __future__ import annotations
 import functools
 import operator
 
-from django.contrib import messages
 from django.contrib.admin import SimpleListFilter
-from django.db.models import Q, Value
-from django.db.models.functions import Concat, LPad
+from django.db.models import Q
 
-from schema_audit import conf
 from schema_audit.admin import queries
-from schema_audit.exceptions import InvalidMigration
-from schema_audit.files.discovery import MigrationFile
+from schema_audit.admin.queries import slow_threshold, version_key  # noqa: F401 (re-exported)
 from schema_audit.ledger import store
-from schema_audit.ledger.schema import VERSION_SORT_WIDTH
-
-# Versions are digit strings ordered numerically ('1000' after '999'): compare them left-padded.
-VERSION_WIDTH = VERSION_SORT_WIDTH  # the ledger indexes this key (ledger.schema)
-
-
-def version_key(field: str = "version") -> LPad:
-    """SQL expression ordering and matching versions numerically."""
-    return LPad(field, VERSION_WIDTH, Value("0"))
-
-
-def checksum_key() -> Concat:
-    """SQL expression `<version key>:<checksum>`, compared against the files on disk."""
-    return Concat(version_key(), Value(":"), "checksum")
-
-
-def slow_threshold() -> int:
-    """Milliseconds over which a migration counts as slow (UAP_SLOW_MIGRATION_MS)."""
-    return conf.UAP_SLOW_MIGRATION_MS
-
-
-def files_on_disk(request) -> dict[int, MigrationFile] | None:
-    """The migration files on disk, read once per request; None (and a warning) if unusable."""
-    if not hasattr(request, "_uap_files"):
-        try:
-            request._uap_files = queries.disk_migrations()
-        except InvalidMigration as exc:
-            request._uap_files = None
-            messages.warning(request, f"Checksum drift cannot be checked: {exc}")
-    return request._uap_files
-
-
-def drift_q(files: dict[int, MigrationFile]) -> Q:
-    """Rows the runner would refuse as drift (plan.drift_of): file gone, or checksum changed.
-
-    Needs the queryset annotated with `version_key` and `checksum_key`.
-    """
-    keys = [str(number).zfill(VERSION_WIDTH) for number in files]
-    pairs = [f"{str(number).zfill(VERSION_WIDTH)}:{f.checksum}" for number, f in files.items()]
-    changed = Q(checksum__isnull=False) & ~Q(checksum="") & ~Q(checksum_key__in=pairs)
-    return Q(status__in=store.APPLIED) & (~Q(version_key__in=keys) | changed)
 
 
 class StatusFilter(SimpleListFilter):
@@ -125,8 +80,7 @@ class ProblemFilter(SimpleListFilter):
             return queryset.filter(status=value)
         if value not in ("any", "drift"):
             return queryset
-        files = files_on_disk(request)
-        drift = drift_q(files) if files is not None else Q(pk__in=[])
+        drift = queries.drift_q(request, queryset.db)
         if value == "drift":
             return queryset.filter(drift)
         return queryset.filter(Q(status__in=list(self.STATUSES)) | drift)

@@ -1,35 +1,53 @@
-"""What the admin needs besides the ORM: whether the tables are ready, and the files on disk.
+"""The audit admin's reads besides plain changelists: the catalog, the files on disk, the
+planner's verdict on them, and the charts' numbers.
 
-The admin reads the ledger rows through the ORM; these tell it what only the catalog and the
-files on disk know. They never create or change anything.
+The admin reads the ledger rows through the ORM; these tell it what only the catalog, the files
+on disk and the planner (through schema_audit.api) know. They never create or change anything.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import psycopg
 from django.conf import settings
+from django.contrib import messages
 from django.db import connections, router
+from django.db.models import BooleanField, F, Func, Q, Value
+from django.db.models.functions import LPad
 from django.utils import timezone
 
-from schema_audit import api
+from schema_audit import api, conf
 from schema_audit.admin.charts import Duration
 from schema_audit.engine import fleet_status, postgres
-from schema_audit.exceptions import ForeignLedger, SchemaAuditError
+from schema_audit.exceptions import ForeignLedger, InvalidMigration, SchemaAuditError
 from schema_audit.files import discovery
+from schema_audit.files.paths import shown_path
 from schema_audit.ledger import foreign, store
+from schema_audit.ledger.schema import VERSION_SORT_WIDTH
 from schema_audit.models import SchemaMigration
 
+# Versions are digit strings ordered numerically ('1000' after '999'): compare them left-padded.
+VERSION_WIDTH = VERSION_SORT_WIDTH  # the ledger indexes this key (ledger.schema)
 _READY_SQL = """
 SELECT c.relname, a.attname::text
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
 """
+# What the planner's verdict depends on in the database. A run, an approval or an accepted
+# checksum adds an event; a row edited or deleted by hand changes the rows' xmins or count;
+# tables dropped and created again have new oids. One scan of the rows, no scan of the events.
+_LEDGER_STATE_SQL = f"""
+SELECT to_regclass(%s)::oid, (SELECT max(id) FROM {store.EVENTS_TABLE}),
+       to_regclass(%s)::oid, count(*), sum(xmin::text::bigint)
+FROM {store.MIGRATIONS_TABLE}
+"""
 _disk_cache: dict[Path, tuple[tuple, dict[int, discovery.MigrationFile]]] = {}
+_plan_cache: dict[tuple[str, Path], tuple[tuple, LedgerPlan]] = {}
 
 
 def ledger_database() -> str:
@@ -60,6 +78,23 @@ def foreign_ledger(database: str | None = None) -> ForeignLedger | None:
     return foreign.problem(found.get(store.MIGRATIONS_TABLE), ledger_columns)
 
 
+def version_key(field: str = "version") -> LPad:
+    """SQL expression ordering and matching versions numerically."""
+    return LPad(field, VERSION_WIDTH, Value("0"))
+
+
+def slow_threshold() -> int:
+    """Milliseconds over which a migration counts as slow (UAP_SLOW_MIGRATION_MS)."""
+    return conf.UAP_SLOW_MIGRATION_MS
+
+
+def _disk_signature(folder: Path) -> tuple | None:
+    try:
+        return _signature(folder)
+    except OSError:
+        return None  # discover() raises the precise error
+
+
 def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.MigrationFile]:
     """`{version number: MigrationFile}` on disk; InvalidMigration when unreadable.
 
@@ -67,10 +102,7 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     checks drift on every request does not hash every file every time.
     """
     folder = api.migrations_dir(directory)
-    try:
-        signature = _signature(folder)
-    except OSError:
-        signature = None  # discover() raises the precise error
+    signature = _disk_signature(folder)
     cached = _disk_cache.get(folder)
     if signature is not None and cached and cached[0] == signature:
         return cached[1]
@@ -93,28 +125,115 @@ def _signature(folder: Path, inside: bool = False) -> tuple:
     return tuple(sorted(found, key=lambda item: item[0]))
 
 
-def shown_path(path: Path | str | None = None) -> str:
-    """A migrations path as auditors see it: relative to BASE_DIR, or just its name.
-
-    The server's absolute layout (home directories, release folders) is none of the audit.
-    """
-    where = Path(path or api.migrations_dir())
-    base = getattr(settings, "BASE_DIR", None)
-    if base:
-        try:
-            return str(where.resolve().relative_to(Path(base).resolve()))
-        except (ValueError, OSError):
-            pass
-    return where.name
+def shown_to_auditors(path: Path | str | None = None) -> str:
+    """A migrations path (the directory by default) relative to BASE_DIR, or just its name."""
+    where = path or api.migrations_dir()
+    return shown_path(where, getattr(settings, "BASE_DIR", None), private=True)
 
 
 def shown_error(exc: Exception, directory: Path | str | None = None) -> str:
-    """`exc`'s message with the migrations directory's absolute path shown as `shown_path`."""
+    """`exc`'s message with the migrations directory's absolute path shown to auditors."""
     folder = api.migrations_dir(directory)
     message = str(exc)
     for spelling in {str(folder), str(folder.resolve())}:
-        message = message.replace(spelling, shown_path(folder))
+        message = message.replace(spelling, shown_to_auditors(folder))
     return message
+
+
+@dataclass(frozen=True)
+class LedgerPlan:
+    """The planner's verdict on one database and the files on disk, as the admin shows it."""
+
+    files: dict[int, discovery.MigrationFile]
+    pending: list[tuple[discovery.MigrationFile, str]] = field(default_factory=list)
+    drifted: list[dict] = field(default_factory=list)  # {version, name, reason}, file on disk
+    missing: list[str] = field(default_factory=list)  # applied, file gone; newest first
+    drift: dict[str, str] = field(default_factory=dict)  # every drifted row's version: why
+
+
+def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
+    """What a run would apply and refuse as drift (api.migration_status); InvalidMigration
+    when the directory is unusable.
+
+    The verdict is kept until a file on disk or the ledger changes (`_LEDGER_STATE_SQL`), so
+    pages that show drift on every request do not read every row and event each time.
+    """
+    folder = api.migrations_dir()
+    files = disk_migrations(folder)
+    if not ledger_ready:  # nothing recorded: every file is pending
+        return LedgerPlan(files, [(file, "new") for _, file in sorted(files.items())])
+    with connections[database].cursor() as cursor:
+        cursor.execute(_LEDGER_STATE_SQL, (store.EVENTS_TABLE, store.MIGRATIONS_TABLE))
+        state = (_disk_signature(folder), *cursor.fetchone())
+    cached = _plan_cache.get((database, folder))
+    if state[0] is not None and cached and cached[0] == state:
+        return cached[1]
+    found = _plan_of(api.migration_status(folder, database), files)
+    if len(_plan_cache) > 64:  # one entry per database and directory: bounded
+        _plan_cache.clear()
+    _plan_cache[(database, folder)] = (state, found)
+    return found
+
+
+def _plan_of(status: dict, files: dict[int, discovery.MigrationFile]) -> LedgerPlan:
+    entries = status["migrations"]
+    # A file never recorded is `new`; the planner also retries the failed ones. Matched by
+    # number, as the runner does: '3', '003' and '000003' are one version.
+    retried = {int(e["version"]) for e in entries if e["status"] == "failed"}
+    numbers = [int(item["version"]) for item in status["pending"]]
+    pending = [
+        (files[number], "failed" if number in retried else "new")
+        for number in numbers
+        if number in files
+    ]
+    missing = [e for e in entries if e["status"] in store.APPLIED and not e["on_disk"]]
+    return LedgerPlan(
+        files,
+        pending,
+        # A row deleted by hand is drift too, with its file on disk or not.
+        drifted=[
+            {"version": e["version"], "name": e["name"], "reason": e["drift"]}
+            for e in entries
+            if e["drift"] and (e["on_disk"] or e["status"] not in store.APPLIED)
+        ],
+        missing=[e["version"] for e in sorted(missing, key=lambda e: -int(e["version"]))],
+        drift={e["version"]: e["drift"] for e in entries if e["drift"]},
+    )
+
+
+def request_plan(request, database: str) -> LedgerPlan | None:
+    """`ledger_plan`, once per request; None (and a warning) when the directory is unusable."""
+    if not hasattr(request, "_uap_plans"):
+        request._uap_plans = {}
+    if database not in request._uap_plans:
+        try:
+            request._uap_plans[database] = ledger_plan(database)
+        except InvalidMigration as exc:
+            request._uap_plans[database] = None
+            messages.warning(request, f"Checksum drift cannot be checked: {exc}")
+    return request._uap_plans[database]
+
+
+class _VersionIn(Func):
+    """`version` is one of `versions`, bound as one comma-separated string: an IN list of
+    100,000 placeholders took seconds to build and plan on every changelist page, and an
+    array of 100,000 adapted strings held megabytes during an export that streams."""
+
+    output_field = BooleanField()
+
+    def __init__(self, versions: list[str]):
+        super().__init__(F("version"))
+        self.versions = ",".join(versions)  # the ledger's versions are digits (plan.reconcile)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} = ANY(string_to_array(%s, ','))", (*params, self.versions)
+
+
+def drift_q(request, database: str) -> Q:
+    """Rows the runner would refuse as drift (`ledger_plan`); none when that is unknown."""
+    plan = request_plan(request, database)
+    return Q(_VersionIn(list(plan.drift))) if plan is not None else Q(pk__in=[])
 
 
 CHART_VERSIONS, CHART_WEEKS = 200, 26  # what the charts show: bounded at any ledger size
@@ -142,8 +261,6 @@ def applied_durations(database: str) -> list[Duration]:
     Newest by version, on the version-sort index the changelist uses: at 100,000 versions,
     sorting by applied_at would read them all.
     """
-    from schema_audit.admin.filters import version_key
-
     rows = (
         SchemaMigration.objects.using(database)
         .alias(version_key=version_key())

@@ -11,7 +11,7 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from schema_audit.admin import approval_views, filters, fleet, queries, traces, views
+from schema_audit.admin import approval_views, audited, filters, fleet, queries, traces, views
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -21,7 +21,6 @@ from schema_audit.admin.base import (
     timestamp,
 )
 from schema_audit.admin.events import MigrationEventAdmin
-from schema_audit.engine.plan import drift_of
 from schema_audit.files import redact
 from schema_audit.models import MigrationEvent, SchemaMigration
 
@@ -114,32 +113,38 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             *super().get_urls(),
         ]
 
+    @audited.logs_as("view")
     def summary_view(self, request):
         """Where the database stands (views.summary), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.summary(request, self.admin_site)
 
+    @audited.logs_as("export")
     def pending_csv_view(self, request):
         """Every pending file as CSV (views.pending_csv), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return views.pending_csv(request)
 
+    @audited.logs_as("view")
     def fleet_view(self, request):
         """Every configured database (admin.fleet), for anyone who may view migrations."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return fleet.fleet_page(request, self.admin_site)
 
+    @audited.logs_as("view", write="approve")
     def approve_view(self, request, version):
         """Approve a pending file: "Schema approvers" members only (approval_views)."""
         return approval_views.consent_view(request, self.admin_site, version, "approve")
 
+    @audited.logs_as("view", write="revoke")
     def revoke_view(self, request, version):
         """Revoke a pending file's approval: "Schema approvers" members only."""
         return approval_views.consent_view(request, self.admin_site, version, "revoke")
 
+    @audited.logs_as("evidence")
     def evidence_view(self, request):
         """The evidence bundle, for anyone who may view both the versions and the event log."""
         # The registry itself: AdminSite.get_model_admin() is Django 5.0+, and 4.2 is supported.
@@ -153,7 +158,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         # alias(), not annotate(): the keys are used to sort and filter, never computed per row.
         return (
             self.model.objects.using(fleet.selected_database(request))
-            .alias(version_key=filters.version_key(), checksum_key=filters.checksum_key())
+            .alias(version_key=queries.version_key())
             .order_by(*self.get_ordering(request))
         )
 
@@ -165,23 +170,23 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
 
     def export_queryset(self, request, queryset):
         """Drift and slow flags computed in SQL, so the export streams straight from a cursor."""
-        files = filters.files_on_disk(request)
+        drifted = queries.drift_q(request, queryset.db)
         drift = (
-            Case(When(filters.drift_q(files), then=Value(True)), default=Value(False))
-            if files is not None
+            Case(When(drifted, then=Value(True)), default=Value(False))
+            if queries.request_plan(request, queryset.db) is not None
             else Value(None, output_field=BooleanField())
         )
         slow = Case(
-            When(duration_ms__gt=filters.slow_threshold(), then=Value(True)), default=Value(False)
+            When(duration_ms__gt=queries.slow_threshold(), then=Value(True)), default=Value(False)
         )
         return queryset.annotate(has_drift=drift, is_slow=slow)
 
     def _read_disk(self, request, obj) -> None:
         """Attach the version's file on disk and why it drifted (None: directory unusable)."""
-        files = filters.files_on_disk(request)
-        obj.source_file = (files or {}).get(int(obj.version)) if obj.version.isdigit() else None
-        row = {"version": obj.version, "status": obj.status, "checksum": obj.checksum}
-        obj.drift = drift_of(obj.source_file, row) if files is not None else None
+        plan = queries.request_plan(request, obj._state.db)
+        files = plan.files if plan is not None else {}
+        obj.source_file = files.get(int(obj.version)) if obj.version.isdigit() else None
+        obj.drift = plan.drift.get(obj.version, "") if plan is not None else None
 
     def get_ordering(self, request):
         return ["-version_key"]
@@ -211,7 +216,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
             "events_url": reverse("admin:schema_audit_migrationevent_changelist"),
             "db_query": fleet.database_query(request),
             "db_only": fleet.database_query(request, "?"),
-            "slow_ms": filters.slow_threshold(),
+            "slow_ms": queries.slow_threshold(),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -243,7 +248,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="file")
     def source_path(self, obj):
         if obj.source_file:
-            return queries.shown_path(obj.source_file.path)
+            return queries.shown_to_auditors(obj.source_file.path)
         return "not on disk: description, impact and rollback below are the ledger's copy"
 
     def _header(self, obj, field: str, ledger_field: str | None = None) -> str:

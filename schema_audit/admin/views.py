@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from schema_audit import api, conf, csv_safe
 from schema_audit.admin import approval_views, charts, fleet, queries
-from schema_audit.admin.filters import VERSION_WIDTH, slow_threshold, version_key
-from schema_audit.engine import approvals, plan
+from schema_audit.admin.queries import slow_threshold, version_key
+from schema_audit.engine import approvals
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 from schema_audit.files import redact
 from schema_audit.ledger import store
@@ -69,45 +69,34 @@ def csv_response(queryset, columns: dict[str, str], stem: str) -> StreamingHttpR
 
 
 def _disk_report(ledger_ready: bool, database: str = "default", cap: bool = True) -> dict:
-    """Pending and drifted files, by comparing the directory with the ledger rows for it."""
+    """Pending and drifted files: the planner's verdict on the directory and the ledger."""
     try:
-        files = queries.disk_migrations()
+        found = queries.ledger_plan(database, ledger_ready)
     except InvalidMigration as exc:
-        return {"directory_error": queries.shown_error(exc), "directory": queries.shown_path()}
-    rows = {}
-    keys = [str(number).zfill(VERSION_WIDTH) for number in files]
-    if ledger_ready:
-        # Matched by number, as the runner does: '3', '003' and '000003' are one version.
-        found = SchemaMigration.objects.using(database).alias(version_key=version_key())
-        rows = {int(row["version"]): row for row in found.filter(version_key__in=keys).values()}
-    pending, drifted = [], []
-    for number, file in files.items():
-        row = rows.get(number)
-        if row is None or row["status"] == "failed":
-            pending.append({"file": file, "status": row["status"] if row else "new"})
-        reason = plan.drift_of(file, row)
-        if reason:
-            drifted.append({"version": file.version, "name": file.name, "reason": reason})
+        return {
+            "directory_error": queries.shown_error(exc),
+            "directory": queries.shown_to_auditors(),
+        }
+    pending = [{"file": file, "status": status} for file, status in found.pending]
     missing = SchemaMigration.objects.using(database).none()
-    if ledger_ready:
-        # Applied versions whose file is gone: drift the runner refuses (plan.drift_of).
+    if found.missing:
+        # The newest LISTED rows, for their links; the planner has found which they are.
         missing = (
             SchemaMigration.objects.using(database)
             .alias(version_key=version_key())
-            .filter(status__in=store.APPLIED)
-            .exclude(version_key__in=keys)
+            .filter(version__in=found.missing[:LISTED])
             .order_by("-version_key")
         )
     return {
-        "directory": queries.shown_path(),
-        "files_on_disk": len(files),
+        "directory": queries.shown_to_auditors(),
+        "files_on_disk": len(found.files),
         # The page lists the first PENDING_LISTED; 100,000 pending files made 27 MB of HTML.
         "pending": pending[:PENDING_LISTED] if cap else pending,
         "pending_total": len(pending),
-        "drifted": drifted[:PENDING_LISTED],
-        "drifted_total": len(drifted),
-        "missing_files": list(missing[:LISTED]),
-        "missing_total": missing.count(),
+        "drifted": found.drifted[:PENDING_LISTED],
+        "drifted_total": len(found.drifted),
+        "missing_files": list(missing),
+        "missing_total": len(found.missing),
     }
 
 

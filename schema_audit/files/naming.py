@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from schema_audit.files.paths import shown_path
+
 FILENAME_RE = re.compile(r"^([0-9]{3,})_v([0-9]+)\.([0-9]+)_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 _NOT_WORD_RE = re.compile(r"[^a-z0-9]+")
 
@@ -66,17 +68,6 @@ def renumbered(path: Path, slot: Slot) -> Path:
     """`path` moved to `slot`, its description kept: 006_v1.6_b.sql → 007_v1.7_b.sql."""
     match = FILENAME_RE.match(path.name)
     return path.with_name(slot.filename(match.group(4)))
-
-
-def shown_path(path: Path | str) -> str:
-    """`path` relative to the working directory when below it, else as given."""
-    where = Path(path)
-    if not where.is_absolute():
-        return str(path)
-    try:
-        return str(where.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def in_git_work_tree(directory: Path) -> bool:

@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery, django_names, layouts, naming, redact
+from schema_audit.files import discovery, django_names, layouts, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
@@ -26,6 +26,7 @@ from schema_audit.files.lint.finding import (  # noqa: F401 (the linter's public
     Finding,
 )
 from schema_audit.files.lint.safety import SafetyChecker, note_created
+from schema_audit.files.paths import shown_path
 from schema_audit.files.statements import Statement, parse, transaction_control
 
 # Without UAP_LINT_PG_VERSION and a server to ask: the oldest major version still supported.
@@ -109,15 +110,6 @@ def _summary(files: int, findings: list[Finding], pg_version: int, type_rules: b
         "warnings": sum(f.level == WARNING for f in findings),
         "findings": [f.as_dict() | {"text": str(f)} for f in findings],
     }
-
-
-def shown_path(path: str) -> str:
-    """`path` relative to the working directory when below it, as compilers print them.
-
-    GitHub attaches an annotation to a pull request's line only by the repository-relative
-    path; an absolute one (from an absolute `--dir`) annotates nothing.
-    """
-    return naming.shown_path(path)
 
 
 def _foreign(directory: Path, layout: str, pg_version: int) -> tuple[int, list[Finding]]:
