@@ -119,15 +119,17 @@ def _fail(
         # ran, so parsing the file alone runs nothing either and gives PostgreSQL's own
         # message (`syntax error at end of input`, `unterminated ...`) and line.
         exc = _alone(session.conn, migration) or exc
-    line = error_line(exc, migration.sql)
+    # Lines count from the top of the file: another runner's layout runs the part after
+    # its `up` marker, which starts on `first_line`.
+    line = error_line(exc, migration.sql, migration.first_line)
     message = describe_error(exc)
     if line is None and failed_at is not None:
         # An error found while running names no position: the count of results before
         # it says which of the file's statements it was.
         found = failed_statement(migration.sql, failed_at)
         if found:
-            line = found[0]
-            message = f"{message}\nin the statement at line {found[0]}: {found[1]}"
+            line = found[0] + migration.first_line - 1
+            message = f"{message}\nin the statement at line {line}: {found[1]}"
     attempt = session.attempt(migration, started, duration)
     session.fail(attempt, exc, message, migration=migration, line=line)
 

@@ -424,3 +424,15 @@ def test_lint_of_given_files_reads_them_as_their_folders_runner(layout, uap, fol
     assert "file-name" not in result.out and "header-missing" not in result.out, result.out
     assert "if-not-exists: write CREATE TABLE IF NOT EXISTS items" in result.out
     assert "Linted 1 file(s)" in result.out
+
+
+def test_a_failing_up_part_is_named_by_its_line_in_the_file(uap, folder):
+    """The error's line counts from the top of the file, markers included, not from the
+    start of the up part that ran."""
+    text = (
+        "-- migrate:up\nCREATE TABLE t (id int);\nSELECT 1 / 0;\n-- migrate:down\nDROP TABLE t;\n"
+    )
+    write(folder, {"20240101000001_divide.sql": text})
+    result = uap("--json", directory=folder)
+    assert result.code == 1, result.err
+    assert '"line": 3' in result.out and "in the statement at line 3" in result.out
