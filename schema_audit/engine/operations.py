@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from schema_audit import conf, db
-from schema_audit.engine import approvals, plan, rehearsal, runner
+from schema_audit.engine import approvals, lock_retry, plan, rehearsal, runner
 from schema_audit.engine.options import Options
 from schema_audit.engine.outcome import Progress
 from schema_audit.engine.results import DryRunResult, RunResult
@@ -116,6 +116,8 @@ def session_for(
         statement_timeout=options.statement_timeout,
         progress=progress,
         guard=guard,
+        retry=options.retry,
+        retry_timeout=options.retry_timeout,
     )
 
 
@@ -131,6 +133,12 @@ def runnable_problems(pending: list[discovery.MigrationFile]) -> list[InvalidMig
     problems = []
     for migration in pending:
         problems += transaction_problems(migration.sql, migration.path)
+        try:  # `-- Lock-Retries:` must be a number before anything runs
+            lock_retry.RetryPolicy().for_file(
+                migration.header.get(lock_retry.HEADER), migration.path
+            )
+        except InvalidMigration as exc:
+            problems.append(exc)
         if not migration.transactional:
             try:
                 parse(migration.sql, migration.path)  # a syntax error stops the run up front
