@@ -163,7 +163,11 @@ JOIN pg_catalog.pg_proc AS p ON p.pronamespace = n.oid AND p.proname = %s
 WHERE c.oid = pg_catalog.to_regclass(%s) AND p.pronargs = 0
   AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
 """
-MARKER_PARAMS = (MARK, MARK_SESSION, UNMARK_SESSION, MARK, EVENTS)
+
+
+def marker_params() -> tuple[str, ...]:
+    """MARKER_SQL's parameters: the mark functions' names and the event log's."""
+    return (MARK, MARK_SESSION, UNMARK_SESSION, MARK, store.qualified(EVENTS))
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ class Marks:
 
 def marks(cursor) -> Marks:
     """The Marks this session may use (a DB-API cursor)."""
-    cursor.execute(MARKER_SQL, MARKER_PARAMS)
+    cursor.execute(MARKER_SQL, marker_params())
     return Marks.of(cursor.fetchone())
 
 
@@ -216,7 +220,7 @@ def install(conn: psycopg.Connection) -> None:
     schema = conn.execute(
         "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.oid = to_regclass(%s)",
-        (EVENTS,),
+        (store.qualified(EVENTS),),
     ).fetchone()[0]
     events = sql.Identifier(schema, EVENTS).as_string(conn)
     marks = sql.Identifier(schema, MARKS).as_string(conn)
@@ -257,7 +261,10 @@ WHERE c.oid = to_regclass(%s) AND NOT r.rolsuper
 def _grant_marks(conn: psycopg.Connection, schema: str, former: str | None) -> None:
     """EXECUTE on the mark functions for the ledger's owners: the owner of schema_migrations
     and the event log's owner before the install took it."""
-    owners = {row[0] for row in conn.execute(_LEDGER_OWNERS_SQL, (store.MIGRATIONS_TABLE,))}
+    owners = {
+        row[0]
+        for row in conn.execute(_LEDGER_OWNERS_SQL, (store.qualified(store.MIGRATIONS_TABLE),))
+    }
     owners |= {former} if former else set()
     for owner in sorted(owners):
         conn.execute(
