@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from schema_audit import conf
-from schema_audit.engine import audits, fleet, manual, operations, patches, reading
+from schema_audit.engine import audits, fleet, importing, manual, operations, patches, reading
 from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.options import Options, dry_run_role, lint_pg_version
 from schema_audit.engine.outcome import Progress
@@ -238,6 +238,22 @@ def baseline(
     return manual.baseline(
         _files(directory), database, version, options, reason=reason, force=force
     )
+
+
+def import_history(
+    tool: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    lock_wait: float | None = None,
+) -> dict:
+    """Record every version `tool`'s own table (dbmate, golang-migrate, goose, diesel, Flyway,
+    yoyo, sqitch) says was applied as a baseline, with the tool's applied time and user;
+    runs nothing and only reads the tool's table. `{tool, table, imported, already,
+    missing_files, not_applied, after}`."""
+    options = Options.resolve(lock_wait, timeouts=False)
+    return importing.import_history(_files(directory), database, tool, options, reason=reason)
 
 
 def repair(
