@@ -165,3 +165,23 @@ def test_a_ledger_moved_as_documented_keeps_its_chain(uap, database, migrations_
         "uap.schema_migration_events b WHERE a.version = '001' AND b.version = '002'"
     )
     assert linked is True
+
+
+@override_settings(UAP_LEDGER_SCHEMA="uap")
+def test_ddl_capture_and_evidence_follow_the_schema(uap, database, files, tmp_path):
+    """The DDL audit records out-of-band DDL in uap's event log and not the runner's own;
+    the evidence bundle is read from there and verifies offline."""
+    assert uap("--install-ddl-audit").code == 0
+    marks = database.scalar("SELECT to_regclass('uap.schema_migration_events_ddl_marks')::text")
+    assert marks == "uap.schema_migration_events_ddl_marks"
+    with database.connect() as conn:
+        conn.execute("CREATE TABLE by_hand (id int)")
+    assert uap(directory=files).code == 0
+    out_of_band = database.query(
+        "SELECT ddl_objects FROM uap.schema_migration_events WHERE action = 'out_of_band_ddl'"
+    )
+    assert len(out_of_band) == 1 and "by_hand" in out_of_band[0][0]
+    bundle = tmp_path / "evidence.zip"
+    assert uap("--evidence", str(bundle), directory=files).code == 0
+    checked = uap("--verify-evidence", str(bundle))
+    assert checked.code == 0, checked.err
