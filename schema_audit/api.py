@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from schema_audit import conf
-from schema_audit.engine import audits, fleet, manual, operations, patches, reading
+from schema_audit.engine import (
+    audits,
+    fleet,
+    manual,
+    operations,
+    patches,
+    reading,
+    rollbacks,
+    showing,
+)
 from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.options import Options, dry_run_role, lint_pg_version
 from schema_audit.engine.outcome import Progress
@@ -25,8 +34,8 @@ __all__ = [
     "completed_migrations", "ddl_audit_state", "dry_run", "event_filter_choices",
     "evidence_bundle", "export_evidence", "fleet_databases", "fleet_status", "initialize_tracking",
     "install_ddl_audit", "lint_migrations", "load_sql", "migration_status", "migrations_dir",
-    "out_of_band_ddl", "pending_migrations", "repair", "rollback", "run_pending", "verify",
-    "verify_evidence", "verify_history", "verify_schema",
+    "out_of_band_ddl", "pending_migrations", "repair", "rollback", "rollback_to", "run_pending",
+    "show", "verify", "verify_evidence", "verify_history", "verify_schema",
 ]
 # fmt: on
 
@@ -222,6 +231,58 @@ def rollback(
     return manual.rollback(
         _files(directory), database, version, options, reason=reason, force=force
     )
+
+
+def rollback_to(
+    version: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    dry_run: bool = False,
+    trace: bool = False,
+    lock_wait: float | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+) -> dict:
+    """Roll back every applied version above `version` (`0` or `none`: every one), newest
+    first, each with its Rollback SQL and event; `{rollbacks, successful, failed, errors, ...}`.
+
+    RefusedRequest before anything runs when `version` is not applied or is above the current
+    one, or naming every version whose Rollback is missing or a TODO placeholder. The first
+    failing Rollback stops it, reported in the result (recorded), not raised. `dry_run`: the
+    Rollbacks run in one transaction that is rolled back (`trace`: each statement measured).
+    """
+    options = Options.resolve(lock_wait, lock_timeout, statement_timeout)
+    return rollbacks.rollback_to(
+        _files(directory), database, version, options,
+        reason=reason, dry_run=dry_run or trace, trace=trace,
+    )  # fmt: skip
+
+
+def show(
+    version: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    lock_retries: int | None = None,
+    lock_retry_wait: float | None = None,
+) -> dict:
+    """`version`'s SQL as the runner sends it (session prefix, one transaction or statement by
+    statement, lock-retry policy, Rollback) and, once applied, what it ran (`ran`) and `drift`.
+
+    Reads only. RefusedRequest when no file and no ledger row has that version.
+    """
+    options = Options.resolve(
+        None,
+        lock_timeout,
+        statement_timeout,
+        lock_retries=lock_retries,
+        lock_retry_wait=lock_retry_wait,
+    )
+    return showing.show(_files(directory), database, version, options)
 
 
 def baseline(

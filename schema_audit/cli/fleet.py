@@ -138,6 +138,10 @@ def span(result: dict | None) -> tuple[str, str, str]:
         start = max(before, key=int) if before else "none"
         failed = f", {result['failed']} failed" if result.get("failed") else ""
         return start, now, f"{result['successful']} applied{failed}"
+    if "rollbacks" in result:  # --rollback-to: from the newest it rolled back, to where it is
+        start = result["rollbacks"][0]["version"] if result["rollbacks"] else now
+        word = "rehearsed" if result["rehearsed"] else "rolled back"
+        return start, now, f"{result['successful']} {word}"
     if "dry_run" in result:
         return now, now, f"{len(result['dry_run'])} tried"
     if "total_pending" in result:

@@ -40,6 +40,8 @@ class Mode:
     json_exit_code: bool = False  # the JSON document carries its exit_code
     database: bool = True  # False: runs without a database, never over a fleet
     implies: str | None = None  # given alone, it means that mode too; given with it, it wins
+    # Modes that may be given with it as its options (--dry-run, --trace); it wins.
+    with_modes: tuple[str, ...] = ()
     words: dict[int, str] | None = None  # a fleet target's status by exit code, if not the usual
     approval: Callable[[dict, list[str]], None] | None = None  # a fleet's check before any run
 
@@ -98,6 +100,17 @@ def _repair(o: dict) -> dict:
     if not o["mark"]:
         raise RefusedRequest("--repair needs --mark completed or --mark failed")
     return api.repair(o["repair"], o["mark"], **_where(o), **_guarded(o))
+
+
+def _rollback_to(o: dict) -> dict:
+    return api.rollback_to(
+        o["rollback_to"], **_where(o), **_guarded(o), dry_run=o["dry_run"], trace=o["trace"],
+        **_timeouts(o),
+    )  # fmt: skip
+
+
+def _worst_error(result: dict) -> int:
+    return max((error["exit_code"] for error in result["errors"]), default=0)
 
 
 def _failed_file(result: dict) -> int:
@@ -169,6 +182,16 @@ MODES = (
         argument=NNN,
     ),
     Mode(
+        "rollback_to",
+        "roll back every applied version above VERSION (0: all), newest first, each with its "
+        "Rollback SQL; with --dry-run or --trace, in a transaction that is rolled back",
+        call=_rollback_to,
+        render=Reporter.rolled_back_to,
+        argument={"metavar": "VERSION"},
+        exit_code=_worst_error,
+        with_modes=("dry_run", "trace"),
+    ),
+    Mode(
         "baseline",
         "mark versions up to NNN as applied, unrun",
         call=lambda o: api.baseline(o["baseline"], **_where(o), **_guarded(o), force=o["force"]),
@@ -198,6 +221,21 @@ MODES = (
         render=Reporter.operation,
         argument={"metavar": "FILE"},
         approval=approvals.patch_approved,
+    ),
+    Mode(
+        "show",
+        "print VERSION's SQL as it will run (session prefix, transaction mode, lock retries, "
+        "Rollback), or as it ran",
+        call=lambda o: api.show(
+            o["show"],
+            **_where(o),
+            **_timeouts(o),
+            lock_retries=o["lock_retries"],
+            lock_retry_wait=o["lock_retry_wait"],
+        ),
+        render=Reporter.shown,
+        writes=False,
+        argument={"metavar": "VERSION"},
     ),
     Mode(
         "lint",
@@ -269,7 +307,7 @@ def add_arguments(parser) -> None:
     """One argument per mode; the modes exclude each other, but for one implying another."""
     exclusive = parser.add_mutually_exclusive_group()
     for mode in MODES:
-        where = parser if mode.implies else exclusive
+        where = parser if mode.implies or mode.with_modes else exclusive
         where.add_argument(mode.flag, help=mode.help, **mode.argument)
 
 
@@ -289,8 +327,19 @@ def format_choices() -> list[str]:
 
 
 def mode_of(options: dict) -> Mode:
-    """The mode the options ask for; RefusedRequest for one given with a mode it excludes."""
+    """The mode the options ask for; RefusedRequest for one given with a mode it excludes.
+
+    A mode that takes others as its options (--rollback-to with --dry-run) wins over them.
+    """
     chosen = [mode for mode in MODES if given(options.get(mode.name))]
+    for mode in (mode for mode in chosen if mode.with_modes):
+        others = [
+            other.flag for other in chosen if other.name not in (mode.name, *mode.with_modes)
+        ]
+        if others:
+            allowed = " or ".join(BY_NAME[name].flag for name in mode.with_modes)
+            raise RefusedRequest(f"{others[0]} does not go with {mode.flag} (only {allowed} do)")
+        return mode
     for mode in chosen:
         if mode.implies and any(other.name not in (mode.name, mode.implies) for other in chosen):
             raise RefusedRequest(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from schema_audit.cli import terminal
 from schema_audit.cli.deploy import DeployReport
 from schema_audit.cli.integrity import IntegrityReport, dump_json
+from schema_audit.cli.versions import VersionReport
 from schema_audit.engine import approvals
 from schema_audit.engine.outcome import Outcome
 from schema_audit.exceptions import SchemaAuditError
@@ -27,7 +28,7 @@ def approval_note(item: dict, required: bool) -> str:
     return f"  [not approved: {approval['state']}]"
 
 
-class Reporter(IntegrityReport, DeployReport):
+class Reporter(IntegrityReport, DeployReport, VersionReport):
     """Writes results to the command's stdout and stderr; returns the exit code."""
 
     def __init__(self, stdout, stderr, style, *, as_json: bool = False, fmt: str = "text"):

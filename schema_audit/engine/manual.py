@@ -22,6 +22,7 @@ from schema_audit.engine.options import Options
 from schema_audit.engine.session import file_attempt
 from schema_audit.exceptions import InvalidMigration, MigrationFailed, RefusedRequest, raise_all
 from schema_audit.files import discovery, redact
+from schema_audit.files.header import is_placeholder
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
 
@@ -39,7 +40,7 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
     with locked(database, options.lock_wait) as (conn, guard):
         entries = plan.reconcile(files, store.read_rows(conn))
         entry = _entry(entries, version)
-        _refuse_if_dirty(entries, allow=())
+        refuse_if_dirty(entries, allow=())
         if entry.status not in ROLLBACK_FROM:
             raise RefusedRequest(
                 f"--rollback {version}: it is {entry.status}; only a completed or baseline "
@@ -51,45 +52,68 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
                 f"--rollback {version}: {newest.version} was applied after it and may depend on "
                 f"it; roll back {newest.version} first, or pass --force"
             )
-        text = _rollback_text(entry)
-        if not text or not discovery.has_statements(text):
+        text = rollback_text(entry)
+        missing = not_sql(text)
+        if missing:
             raise RefusedRequest(
-                f"--rollback {entry.version}: its header has no Rollback SQL; undo it by hand "
+                f"--rollback {entry.version}: its header has {missing}; undo it by hand "
                 "with --patch, or ship a new migration that reverts it"
             )
-        where = entry.file.path if entry.file else None
-        line = entry.file.header.lines.get("rollback") if entry.file else None
-        try:
-            statements = parse(text)
-        except InvalidMigration as exc:
-            raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
-        raise_all(transaction_problems(text, where or f"Rollback of {entry.version}", line))
-        attempt = store.Attempt(
-            version=entry.version,
-            action="rollback",
-            status="rolled_back",
-            started_at=utcnow(),
-            name=entry.name,
-            sql_text=text,
-            error_message=f"rolled back: {reason}" if reason else "rolled back",
-            reason=reason,
-        )
+        statements = rollback_statements(entry, text)
         session = session_for(conn, guard, options)
-
-        def record(duration: int) -> None:
-            store.update(conn, fingerprinted(conn, attempt, duration), session.app_version)
-
-        if entry.file and not entry.file.transactional:
-            # CONCURRENTLY in the rollback of a `-- Transaction: none` file needs autocommit too.
-            duration = stepwise.run_outside_transaction(session, statements, attempt, record)
-        else:
-            duration = transactional.run_recorded(session, text, attempt, record)
+        duration = run_rollback(session, entry, text, statements, reason)
     return done(
         "rollback", entry.version, "rolled_back", duration_ms=duration, sql=redact.redact(text)
     )
 
 
-def _rollback_text(entry) -> str:
+def not_sql(text: str) -> str:
+    """Why Rollback text cannot run ('no Rollback SQL', a placeholder), or '' when it can."""
+    if not text or not discovery.has_statements(text):
+        return "no Rollback SQL"
+    if is_placeholder(text):
+        return f"a placeholder Rollback ({text.splitlines()[0].strip()!r}), not SQL"
+    return ""
+
+
+def rollback_statements(entry: plan.Entry, text: str) -> list:
+    """The Rollback's statements; InvalidMigration when it is not SQL or holds transaction
+    control, before anything runs."""
+    where = entry.file.path if entry.file else None
+    line = entry.file.header.lines.get("rollback") if entry.file else None
+    try:
+        statements = parse(text)
+    except InvalidMigration as exc:
+        raise InvalidMigration(f"the Rollback header is not SQL: {exc}", where, line) from exc
+    raise_all(transaction_problems(text, where or f"Rollback of {entry.version}", line))
+    return statements
+
+
+def run_rollback(session, entry: plan.Entry, text: str, statements: list, reason) -> int:
+    """Run one version's Rollback SQL and mark it rolled_back with its event; its duration.
+    MigrationFailed (recorded as a failed rollback event) when the SQL fails."""
+    conn = session.conn
+    attempt = store.Attempt(
+        version=entry.version,
+        action="rollback",
+        status="rolled_back",
+        started_at=utcnow(),
+        name=entry.name,
+        sql_text=text,
+        error_message=f"rolled back: {reason}" if reason else "rolled back",
+        reason=reason,
+    )
+
+    def record(duration: int) -> None:
+        store.update(conn, fingerprinted(conn, attempt, duration), session.app_version)
+
+    if entry.file and not entry.file.transactional:
+        # CONCURRENTLY in the rollback of a `-- Transaction: none` file needs autocommit too.
+        return stepwise.run_outside_transaction(session, statements, attempt, record)
+    return transactional.run_recorded(session, text, attempt, record)
+
+
+def rollback_text(entry) -> str:
     """The Rollback SQL to run: the ledger's copy, or the file's where the ledger's is masked.
 
     The ledger keeps rollback_sql with password literals masked (it is shown to auditors); a
@@ -113,8 +137,8 @@ def _rollback_text(entry) -> str:
 
 def baseline(files, database, version, options: Options, *, reason=None, force=False):
     """Mark every version up to `version` as baseline without running it (adopting a DB)."""
-    chosen = [m for m in files if m.number <= _number(version)]
-    if not any(m.number == _number(version) for m in files):
+    chosen = [m for m in files if m.number <= version_number(version)]
+    if not any(m.number == version_number(version) for m in files):
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
     with locked(database, options.lock_wait) as (conn, guard):
         rows = store.read_rows(conn)
@@ -201,14 +225,14 @@ def accept_checksum(files, database, version, options: Options, *, reason=None):
 
 
 def _entry(entries: list[plan.Entry], version: str) -> plan.Entry:
-    number = _number(version)
+    number = version_number(version)
     for entry in entries:
         if entry.number == number and entry.row:
             return entry
     raise RefusedRequest(f"version {version} has no row in schema_migrations")
 
 
-def _refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
+def refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
     for entry in entries:
         if entry.status == "running" and entry.version not in allow:
             raise RefusedRequest(
@@ -217,7 +241,7 @@ def _refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
             )
 
 
-def _number(version: str) -> int:
+def version_number(version: str) -> int:
     if not str(version).isdigit():
         raise RefusedRequest(f"{version!r} is not a version number such as 003")
     return int(version)

@@ -15,7 +15,12 @@ from schema_audit.ledger import store
 
 
 def rehearse(
-    session: Session, migrations: list[MigrationFile], tracer=None, sandbox: Session | None = None
+    session: Session,
+    migrations: list[MigrationFile],
+    tracer=None,
+    sandbox: Session | None = None,
+    *,
+    reason: str | None = None,
 ) -> list[Outcome]:
     """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
@@ -23,7 +28,8 @@ def rehearse(
     files before it, exactly as in a real run; it stops at the first failure. With a
     `trace.Tracer` each file runs statement by statement and its event keeps the trace.
     With `sandbox` (a Session on a connection logged in as the dry-run role) the files run
-    there; `session` records the events after that transaction rolled back.
+    there; `session` records the events after that transaction rolled back. `reason` goes on
+    each event (a rehearsed rollback says so).
     """
     conn = session.conn
     started = datetime.now(timezone.utc)
@@ -40,6 +46,7 @@ def rehearse(
             error_message=outcome.error,
             sqlstate=outcome.sqlstate,
             trace=traces.get(outcome.version),
+            reason=reason,
         )
         store.record_event(conn, attempt, session.app_version)
     if escaped:
