@@ -326,6 +326,57 @@ def test_rollback(database, folder):
     assert events(database)[-1] == ("003", "rollback", "rolled_back")
 
 
+def test_rollback_to(database, folder):
+    """Rolls back every version above the one given, newest first; a dry run changes nothing."""
+    api.run_pending(folder, database.alias)
+    rehearsed = api.rollback_to("001", folder, database.alias, dry_run=True)
+    assert rehearsed["rehearsed"] and rehearsed["current_version"] == "003"
+    assert [(i["version"], i["status"]) for i in rehearsed["rollbacks"]] == [
+        ("003", "completed"),
+        ("002", "completed"),
+    ]
+    assert {"b", "c"} <= database.tables()
+    result = api.rollback_to("001", folder, database.alias, reason="bad release")
+    assert {k: result[k] for k in ("action", "version", "rehearsed", "successful", "failed")} == {
+        "action": "rollback_to",
+        "version": "001",
+        "rehearsed": False,
+        "successful": 2,
+        "failed": 0,
+    }
+    assert [(i["version"], i["sql"]) for i in result["rollbacks"]] == [
+        ("003", "DROP TABLE c;"),
+        ("002", "DROP TABLE b;"),
+    ]
+    assert result["errors"] == [] and result["current_version"] == "001"
+    assert ledger(database) == [
+        ("001", "completed"),
+        ("002", "rolled_back"),
+        ("003", "rolled_back"),
+    ]
+    assert events(database)[-2:] == [
+        ("003", "rollback", "rolled_back"),
+        ("002", "rollback", "rolled_back"),
+    ]
+
+
+def test_show(database, folder):
+    """A pending file as it will run; once applied, what it ran and no drift. Reads only."""
+    pending = api.show("002", folder, database.alias, lock_timeout="2s", lock_retries=0)
+    assert pending["status"] == "pending" and pending["ran"] is None
+    assert pending["session_prefix"] == (
+        "SET LOCAL lock_timeout = '2s'; SET LOCAL statement_timeout = '0'; "
+    )
+    assert pending["lock_retry"]["retries"] == 0 and pending["rollback"] == "DROP TABLE b;"
+    assert "CREATE TABLE b (id int);" in pending["sql"]
+    assert database.tables() == set()
+    api.run_pending(folder, database.alias)
+    applied = api.show("002", folder, database.alias)
+    assert applied["status"] == "completed" and applied["drift"] is None
+    assert applied["ran"]["sql_text"] == pending["sql"]
+    assert applied["ran"]["checksum"] == sums(folder)["002"]
+
+
 def test_baseline(database, folder):
     """On a database built by other means, marks versions up to one as baseline, unrun."""
     with database.connect() as conn:
