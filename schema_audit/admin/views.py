@@ -23,6 +23,7 @@ from schema_audit.engine import approvals
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 from schema_audit.files import redact
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 from schema_audit.models import MigrationEvent, SchemaMigration
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,11 @@ def _ledger_report(database: str = "default") -> dict:
     events = MigrationEvent.objects.using(database)
     counts = dict(rows.values_list("status").annotate(n=Count("pk")).order_by())
     keyed = rows.alias(version_key=version_key())
-    current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
+    current = (
+        keyed.filter(status__in=(Status.COMPLETED, Status.BASELINE))
+        .order_by("-version_key")
+        .first()
+    )
     slowest = rows.filter(duration_ms__isnull=False).order_by("-duration_ms", "-applied_at")
     return {
         "counts": [

@@ -23,6 +23,7 @@ from schema_audit.exceptions import (
     SchemaAuditError,
 )
 from schema_audit.integrity import fleet_evidence
+from schema_audit.ledger.terms import Status
 
 # The options besides the mode that a resumed run carries over.
 _CARRIED = (
@@ -31,7 +32,7 @@ _CARRIED = (
     "format",
 )
 _WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}
-_APPLIED = ("completed", "baseline")
+_APPLIED = (Status.COMPLETED, Status.BASELINE)
 
 
 def is_fleet(targets: list[str]) -> bool:
@@ -128,7 +129,7 @@ def span(result: dict | None) -> tuple[str, str, str]:
         return "", "", ""
     now = result.get("current_version") or "none"
     if "applied" in result:
-        done = {a["version"] for a in result["applied"] if a["status"] == "completed"}
+        done = {a["version"] for a in result["applied"] if a["status"] == Status.COMPLETED}
         before = [
             m["version"]
             for m in result.get("migrations", [])

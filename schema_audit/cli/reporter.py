@@ -12,6 +12,7 @@ from schema_audit.engine import approvals
 from schema_audit.engine.outcome import Outcome
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger.terms import Action, Status
 
 OK, FAIL = "✓", "✗"
 
@@ -113,7 +114,7 @@ class Reporter(IntegrityReport, DeployReport):
 
     def check(self, status: dict, code: int) -> None:
         """The verdict: up to date (0), pending (1), or drift, failed or dirty (2)."""
-        failed = [m for m in status["migrations"] if m["status"] == "failed"]
+        failed = [m for m in status["migrations"] if m["status"] == Status.FAILED]
         for m in failed:
             self.err.write(
                 self.style.ERROR(f"{m['version']} {m['name']}: failed: {m['error_message']}")
@@ -132,9 +133,9 @@ class Reporter(IntegrityReport, DeployReport):
         """One line per file of a dry run, and which would fail."""
         for item in result["dry_run"]:
             label = f"{item['version']} {item['name']}"
-            if item["status"] == "completed":
+            if item["status"] == Status.COMPLETED:
                 self.out.write(f"{self.style.SUCCESS(OK)} {label}  {item['duration_ms']} ms  ok")
-            elif item["status"] == "failed":
+            elif item["status"] == Status.FAILED:
                 where = f"{item['file']}:{item['line']}" if item["line"] else item["file"]
                 self.out.write(
                     f"{self.style.ERROR(FAIL)} {label}  {item['duration_ms']} ms  FAILS"
@@ -156,14 +157,14 @@ class Reporter(IntegrityReport, DeployReport):
         """The outcome of --rollback, --baseline, --repair, --accept-checksum or --patch."""
         version, status = result["version"], result["status"]
         lines = {
-            "rollback": f"Rolled back {version} in {result.get('duration_ms')} ms; it is "
+            Action.ROLLBACK: f"Rolled back {version} in {result.get('duration_ms')} ms; it is "
             "rolled_back and will not run again. Ship the fix as a new version.",
-            "baseline": f"Marked {len(result.get('versions', []))} version(s) as baseline "
+            Action.BASELINE: f"Marked {len(result.get('versions', []))} version(s) as baseline "
             f"({', '.join(result.get('versions', []))}); later versions will run.",
-            "repair": f"{version}: {result.get('previous')} -> {status}.",
-            "accept_checksum": f"{version}: checksum {status}"
+            Action.REPAIR: f"{version}: {result.get('previous')} -> {status}.",
+            Action.ACCEPT_CHECKSUM: f"{version}: checksum {status}"
             + (f" ({result.get('checksum', '')[:12]}…)." if status == "accepted" else "."),
-            "patch": f"Applied patch {version} in {result.get('duration_ms')} ms "
+            Action.PATCH: f"Applied patch {version} in {result.get('duration_ms')} ms "
             f"(checksum {result.get('checksum', '')[:12]}…); recorded as a patch event.",
         }
         self.out.write(self.style.SUCCESS(OK) + " " + lines[result["action"]])

@@ -24,8 +24,10 @@ from schema_audit.exceptions import InvalidMigration, MigrationFailed, RefusedRe
 from schema_audit.files import discovery, redact
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Action, Status
 
-ROLLBACK_FROM = ("completed", "baseline")
+ROLLBACK_FROM = (Status.COMPLETED, Status.BASELINE)
+MARKS = (Status.COMPLETED, Status.FAILED)  # what a repair may set
 # Tables a user created: anything outside the catalogs except the ledger's own two tables.
 _USER_TABLES_SQL = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -66,8 +68,8 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
         raise_all(transaction_problems(text, where or f"Rollback of {entry.version}", line))
         attempt = store.Attempt(
             version=entry.version,
-            action="rollback",
-            status="rolled_back",
+            action=Action.ROLLBACK,
+            status=Status.ROLLED_BACK,
             started_at=utcnow(),
             name=entry.name,
             sql_text=text,
@@ -85,7 +87,11 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
         else:
             duration = transactional.run_recorded(session, text, attempt, record)
     return done(
-        "rollback", entry.version, "rolled_back", duration_ms=duration, sql=redact.redact(text)
+        Action.ROLLBACK,
+        entry.version,
+        Status.ROLLED_BACK,
+        duration_ms=duration,
+        sql=redact.redact(text),
     )
 
 
@@ -118,7 +124,7 @@ def baseline(files, database, version, options: Options, *, reason=None, force=F
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
     with locked(database, options.lock_wait) as (conn, guard):
         rows = store.read_rows(conn)
-        applied = [r for r in rows.values() if r["status"] in (*store.APPLIED, "running")]
+        applied = [r for r in rows.values() if r["status"] in (*store.APPLIED, Status.RUNNING)]
         if applied:
             newest = max(applied, key=lambda r: int(r["version"]))
             raise RefusedRequest(
@@ -136,29 +142,30 @@ def baseline(files, database, version, options: Options, *, reason=None, force=F
         with conn.transaction():
             for m in chosen:
                 attempt = file_attempt(
-                    m, started, None, status="baseline", action="baseline", reason=reason
+                    m, started, None, status=Status.BASELINE, action=Action.BASELINE, reason=reason
                 )
                 if m is chosen[-1]:  # the schema the baseline adopts
                     attempt = fingerprinted(conn, attempt, None)
                 store.record(conn, attempt, "")
-    return done("baseline", version, "baseline", versions=[m.version for m in chosen])
+    return done(Action.BASELINE, version, Status.BASELINE, versions=[m.version for m in chosen])
 
 
 def repair(files, database, version, mark, options: Options, *, reason=None):
     """Resolve a running (dirty) row, or mark a failed one completed after a manual fix."""
-    if mark not in ("completed", "failed"):
+    if mark not in MARKS:
         raise RefusedRequest(f"--mark {mark!r}: choose completed or failed")
     with locked(database, options.lock_wait) as (conn, guard):
         entry = _entry(plan.reconcile(files, store.read_rows(conn)), version)
-        if not (entry.status == "running" or entry.status == "failed" and mark == "completed"):
+        fixed_by_hand = entry.status == Status.FAILED and mark == Status.COMPLETED
+        if not (entry.status == Status.RUNNING or fixed_by_hand):
             raise RefusedRequest(
                 f"--repair {version}: it is {entry.status}, not running; repair resolves a row "
                 "a crashed run left running (or marks a failed one completed)"
             )
-        message = None if mark == "completed" else f"marked failed by repair: {reason or ''}"
+        message = None if mark == Status.COMPLETED else f"marked failed by repair: {reason or ''}"
         attempt = store.Attempt(
             version=entry.version,
-            action="repair",
+            action=Action.REPAIR,
             status=mark,
             started_at=utcnow(),
             error_message=message.rstrip(": ") if message else None,
@@ -166,7 +173,7 @@ def repair(files, database, version, mark, options: Options, *, reason=None):
         )
         # A repair follows a fix by hand: the schema it leaves is the new reference.
         store.update(conn, fingerprinted(conn, attempt, None), "")
-    return done("repair", entry.version, mark, previous=entry.status)
+    return done(Action.REPAIR, entry.version, Status(mark), previous=entry.status)
 
 
 def accept_checksum(files, database, version, options: Options, *, reason=None):
@@ -184,10 +191,10 @@ def accept_checksum(files, database, version, options: Options, *, reason=None):
             )
         old = (entry.row.get("checksum") or "").strip()
         if old == entry.file.checksum:
-            return done("accept_checksum", entry.version, "unchanged", checksum=old)
+            return done(Action.ACCEPT_CHECKSUM, entry.version, "unchanged", checksum=old)
         attempt = store.Attempt(
             version=entry.version,
-            action="accept_checksum",
+            action=Action.ACCEPT_CHECKSUM,
             status=entry.status,
             started_at=utcnow(),
             checksum=entry.file.checksum,
@@ -196,7 +203,11 @@ def accept_checksum(files, database, version, options: Options, *, reason=None):
         )
         store.update(conn, attempt, "", keep_message=True)
     return done(
-        "accept_checksum", entry.version, "accepted", previous=old, checksum=entry.file.checksum
+        Action.ACCEPT_CHECKSUM,
+        entry.version,
+        "accepted",
+        previous=old,
+        checksum=entry.file.checksum,
     )
 
 
@@ -210,7 +221,7 @@ def _entry(entries: list[plan.Entry], version: str) -> plan.Entry:
 
 def _refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
     for entry in entries:
-        if entry.status == "running" and entry.version not in allow:
+        if entry.status == Status.RUNNING and entry.version not in allow:
             raise RefusedRequest(
                 f"{entry.version} {entry.name} is marked running (a run stopped inside it); "
                 f"check the schema, then run --repair {entry.version} --mark completed (or failed)"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger.store import APPLIED, DELETED
+from schema_audit.ledger.terms import Action, Status
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Entry:
     @property
     def status(self) -> str:
         """The ledger's status, or `pending` for a file never recorded."""
-        return self.row["status"] if self.row else "pending"
+        return self.row["status"] if self.row else Status.PENDING
 
     @property
     def number(self) -> int:
@@ -41,12 +42,12 @@ class Plan:
     @property
     def current_version(self) -> str | None:
         """Highest version whose row is completed or baseline."""
-        done = [e for e in self.entries if e.status in ("completed", "baseline")]
+        done = [e for e in self.entries if e.status in (Status.COMPLETED, Status.BASELINE)]
         return max(done, key=lambda e: e.number).version if done else None
 
 
 # Events whose checksum is the one the row must carry afterwards.
-_CHECKSUM_ACTIONS = ("apply", "accept_checksum", "baseline")
+_CHECKSUM_ACTIONS = (Action.APPLY, Action.ACCEPT_CHECKSUM, Action.BASELINE)
 
 
 def edited_row(row: dict) -> str:
@@ -57,13 +58,13 @@ def edited_row(row: dict) -> str:
     if row["status"] == DELETED:
         return f"row deleted from schema_migrations, but {_last(event)} applied it{_RESTORE}"
     # A `running` row is the dirty state reported on its own; other actions own their statuses.
-    if event["action"] == "apply" and row["status"] not in (event["status"], "running"):
+    if event["action"] == Action.APPLY and row["status"] not in (event["status"], Status.RUNNING):
         return f"row says {row['status']} but {_last(event)} says {event['status']}{_RESTORE}"
     recorded = (row.get("checksum") or "").strip()
     logged = (event.get("checksum") or "").strip()
     if (
         event["action"] in _CHECKSUM_ACTIONS
-        and event["status"] == "completed"
+        and event["status"] == Status.COMPLETED
         and row["status"] in APPLIED
         and logged
         and recorded != logged
@@ -130,7 +131,7 @@ def build_plan(
         f"{e.version} {e.name}: marked running, a run stopped inside this non-transactional "
         f"migration. Check the schema, then run --repair {e.version} --mark completed (or failed)"
         for e in entries
-        if e.status == "running"
+        if e.status == Status.RUNNING
     ]
     limit = _target_number(target, entries)
     applied = [e for e in entries if e.status in APPLIED]
@@ -138,7 +139,9 @@ def build_plan(
     pending = [
         e.file
         for e in entries
-        if e.file and e.status in ("pending", "failed") and (limit is None or e.number <= limit)
+        if e.file
+        and e.status in (Status.PENDING, Status.FAILED)
+        and (limit is None or e.number <= limit)
     ]
     if not out_of_order:
         problems += [

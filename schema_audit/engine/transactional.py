@@ -29,6 +29,7 @@ from schema_audit.exceptions import ESCAPED, DatabaseUnavailable, TransactionEsc
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 
 @dataclasses.dataclass
@@ -71,7 +72,7 @@ def apply(
     except TransactionEscaped as exc:
         attempt = session.attempt(migration, started, elapsed_ms(clock))
         session.fail(attempt, exc, ESCAPED, migration=migration)
-    outcome = Outcome(migration.version, migration.name, "completed", duration)
+    outcome = Outcome(migration.version, migration.name, Status.COMPLETED, duration)
     session.progress("done", migration, outcome)
     return outcome
 

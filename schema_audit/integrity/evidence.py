@@ -25,6 +25,7 @@ from schema_audit import conf, csv_safe
 from schema_audit.files import discovery, redact
 from schema_audit.integrity import bundle, bundle_signatures, fingerprint
 from schema_audit.ledger import authorship, chain, store
+from schema_audit.ledger.terms import Status
 
 FORMAT = "uap-evidence/1"
 MANIFEST = bundle.MANIFEST
@@ -83,7 +84,7 @@ def members(
             "file": member,
             "checksum": migration.checksum,
             "ledger_checksum": (row.get("checksum") or "").strip() or None,
-            "status": row.get("status") or "pending",
+            "status": row.get("status") or Status.PENDING,
         }
         if text != migration.sql:
             # The checksum stays the file's as written; the shipped text is checked by its own.

@@ -62,6 +62,8 @@ from schema_audit.ledger.terms import (  # noqa: F401 (the ledger's public names
     ROW_NEUTRAL_ACTIONS,
     SCHEMA_ACTIONS,
     STATUSES,
+    Action,
+    Status,
 )
 
 # The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
@@ -162,7 +164,7 @@ FROM (
       AND NOT EXISTS (SELECT 1 FROM {MIGRATIONS_TABLE} m WHERE m.version = e.version)
     ORDER BY version, id DESC
 ) orphan
-WHERE status = 'completed' AND action IN ('apply', 'baseline')
+WHERE status = '{Status.COMPLETED}' AND action IN ('{Action.APPLY}', '{Action.BASELINE}')
 """
 _EVENT_KEYS = {
     "event_id": "id",
