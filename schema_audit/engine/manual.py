@@ -102,7 +102,7 @@ def _rollback_text(entry) -> str:
     masked copy would set the password to the mask, so the real text comes from the file,
     whose checksum the drift check has matched with the applied one.
     """
-    stored = (entry.row.get("rollback_sql") or "").strip()
+    stored = (entry.row.rollback_sql or "").strip()
     from_file = entry.file.header.rollback.strip() if entry.file else ""
     if not stored:
         return from_file
@@ -124,12 +124,12 @@ def baseline(files, database, version, options: Options, *, reason=None, force=F
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
     with locked(database, options.lock_wait) as (conn, guard):
         rows = store.read_rows(conn)
-        applied = [r for r in rows.values() if r["status"] in (*store.APPLIED, Status.RUNNING)]
+        applied = [r for r in rows.values() if r.status in (*store.APPLIED, Status.RUNNING)]
         if applied:
-            newest = max(applied, key=lambda r: int(r["version"]))
+            newest = max(applied, key=lambda r: int(r.version))
             raise RefusedRequest(
                 f"--baseline {version}: this database already has history (version "
-                f"{newest['version']} is {newest['status']}); baseline only adopts a database "
+                f"{newest.version} is {newest.status}); baseline only adopts a database "
                 "that has no applied versions"
             )
         user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE, store.ACCESS_TABLE)
@@ -189,7 +189,7 @@ def accept_checksum(files, database, version, options: Options, *, reason=None):
             raise RefusedRequest(
                 f"--accept-checksum {version}: its file is missing; restore it first"
             )
-        old = (entry.row.get("checksum") or "").strip()
+        old = (entry.row.checksum or "").strip()
         if old == entry.file.checksum:
             return done(Action.ACCEPT_CHECKSUM, entry.version, "unchanged", checksum=old)
         attempt = store.Attempt(

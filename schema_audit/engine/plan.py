@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
 from schema_audit.ledger.terms import Action, Status
 
@@ -17,13 +18,13 @@ class Entry:
     version: str
     name: str
     file: MigrationFile | None
-    row: dict | None
+    row: LedgerRow | None
     drift: str = ""
 
     @property
     def status(self) -> str:
         """The ledger's status, or `pending` for a file never recorded."""
-        return self.row["status"] if self.row else Status.PENDING
+        return self.row.status if self.row else Status.PENDING
 
     @property
     def number(self) -> int:
@@ -50,22 +51,22 @@ class Plan:
 _CHECKSUM_ACTIONS = (Action.APPLY, Action.ACCEPT_CHECKSUM, Action.BASELINE)
 
 
-def edited_row(row: dict) -> str:
+def edited_row(row: LedgerRow) -> str:
     """Why a ledger row disagrees with its last event (edited by hand), or '' when it agrees."""
-    event = row.get("last_event")
+    event = row.last_event
     if not event:
         return ""  # rows older than the event log have nothing to be compared with
-    if row["status"] == DELETED:
+    if row.status == DELETED:
         return f"row deleted from schema_migrations, but {_last(event)} applied it{_RESTORE}"
     # A `running` row is the dirty state reported on its own; other actions own their statuses.
-    if event["action"] == Action.APPLY and row["status"] not in (event["status"], Status.RUNNING):
-        return f"row says {row['status']} but {_last(event)} says {event['status']}{_RESTORE}"
-    recorded = (row.get("checksum") or "").strip()
-    logged = (event.get("checksum") or "").strip()
+    if event.action == Action.APPLY and row.status not in (event.status, Status.RUNNING):
+        return f"row says {row.status} but {_last(event)} says {event.status}{_RESTORE}"
+    recorded = (row.checksum or "").strip()
+    logged = (event.checksum or "").strip()
     if (
-        event["action"] in _CHECKSUM_ACTIONS
-        and event["status"] == Status.COMPLETED
-        and row["status"] in APPLIED
+        event.action in _CHECKSUM_ACTIONS
+        and event.status == Status.COMPLETED
+        and row.status in APPLIED
         and logged
         and recorded != logged
     ):
@@ -76,8 +77,8 @@ def edited_row(row: dict) -> str:
     return ""
 
 
-def _last(event: dict) -> str:
-    return f"its last event (#{event['id']}, {event['action']})"
+def _last(event: LastEvent) -> str:
+    return f"its last event (#{event.id}, {event.action})"
 
 
 _RESTORE = (
@@ -86,40 +87,40 @@ _RESTORE = (
 )
 
 
-def drift_of(file: MigrationFile | None, row: dict | None) -> str:
+def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str:
     """Why a version's row no longer matches disk or its own history, or '' when it does."""
     if not row:
         return ""
     edited = edited_row(row)
-    if edited or row["status"] not in APPLIED:
+    if edited or row.status not in APPLIED:
         return edited
     if file is None:
         return "applied, but its file is missing from the migrations directory"
-    recorded = (row.get("checksum") or "").strip()
+    recorded = (row.checksum or "").strip()
     if recorded and recorded != file.checksum:
         return (
             f"file changed since it was applied (checksum {recorded[:12]}… recorded, "
-            f"{file.checksum[:12]}… on disk); restore it or run --accept-checksum {row['version']}"
+            f"{file.checksum[:12]}… on disk); restore it or run --accept-checksum {row.version}"
         )
     return ""
 
 
-def reconcile(files: list[MigrationFile], rows: dict[str, dict]) -> list[Entry]:
+def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[Entry]:
     """Every version on disk or in the ledger, ordered numerically, with its drift."""
     by_number = {f.number: f for f in files}
     row_by_number = {int(v): r for v, r in rows.items() if v.isdigit()}
     entries = []
     for number in sorted(set(by_number) | set(row_by_number)):
         file, row = by_number.get(number), row_by_number.get(number)
-        version = row["version"] if row else file.version
-        name = file.name if file else (row.get("name") or "")
+        version = row.version if row else file.version
+        name = file.name if file else (row.name or "")
         entries.append(Entry(version, name, file, row, drift_of(file, row)))
     return entries
 
 
 def build_plan(
     files: list[MigrationFile],
-    rows: dict[str, dict],
+    rows: dict[str, LedgerRow],
     *,
     target: str | None = None,
     out_of_order: bool = False,

@@ -16,8 +16,8 @@ def completed(database: str) -> list[dict]:
     """Ledger rows whose status is completed, ordered by version."""
     with db.open_connection(database, "read") as conn:
         rows = store.read_rows(conn)
-    done = [row for row in rows.values() if row["status"] == Status.COMPLETED]
-    return sorted(done, key=lambda row: int(row["version"]))
+    done = [row for row in rows.values() if row.status == Status.COMPLETED]
+    return [row.as_dict() for row in sorted(done, key=lambda row: int(row.version))]
 
 
 def pending(files: list[MigrationFile], database: str) -> list[dict]:

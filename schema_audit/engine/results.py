@@ -8,6 +8,7 @@ from schema_audit.engine.outcome import Outcome
 from schema_audit.engine.plan import Plan
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import terms
+from schema_audit.ledger.rows import LedgerRow
 
 
 def file_dict(migration: MigrationFile, status: str = terms.Status.PENDING) -> dict:
@@ -24,18 +25,17 @@ def file_dict(migration: MigrationFile, status: str = terms.Status.PENDING) -> d
 
 
 def _entry_dict(entry) -> dict:
-    row = entry.row or {}
+    row = entry.row or LedgerRow(entry.version, terms.Status.PENDING)  # a file never recorded
     return {
         "version": entry.version,
         "name": entry.name,
         "status": entry.status,
         "on_disk": entry.file is not None,
-        "applied_at": row["applied_at"].isoformat() if row.get("applied_at") else None,
-        "duration_ms": row.get("duration_ms"),
-        "checksum": (row.get("checksum") or "").strip()
-        or (entry.file.checksum if entry.file else None),
+        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+        "duration_ms": row.duration_ms,
+        "checksum": (row.checksum or "").strip() or (entry.file.checksum if entry.file else None),
         "drift": entry.drift or None,
-        "error_message": row.get("error_message"),
+        "error_message": row.error_message,
     }
 
 
