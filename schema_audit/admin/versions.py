@@ -11,7 +11,16 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from schema_audit.admin import approval_views, audited, filters, fleet, queries, traces, views
+from schema_audit.admin import (
+    approval_views,
+    audited,
+    filters,
+    findings,
+    fleet,
+    queries,
+    traces,
+    views,
+)
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -243,7 +252,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         return format_html(
             '<code>{}</code><br><span class="uap-badge uap-drift">drift</span> {}',
             (obj.checksum or "").strip(),
-            reason,
+            findings.html(reason),
         )
 
     @admin.display(description="file")

@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from schema_audit import conf
+from schema_audit import conf, remedies
 from schema_audit import db as postgres
 from schema_audit.cli import terminal
 from schema_audit.cli.integrity import dump_json
@@ -82,7 +82,8 @@ def _work(mode: Mode, options: dict, bundles: dict):
         try:
             result, code = mode.run(mine)
         except SchemaAuditError as exc:
-            return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=str(exc))
+            error = remedies.for_command(exc)
+            return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=error)
         except psycopg.OperationalError as exc:
             # A connection lost where no layer below turned it into DatabaseUnavailable: this
             # target is unreachable, the others go on.

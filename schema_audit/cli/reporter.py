@@ -5,6 +5,7 @@ Each mode's renderer writes its result (cli/modes.py decides the exit code and w
 
 from __future__ import annotations
 
+from schema_audit import remedies
 from schema_audit.cli import terminal
 from schema_audit.cli.deploy import DeployReport
 from schema_audit.cli.integrity import IntegrityReport, dump_json
@@ -183,13 +184,14 @@ class Reporter(IntegrityReport, DeployReport):
         )
 
     def error(self, exc: SchemaAuditError) -> int:
-        """An error that stopped the command, one line per problem it carries; its exit code."""
+        """An error that stopped the command, one line per problem it carries, each with its
+        remedy in the command's flags; its exit code."""
         problems = getattr(exc, "problems", None) or [exc]
         if self.as_json:
             errors = [_error_dict(problem, exc.exit_code) for problem in problems]
             self.out.write(dump_json({"errors": errors}))
         for problem in problems:
-            self.err.write(self.style.ERROR(f"error: {problem}"))
+            self.err.write(self.style.ERROR(f"error: {remedies.for_command(problem)}"))
         if len(problems) > 1:
             self.err.write(
                 self.style.ERROR(f"{len(problems)} problems; nothing was run. Fix them all.")
@@ -204,4 +206,4 @@ class Reporter(IntegrityReport, DeployReport):
 def _error_dict(problem: SchemaAuditError, exit_code: int) -> dict:
     """`{message, exit_code}`, with `file`, `line` and `reason` for a file's problem."""
     details = problem.as_dict() if hasattr(problem, "as_dict") else {}
-    return {**details, "message": str(problem), "exit_code": exit_code}
+    return {**details, "message": remedies.for_command(problem), "exit_code": exit_code}

@@ -25,6 +25,7 @@ from schema_audit.files import discovery, redact
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Action, Status
+from schema_audit.remedies import Fix, Remedy
 
 ROLLBACK_FROM = (Status.COMPLETED, Status.BASELINE)
 MARKS = (Status.COMPLETED, Status.FAILED)  # what a repair may set
@@ -51,13 +52,17 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
         if entry is not newest and not force:
             raise RefusedRequest(
                 f"--rollback {version}: {newest.version} was applied after it and may depend on "
-                f"it; roll back {newest.version} first, or pass --force"
+                f"it; roll back {newest.version} first",
+                remedy=Remedy(Fix.FORCE, ", or pass {fix}"),
             )
         text = _rollback_text(entry)
         if not text or not discovery.has_statements(text):
             raise RefusedRequest(
-                f"--rollback {entry.version}: its header has no Rollback SQL; undo it by hand "
-                "with --patch, or ship a new migration that reverts it"
+                f"--rollback {entry.version}: its header has no Rollback SQL",
+                remedy=Remedy(
+                    Fix.PATCH,
+                    "; undo it by hand with {fix}, or ship a new migration that reverts it",
+                ),
             )
         where = entry.file.path if entry.file else None
         line = entry.file.header.lines.get("rollback") if entry.file else None
@@ -112,8 +117,8 @@ def _rollback_text(entry) -> str:
         return from_file
     raise RefusedRequest(
         f"--rollback {entry.version}: its recorded Rollback SQL holds a masked password and "
-        "the file with the real text is not on disk (or differs); restore the file, or undo "
-        "it by hand with --patch"
+        "the file with the real text is not on disk (or differs); restore the file",
+        remedy=Remedy(Fix.PATCH, ", or undo it by hand with {fix}"),
     )
 
 
@@ -136,7 +141,8 @@ def baseline(files, database, version, options: Options, *, reason=None, force=F
         if not force and not conn.execute(_USER_TABLES_SQL, (list(user_tables),)).fetchone()[0]:
             raise RefusedRequest(
                 f"--baseline {version}: the database has no tables, so nothing is there to "
-                "adopt; run the migrations instead (or pass --force)"
+                "adopt; run the migrations instead",
+                remedy=Remedy(Fix.FORCE, " (or pass {fix})"),
             )
         started = utcnow()
         with conn.transaction():
@@ -223,8 +229,13 @@ def _refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
     for entry in entries:
         if entry.status == Status.RUNNING and entry.version not in allow:
             raise RefusedRequest(
-                f"{entry.version} {entry.name} is marked running (a run stopped inside it); "
-                f"check the schema, then run --repair {entry.version} --mark completed (or failed)"
+                f"{entry.version} {entry.name} is marked running (a run stopped inside it)",
+                remedy=Remedy(
+                    Fix.REPAIR,
+                    "; check the schema, then run {fix} (or failed)",
+                    entry.version,
+                    Status.COMPLETED,
+                ),
             )
 
 

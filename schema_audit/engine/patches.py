@@ -19,6 +19,7 @@ from schema_audit.files.header import parse_header
 from schema_audit.files.statements import parse, transaction_control
 from schema_audit.ledger import audit_log, store
 from schema_audit.ledger.terms import Action, Status
+from schema_audit.remedies import Fix, Remedy
 
 PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
 
@@ -34,8 +35,8 @@ def apply_patch(path, database, options: Options, *, reason=None, force=False):
         earlier = store.last_patch(conn, checksum)
         if earlier and not force:
             raise RefusedRequest(
-                f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}; "
-                "pass --force to run it again"
+                f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}",
+                remedy=Remedy(Fix.FORCE, "; pass {fix} to run it again"),
             )
         attempt = store.Attempt(
             version=path.name,

@@ -9,6 +9,7 @@ from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
 from schema_audit.ledger.terms import Action, Status
+from schema_audit.remedies import Advice, Fix, Remedy
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Plan:
 
     entries: list[Entry]
     pending: list[MigrationFile] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    # Each reads as the command prints it; `.message` and `.remedy` split it (remedies.py).
+    problems: list[Advice] = field(default_factory=list)
 
     @property
     def current_version(self) -> str | None:
@@ -87,7 +89,7 @@ _RESTORE = (
 )
 
 
-def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str:
+def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str | Advice:
     """Why a version's row no longer matches disk or its own history, or '' when it does."""
     if not row:
         return ""
@@ -98,9 +100,10 @@ def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str:
         return "applied, but its file is missing from the migrations directory"
     recorded = (row.checksum or "").strip()
     if recorded and recorded != file.checksum:
-        return (
+        return Advice(
             f"file changed since it was applied (checksum {recorded[:12]}… recorded, "
-            f"{file.checksum[:12]}… on disk); restore it or run --accept-checksum {row.version}"
+            f"{file.checksum[:12]}… on disk)",
+            Remedy(Fix.ACCEPT_CHECKSUM, "; restore it or run {fix}", row.version),
         )
     return ""
 
@@ -127,13 +130,8 @@ def build_plan(
 ) -> Plan:
     """The files to apply next, and the problems that must stop a run before it starts."""
     entries = reconcile(files, rows)
-    problems = [f"{e.version} {e.name}: {e.drift}" for e in entries if e.drift]
-    problems += [
-        f"{e.version} {e.name}: marked running, a run stopped inside this non-transactional "
-        f"migration. Check the schema, then run --repair {e.version} --mark completed (or failed)"
-        for e in entries
-        if e.status == Status.RUNNING
-    ]
+    problems = [_problem(e, e.drift) for e in entries if e.drift]
+    problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == Status.RUNNING]
     limit = _target_number(target, entries)
     applied = [e for e in entries if e.status in APPLIED]
     newest = max(applied, key=lambda e: e.number) if applied else None
@@ -146,12 +144,33 @@ def build_plan(
     ]
     if not out_of_order:
         problems += [
-            f"{m.version} {m.name}: pending but older than applied version {newest.version}; "
-            "renumber it, or pass --out-of-order to apply it anyway"
+            _problem(m, _out_of_order(newest.version))
             for m in pending
             if newest and m.number < newest.number
         ]
     return Plan(entries, pending, problems)
+
+
+def _dirty(version: str) -> Advice:
+    return Advice(
+        "marked running, a run stopped inside this non-transactional migration",
+        Remedy(
+            Fix.REPAIR, ". Check the schema, then run {fix} (or failed)", version, Status.COMPLETED
+        ),
+    )
+
+
+def _out_of_order(newest: str) -> Advice:
+    return Advice(
+        f"pending but older than applied version {newest}",
+        Remedy(Fix.OUT_OF_ORDER, "; renumber it, or pass {fix} to apply it anyway"),
+    )
+
+
+def _problem(subject: Entry | MigrationFile, finding: str) -> Advice:
+    """A finding about a version, as a plan's problem: `003 v1.2_name: <finding>`."""
+    prefix = f"{subject.version} {subject.name}: "
+    return finding.prefixed(prefix) if isinstance(finding, Advice) else Advice(prefix + finding)
 
 
 def _target_number(target: str | None, entries: list[Entry]) -> int | None:
