@@ -182,6 +182,7 @@ def _target_number(target: str | None, entries: list[Entry]) -> int | None:
 
 
 def ensure_runnable(plan: Plan) -> None:
-    """Raise RefusedRequest listing every problem, so nothing runs on a drifted or dirty DB."""
+    """Raise RefusedRequest listing every problem, so nothing runs on a drifted or dirty DB;
+    each problem reads as the command prints it (an Advice)."""
     if plan.problems:
         raise RefusedRequest("refusing to run:\n  " + "\n  ".join(plan.problems))

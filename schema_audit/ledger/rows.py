@@ -11,7 +11,10 @@ from schema_audit.ledger.terms import Action, Status
 
 def _known(enum: type[Status] | type[Action], value: str | None) -> str | None:
     """The member for a stored value; a value edited in by hand stays the text it is."""
-    return enum(value) if value in enum._value2member_map_ else value
+    try:
+        return enum(value)
+    except ValueError:
+        return value
 
 
 @dataclass(frozen=True)
