@@ -67,13 +67,16 @@ docs: install
 # Side by side with psql, dbmate, yoyo and sqitch on the PostgreSQL at 127.0.0.1:5432; installs
 # the peers itself and writes bench/results/latest.md; then the fleet figure (uap_migrate
 # --all-databases against a shell loop) into bench/results/fleet.md; then the SQL files in a
-# Django test database against uap_migrate on the same files (printed). Not part of `make test`.
+# Django test database against uap_migrate on the same files (printed); then writers' waits
+# while each tool applies an ALTER TABLE behind a long read (bench/results/live_traffic.md).
+# Not part of `make test`.
 BENCH_ARGS ?=
 bench: install
 	bash bench/install_peers.sh
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/test_databases.py
+	$(BIN)/python bench/live_traffic.py
 
 clean:
 	rm -rf $(VENV) .uap staticfiles .pytest_cache docs/_build

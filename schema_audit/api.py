@@ -83,14 +83,25 @@ def run_pending(
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
     progress: Progress | None = None,
+    lock_retries: int | None = None,
+    lock_retry_wait: float | None = None,
 ) -> dict:
     """Apply pending migrations in order; `{successful, failed, errors, migrations, ...}`.
 
-    Raises InvalidMigration or RefusedRequest before anything runs, LockTimeout or
-    DatabaseUnavailable when the database cannot be used; a failing file is reported in the
-    result (and recorded), not raised.
+    A file whose lock is not available within UAP_LOCK_RETRY_TIMEOUT runs again after a
+    growing wait, up to `lock_retries` more times (default UAP_LOCK_RETRIES) and
+    `lock_retry_wait` seconds of waiting (default UAP_LOCK_RETRY_WAIT); each failed attempt
+    is an event. Raises InvalidMigration or RefusedRequest before anything runs, LockTimeout
+    or DatabaseUnavailable when the database cannot be used; a failing file is reported in
+    the result (and recorded), not raised.
     """
-    options = Options.resolve(lock_wait, lock_timeout, statement_timeout)
+    options = Options.resolve(
+        lock_wait,
+        lock_timeout,
+        statement_timeout,
+        lock_retries=lock_retries,
+        lock_retry_wait=lock_retry_wait,
+    )
     result = operations.run_pending(
         _files(directory),
         database,

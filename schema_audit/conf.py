@@ -34,7 +34,10 @@ def _non_negative(kind: type) -> Callable[[object], float]:
     def convert(value: object):
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not a number")
-        number = kind(value)
+        try:
+            number = kind(value)
+        except OverflowError as exc:  # int(float("inf"))
+            raise ValueError(f"{value!r} is not a finite number") from exc
         if not math.isfinite(number):
             raise ValueError(f"{value!r} is not a finite number")
         if number < 0:
@@ -146,6 +149,17 @@ SETTINGS: dict[str, Setting] = {
     ),
     "UAP_SLOW_MIGRATION_MS": Setting(1000, _non_negative(int), "threshold of a slow migration"),
     "UAP_LOCK_TIMEOUT": Setting("10s", duration, "SET LOCAL lock_timeout in each migration"),
+    # Lock waits retried (engine/lock_retry.py): a transactional file waits at most
+    # UAP_LOCK_RETRY_TIMEOUT per attempt, then rolls back and runs again after a growing wait.
+    "UAP_LOCK_RETRIES": Setting(
+        10, _non_negative(int), "attempts after a lock timeout (55P03); 0: fail at the first"
+    ),
+    "UAP_LOCK_RETRY_TIMEOUT": Setting(
+        "100ms", duration, "lock_timeout of each attempt of a file that may be retried"
+    ),
+    "UAP_LOCK_RETRY_WAIT": Setting(
+        60.0, _non_negative(float), "seconds waited between a file's attempts, in all"
+    ),
     "UAP_STATEMENT_TIMEOUT": Setting("0", duration, "SET LOCAL statement_timeout (0: off)"),
     "UAP_LOCK_WAIT": Setting(60.0, _non_negative(float), "seconds to wait for another runner"),
     "UAP_APP_VERSION": Setting("", _text, "application version on every event"),

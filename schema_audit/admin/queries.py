@@ -92,13 +92,7 @@ def slow_threshold() -> int:
 
 def _disk_signature(folder: Path) -> tuple | None:
     try:
-        return tuple(
-            sorted(
-                (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-                for entry in os.scandir(folder)
-                if entry.name.endswith(".sql")
-            )
-        )
+        return _signature(folder)
     except OSError:
         return None  # discover() raises the precise error
 
@@ -118,6 +112,19 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files
+
+
+def _signature(folder: Path, inside: bool = False) -> tuple:
+    """Name, size and mtime of each `.sql` file, and of the files in each sub-folder (a diesel
+    migration is a folder, whose up.sql may be edited in place)."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if inside or entry.name.endswith(".sql"):
+                found.append((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns))
+            elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                found.append((entry.name, _signature(Path(entry.path), inside=True)))
+    return tuple(sorted(found, key=lambda item: item[0]))
 
 
 def shown_to_auditors(path: Path | str | None = None) -> str:

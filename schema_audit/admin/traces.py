@@ -41,6 +41,8 @@ def trace_html(trace: dict | None, event: MigrationEvent | None = None):
     if not trace:
         return EMPTY
     try:
+        if "lock_retry" in trace:
+            return _lock_retry_html(trace["lock_retry"])
         return _trace_html(trace, event)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError):
         # Anyone with INSERT on the event log can store any JSON there: the page still
@@ -80,6 +82,32 @@ def _trace_html(trace: dict, event: MigrationEvent | None):
         reasons,
         head,
         rows,
+    )
+
+
+_HOLDER_COLUMNS = ("pid", "application", "mode", "relation", "query_start")
+
+
+def _lock_retry_html(retry: dict):
+    """A failed attempt of a retried file: which attempt, and who held the lock it waited for."""
+    head = format_html_join("", "<th>{}</th>", ((c.replace("_", " "),) for c in _HOLDER_COLUMNS))
+    rows = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((str(h[c] or ""),) for c in _HOLDER_COLUMNS)),)
+            for h in retry["holders"]
+        ),
+    )
+    return format_html(
+        '<p id="lock-retry">Attempt {} of at most {}: the lock was not available within the '
+        "attempt's lock timeout, the file rolled back and ran again {} ms later.</p>"
+        "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+        int(retry["attempt"]),
+        int(retry["attempts"]),
+        int(retry["next_wait_ms"]),
+        head,
+        rows or format_html("<tr><td colspan=5>{}</td></tr>", "the holder had gone"),
     )
 
 

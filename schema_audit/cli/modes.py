@@ -252,7 +252,12 @@ APPLY = Mode(
     "apply",
     "apply every pending migration, each in its own transaction (no flag: the default)",
     call=lambda o: api.run_pending(
-        **_where(o), **_run_options(o), **_timeouts(o), progress=o.get("progress")
+        **_where(o),
+        **_run_options(o),
+        **_timeouts(o),
+        progress=o.get("progress"),
+        lock_retries=o["lock_retries"],
+        lock_retry_wait=o["lock_retry_wait"],
     ),
     render=Reporter.applied,
     exit_code=_failed_file,

@@ -50,6 +50,10 @@ class Reporter(IntegrityReport, DeployReport):
             return
         if self.tty:
             self.err.raw.write("\r\033[K", ending="")
+        if event == "retry":  # the file rolled back and runs again (a lock was held)
+            why = terminal.escape(outcome.error or "")
+            self.err.write(self.style.WARNING(f"… {migration.label}: {why}; retrying"))
+            return
         mark = self.style.SUCCESS(OK) if event == "done" else self.style.ERROR(FAIL)
         suffix = "" if event == "done" else "  FAILED"
         self.out.write(f"{mark} {migration.label}  {outcome.duration_ms} ms{suffix}")

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from schema_audit import conf, db
-from schema_audit.engine import approvals, plan, rehearsal, runner
+from schema_audit.engine import approvals, lock_retry, plan, rehearsal, runner
 from schema_audit.engine.options import Options
 from schema_audit.engine.outcome import Progress
 from schema_audit.engine.results import DryRunResult, RunResult
@@ -45,6 +45,7 @@ def run_pending(
         found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         plan.ensure_runnable(found)
         check_runnable(found.pending)
+        check_depends(conn, found.pending)
         if conf.UAP_REQUIRE_APPROVAL:
             approvals.ensure_approved(conn, found.pending)
         outcomes, errors, drift = [], [], None
@@ -82,6 +83,7 @@ def dry_run(
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
+        check_depends(conn, found.pending)
         session = session_for(conn, guard, options)
         with ExitStack() as stack:
             worker = conn
@@ -116,7 +118,19 @@ def session_for(
         statement_timeout=options.statement_timeout,
         progress=progress,
         guard=guard,
+        retry=options.retry,
+        retry_timeout=options.retry_timeout,
     )
+
+
+def check_depends(conn: psycopg.Connection, pending: list[discovery.MigrationFile]) -> None:
+    """Refuse, before anything runs, files whose `-- Depends:` names a Django migration that
+    is unknown or not applied on this database (engine/depends.py)."""
+    if any(migration.depends for migration in pending):
+        # Deferred: Django's migration loader is read only when a file names a migration.
+        from schema_audit.engine import depends
+
+        depends.check_depends(conn, pending)
 
 
 def check_runnable(pending: list[discovery.MigrationFile]) -> None:
@@ -131,6 +145,12 @@ def runnable_problems(pending: list[discovery.MigrationFile]) -> list[InvalidMig
     problems = []
     for migration in pending:
         problems += transaction_problems(migration.sql, migration.path)
+        try:  # `-- Lock-Retries:` must be a number before anything runs
+            lock_retry.RetryPolicy().for_file(
+                migration.header.get(lock_retry.HEADER), migration.path
+            )
+        except InvalidMigration as exc:
+            problems.append(exc)
         if not migration.transactional:
             try:
                 parse(migration.sql, migration.path)  # a syntax error stops the run up front

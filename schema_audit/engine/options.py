@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from schema_audit import conf, db
+from schema_audit.engine.lock_retry import RetryPolicy
 from schema_audit.engine.session import check_duration
+from schema_audit.exceptions import RefusedRequest
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,8 @@ class Options:
     lock_wait: float
     lock_timeout: str | None = None
     statement_timeout: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    retry_timeout: str = "100ms"
 
     @classmethod
     def resolve(
@@ -24,9 +29,13 @@ class Options:
         statement_timeout: str | None = None,
         *,
         timeouts: bool = True,
+        lock_retries: int | None = None,
+        lock_retry_wait: float | None = None,
     ) -> Options:
-        """The given values, else the run's lock wait and UAP_LOCK_WAIT, UAP_LOCK_TIMEOUT and
-        UAP_STATEMENT_TIMEOUT; InvalidMigration or InvalidConfiguration for a bad one.
+        """The given values, else the run's lock wait and UAP_LOCK_WAIT, UAP_LOCK_TIMEOUT,
+        UAP_STATEMENT_TIMEOUT, UAP_LOCK_RETRIES, UAP_LOCK_RETRY_WAIT and
+        UAP_LOCK_RETRY_TIMEOUT; InvalidMigration, RefusedRequest or InvalidConfiguration for
+        a bad one.
 
         Without `timeouts` (an operation that runs no SQL of a file) only the lock wait.
         """
@@ -38,7 +47,20 @@ class Options:
             statement_timeout=check_duration(
                 "--statement-timeout", statement_timeout or conf.UAP_STATEMENT_TIMEOUT
             ),
+            retry=retry_policy(lock_retries, lock_retry_wait),
+            retry_timeout=conf.UAP_LOCK_RETRY_TIMEOUT,
         )
+
+
+def retry_policy(retries: int | None, wait: float | None) -> RetryPolicy:
+    """--lock-retries and --lock-retry-wait, else UAP_LOCK_RETRIES and UAP_LOCK_RETRY_WAIT."""
+    retries = conf.UAP_LOCK_RETRIES if retries is None else retries
+    wait = conf.UAP_LOCK_RETRY_WAIT if wait is None else wait
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise RefusedRequest(f"--lock-retries {retries!r}: give a whole number, 0 or more")
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < math.inf:
+        raise RefusedRequest(f"--lock-retry-wait {wait!r}: give seconds, 0 or more")
+    return RetryPolicy(retries, float(wait))
 
 
 def dry_run_role(role: str | None) -> str:

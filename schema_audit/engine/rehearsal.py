@@ -113,6 +113,7 @@ def _in_savepoint(
         session.raise_if_lost(exc, migration)
         failed = tracer.failed if tracer else None
         text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
+        first += migration.first_line - 1  # the up part of another runner's file
         return Outcome(
             version,
             name,

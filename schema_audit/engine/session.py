@@ -19,6 +19,7 @@ from psycopg import pq, sql
 
 from schema_audit import conf, db
 from schema_audit.db import cancel
+from schema_audit.engine import lock_retry
 from schema_audit.engine.outcome import (
     Outcome,
     Progress,
@@ -57,6 +58,14 @@ def _set_config(name: str, value: str, local: bool = False) -> str:
     """`set_config(name, value, local)` without quote characters."""
     scope = "true" if local else "false"
     return f"pg_catalog.set_config({_quote_free(name)}, {_quote_free(value)}, {scope})"
+
+
+def _set_local(conn: psycopg.Connection, settings: list[tuple[str, str]]) -> str:
+    """`SET LOCAL name = 'value'; ` for each setting."""
+    return "".join(
+        sql.SQL("SET LOCAL {} = {}; ").format(sql.SQL(name), sql.Literal(value)).as_string(conn)
+        for name, value in settings
+    )
 
 
 def last_row(cursor: psycopg.Cursor) -> tuple:
@@ -107,9 +116,13 @@ class Session:
         app_version: str = "",
         progress: Progress | None = None,
         guard: Callable[[], None] | None = None,
+        retry: lock_retry.RetryPolicy | None = None,
+        retry_timeout: str = "100ms",
     ):
         self.conn = conn
         self.timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
+        self.retry = retry or lock_retry.RetryPolicy()
+        self.retry_timeout = retry_timeout
         # Called inside each file's transaction before it commits; raises to roll it back
         # (the runners' lock was lost, so committing could apply the file twice).
         self.guard = guard or (lambda: None)
@@ -120,12 +133,7 @@ class Session:
             ("lock_timeout", check_duration("--lock-timeout", lock_timeout)),
             ("statement_timeout", check_duration("--statement-timeout", statement_timeout)),
         ]
-        self.prefix = "".join(
-            sql.SQL("SET LOCAL {} = {}; ")
-            .format(sql.SQL(name), sql.Literal(value))
-            .as_string(conn)
-            for name, value in timeouts
-        )
+        self.prefix = _set_local(conn, timeouts)
         # Session-level twins for files that run outside a transaction.
         self.session_prefix = self.prefix.replace("SET LOCAL", "SET")
         self._init_restore(timeouts)
@@ -135,6 +143,15 @@ class Session:
         # tells whether the file had ended it, since BEGIN certainly ran.
         # The DDL audit's mark goes with it: the transaction's DDL is the runner's.
         self.begin = "BEGIN; " + self.prefix + self.marks.transaction + XACT
+        # A file that may be retried waits at most the short lock_timeout per attempt: an
+        # ALTER queued behind a long reader then holds the writers behind it only that long.
+        short = lock_retry.attempt_timeout(timeouts[0][1], check_duration("", retry_timeout))
+        self.retry_begin = (
+            "BEGIN; "
+            + _set_local(conn, [("lock_timeout", short), timeouts[1]])
+            + self.marks.transaction
+            + XACT
+        )
 
     def on(self, conn: psycopg.Connection) -> Session:
         """A Session with this one's timeouts, guard and progress on another connection (a
@@ -145,6 +162,8 @@ class Session:
             app_version=self.app_version,
             progress=self.progress,
             guard=self.guard,
+            retry=self.retry,
+            retry_timeout=self.retry_timeout,
         )
 
     def _init_restore(self, timeouts: list[tuple[str, str]]) -> None:

@@ -122,7 +122,8 @@ def _fail(
             f"running and the earlier ones are committed; the row stays running: check the "
             f"schema, then run --repair {migration.version} --mark failed (or completed)"
         ) from exc
-    line = error_line(exc, statement.text, statement.line) or statement.line
+    first = statement.line + migration.first_line - 1  # from the top of the file
+    line = error_line(exc, statement.text, first) or first
     done = f"statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
     parts = [
         describe_error(exc),

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 
 import psycopg
 from psycopg import pq
 
+from schema_audit.engine import lock_retry
 from schema_audit.engine.outcome import (
     Outcome,
     StatementCounter,
@@ -25,8 +26,14 @@ from schema_audit.engine.outcome import (
     failed_statement,
 )
 from schema_audit.engine.session import Session, last_row
-from schema_audit.exceptions import ESCAPED, DatabaseUnavailable, TransactionEscaped
+from schema_audit.exceptions import (
+    ESCAPED,
+    DatabaseUnavailable,
+    InvalidMigration,
+    TransactionEscaped,
+)
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.statements import parse
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Status
@@ -46,16 +53,43 @@ def apply(
 
     With `take_fingerprint` (the last file of a run) the event carries the schema
     fingerprint taken in the same transaction; a failure's event always carries one.
+
+    A lock not available within the attempt's short lock_timeout (55P03) rolls the file
+    back; it runs again after a growing, jittered wait while the session's RetryPolicy
+    (and the file's `-- Lock-Retries:` header) allow, each failed attempt an event of its
+    own (engine/lock_retry.py). The last attempt's failure is the file's.
     """
-    conn = session.conn
+    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
+    waits = list(policy.waits())
+    begin = session.retry_begin if waits else session.begin
     session.progress("start", migration, None)
     started = datetime.now(timezone.utc)
+    for number, wait in enumerate([*waits, None], start=1):
+        try:
+            return _attempt(session, migration, take_fingerprint, begin, started, wait is not None)
+        except lock_retry.Retry as retry:
+            lock_retry.record(session, migration, started, retry, number, len(waits) + 1, wait)
+            lock_retry.pause(wait, retry.error)
+            started = datetime.now(timezone.utc)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _attempt(
+    session: Session,
+    migration: MigrationFile,
+    take_fingerprint: bool,
+    begin: str,
+    started: datetime,
+    retry: bool,
+) -> Outcome:
+    """One attempt of the file; lock_retry.Retry when it met 55P03 and `retry` allows more."""
+    conn = session.conn
     clock = time.perf_counter()
     guarded = _Guarded()
     counter = StatementCounter(conn)
     try:
         with _rolled_back_on_error(session, guarded):
-            guarded.xact = last_row(conn.execute(session.begin, prepare=False))[0]
+            guarded.xact = last_row(conn.execute(begin, prepare=False))[0]
             last = last_row(counter.execute(migration.sql + session.after_file, prepare=False))
             # Only the last row is kept, and the cursor is let go: it holds the query (a big
             # file's text, twice), and the record below binds the text again.
@@ -68,6 +102,10 @@ def apply(
             )
             store.record_and_commit(conn, attempt, session.app_version)
     except psycopg.Error as exc:
+        if retry and lock_retry.is_lock_timeout(exc) and not connection_lost(conn, exc):
+            raise lock_retry.Retry(
+                exc, _statement(migration, counter.failed_at), elapsed_ms(clock)
+            ) from exc
         _fail(session, migration, started, elapsed_ms(clock), exc, counter.failed_at)
     except TransactionEscaped as exc:
         attempt = session.attempt(migration, started, elapsed_ms(clock))
@@ -120,17 +158,29 @@ def _fail(
         # ran, so parsing the file alone runs nothing either and gives PostgreSQL's own
         # message (`syntax error at end of input`, `unterminated ...`) and line.
         exc = _alone(session.conn, migration) or exc
-    line = error_line(exc, migration.sql)
+    # Lines count from the top of the file: another runner's layout runs the part after
+    # its `up` marker, which starts on `first_line`.
+    line = error_line(exc, migration.sql, migration.first_line)
     message = describe_error(exc)
     if line is None and failed_at is not None:
         # An error found while running names no position: the count of results before
         # it says which of the file's statements it was.
         found = failed_statement(migration.sql, failed_at)
         if found:
-            line = found[0]
-            message = f"{message}\nin the statement at line {found[0]}: {found[1]}"
+            line = found[0] + migration.first_line - 1
+            message = f"{message}\nin the statement at line {line}: {found[1]}"
     attempt = session.attempt(migration, started, duration)
     session.fail(attempt, exc, message, migration=migration, line=line)
+
+
+def _statement(migration: MigrationFile, index: int | None) -> str:
+    """The text of the file's `index`-th statement (the one that waited), else the file."""
+    if index is not None:
+        with suppress(InvalidMigration):
+            statements = parse(migration.sql)
+            if index < len(statements):
+                return statements[index].text
+    return migration.sql
 
 
 def _alone(conn: psycopg.Connection, migration: MigrationFile) -> psycopg.Error | None:

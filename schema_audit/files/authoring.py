@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import RefusedRequest
-from schema_audit.files import discovery
+from schema_audit.files import discovery, layouts
 from schema_audit.files.header import ROLLBACK_PLACEHOLDER
 from schema_audit.files.naming import in_git_work_tree, next_slot, slug
 
@@ -50,7 +50,9 @@ def write_next(
             '(e.g. uap_makemigration "add report index")'
         )
     directory.mkdir(parents=True, exist_ok=True)
-    slot = next_slot([path.name for path in discovery.sql_paths(directory)])
+    listing = layouts.scan(directory)
+    _refuse_foreign(listing)
+    slot = next_slot([path.name for path, _ in listing.sql])
     path = directory / slot.filename(words)
     header = header_text(
         text,
@@ -69,6 +71,20 @@ def write_next(
     except OSError as exc:
         raise RefusedRequest(f"cannot create {path}: {exc.strerror or exc}") from exc
     return NewMigration(path, slot.version, slot.name(words))
+
+
+def _refuse_foreign(listing: layouts.Scan) -> None:
+    """RefusedRequest in another runner's folder: a file of this runner's would mix layouts."""
+    diesel = any(layouts.DIESEL_RE.match(name) for name in listing.folders)
+    if not (listing.sql or diesel):
+        return
+    layout = layouts.detect(listing, discovery.sniff)
+    if layout != layouts.UAP:
+        raise RefusedRequest(
+            f"{listing.directory} is a {layout} folder, read as it is; a "
+            f"NNN_vX.Y_description.sql file would mix two layouts. Add the next migration "
+            f"as {layout} names it: {layouts.EXPECTED[layout]}"
+        )
 
 
 def header_text(

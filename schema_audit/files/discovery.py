@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration, raise_all
+from schema_audit.files import layouts
 from schema_audit.files.header import Header, parse_depends, parse_header
 from schema_audit.files.naming import FILENAME_RE, is_number, move_command, next_slot, renumbered
 
@@ -31,6 +32,9 @@ class MigrationFile:
     header: Header
     # A placeholder: a header and no statements. It applies as a recorded no-op.
     empty: bool = False
+    # The line of `path` where `sql` starts: a dbmate or goose file's up section starts
+    # at its marker, not at the top of the file.
+    first_line: int = 1
 
     @property
     def number(self) -> int:
@@ -333,30 +337,39 @@ def sql_paths(directory: Path | str) -> list[Path]:
 
 def _listing(directory: Path | str) -> list[tuple[Path, bool]]:
     """sql_paths, each with whether the listing shows a plain file (no stat call needed)."""
-    directory = Path(directory)
-    if not directory.exists():
-        raise InvalidMigration("migrations directory does not exist; check --dir", directory)
-    if not directory.is_dir():
-        raise InvalidMigration("is not a directory; --dir takes the migrations folder", directory)
-    try:
-        with os.scandir(directory) as entries:
-            found = [
-                (entry.name, entry.is_file(follow_symlinks=False))
-                for entry in entries
-                if entry.name.endswith(".sql") and not entry.name.startswith(".")
-            ]
-    except OSError as exc:
-        raise InvalidMigration(f"cannot list directory: {exc.strerror or exc}", directory) from exc
-    found.sort()
-    return [(directory / name, regular) for name, regular in found]
+    return layouts.scan(directory).sql
 
 
-def discover(directory: Path | str) -> list[MigrationFile]:
+def discover(directory: Path | str, layout: str | None = None) -> list[MigrationFile]:
     """Every migration in `directory`, ordered by version.
 
-    Every invalid file is reported at once (InvalidMigrations), so one run names them all.
+    `layout` (one of layouts.LAYOUTS) reads the folder as that runner's; by default it is
+    detected from the names in it. Every invalid file is reported at once
+    (InvalidMigrations), so one run names them all.
     """
-    listing = _listing(directory)
+    found, problems = collect(directory, layout)
+    raise_all(problems)
+    return found
+
+
+def collect(
+    directory: Path | str, layout: str | None = None
+) -> tuple[list[MigrationFile], list[InvalidMigration]]:
+    """discover's migrations and every problem found on the way (lint reports them all);
+    InvalidMigration at once for a folder that cannot be read as any one layout."""
+    listing = layouts.scan(directory)
+    chosen = layout or layouts.detect(listing, sniff)
+    if chosen == layouts.UAP:
+        found, problems = _collect_uap(listing.sql)
+    else:
+        from schema_audit.files import readers  # other runners' folders only
+
+        found, problems = readers.read(chosen, listing)
+    problems.sort(key=lambda problem: (str(problem.path), problem.line or 0))
+    return sorted(found, key=lambda migration: migration.number), problems
+
+
+def _collect_uap(listing: list[tuple[Path, bool]]) -> tuple[list, list[InvalidMigration]]:
     problems = duplicate_problems([path for path, _ in listing])
     found: dict[int, MigrationFile] = {}
     for path, regular in listing:
@@ -364,6 +377,11 @@ def discover(directory: Path | str) -> list[MigrationFile]:
         problems += trouble
         if migration and migration.number not in found:
             found[migration.number] = migration
-    problems.sort(key=lambda problem: (str(problem.path), problem.line or 0))
-    raise_all(problems)
-    return [found[number] for number in sorted(found)]
+    return list(found.values()), problems
+
+
+def sniff(path: Path) -> str:
+    """dbmate, goose or '' for a `<version>_<name>.sql` file, by the marker inside it."""
+    from schema_audit.files import readers
+
+    return readers.sniff(path)

@@ -180,3 +180,59 @@ def _controls(name: str, after: str, then: str) -> bool:
     if name == "ROLLBACK":  # ROLLBACK [WORK | TRANSACTION] TO a savepoint is harmless
         return not (after == "TO" or after in ("WORK", "TRANSACTION") and then == "TO")
     return False
+
+
+# Words that start or mark every statement PostgreSQL refuses inside a transaction block
+# (PreventInTransactionBlock); text without any of them holds none of those statements.
+_OUTSIDE_WORDS_RE = re.compile(
+    r"concurrently|vacuum|database|tablespace|system|cluster|subscription", re.IGNORECASE
+)
+_ALWAYS_OUTSIDE = frozenset(
+    {
+        "CreatedbStmt",
+        "DropdbStmt",
+        "CreateTableSpaceStmt",
+        "DropTableSpaceStmt",
+        "AlterSystemStmt",
+        "CreateSubscriptionStmt",
+        "DropSubscriptionStmt",
+    }
+)
+_WHOLE_DATABASE = frozenset({"REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"})
+
+
+def outside_transaction(text: str) -> bool:
+    """True when `text` holds a statement PostgreSQL refuses inside a transaction block
+    (CREATE INDEX CONCURRENTLY, VACUUM, CREATE DATABASE, ...), as its parser reads it.
+
+    Text that does not parse is left to the run, which reports the syntax error.
+    """
+    if not _OUTSIDE_WORDS_RE.search(text):
+        return False
+    from pglast import parser
+
+    try:
+        raw = parser.parse_sql(text)
+    except parser.ParseError:
+        return False
+    return any(_refused_in_transaction(item.stmt) for item in raw)
+
+
+def _refused_in_transaction(node) -> bool:
+    kind = type(node).__name__
+    if kind in _ALWAYS_OUTSIDE:
+        return True
+    if kind in ("IndexStmt", "DropStmt"):
+        return bool(node.concurrent)
+    if kind == "VacuumStmt":
+        return bool(node.is_vacuumcmd)
+    if kind == "ClusterStmt":
+        return node.relation is None
+    if kind == "ReindexStmt":
+        concurrently = any(p.defname == "concurrently" for p in node.params or ())
+        return concurrently or node.kind.name in _WHOLE_DATABASE
+    if kind == "AlterTableStmt":
+        return any(
+            getattr(getattr(cmd, "def_", None), "concurrent", False) for cmd in node.cmds or ()
+        )
+    return False

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from schema_audit.exceptions import InvalidMigration, InvalidMigrations
-from schema_audit.files import discovery
+from schema_audit.files import discovery, layouts
 from schema_audit.files.header import parse_header
 from schema_audit.files.statements import transaction_control
 from tests.conftest import UAP_MIGRATIONS, migration
@@ -318,16 +318,16 @@ def test_link_swapped_in_after_the_listing_is_not_read(uap, database, tmp_path, 
     outside.write_text(migration("001", "CREATE TABLE leaked (secret text);"))
     plain = folder / "001_v1.0_a.sql"
     plain.write_text(migration("001", "SELECT 1;"))
-    listing = discovery._listing
+    scan = layouts.scan
 
     def listed_then_swapped(directory):
-        found = listing(directory)
-        assert found == [(plain, True)]  # the listing says: a plain file
+        found = scan(directory)
+        assert found.sql == [(plain, True)]  # the listing says: a plain file
         plain.unlink()
         plain.symlink_to(outside)
         return found
 
-    monkeypatch.setattr(discovery, "_listing", listed_then_swapped)
+    monkeypatch.setattr(layouts, "scan", listed_then_swapped)
     result = uap(directory=folder)
     assert result.code == 2
     assert "001_v1.0_a.sql: is a symbolic link to a file outside the migrations" in result.err

@@ -17,6 +17,7 @@ FIXTURES = DATA / "lint"
 EXPECTED = {
     "file-name": [("001_add_t.sql", 1)],
     "duplicate-version": [("001_v1.1_add_u.sql", 1)],
+    "layout-format": [("20240101000001_add_t.sql", 4)],
     "encoding": [("001_v1.0_add_t.sql", 11)],
     "header-missing": [("001_v1.0_add_t.sql", 1)],
     "rollback-placeholder": [("001_v1.0_add_t.sql", 8)],

@@ -58,8 +58,6 @@ def test_accepted_names(tmp_path, name, version, label):
         pytest.param("001_v1.0_add_users_.sql", id="trailing-underscore"),
         pytest.param("001_v1.0_add users.sql", id="space"),
         pytest.param("001_v1.0_.sql", id="no-description"),
-        pytest.param("001_v1.0_x.up.sql", id="golang-migrate"),
-        pytest.param("V1__init.sql", id="flyway"),
         pytest.param("20240101_create.sql", id="dbmate-like"),
         pytest.param("001-v1.0-add.sql", id="dashes"),
         pytest.param("001_v1.0_ajouté.sql", id="accent"),

@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import discovery, django_names, redact
+from schema_audit.files import discovery, django_names, layouts, redact
 from schema_audit.files.discovery import line_of
 from schema_audit.files.effects import side_effects
 from schema_audit.files.header import Header, parse_header
@@ -48,27 +48,93 @@ def check(
     pg_version: int = DEFAULT_PG_VERSION,
     type_rules: bool = False,
 ) -> dict:
-    """Lint the given files, or every `.sql` file in `directory`; findings and counts.
+    """Lint the given files, or every migration in `directory`; findings and counts.
 
     `pg_version` is the major version the files will run on (some rules depend on it);
     `type_rules` adds squawk's column type preferences (prefer-bigint-over-int, ...).
+    Another runner's folder (dbmate, diesel, ...) is linted as the runner reads it: the SQL
+    of each up part, without this runner's header and name rules.
     """
     if paths is None:
-        paths = discovery.sql_paths(directory)
-    findings = [_finding(problem) for problem in discovery.duplicate_problems(paths)]
+        listing = layouts.scan(directory)
+        layout = layouts.detect(listing, discovery.sniff)
+        if layout != layouts.UAP:
+            return _summary(*_foreign(directory, layout, pg_version), pg_version, type_rules)
+        paths = [path for path, _ in listing.sql]
+        count, findings = 0, []
+    else:
+        paths, count, findings = _given_foreign(paths, pg_version)
+    findings += [_finding(problem) for problem in discovery.duplicate_problems(paths)]
     for path in paths:
         findings += lint_file(path, pg_version)
+    return _summary(count + len(paths), findings, pg_version, type_rules)
+
+
+def _given_foreign(paths: list[Path], pg_version: int) -> tuple[list[Path], int, list[Finding]]:
+    """Given files that belong to another runner's folder, linted as that runner reads them
+    (a pre-commit hook passes the changed files); the others, returned to lint as ours."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        folder = path.parent
+        if path.name in ("up.sql", "down.sql") and layouts.DIESEL_RE.match(folder.name):
+            folder = folder.parent  # a diesel migration is a folder of its own
+        by_folder.setdefault(folder, []).append(path)
+    ours, count, findings = [], 0, []
+    for folder, given in by_folder.items():
+        try:
+            layout = layouts.detect(layouts.scan(folder), discovery.sniff)
+        except InvalidMigration:
+            layout = layouts.UAP  # each file is then judged as this runner's
+        if layout == layouts.UAP:
+            ours += given
+            continue
+        wanted = {str(path) for path in given}
+        migrations, problems = discovery.collect(folder, layout)
+        chosen = [m for m in migrations if str(m.path) in wanted]
+        findings += [_finding(p) for p in problems if str(p.path) in wanted]
+        for migration in chosen:
+            findings += lint_migration(migration, pg_version)
+        count += len(given)
+    return ours, count, findings
+
+
+def _summary(files: int, findings: list[Finding], pg_version: int, type_rules: bool) -> dict:
     if not type_rules:
         findings = [f for f in findings if f.rule not in TYPE_RULES]
     findings = [replace(f, path=shown_path(f.path)) for f in findings]
     findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return {
-        "files": len(paths),
+        "files": files,
         "pg_version": pg_version,
         "errors": sum(f.level == ERROR for f in findings),
         "warnings": sum(f.level == WARNING for f in findings),
         "findings": [f.as_dict() | {"text": str(f)} for f in findings],
     }
+
+
+def _foreign(directory: Path, layout: str, pg_version: int) -> tuple[int, list[Finding]]:
+    """The migrations of another runner's folder and their findings."""
+    migrations, problems = discovery.collect(directory, layout)
+    findings = [_finding(problem) for problem in problems]
+    for migration in migrations:
+        findings += lint_migration(migration, pg_version)
+    return len(migrations) + len({str(p.path) for p in problems}), findings
+
+
+def lint_migration(migration: discovery.MigrationFile, pg_version: int) -> list[Finding]:
+    """The SQL rules over what a file of another runner's layout runs going up; lines are
+    those of its file (a dbmate or goose up section starts at its marker)."""
+    where, text = str(migration.path), migration.sql
+    found = _sql(where, text, migration.header, pg_version)
+    found += [
+        Finding(where, c.line, "transaction-control", f"{c.words}: the runner manages it")
+        for c in transaction_control(text)
+    ]
+    found += _secrets(where, text)
+    if migration.empty:
+        found.append(Finding(where, 1, "empty-migration", "no statements: recorded, nothing run"))
+    shift = migration.first_line - 1
+    return [replace(f, line=f.line + shift) for f in found]
 
 
 def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]:

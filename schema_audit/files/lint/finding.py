@@ -8,6 +8,7 @@ ERROR, WARNING = "error", "warning"
 RULES = {
     "file-name": (ERROR, "file name is not NNN_vX.Y_description.sql"),
     "duplicate-version": (ERROR, "two files use the same version"),
+    "layout-format": (ERROR, "another runner's file that runner would refuse (markers, metadata)"),
     "encoding": (ERROR, "file is not UTF-8, or holds a NUL byte"),
     "unreadable": (ERROR, "file cannot be read"),
     "empty-file": (ERROR, "no header and no SQL statements"),

@@ -85,6 +85,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--lock-timeout", help="SET LOCAL lock_timeout in each migration")
         parser.add_argument(
+            "--lock-retries",
+            type=int,
+            metavar="N",
+            help="run a file again up to N times when its lock is not available within "
+            "UAP_LOCK_RETRY_TIMEOUT (default UAP_LOCK_RETRIES; 0: fail at once)",
+        )
+        parser.add_argument(
+            "--lock-retry-wait",
+            type=float,
+            metavar="S",
+            help="seconds a file may wait between its attempts, in all "
+            "(default UAP_LOCK_RETRY_WAIT)",
+        )
+        parser.add_argument(
             "--statement-timeout", help="SET LOCAL statement_timeout in each migration"
         )
         parser.add_argument(
