@@ -23,6 +23,7 @@ from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.statements import Statement, outside_transaction, parse
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def apply(
     clock = time.perf_counter()
     try:
         session.guard()
-        store.record(conn, session.attempt(migration, started, None, status="running"))
+        store.record(conn, session.attempt(migration, started, None, status=Status.RUNNING))
         # Statements outside a transaction: the DDL audit's mark covers the session until
         # the file ends (Session.restore with unmark, Session.reset end it).
         conn.execute(session.session_prefix + session.marks.session)
@@ -99,7 +100,7 @@ def apply(
             f"lost the connection after every statement of {migration.label} ran; its row "
             f"stays running: run --repair {migration.version} --mark completed"
         ) from exc
-    outcome = Outcome(migration.version, migration.name, "completed", duration)
+    outcome = Outcome(migration.version, migration.name, Status.COMPLETED, duration)
     session.progress("done", migration, outcome)
     return outcome
 
