@@ -32,13 +32,17 @@ from schema_audit.exceptions import (
 )
 from schema_audit.files import discovery, django_names
 from schema_audit.ledger import provenance
-from schema_audit.models import MigrationEvent, SchemaMigration
 
 __all__ = ["ApplySQL"]
 
 
 class ApplySQL(Operation):
-    """Apply the pending SQL files up to and including `version` during `migrate`."""
+    """Apply the pending SQL files up to and including `version` during `migrate`.
+
+    `reversible`: unapplying the migration rolls back the versions it applied (else Django
+    raises IrreversibleError); `directory`: the SQL files' folder (else UAP_MIGRATIONS_DIR);
+    `hints`: passed to the database routers' `allow_migrate`, as RunSQL's are.
+    """
 
     reduces_to_sql = True
     atomic = False
@@ -196,6 +200,8 @@ def owning_migration(operation: Operation, app_label: str) -> str | None:
 
 def applied_by(connection, reason: str, files: dict) -> list[str]:
     """Versions still completed whose apply event carries `reason`, newest first."""
+    from schema_audit.models import MigrationEvent, SchemaMigration  # models need ready apps
+
     alias = connection.alias
     with connection.cursor() as cursor:
         tables = set(connection.introspection.table_names(cursor))
@@ -217,6 +223,8 @@ def applied_by(connection, reason: str, files: dict) -> list[str]:
 
 def rollback_text(alias: str, migration: discovery.MigrationFile | None, version: str) -> str:
     """The Rollback SQL a version would run: the ledger's copy, else its file's header."""
+    from schema_audit.models import SchemaMigration  # models need ready apps
+
     stored = (
         SchemaMigration.objects.using(alias)
         .filter(version=version)
