@@ -79,11 +79,13 @@ class ApplySQL(Operation):
         migration = self._migration_label(app_label)
         self._refuse_unusable(schema_editor, migration)
         files = self._files(migration)
-        pending = self._pending(files, alias)
         if schema_editor.collect_sql:
+            pending = self._pending(files, alias)
             schema_editor.collected_sql.extend(forwards_sql(self.version, pending))
             return
-        self._refuse_unmet_depends(schema_editor.connection, pending, migration)
+        if any(m.depends for m in files):
+            pending = self._pending(files, alias)
+            self._refuse_unmet_depends(schema_editor.connection, pending, migration)
         with provenance.run_reason(reason_of(migration)):
             result = api.run_pending(self.directory, alias, target=self.version)
         if result["failed"]:

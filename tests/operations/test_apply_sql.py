@@ -211,3 +211,31 @@ def test_the_operation_deconstructs_for_squashmigrations():
     """Its arguments come back as written, so Django can write it into a squashed file."""
     operation = ApplySQL("005", reversible=True)
     assert operation.deconstruct() == ("ApplySQL", ("005",), {"reversible": True})
+
+
+def test_a_file_depending_on_an_earlier_django_migration_runs(database, shop):
+    """001 needs shop.0001_initial, applied before 0002 in the same plan: it runs."""
+    depending = REPORTS.replace("-- Impact:", "-- Depends: shop.0001_initial\n-- Impact:")
+    with shop(files={**FILES, "001_v1.1_reports.sql": depending}):
+        migrate(database)
+    assert ledger(database) == [("001", "completed"), ("002", "completed")]
+
+
+def test_reverse_without_rollback_sql_is_refused_before_anything_runs(database, shop):
+    """One of the versions has no Rollback SQL: refused naming it; none is rolled back."""
+    bare = INDEX.replace("-- Rollback: DROP INDEX IF EXISTS reports_item;", "-- Rollback:")
+    with shop(files={**FILES, "002_v1.2_reports_index.sql": bare}):
+        migrate(database)
+        with pytest.raises(RefusedRequest, match="002 have no Rollback SQL"):
+            migrate(database, "0001")
+    assert ledger(database) == [("001", "completed"), ("002", "completed")]
+
+
+def test_reverse_stops_at_a_version_uap_migrate_applied_after_it(database, shop, uap):
+    """003 applied by uap_migrate after the migration: reversing refuses, nothing undone."""
+    with shop():
+        migrate(database)
+        assert uap().code == 0
+        with pytest.raises(RefusedRequest, match="003 was applied after it"):
+            migrate(database, "0001")
+    assert ledger(database) == [("001", "completed"), ("002", "completed"), ("003", "completed")]
