@@ -145,6 +145,7 @@ class Session:
         # A file that may be retried waits at most the short lock_timeout per attempt: an
         # ALTER queued behind a long reader then holds the writers behind it only that long.
         short = lock_retry.attempt_timeout(timeouts[0][1], check_duration("", retry_timeout))
+        self.retry_local = _set_local(conn, [("lock_timeout", short)])
         self.retry_begin = (
             "BEGIN; "
             + _set_local(conn, [("lock_timeout", short), timeouts[1]])
