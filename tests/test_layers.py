@@ -29,7 +29,7 @@ LAYERS = [
     {"integrity"},
     {"engine"},
     {"api"},
-    {"cli", "admin", "signals", "test_databases"},
+    {"cli", "admin", "signals", "test_databases", "operations"},
     {"management", "apps", "checks"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

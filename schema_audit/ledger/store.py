@@ -322,6 +322,7 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         _IDENTITY,
         app_version=app_version or provenance.app_version() or None,
         ticket=attempt.ticket or provenance.ticket(),
+        reason=attempt.reason or provenance.reason(),
         rollout=attempt.rollout or provenance.rollout(),
         actor=attempt.actor or provenance.actor(),
         # Stored SQL is shown to auditors: no password literal reaches the ledger.
