@@ -16,6 +16,7 @@ from schema_audit.cli import approvals
 from schema_audit.cli.integrity import dump_json
 from schema_audit.cli.reporter import Reporter
 from schema_audit.exceptions import RefusedRequest
+from schema_audit.ledger.terms import Status
 
 TEXT_JSON = ("text", "json")
 FLAG = {"action": "store_true"}
@@ -118,7 +119,7 @@ def _failed_file(result: dict) -> int:
 
 
 def _up_to_date(status: dict) -> int:
-    failed = any(m["status"] == "failed" for m in status["migrations"])
+    failed = any(m["status"] == Status.FAILED for m in status["migrations"])
     return 2 if status["problems"] or failed else 1 if status["total_pending"] else 0
 
 

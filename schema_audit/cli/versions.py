@@ -4,6 +4,7 @@ or each rehearsed one with its trace) and `--show` (a version's SQL as it will r
 from __future__ import annotations
 
 from schema_audit.engine.trace_table import STATEMENT_COLUMNS
+from schema_audit.ledger.terms import Status
 
 OK, FAIL = "✓", "✗"
 
@@ -20,7 +21,7 @@ class VersionReport:
         at, target = result["current_version"] or "none", result["version"]
         count = result["successful"]
         if result["rehearsed"]:
-            skipped = sum(1 for item in result["rollbacks"] if item["status"] == "skipped")
+            skipped = sum(1 for item in result["rollbacks"] if item["status"] == Status.SKIPPED)
             self.out.write(
                 f"Dry run of --rollback-to {target}: {count} would roll back, "
                 f"{result['failed']} would fail, {skipped} skipped; everything was rolled "
@@ -43,10 +44,10 @@ class VersionReport:
 
     def _rollback_line(self, item: dict, dry_run: bool) -> None:
         label = f"{item['version']} {item['name']}"
-        if item["status"] == "failed":
+        if item["status"] == Status.FAILED:
             would = "FAILS" if dry_run else "FAILED"
             self.out.write(f"{self.style.ERROR(FAIL)} {label}  {would}")
-        elif item["status"] == "skipped":
+        elif item["status"] == Status.SKIPPED:
             self.out.write(f"- {label}  skipped: {item['error']}")
         else:
             done = "ok" if dry_run else "rolled back"
@@ -74,7 +75,7 @@ class VersionReport:
                 self.out.write(self.style.ERROR(f"-- DRIFT: {result['drift']}"))
             elif result["file"]:
                 self.out.write("-- The file on disk matches what ran.")
-        elif result["status"] in ("pending", "failed") and result["sql"] is not None:
+        elif result["status"] in (Status.PENDING, Status.FAILED) and result["sql"] is not None:
             self._will_run(result)
         else:
             self.out.write(f"-- Nothing ran: it is {result['status']} without an apply event.")
@@ -95,19 +96,7 @@ class VersionReport:
                 "-- As it will run: outside a transaction (-- Transaction: none), statement by "
                 "statement, each committed by itself; the row says running until the last."
             )
-        if retry["retries"]:
-            self.out.write(
-                f"-- Lock waits: each attempt waits at most {retry['attempt_lock_timeout']} for a "
-                f"lock; on 55P03 the file rolls back and runs again, up to {retry['retries']} "
-                f"more time(s) within {retry['wait_seconds']:g} s of waiting."
-            )
-        else:
-            why = f" (-- Lock-Retries: {retry['header']})" if retry["header"] else ""
-            if not result["transactional"]:
-                why = " (what ran before a failure stays committed)"
-            self.out.write(
-                f"-- Lock waits: up to {retry['attempt_lock_timeout']} per lock, not retried{why}."
-            )
+        self._lock_waits(result["transactional"], retry)
         if result["transactional"]:
             self.out.write("BEGIN;")
             self.out.write(result["session_prefix"].strip())
@@ -118,8 +107,33 @@ class VersionReport:
         if result["statements"] is None:  # not parsable: a run refuses it up front
             self._sql(result["sql"])
         for index, statement in enumerate(result["statements"] or [], start=1):
-            self.out.write(f"-- statement {index}, line {statement['line']}")
+            how = "retried on 55P03" if statement["retried"] else "runs once"
+            self.out.write(f"-- statement {index}, line {statement['line']} ({how})")
+            if statement["prefix"]:
+                self.out.write(statement["prefix"].strip())
             self._sql(statement["text"].rstrip().rstrip(";") + ";")
+
+    def _lock_waits(self, transactional: bool, retry: dict) -> None:
+        """How long a lock is waited for, and whether a lock timeout runs it again."""
+        again = (
+            f"up to {retry['retries']} more time(s) within {retry['wait_seconds']:g} s of waiting"
+        )
+        if retry["retries"] and transactional:
+            self.out.write(
+                f"-- Lock waits: each attempt waits at most {retry['attempt_lock_timeout']} for a "
+                f"lock; on 55P03 the file rolls back and runs again, {again}."
+            )
+        elif retry["retries"]:
+            self.out.write(
+                f"-- Lock waits: a statement that can run in a transaction block waits at most "
+                f"{retry['attempt_lock_timeout']} for a lock and runs again on 55P03, {again}; "
+                f"CONCURRENTLY, VACUUM, CALL and DO run once with {retry['lock_timeout']}."
+            )
+        else:
+            why = f" (-- Lock-Retries: {retry['header']})" if retry["header"] else ""
+            self.out.write(
+                f"-- Lock waits: up to {retry['attempt_lock_timeout']} per lock, not retried{why}."
+            )
 
     def _sql(self, text: str) -> None:
         for line in text.strip("\n").splitlines():

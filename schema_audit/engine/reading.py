@@ -10,14 +10,15 @@ from schema_audit.engine.results import PendingStatus, file_dict
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 
 def completed(database: str) -> list[dict]:
     """Ledger rows whose status is completed, ordered by version."""
     with db.open_connection(database, "read") as conn:
         rows = store.read_rows(conn)
-    done = [row for row in rows.values() if row["status"] == "completed"]
-    return sorted(done, key=lambda row: int(row["version"]))
+    done = [row for row in rows.values() if row.status == Status.COMPLETED]
+    return [row.as_dict() for row in sorted(done, key=lambda row: int(row.version))]
 
 
 def pending(files: list[MigrationFile], database: str) -> list[dict]:

@@ -12,6 +12,7 @@ from schema_audit.engine.session import Session
 from schema_audit.exceptions import ESCAPED, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Action, Status
 
 
 def rehearse(
@@ -41,7 +42,7 @@ def rehearse(
             by_version[outcome.version],
             started,
             outcome.duration_ms,
-            action="dry_run",
+            action=Action.DRY_RUN,
             status=outcome.status,
             error_message=outcome.error,
             sqlstate=outcome.sqlstate,
@@ -74,7 +75,7 @@ def _run_files(
                 # Rolling back the dry run's transaction undoes only what is still open.
                 escaped = migration
                 outcome = Outcome(
-                    migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                    migration.version, migration.name, Status.FAILED, elapsed_ms(clock), ESCAPED
                 )
             outcomes.append(outcome)
             if escaped:
@@ -91,10 +92,10 @@ def _in_savepoint(
 ) -> Outcome:
     conn = session.conn
     version, name = migration.version, migration.name
-    if any(o.status == "failed" for o in earlier):
-        return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+    if any(o.status == Status.FAILED for o in earlier):
+        return Outcome(version, name, Status.SKIPPED, 0, "not tried: an earlier file failed")
     if migration.empty:
-        return Outcome(version, name, "completed", 0)
+        return Outcome(version, name, Status.COMPLETED, 0)
     if not migration.transactional:
         if tracer:
             # Traced where a transaction allows it; still not a dry run of the file.
@@ -105,7 +106,7 @@ def _in_savepoint(
                 session.raise_if_lost(exc, migration)
                 raise
         return Outcome(
-            version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
+            version, name, Status.SKIPPED, 0, "not dry-runnable: `-- Transaction: none` file"
         )
     clock = time.perf_counter()
     try:
@@ -123,10 +124,10 @@ def _in_savepoint(
         return Outcome(
             version,
             name,
-            "failed",
+            Status.FAILED,
             elapsed_ms(clock),
             describe_error(exc),
             exc.sqlstate,
             error_line(exc, text, first),
         )
-    return Outcome(version, name, "completed", duration if tracer else elapsed_ms(clock))
+    return Outcome(version, name, Status.COMPLETED, duration if tracer else elapsed_ms(clock))

@@ -28,6 +28,8 @@ from schema_audit.exceptions import (
 from schema_audit.files import discovery, redact
 from schema_audit.files.header import Header
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
+from schema_audit.remedies import Fix, Remedy
 
 
 def rollback_to(
@@ -55,13 +57,13 @@ def rollback_to(
                     session, e, texts[e.version], statements[e.version], reason
                 )
             except (MigrationFailed, TransactionEscaped) as exc:
-                items.append({"version": e.version, "name": e.name, "status": "failed"})
+                items.append({"version": e.version, "name": e.name, "status": Status.FAILED})
                 errors.append(
                     {"version": e.version, "message": str(exc), "exit_code": exc.exit_code}
                 )
                 break
             items.append(
-                {"version": e.version, "name": e.name, "status": "rolled_back",
+                {"version": e.version, "name": e.name, "status": Status.ROLLED_BACK,
                  "duration_ms": duration, "sql": redact.redact(texts[e.version])}
             )  # fmt: skip
         current = plan.Plan(plan.reconcile(files, store.read_rows(conn))).current_version
@@ -79,7 +81,8 @@ def _checked(chosen: list[plan.Entry], version: str) -> tuple[dict, dict]:
         raise RefusedRequest(
             f"--rollback-to {version}: nothing was rolled back; no Rollback SQL to run for "
             + ", ".join(missing)
-            + ". Write the SQL that undoes each, or undo them by hand with --patch"
+            + ". Write the SQL that undoes each",
+            remedy=Remedy(Fix.PATCH, ", or undo them by hand with {fix}"),
         )
     problems, statements = [], {}
     for e in chosen:
@@ -135,7 +138,7 @@ def _rehearsed(session, chosen, texts, target, reason, trace) -> dict:
     errors = [
         {"version": i["version"], "message": f"{i['version']} {i['name']}: {i['error']}",
          "sqlstate": i["sqlstate"], "exit_code": 1}
-        for i in items if i["status"] == "failed"
+        for i in items if i["status"] == Status.FAILED
     ]  # fmt: skip
     current = chosen[0].version if chosen else target
     return _to_result(target, items, errors, None if current == "none" else current, True)
@@ -149,7 +152,7 @@ def _as_file(entry: plan.Entry, text: str) -> discovery.MigrationFile:
         entry.name,
         entry.file.path if entry.file else Path(f"Rollback of {entry.version}"),
         text,
-        (entry.row.get("checksum") or "").strip(),
+        (entry.row.checksum or "").strip(),
         header,
         first_line=header.lines.get("rollback", 1),
     )
@@ -157,14 +160,14 @@ def _as_file(entry: plan.Entry, text: str) -> discovery.MigrationFile:
 
 def _to_result(target, items, errors, current, dry_run) -> dict:
     """`{action, version, rehearsed, rollbacks, successful, failed, errors, current_version}`."""
-    done_status = "completed" if dry_run else "rolled_back"
+    done_status = Status.COMPLETED if dry_run else Status.ROLLED_BACK
     return {
-        "action": "rollback_to",
+        "action": "rollback_to",  # an operation of the command's, not an event's action
         "version": target,
         "rehearsed": dry_run,
         "rollbacks": items,
         "successful": sum(1 for i in items if i["status"] == done_status),
-        "failed": sum(1 for i in items if i["status"] == "failed"),
+        "failed": sum(1 for i in items if i["status"] == Status.FAILED),
         "errors": errors,
         "current_version": current,
     }

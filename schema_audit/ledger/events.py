@@ -11,11 +11,17 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schema_audit.ledger.schema import EVENTS_TABLE, tables_exist
-from schema_audit.ledger.terms import APPROVE_ACTION, REVOKE_ACTION, SCHEMA_ACTIONS
+from schema_audit.ledger.terms import (
+    APPROVE_ACTION,
+    REVOKE_ACTION,
+    SCHEMA_ACTIONS,
+    Action,
+    Status,
+)
 
 _LAST_PATCH_SQL = f"""
 SELECT max(started_at) FROM {EVENTS_TABLE}
-WHERE action = 'patch' AND status = 'completed' AND checksum = %s
+WHERE action = '{Action.PATCH}' AND status = '{Status.COMPLETED}' AND checksum = %s
 HAVING count(*) > 0
 """
 

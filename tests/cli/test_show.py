@@ -9,7 +9,8 @@ from tests.conftest import migration
 
 CONCURRENT = migration(
     "002",
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS a_id ON a (id);\nVACUUM a;",
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS a_id ON a (id);\nVACUUM a;\n"
+    "ALTER TABLE a ADD COLUMN IF NOT EXISTS note text;",
     rollback="DROP INDEX CONCURRENTLY IF EXISTS a_id;",
 ).replace("-- Impact:", "-- Transaction: none\n-- Impact:")
 
@@ -54,6 +55,7 @@ def test_lock_retries_header_and_timeouts_are_what_the_file_gets(uap, migrations
         "retries": 0,
         "wait_seconds": 0.0,
         "attempt_lock_timeout": "3s",
+        "lock_timeout": "3s",
         "header": "0",
     }
     assert document["session_prefix"].startswith("SET LOCAL lock_timeout = '3s';")
@@ -61,18 +63,28 @@ def test_lock_retries_header_and_timeouts_are_what_the_file_gets(uap, migrations
 
 
 def test_a_non_transactional_file_lists_each_statement(uap, migrations_dir):
-    """`-- Transaction: none`: session SETs, then each statement with its line."""
+    """`-- Transaction: none`: session SETs, then each statement with its line; one that can
+    run in a transaction block gets the short SET LOCAL lock_timeout and is retried."""
     folder = folder_of(migrations_dir, **{"002_v1.1_idx.sql": CONCURRENT})
     result = uap("--show", "002", directory=folder)
     assert result.code == 0, result.err
     assert "outside a transaction (-- Transaction: none)" in result.out
-    assert "BEGIN;" not in result.out and "SET LOCAL" not in result.out
+    assert "BEGIN;" not in result.out
     assert "SET lock_timeout = '" in result.out
-    assert "-- statement 1, line 12" in result.out and "-- statement 2, line 13" in result.out
-    assert "VACUUM a;" in result.out
+    assert "-- statement 1, line 12 (runs once)" in result.out
+    assert "-- statement 2, line 13 (runs once)" in result.out
+    lines = result.out.splitlines()
+    third = lines.index("-- statement 3, line 14 (retried on 55P03)")
+    assert lines[third + 1].startswith("SET LOCAL lock_timeout = '")
+    assert lines[third + 2] == "ALTER TABLE a ADD COLUMN IF NOT EXISTS note text;"
     document = json.loads(uap("--show", "002", "--json", directory=folder).out)
-    assert [s["line"] for s in document["statements"]] == [12, 13]
-    assert document["lock_retry"]["retries"] == 0
+    assert [(s["line"], s["retried"]) for s in document["statements"]] == [
+        (12, False),
+        (13, False),
+        (14, True),
+    ]
+    retries = uap("--show", "002", "--lock-retries", "0", directory=folder)
+    assert "SET LOCAL" not in retries.out and "not retried" in retries.out
 
 
 def test_an_applied_version_shows_what_it_ran_and_whether_the_file_drifted(
