@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import psycopg
 
+from schema_audit.engine import lock_retry
 from schema_audit.engine.outcome import Outcome, describe_error, elapsed_ms, error_line
 from schema_audit.engine.session import Session
 from schema_audit.exceptions import ESCAPED, TransactionEscaped
@@ -108,26 +109,42 @@ def _in_savepoint(
         return Outcome(
             version, name, Status.SKIPPED, 0, "not dry-runnable: `-- Transaction: none` file"
         )
-    clock = time.perf_counter()
-    try:
-        with conn.transaction():
-            if tracer:
-                duration = tracer.run_file(migration)
-            else:
-                conn.execute(migration.sql)
-            session.restore(migration.path, xact)  # as after_file does in a real run
-    except psycopg.Error as exc:
-        session.raise_if_lost(exc, migration)
-        failed = tracer.failed if tracer else None
-        text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
-        first += migration.first_line - 1  # the up part of another runner's file
-        return Outcome(
-            version,
-            name,
-            Status.FAILED,
-            elapsed_ms(clock),
-            describe_error(exc),
-            exc.sqlstate,
-            error_line(exc, text, first),
-        )
+    # A lock not available within the short lock_timeout rolls the file's savepoint back and
+    # runs it again after a growing wait, as a real run would; a trace lists whom it met.
+    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
+    waits = list(policy.waits())
+    met: list[str] = []
+    for number, wait in enumerate([*waits, None], start=1):
+        clock = time.perf_counter()
+        try:
+            with conn.transaction():
+                if waits:
+                    conn.execute(session.retry_local)
+                if tracer:
+                    duration = tracer.run_file(migration)
+                else:
+                    conn.execute(migration.sql)
+                session.restore(migration.path, xact)  # as after_file does in a real run
+            break
+        except psycopg.Error as exc:
+            session.raise_if_lost(exc, migration)
+            failed = tracer.failed if tracer else None
+            if wait is not None and lock_retry.is_lock_timeout(exc):
+                holders = lock_retry.holders(conn, failed.text if failed else migration.sql)
+                met.append(lock_retry.describe(number, len(waits) + 1, holders))
+                lock_retry.pause(wait, exc)
+                continue
+            text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
+            first += migration.first_line - 1  # the up part of another runner's file
+            return Outcome(
+                version,
+                name,
+                Status.FAILED,
+                elapsed_ms(clock),
+                "\n".join([*met, describe_error(exc)]),
+                exc.sqlstate,
+                error_line(exc, text, first),
+            )
+    if tracer and met and migration.version in tracer.traces:
+        tracer.traces[migration.version]["reasons"] += met
     return Outcome(version, name, Status.COMPLETED, duration if tracer else elapsed_ms(clock))

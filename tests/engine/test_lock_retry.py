@@ -222,3 +222,48 @@ def test_a_concurrent_index_build_is_not_retried(uap, database, items):
         "SELECT count(*) FROM schema_migration_events WHERE version = '002' "
         "AND trace IS NOT NULL AND trace ? 'lock_retry'"
     ) == [(0,)]
+
+
+WAITING_ALTER = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+    "AND query LIKE %s AND pid <> pg_backend_pid()"
+)
+
+
+def release_after_a_timed_out_wait(database, reader: Reader) -> threading.Thread:
+    """Release `reader` once the ALTER was seen waiting in two attempts: the first attempt
+    timed out and asked who held the lock before the second began."""
+
+    def watch() -> None:
+        with database.connect() as probe:
+            attempts, waiting_before = 0, False
+            for _ in range(12000):
+                waiting = bool(
+                    probe.execute(WAITING_ALTER, ("%ALTER TABLE items%",)).fetchone()[0]
+                )
+                attempts += waiting and not waiting_before
+                waiting_before = waiting
+                if attempts >= 2:
+                    break
+                time.sleep(0.005)
+        reader.close()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_dry_run_retries_and_its_trace_names_whom_it_met(uap, database, items):
+    folder = items("002_v1.1_note.sql", migration("002", ALTER))
+    reader = Reader(database, release_after_retries=None)
+    watcher = release_after_a_timed_out_wait(database, reader)
+    try:
+        result = uap("--trace", "--json", "--lock-retries", "30", directory=folder)
+    finally:
+        watcher.join(timeout=60)
+        reader.close()
+    assert result.code == 0, result.err
+    trace = json.loads(result.out)["dry_run"][0]["trace"]
+    met = [reason for reason in trace["reasons"] if "lock not available on attempt" in reason]
+    assert met and "long report" in met[0] and "AccessShareLock on items" in met[0]
+    assert "note" not in columns(database)  # a dry run: rolled back
