@@ -468,8 +468,13 @@ def test_lint_migrations(database, migrations_dir):
     [finding] = [f for f in result["findings"] if f["level"] == "error"]
     assert finding["path"].endswith("002_v1.0_bad.sql")
     assert (one["files"], one["errors"]) == (1, 0)
-    server = api.lint_migrations(directory=folder, database=database.alias)
+    # The server is asked only if it answers at once; a loaded machine may need a second ask.
+    for _ in range(3):
+        server = api.lint_migrations(directory=folder, database=database.alias)
+        if server["pg_version_source"] == "server":
+            break
     assert server["pg_version_source"] == "server"
+    assert server["pg_version"] == int(database.scalar("SHOW server_version_num")) // 10000
 
 
 def test_verify_history(database, folder):
