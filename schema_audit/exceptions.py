@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from schema_audit.remedies import Remedy
+
 
 class SchemaAuditError(Exception):
     """Base class of every schema_audit error."""
 
     exit_code = 2
+    # What resolves it; the message stays neutral and each edge words the remedy for its
+    # readers (remedies.py).
+    remedy: Remedy | None = None
 
 
 class InvalidMigration(SchemaAuditError, ValueError):
@@ -48,6 +53,10 @@ def raise_all(problems: list[InvalidMigration]) -> None:
 
 class RefusedRequest(SchemaAuditError):
     """The ledger's state forbids the request (drift, dirty row, out-of-order, bad target)."""
+
+    def __init__(self, message: str, *, remedy: Remedy | None = None):
+        self.remedy = remedy
+        super().__init__(message)
 
 
 class ForeignLedger(RefusedRequest):

@@ -154,3 +154,5 @@ def follow_ledger_schema(setting: str | None = None, **kwargs) -> None:
         return  # reported by the system checks (schema_audit.E002)
     for model in LEDGER_MODELS:
         model._meta.db_table = names.qualified(model._meta.original_attrs["db_table"], schema)
+        for field in model._meta.get_fields():
+            field.__dict__.pop("cached_col", None)  # a column names its table, as it was

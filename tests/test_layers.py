@@ -13,13 +13,23 @@ PACKAGE = Path(__file__).resolve().parent.parent / "schema_audit"
 # Each top-level module or folder of the package, by layer; a module imports only from its
 # own layer or those below it (docs/how-to/develop.md, "Layers").
 LAYERS = [
-    {"exceptions", "conf", "keys", "db", "csv_safe", "models", "migrations", "embedded"},
+    {
+        "exceptions",
+        "remedies",
+        "conf",
+        "keys",
+        "db",
+        "csv_safe",
+        "models",
+        "migrations",
+        "embedded",
+    },
     {"files"},
     {"ledger"},
     {"integrity"},
     {"engine"},
     {"api"},
-    {"cli", "admin", "signals", "test_databases"},
+    {"cli", "admin", "signals", "test_databases", "operations"},
     {"management", "apps", "checks"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -23,6 +23,7 @@ from schema_audit.engine.approvals import APPROVERS_GROUP
 from schema_audit.engine.authors import is_author
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import redact
+from schema_audit.ledger.terms import Action
 
 logger = logging.getLogger(__name__)
 MAX_COMMENT, MAX_TICKET = 2000, 200
@@ -82,7 +83,7 @@ def consent_view(request, admin_site, version: str, action: str):
     initial = {"checksum": migration.checksum, "ticket": migration.header.get("Ticket")}
     form = ConsentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        record = api.approve if action == "approve" else api.revoke
+        record = api.approve if action == Action.APPROVE else api.revoke
         try:
             record(migration.version, request.user, database=database, **form.cleaned_data)
         except SchemaAuditError as exc:
@@ -90,12 +91,13 @@ def consent_view(request, admin_site, version: str, action: str):
             # Shown again with the file as it is now: a new confirmation is for this content.
             form = ConsentForm(initial={**form.cleaned_data, "checksum": migration.checksum})
         else:
-            verb = "Approved" if action == "approve" else "Revoked the approval of"
+            verb = "Approved" if action == Action.APPROVE else "Revoked the approval of"
             messages.success(request, f"{verb} {migration.label} ({migration.checksum[:12]}…).")
             return HttpResponseRedirect(summary_url)
     context = {
         **admin_site.each_context(request),
-        "title": f"{'Approve' if action == 'approve' else 'Revoke approval of'} {migration.label}",
+        "title": f"{'Approve' if action == Action.APPROVE else 'Revoke approval of'} "
+        f"{migration.label}",
         "action": action,
         "migration": migration,
         "shown_path": queries.shown_to_auditors(migration.path),

@@ -13,13 +13,15 @@ from datetime import date, datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from schema_audit.ledger.terms import Status
+
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 40
 # Outcomes of the weekly chart, in stacking order, with the CSS class of their bars.
 OUTCOMES = (
-    ("completed", "completed", "uap-bar-completed"),
-    ("failed", "failed", "uap-bar-failed"),
-    ("rolled_back", "rolled back", "uap-bar-rolled_back"),
+    (Status.COMPLETED, "completed", "uap-bar-completed"),
+    (Status.FAILED, "failed", "uap-bar-failed"),
+    (Status.ROLLED_BACK, "rolled back", "uap-bar-rolled_back"),
     ("drift", "drift", "uap-bar-drift"),
     ("out_of_band", "out of band", "uap-bar-out_of_band"),
 )

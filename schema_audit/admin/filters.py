@@ -11,6 +11,7 @@ from django.db.models import Q
 from schema_audit.admin import queries
 from schema_audit.admin.queries import slow_threshold, version_key  # noqa: F401 (re-exported)
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 
 class StatusFilter(SimpleListFilter):
@@ -69,7 +70,11 @@ class ProblemFilter(SimpleListFilter):
 
     title = "problems"
     parameter_name = "problem"
-    STATUSES = {"failed": "failed", "rolled_back": "rolled back", "running": "running (dirty)"}
+    STATUSES = {
+        Status.FAILED: "failed",
+        Status.ROLLED_BACK: "rolled back",
+        Status.RUNNING: "running (dirty)",
+    }
 
     def lookups(self, request, model_admin):
         return [("any", "any problem"), *self.STATUSES.items(), ("drift", "checksum drift")]
@@ -92,7 +97,7 @@ class EventProblemFilter(SimpleListFilter):
     title = "problems"
     parameter_name = "problem"
     CHOICES = {
-        "failed": ("failed", Q(status="failed")),
+        Status.FAILED: ("failed", Q(status=Status.FAILED)),
         store.OUT_OF_BAND_ACTION: ("out-of-band DDL", Q(action=store.OUT_OF_BAND_ACTION)),
         store.DRIFT_ACTION: ("schema drift", Q(action=store.DRIFT_ACTION)),
     }

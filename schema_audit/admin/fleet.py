@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 
 from schema_audit import api
 from schema_audit import db as postgres
-from schema_audit.admin import charts, queries
+from schema_audit.admin import charts, findings, queries
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ def fleet_page(request, admin_site) -> TemplateResponse:
     try:
         context["databases"] = api.fleet_status()
         for member in context["databases"]:
+            if "problems" in member:  # in the admin's words (findings.py)
+                member["problems"] = [findings.text(problem) for problem in member["problems"]]
             weeks = None
             if member["state"] != "unreachable":
                 weeks = queries.fleet_weekly_outcomes(member["alias"])

@@ -29,6 +29,7 @@ from schema_audit.files import discovery
 from schema_audit.files.paths import shown_path
 from schema_audit.ledger import foreign, store
 from schema_audit.ledger.schema import VERSION_SORT_WIDTH
+from schema_audit.ledger.terms import Action, Status
 from schema_audit.models import SchemaMigration
 
 # Versions are digit strings ordered numerically ('1000' after '999'): compare them left-padded.
@@ -182,10 +183,10 @@ def _plan_of(status: dict, files: dict[int, discovery.MigrationFile]) -> LedgerP
     entries = status["migrations"]
     # A file never recorded is `new`; the planner also retries the failed ones. Matched by
     # number, as the runner does: '3', '003' and '000003' are one version.
-    retried = {int(e["version"]) for e in entries if e["status"] == "failed"}
+    retried = {int(e["version"]) for e in entries if e["status"] == Status.FAILED}
     numbers = [int(item["version"]) for item in status["pending"]]
     pending = [
-        (files[number], "failed" if number in retried else "new")
+        (files[number], Status.FAILED if number in retried else "new")
         for number in numbers
         if number in files
     ]
@@ -244,11 +245,12 @@ CHART_VERSIONS, CHART_WEEKS = 200, 26  # what the charts show: bounded at any le
 _WEEKLY_SQL = f"""
 SELECT week, outcome, count(*) FROM (
     SELECT date_trunc('week', started_at AT TIME ZONE %(tz)s)::date AS week,
-           CASE WHEN action = 'rollback' THEN 'rolled_back'
+           CASE WHEN action = '{Action.ROLLBACK}' THEN '{Status.ROLLED_BACK}'
                 WHEN action = '{store.DRIFT_ACTION}' THEN 'drift'
                 WHEN action = '{store.OUT_OF_BAND_ACTION}' THEN 'out_of_band'
-                WHEN status = 'failed' THEN 'failed'
-                WHEN action = 'apply' AND status = 'completed' THEN 'completed'
+                WHEN status = '{Status.FAILED}' THEN '{Status.FAILED}'
+                WHEN action = '{Action.APPLY}' AND status = '{Status.COMPLETED}'
+                    THEN '{Status.COMPLETED}'
            END AS outcome
     FROM {{events}}
     WHERE started_at >= %(since)s

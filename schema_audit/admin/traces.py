@@ -11,22 +11,23 @@ from schema_audit.admin.base import EMPTY, timestamp
 from schema_audit.db.names import ledger_sql
 from schema_audit.engine.trace_table import STATEMENT_COLUMNS, statement_cells
 from schema_audit.engine.verdict import RANKED
+from schema_audit.ledger.terms import Action, Status
 from schema_audit.models import MigrationEvent
 
 _VERDICT_IDS_SQL = (
     "SELECT id FROM {events} "
-    "WHERE action = 'dry_run' AND trace IS NOT NULL AND trace->>'verdict' = %s"
+    f"WHERE action = '{Action.DRY_RUN}' AND trace IS NOT NULL AND trace->>'verdict' = %s"
 )
 
 
 def latest_before_apply(obj) -> MigrationEvent | None:
     """The newest traced dry run of `obj`'s version before the apply that completed it."""
     events = MigrationEvent.objects.using(obj._state.db).filter(
-        version=obj.version, action="dry_run", trace__isnull=False
+        version=obj.version, action=Action.DRY_RUN, trace__isnull=False
     )
     applied = (
         MigrationEvent.objects.using(obj._state.db)
-        .filter(version=obj.version, action="apply", status="completed")
+        .filter(version=obj.version, action=Action.APPLY, status=Status.COMPLETED)
         .order_by("-id")
         .values_list("id", flat=True)
         .first()

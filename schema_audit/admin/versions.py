@@ -11,7 +11,16 @@ from django.db.models import BooleanField, Case, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from schema_audit.admin import approval_views, audited, filters, fleet, queries, traces, views
+from schema_audit.admin import (
+    approval_views,
+    audited,
+    filters,
+    findings,
+    fleet,
+    queries,
+    traces,
+    views,
+)
 from schema_audit.admin.base import (
     DRIFT_BADGE,
     EMPTY,
@@ -22,6 +31,7 @@ from schema_audit.admin.base import (
 )
 from schema_audit.admin.events import MigrationEventAdmin
 from schema_audit.files import redact
+from schema_audit.ledger.terms import Action, Status
 from schema_audit.models import MigrationEvent, SchemaMigration
 
 __all__ = ["MigrationEventAdmin", "SchemaMigrationAdmin"]  # both registered on import
@@ -137,12 +147,12 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @audited.logs_as("view", write="approve")
     def approve_view(self, request, version):
         """Approve a pending file: "Schema approvers" members only (approval_views)."""
-        return approval_views.consent_view(request, self.admin_site, version, "approve")
+        return approval_views.consent_view(request, self.admin_site, version, Action.APPROVE)
 
     @audited.logs_as("view", write="revoke")
     def revoke_view(self, request, version):
         """Revoke a pending file's approval: "Schema approvers" members only."""
-        return approval_views.consent_view(request, self.admin_site, version, "revoke")
+        return approval_views.consent_view(request, self.admin_site, version, Action.REVOKE)
 
     @audited.logs_as("evidence")
     def evidence_view(self, request):
@@ -204,10 +214,10 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         # What the version's file ran (a real apply before a dry run), and apart from it, the
         # Rollback SQL that undid it: a rolled-back version shows both, each labelled.
         obj.sql_event = (
-            with_sql.exclude(action__in=("rollback", "dry_run")).first()
-            or with_sql.exclude(action="rollback").first()
+            with_sql.exclude(action__in=(Action.ROLLBACK, Action.DRY_RUN)).first()
+            or with_sql.exclude(action=Action.ROLLBACK).first()
         )
-        obj.rollback_event = with_sql.filter(action="rollback").first()
+        obj.rollback_event = with_sql.filter(action=Action.ROLLBACK).first()
         return obj
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -242,7 +252,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         return format_html(
             '<code>{}</code><br><span class="uap-badge uap-drift">drift</span> {}',
             (obj.checksum or "").strip(),
-            reason,
+            findings.html(reason),
         )
 
     @admin.display(description="file")
@@ -326,7 +336,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="SQLSTATE")
     def sqlstate(self, obj):
         latest = obj.timeline[-1] if obj.timeline else None
-        return (latest.sqlstate if latest and obj.status == "failed" else None) or EMPTY
+        return (latest.sqlstate if latest and obj.status == Status.FAILED else None) or EMPTY
 
     @admin.display(description="latest trace before it was applied")
     def dry_run_trace(self, obj):

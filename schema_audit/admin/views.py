@@ -17,12 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from schema_audit import api, conf, csv_safe
-from schema_audit.admin import approval_views, charts, fleet, queries
+from schema_audit.admin import approval_views, charts, findings, fleet, queries
 from schema_audit.admin.queries import slow_threshold, version_key
 from schema_audit.engine import approvals
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 from schema_audit.files import redact
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 from schema_audit.models import MigrationEvent, SchemaMigration
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,11 @@ def _disk_report(ledger_ready: bool, database: str = "default", cap: bool = True
         # The page lists the first PENDING_LISTED; 100,000 pending files made 27 MB of HTML.
         "pending": pending[:PENDING_LISTED] if cap else pending,
         "pending_total": len(pending),
-        "drifted": found.drifted[:PENDING_LISTED],
+        # Each with the planner's reason (`reason`) and the admin's wording of it (`shown`).
+        "drifted": [
+            {**item, "shown": findings.html(item["reason"])}
+            for item in found.drifted[:PENDING_LISTED]
+        ],
         "drifted_total": len(found.drifted),
         "missing_files": list(missing),
         "missing_total": len(found.missing),
@@ -106,7 +111,11 @@ def _ledger_report(database: str = "default") -> dict:
     events = MigrationEvent.objects.using(database)
     counts = dict(rows.values_list("status").annotate(n=Count("pk")).order_by())
     keyed = rows.alias(version_key=version_key())
-    current = keyed.filter(status__in=("completed", "baseline")).order_by("-version_key").first()
+    current = (
+        keyed.filter(status__in=(Status.COMPLETED, Status.BASELINE))
+        .order_by("-version_key")
+        .first()
+    )
     slowest = rows.filter(duration_ms__isnull=False).order_by("-duration_ms", "-applied_at")
     return {
         "counts": [

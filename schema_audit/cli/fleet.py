@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from schema_audit import conf
+from schema_audit import conf, remedies
 from schema_audit import db as postgres
 from schema_audit.cli import terminal
 from schema_audit.cli.integrity import dump_json
@@ -23,6 +23,7 @@ from schema_audit.exceptions import (
     SchemaAuditError,
 )
 from schema_audit.integrity import fleet_evidence
+from schema_audit.ledger.terms import Status
 
 # The options besides the mode that a resumed run carries over.
 _CARRIED = (
@@ -32,7 +33,7 @@ _CARRIED = (
     "format",
 )
 _WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}
-_APPLIED = ("completed", "baseline")
+_APPLIED = (Status.COMPLETED, Status.BASELINE)
 
 
 def is_fleet(targets: list[str]) -> bool:
@@ -82,7 +83,8 @@ def _work(mode: Mode, options: dict, bundles: dict):
         try:
             result, code = mode.run(mine)
         except SchemaAuditError as exc:
-            return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=str(exc))
+            error = remedies.for_command(exc)
+            return fleet.TargetResult(alias, exc.exit_code, _failure_word(exc), error=error)
         except psycopg.OperationalError as exc:
             # A connection lost where no layer below turned it into DatabaseUnavailable: this
             # target is unreachable, the others go on.
@@ -129,7 +131,7 @@ def span(result: dict | None) -> tuple[str, str, str]:
         return "", "", ""
     now = result.get("current_version") or "none"
     if "applied" in result:
-        done = {a["version"] for a in result["applied"] if a["status"] == "completed"}
+        done = {a["version"] for a in result["applied"] if a["status"] == Status.COMPLETED}
         before = [
             m["version"]
             for m in result.get("migrations", [])
@@ -138,6 +140,10 @@ def span(result: dict | None) -> tuple[str, str, str]:
         start = max(before, key=int) if before else "none"
         failed = f", {result['failed']} failed" if result.get("failed") else ""
         return start, now, f"{result['successful']} applied{failed}"
+    if "rollbacks" in result:  # --rollback-to: from the newest it rolled back, to where it is
+        start = result["rollbacks"][0]["version"] if result["rollbacks"] else now
+        word = "rehearsed" if result["rehearsed"] else "rolled back"
+        return start, now, f"{result['successful']} {word}"
     if "dry_run" in result:
         return now, now, f"{len(result['dry_run'])} tried"
     if "total_pending" in result:

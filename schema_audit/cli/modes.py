@@ -8,68 +8,12 @@ approvals first, and the mode its Resume with: line carries. A plain apply is th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from schema_audit import api
 from schema_audit.cli import approvals
-from schema_audit.cli.integrity import dump_json
+from schema_audit.cli.mode import FLAG, TEXT_JSON, Mode, given  # noqa: F401 (the table's names)
 from schema_audit.cli.reporter import Reporter
 from schema_audit.exceptions import RefusedRequest
-
-TEXT_JSON = ("text", "json")
-FLAG = {"action": "store_true"}
-
-
-def _zero(result: dict) -> int:
-    return 0
-
-
-@dataclass(frozen=True, eq=False)
-class Mode:
-    """One way to run uap_migrate, and all the command and the fleet need to know of it."""
-
-    name: str  # the option's key; the flag is the name with dashes
-    help: str
-    call: Callable[[dict], dict]  # the command's options -> the API's result
-    render: Callable[[Reporter, dict, int], None]  # the result as text (JSON is common)
-    writes: bool = True  # False: only reads (a dry run rolls back), so a fleet reports all
-    argument: dict = field(default_factory=lambda: dict(FLAG))  # argparse: action/metavar/nargs
-    formats: tuple[str, ...] = TEXT_JSON
-    exit_code: Callable[[dict], int] = _zero  # from the API's result
-    json_exit_code: bool = False  # the JSON document carries its exit_code
-    database: bool = True  # False: runs without a database, never over a fleet
-    implies: str | None = None  # given alone, it means that mode too; given with it, it wins
-    words: dict[int, str] | None = None  # a fleet target's status by exit code, if not the usual
-    approval: Callable[[dict, list[str]], None] | None = None  # a fleet's check before any run
-
-    @property
-    def flag(self) -> str:
-        """`--accept-checksum` for accept_checksum."""
-        return "--" + self.name.replace("_", "-")
-
-    def run(self, options: dict) -> tuple[dict, int]:
-        """The API's result for these options and this mode's exit code for it."""
-        if self.name != "repair" and given(options.get("mark")):  # --repair's own option
-            raise RefusedRequest("--mark goes with --repair NNN")
-        result = self.call(options)
-        return result, self.exit_code(result)
-
-    def document(self, result: dict, code: int) -> dict:
-        """The result as --json prints it; a fleet keeps it as the target's result."""
-        return {**result, "exit_code": code} if self.json_exit_code else result
-
-    def show(self, report: Reporter, result: dict, code: int) -> None:
-        """Write the result: one JSON document, or this mode's text in the chosen format."""
-        if report.as_json:
-            report.out.write(dump_json(self.document(result, code)))
-        else:
-            self.render(report, result, code)
-
-
-def given(value: object) -> bool:
-    """Whether an option was given: a flag set, a value, or --lint's (maybe empty) list."""
-    return value is not None and value is not False and value != ""
+from schema_audit.ledger.terms import Status
 
 
 # Keyword arguments of the API functions, from the command's options.
@@ -100,12 +44,23 @@ def _repair(o: dict) -> dict:
     return api.repair(o["repair"], o["mark"], **_where(o), **_guarded(o))
 
 
+def _rollback_to(o: dict) -> dict:
+    return api.rollback_to(
+        o["rollback_to"], **_where(o), **_guarded(o), dry_run=o["dry_run"], trace=o["trace"],
+        **_timeouts(o),
+    )  # fmt: skip
+
+
+def _worst_error(result: dict) -> int:
+    return max((error["exit_code"] for error in result["errors"]), default=0)
+
+
 def _failed_file(result: dict) -> int:
     return 1 if result["failed"] else 0
 
 
 def _up_to_date(status: dict) -> int:
-    failed = any(m["status"] == "failed" for m in status["migrations"])
+    failed = any(m["status"] == Status.FAILED for m in status["migrations"])
     return 2 if status["problems"] or failed else 1 if status["total_pending"] else 0
 
 
@@ -169,6 +124,16 @@ MODES = (
         argument=NNN,
     ),
     Mode(
+        "rollback_to",
+        "roll back every applied version above VERSION (0: all), newest first, each with its "
+        "Rollback SQL; with --dry-run or --trace, in a transaction that is rolled back",
+        call=_rollback_to,
+        render=Reporter.rolled_back_to,
+        argument={"metavar": "VERSION"},
+        exit_code=_worst_error,
+        with_modes=("dry_run", "trace"),
+    ),
+    Mode(
         "baseline",
         "mark versions up to NNN as applied, unrun",
         call=lambda o: api.baseline(o["baseline"], **_where(o), **_guarded(o), force=o["force"]),
@@ -206,6 +171,21 @@ MODES = (
         render=Reporter.operation,
         argument={"metavar": "FILE"},
         approval=approvals.patch_approved,
+    ),
+    Mode(
+        "show",
+        "print VERSION's SQL as it will run (session prefix, transaction mode, lock retries, "
+        "Rollback), or as it ran",
+        call=lambda o: api.show(
+            o["show"],
+            **_where(o),
+            **_timeouts(o),
+            lock_retries=o["lock_retries"],
+            lock_retry_wait=o["lock_retry_wait"],
+        ),
+        render=Reporter.shown,
+        writes=False,
+        argument={"metavar": "VERSION"},
     ),
     Mode(
         "lint",
@@ -277,7 +257,7 @@ def add_arguments(parser) -> None:
     """One argument per mode; the modes exclude each other, but for one implying another."""
     exclusive = parser.add_mutually_exclusive_group()
     for mode in MODES:
-        where = parser if mode.implies else exclusive
+        where = parser if mode.implies or mode.with_modes else exclusive
         where.add_argument(mode.flag, help=mode.help, **mode.argument)
 
 
@@ -297,8 +277,19 @@ def format_choices() -> list[str]:
 
 
 def mode_of(options: dict) -> Mode:
-    """The mode the options ask for; RefusedRequest for one given with a mode it excludes."""
+    """The mode the options ask for; RefusedRequest for one given with a mode it excludes.
+
+    A mode that takes others as its options (--rollback-to with --dry-run) wins over them.
+    """
     chosen = [mode for mode in MODES if given(options.get(mode.name))]
+    for mode in (mode for mode in chosen if mode.with_modes):
+        others = [
+            other.flag for other in chosen if other.name not in (mode.name, *mode.with_modes)
+        ]
+        if others:
+            allowed = " or ".join(BY_NAME[name].flag for name in mode.with_modes)
+            raise RefusedRequest(f"{others[0]} does not go with {mode.flag} (only {allowed} do)")
+        return mode
     for mode in chosen:
         if mode.implies and any(other.name not in (mode.name, mode.implies) for other in chosen):
             raise RefusedRequest(

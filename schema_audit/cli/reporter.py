@@ -5,13 +5,16 @@ Each mode's renderer writes its result (cli/modes.py decides the exit code and w
 
 from __future__ import annotations
 
+from schema_audit import remedies
 from schema_audit.cli import terminal
 from schema_audit.cli.deploy import DeployReport
 from schema_audit.cli.integrity import IntegrityReport, dump_json
+from schema_audit.cli.versions import VersionReport
 from schema_audit.engine import approvals
 from schema_audit.engine.outcome import Outcome
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger.terms import Action, Status
 
 OK, FAIL = "✓", "✗"
 
@@ -27,7 +30,7 @@ def approval_note(item: dict, required: bool) -> str:
     return f"  [not approved: {approval['state']}]"
 
 
-class Reporter(IntegrityReport, DeployReport):
+class Reporter(IntegrityReport, DeployReport, VersionReport):
     """Writes results to the command's stdout and stderr; returns the exit code."""
 
     def __init__(self, stdout, stderr, style, *, as_json: bool = False, fmt: str = "text"):
@@ -117,7 +120,7 @@ class Reporter(IntegrityReport, DeployReport):
 
     def check(self, status: dict, code: int) -> None:
         """The verdict: up to date (0), pending (1), or drift, failed or dirty (2)."""
-        failed = [m for m in status["migrations"] if m["status"] == "failed"]
+        failed = [m for m in status["migrations"] if m["status"] == Status.FAILED]
         for m in failed:
             self.err.write(
                 self.style.ERROR(f"{m['version']} {m['name']}: failed: {m['error_message']}")
@@ -136,9 +139,9 @@ class Reporter(IntegrityReport, DeployReport):
         """One line per file of a dry run, and which would fail."""
         for item in result["dry_run"]:
             label = f"{item['version']} {item['name']}"
-            if item["status"] == "completed":
+            if item["status"] == Status.COMPLETED:
                 self.out.write(f"{self.style.SUCCESS(OK)} {label}  {item['duration_ms']} ms  ok")
-            elif item["status"] == "failed":
+            elif item["status"] == Status.FAILED:
                 where = f"{item['file']}:{item['line']}" if item["line"] else item["file"]
                 self.out.write(
                     f"{self.style.ERROR(FAIL)} {label}  {item['duration_ms']} ms  FAILS"
@@ -160,14 +163,14 @@ class Reporter(IntegrityReport, DeployReport):
         """The outcome of --rollback, --baseline, --repair, --accept-checksum or --patch."""
         version, status = result["version"], result["status"]
         lines = {
-            "rollback": f"Rolled back {version} in {result.get('duration_ms')} ms; it is "
+            Action.ROLLBACK: f"Rolled back {version} in {result.get('duration_ms')} ms; it is "
             "rolled_back and will not run again. Ship the fix as a new version.",
-            "baseline": f"Marked {len(result.get('versions', []))} version(s) as baseline "
+            Action.BASELINE: f"Marked {len(result.get('versions', []))} version(s) as baseline "
             f"({', '.join(result.get('versions', []))}); later versions will run.",
-            "repair": f"{version}: {result.get('previous')} -> {status}.",
-            "accept_checksum": f"{version}: checksum {status}"
+            Action.REPAIR: f"{version}: {result.get('previous')} -> {status}.",
+            Action.ACCEPT_CHECKSUM: f"{version}: checksum {status}"
             + (f" ({result.get('checksum', '')[:12]}…)." if status == "accepted" else "."),
-            "patch": f"Applied patch {version} in {result.get('duration_ms')} ms "
+            Action.PATCH: f"Applied patch {version} in {result.get('duration_ms')} ms "
             f"(checksum {result.get('checksum', '')[:12]}…); recorded as a patch event.",
         }
         self.out.write(self.style.SUCCESS(OK) + " " + lines[result["action"]])
@@ -210,13 +213,14 @@ class Reporter(IntegrityReport, DeployReport):
         )
 
     def error(self, exc: SchemaAuditError) -> int:
-        """An error that stopped the command, one line per problem it carries; its exit code."""
+        """An error that stopped the command, one line per problem it carries, each with its
+        remedy in the command's flags; its exit code."""
         problems = getattr(exc, "problems", None) or [exc]
         if self.as_json:
             errors = [_error_dict(problem, exc.exit_code) for problem in problems]
             self.out.write(dump_json({"errors": errors}))
         for problem in problems:
-            self.err.write(self.style.ERROR(f"error: {problem}"))
+            self.err.write(self.style.ERROR(f"error: {remedies.for_command(problem)}"))
         if len(problems) > 1:
             self.err.write(
                 self.style.ERROR(f"{len(problems)} problems; nothing was run. Fix them all.")
@@ -231,7 +235,7 @@ class Reporter(IntegrityReport, DeployReport):
 def _error_dict(problem: SchemaAuditError, exit_code: int) -> dict:
     """`{message, exit_code}`, with `file`, `line` and `reason` for a file's problem."""
     details = problem.as_dict() if hasattr(problem, "as_dict") else {}
-    return {**details, "message": str(problem), "exit_code": exit_code}
+    return {**details, "message": remedies.for_command(problem), "exit_code": exit_code}
 
 
 def _shortlist(versions: list[str], shown: int = 10) -> str:

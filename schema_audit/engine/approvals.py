@@ -25,6 +25,7 @@ from schema_audit.exceptions import InvalidConfiguration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import audit_log, store
 from schema_audit.ledger.authorship import Authorship
+from schema_audit.ledger.terms import Status
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def state_of(
     valid: dict | None = None
     seen = {MISSING}
     for event in events:
-        if event["status"] != "completed" or not rules.signed_by_app(event):
+        if event["status"] != Status.COMPLETED or not rules.signed_by_app(event):
             seen.add(UNSIGNED)  # inserted by someone else: never opens (or closes) the gate
             continue
         if (event["checksum"] or "").strip() != migration.checksum:
@@ -238,7 +239,7 @@ def _record(conn, migration: MigrationFile, action: str, name: str, comment, tic
     attempt = store.Attempt(
         version=migration.version,
         action=action,
-        status="completed",
+        status=Status.COMPLETED,
         started_at=datetime.now(timezone.utc),
         duration_ms=0,
         checksum=migration.checksum,

@@ -12,6 +12,7 @@ from schema_audit.engine import fleet, plan
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import discovery
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def database_status(alias: str, files: list[discovery.MigrationFile]) -> dict:
         logger.info("fleet status: %s unreachable: %s", alias, exc)
         return {**entry, "state": "unreachable", "error": str(exc)}
     found = plan.build_plan(files, rows, out_of_order=True)
-    failed = sum(e.status == "failed" for e in found.entries)
+    failed = sum(e.status == Status.FAILED for e in found.entries)
     state = (
         "drift" if found.problems else "failed" if failed else "pending" if found.pending else "ok"
     )

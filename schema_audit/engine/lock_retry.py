@@ -22,6 +22,7 @@ from schema_audit.engine.outcome import Outcome, first_line
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files.naming import is_number
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 LOCK_NOT_AVAILABLE = "55P03"
 HEADER = "Lock-Retries"  # `-- Lock-Retries: 0` in a file's header: never retry it
@@ -198,7 +199,7 @@ def record(session, migration, started, retry: Retry, number: int, of: int, wait
         migration,
         started,
         retry.duration,
-        status="failed",
+        status=Status.FAILED,
         error_message=message,
         sqlstate=LOCK_NOT_AVAILABLE,
         trace={

@@ -45,6 +45,7 @@ def run_pending(
         found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         plan.ensure_runnable(found)
         check_runnable(found.pending)
+        check_depends(conn, found.pending)
         if conf.UAP_REQUIRE_APPROVAL:
             approvals.ensure_approved(conn, found.pending)
         outcomes, errors, drift = [], [], None
@@ -82,6 +83,7 @@ def dry_run(
         )
         plan.ensure_runnable(found)
         check_runnable(found.pending)
+        check_depends(conn, found.pending)
         session = session_for(conn, guard, options)
         with ExitStack() as stack:
             worker = conn
@@ -119,6 +121,16 @@ def session_for(
         retry=options.retry,
         retry_timeout=options.retry_timeout,
     )
+
+
+def check_depends(conn: psycopg.Connection, pending: list[discovery.MigrationFile]) -> None:
+    """Refuse, before anything runs, files whose `-- Depends:` names a Django migration that
+    is unknown or not applied on this database (engine/depends.py)."""
+    if any(migration.depends for migration in pending):
+        # Deferred: Django's migration loader is read only when a file names a migration.
+        from schema_audit.engine import depends
+
+        depends.check_depends(conn, pending)
 
 
 def check_runnable(pending: list[discovery.MigrationFile]) -> None:

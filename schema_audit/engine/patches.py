@@ -18,6 +18,8 @@ from schema_audit.files import discovery
 from schema_audit.files.header import parse_header
 from schema_audit.files.statements import parse, transaction_control
 from schema_audit.ledger import audit_log, store
+from schema_audit.ledger.terms import Action, Status
+from schema_audit.remedies import Fix, Remedy
 
 PATCH_NAME_RE = re.compile(r"^patch_[A-Za-z0-9_.-]+\.sql$")
 
@@ -33,13 +35,13 @@ def apply_patch(path, database, options: Options, *, reason=None, force=False):
         earlier = store.last_patch(conn, checksum)
         if earlier and not force:
             raise RefusedRequest(
-                f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}; "
-                "pass --force to run it again"
+                f"{path}: this exact patch already completed at {earlier:%Y-%m-%d %H:%M:%S%z}",
+                remedy=Remedy(Fix.FORCE, "; pass {fix} to run it again"),
             )
         attempt = store.Attempt(
             version=path.name,
-            action="patch",
-            status="completed",
+            action=Action.PATCH,
+            status=Status.COMPLETED,
             started_at=utcnow(),
             checksum=checksum,
             sql_text=text,
@@ -51,7 +53,7 @@ def apply_patch(path, database, options: Options, *, reason=None, force=False):
             store.record_event(conn, fingerprinted(conn, attempt, duration), session.app_version)
 
         duration = transactional.run_recorded(session, text, attempt, record)
-    return done("patch", path.name, "completed", duration_ms=duration, checksum=checksum)
+    return done(Action.PATCH, path.name, Status.COMPLETED, duration_ms=duration, checksum=checksum)
 
 
 def is_patch_name(version: object) -> bool:

@@ -12,6 +12,7 @@ from schema_audit.exceptions import DatabaseUnavailable
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 # The reason on a placeholder's event: nothing ran, as psql, dbmate and Flyway run nothing.
 NOTE = "no statements: recorded as applied"
@@ -34,6 +35,6 @@ def record(
             store.record(conn, attempt, session.app_version)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection recording {migration.label}") from exc
-    outcome = Outcome(migration.version, migration.name, "completed", 0)
+    outcome = Outcome(migration.version, migration.name, Status.COMPLETED, 0)
     session.progress("done", migration, outcome)
     return outcome

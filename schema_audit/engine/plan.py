@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
+from schema_audit.ledger.terms import Action, Status
+from schema_audit.remedies import Advice, Fix, Remedy
 
 
 @dataclass(frozen=True)
@@ -16,13 +19,13 @@ class Entry:
     version: str
     name: str
     file: MigrationFile | None
-    row: dict | None
+    row: LedgerRow | None
     drift: str = ""
 
     @property
     def status(self) -> str:
         """The ledger's status, or `pending` for a file never recorded."""
-        return self.row["status"] if self.row else "pending"
+        return self.row.status if self.row else Status.PENDING
 
     @property
     def number(self) -> int:
@@ -36,35 +39,36 @@ class Plan:
 
     entries: list[Entry]
     pending: list[MigrationFile] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    # Each reads as the command prints it; `.message` and `.remedy` split it (remedies.py).
+    problems: list[Advice] = field(default_factory=list)
 
     @property
     def current_version(self) -> str | None:
         """Highest version whose row is completed or baseline."""
-        done = [e for e in self.entries if e.status in ("completed", "baseline")]
+        done = [e for e in self.entries if e.status in (Status.COMPLETED, Status.BASELINE)]
         return max(done, key=lambda e: e.number).version if done else None
 
 
 # Events whose checksum is the one the row must carry afterwards.
-_CHECKSUM_ACTIONS = ("apply", "accept_checksum", "baseline")
+_CHECKSUM_ACTIONS = (Action.APPLY, Action.ACCEPT_CHECKSUM, Action.BASELINE)
 
 
-def edited_row(row: dict) -> str:
+def edited_row(row: LedgerRow) -> str:
     """Why a ledger row disagrees with its last event (edited by hand), or '' when it agrees."""
-    event = row.get("last_event")
+    event = row.last_event
     if not event:
         return ""  # rows older than the event log have nothing to be compared with
-    if row["status"] == DELETED:
+    if row.status == DELETED:
         return f"row deleted from schema_migrations, but {_last(event)} applied it{_RESTORE}"
     # A `running` row is the dirty state reported on its own; other actions own their statuses.
-    if event["action"] == "apply" and row["status"] not in (event["status"], "running"):
-        return f"row says {row['status']} but {_last(event)} says {event['status']}{_RESTORE}"
-    recorded = (row.get("checksum") or "").strip()
-    logged = (event.get("checksum") or "").strip()
+    if event.action == Action.APPLY and row.status not in (event.status, Status.RUNNING):
+        return f"row says {row.status} but {_last(event)} says {event.status}{_RESTORE}"
+    recorded = (row.checksum or "").strip()
+    logged = (event.checksum or "").strip()
     if (
-        event["action"] in _CHECKSUM_ACTIONS
-        and event["status"] == "completed"
-        and row["status"] in APPLIED
+        event.action in _CHECKSUM_ACTIONS
+        and event.status == Status.COMPLETED
+        and row.status in APPLIED
         and logged
         and recorded != logged
     ):
@@ -75,8 +79,8 @@ def edited_row(row: dict) -> str:
     return ""
 
 
-def _last(event: dict) -> str:
-    return f"its last event (#{event['id']}, {event['action']})"
+def _last(event: LastEvent) -> str:
+    return f"its last event (#{event.id}, {event.action})"
 
 
 _RESTORE = (
@@ -85,69 +89,88 @@ _RESTORE = (
 )
 
 
-def drift_of(file: MigrationFile | None, row: dict | None) -> str:
+def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str | Advice:
     """Why a version's row no longer matches disk or its own history, or '' when it does."""
     if not row:
         return ""
     edited = edited_row(row)
-    if edited or row["status"] not in APPLIED:
+    if edited or row.status not in APPLIED:
         return edited
     if file is None:
         return "applied, but its file is missing from the migrations directory"
-    recorded = (row.get("checksum") or "").strip()
+    recorded = (row.checksum or "").strip()
     if recorded and recorded != file.checksum:
-        return (
+        return Advice(
             f"file changed since it was applied (checksum {recorded[:12]}… recorded, "
-            f"{file.checksum[:12]}… on disk); restore it or run --accept-checksum {row['version']}"
+            f"{file.checksum[:12]}… on disk)",
+            Remedy(Fix.ACCEPT_CHECKSUM, "; restore it or run {fix}", row.version),
         )
     return ""
 
 
-def reconcile(files: list[MigrationFile], rows: dict[str, dict]) -> list[Entry]:
+def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[Entry]:
     """Every version on disk or in the ledger, ordered numerically, with its drift."""
     by_number = {f.number: f for f in files}
     row_by_number = {int(v): r for v, r in rows.items() if v.isdigit()}
     entries = []
     for number in sorted(set(by_number) | set(row_by_number)):
         file, row = by_number.get(number), row_by_number.get(number)
-        version = row["version"] if row else file.version
-        name = file.name if file else (row.get("name") or "")
+        version = row.version if row else file.version
+        name = file.name if file else (row.name or "")
         entries.append(Entry(version, name, file, row, drift_of(file, row)))
     return entries
 
 
 def build_plan(
     files: list[MigrationFile],
-    rows: dict[str, dict],
+    rows: dict[str, LedgerRow],
     *,
     target: str | None = None,
     out_of_order: bool = False,
 ) -> Plan:
     """The files to apply next, and the problems that must stop a run before it starts."""
     entries = reconcile(files, rows)
-    problems = [f"{e.version} {e.name}: {e.drift}" for e in entries if e.drift]
-    problems += [
-        f"{e.version} {e.name}: marked running, a run stopped inside this non-transactional "
-        f"migration. Check the schema, then run --repair {e.version} --mark completed (or failed)"
-        for e in entries
-        if e.status == "running"
-    ]
+    problems = [_problem(e, e.drift) for e in entries if e.drift]
+    problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == Status.RUNNING]
     limit = _target_number(target, entries)
     applied = [e for e in entries if e.status in APPLIED]
     newest = max(applied, key=lambda e: e.number) if applied else None
     pending = [
         e.file
         for e in entries
-        if e.file and e.status in ("pending", "failed") and (limit is None or e.number <= limit)
+        if e.file
+        and e.status in (Status.PENDING, Status.FAILED)
+        and (limit is None or e.number <= limit)
     ]
     if not out_of_order:
         problems += [
-            f"{m.version} {m.name}: pending but older than applied version {newest.version}; "
-            "renumber it, or pass --out-of-order to apply it anyway"
+            _problem(m, _out_of_order(newest.version))
             for m in pending
             if newest and m.number < newest.number
         ]
     return Plan(entries, pending, problems)
+
+
+def _dirty(version: str) -> Advice:
+    return Advice(
+        "marked running, a run stopped inside this non-transactional migration",
+        Remedy(
+            Fix.REPAIR, ". Check the schema, then run {fix} (or failed)", version, Status.COMPLETED
+        ),
+    )
+
+
+def _out_of_order(newest: str) -> Advice:
+    return Advice(
+        f"pending but older than applied version {newest}",
+        Remedy(Fix.OUT_OF_ORDER, "; renumber it, or pass {fix} to apply it anyway"),
+    )
+
+
+def _problem(subject: Entry | MigrationFile, finding: str) -> Advice:
+    """A finding about a version, as a plan's problem: `003 v1.2_name: <finding>`."""
+    prefix = f"{subject.version} {subject.name}: "
+    return finding.prefixed(prefix) if isinstance(finding, Advice) else Advice(prefix + finding)
 
 
 def _target_number(target: str | None, entries: list[Entry]) -> int | None:
@@ -159,6 +182,7 @@ def _target_number(target: str | None, entries: list[Entry]) -> int | None:
 
 
 def ensure_runnable(plan: Plan) -> None:
-    """Raise RefusedRequest listing every problem, so nothing runs on a drifted or dirty DB."""
+    """Raise RefusedRequest listing every problem, so nothing runs on a drifted or dirty DB;
+    each problem reads as the command prints it (an Advice)."""
     if plan.problems:
         raise RefusedRequest("refusing to run:\n  " + "\n  ".join(plan.problems))

@@ -7,16 +7,18 @@ from __future__ import annotations
 from schema_audit import conf, db
 from schema_audit.engine import approvals, operations, plan
 from schema_audit.engine.results import PendingStatus, file_dict
+from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 
 def completed(database: str) -> list[dict]:
     """Ledger rows whose status is completed, ordered by version."""
     with db.open_connection(database, "read") as conn:
         rows = store.read_rows(conn)
-    done = [row for row in rows.values() if row["status"] == "completed"]
-    return sorted(done, key=lambda row: int(row["version"]))
+    done = [row for row in rows.values() if row.status == Status.COMPLETED]
+    return [row.as_dict() for row in sorted(done, key=lambda row: int(row.version))]
 
 
 def pending(files: list[MigrationFile], database: str) -> list[dict]:
@@ -35,8 +37,14 @@ def status(
         rows = store.read_rows(conn)
         found = plan.build_plan(files, rows, target=target, out_of_order=out_of_order)
         consent = approvals.states(conn, found.pending)
-    # What a run would refuse up front (transaction control), so --plan and --check say it.
-    refusals = [str(problem) for problem in operations.runnable_problems(found.pending)]
+        # What a run would refuse up front, so --plan and --check say it: Django migrations
+        # a file depends on that are unknown or not applied here, transaction control.
+        refusals = []
+        try:
+            operations.check_depends(conn, found.pending)
+        except (InvalidMigration, RefusedRequest) as exc:
+            refusals.append(str(exc))
+    refusals += [str(problem) for problem in operations.runnable_problems(found.pending)]
     required = conf.UAP_REQUIRE_APPROVAL
     if required:
         refusals += [

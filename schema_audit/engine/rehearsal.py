@@ -7,15 +7,22 @@ from datetime import datetime, timezone
 
 import psycopg
 
+from schema_audit.engine import lock_retry
 from schema_audit.engine.outcome import Outcome, describe_error, elapsed_ms, error_line
 from schema_audit.engine.session import Session
 from schema_audit.exceptions import ESCAPED, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Action, Status
 
 
 def rehearse(
-    session: Session, migrations: list[MigrationFile], tracer=None, sandbox: Session | None = None
+    session: Session,
+    migrations: list[MigrationFile],
+    tracer=None,
+    sandbox: Session | None = None,
+    *,
+    reason: str | None = None,
 ) -> list[Outcome]:
     """Run the files in one transaction that is rolled back, then record a dry_run event each.
 
@@ -23,7 +30,8 @@ def rehearse(
     files before it, exactly as in a real run; it stops at the first failure. With a
     `trace.Tracer` each file runs statement by statement and its event keeps the trace.
     With `sandbox` (a Session on a connection logged in as the dry-run role) the files run
-    there; `session` records the events after that transaction rolled back.
+    there; `session` records the events after that transaction rolled back. `reason` goes on
+    each event (a rehearsed rollback says so).
     """
     conn = session.conn
     started = datetime.now(timezone.utc)
@@ -35,11 +43,12 @@ def rehearse(
             by_version[outcome.version],
             started,
             outcome.duration_ms,
-            action="dry_run",
+            action=Action.DRY_RUN,
             status=outcome.status,
             error_message=outcome.error,
             sqlstate=outcome.sqlstate,
             trace=traces.get(outcome.version),
+            reason=reason,
         )
         store.record_event(conn, attempt, session.app_version)
     if escaped:
@@ -67,7 +76,7 @@ def _run_files(
                 # Rolling back the dry run's transaction undoes only what is still open.
                 escaped = migration
                 outcome = Outcome(
-                    migration.version, migration.name, "failed", elapsed_ms(clock), ESCAPED
+                    migration.version, migration.name, Status.FAILED, elapsed_ms(clock), ESCAPED
                 )
             outcomes.append(outcome)
             if escaped:
@@ -84,10 +93,10 @@ def _in_savepoint(
 ) -> Outcome:
     conn = session.conn
     version, name = migration.version, migration.name
-    if any(o.status == "failed" for o in earlier):
-        return Outcome(version, name, "skipped", 0, "not tried: an earlier file failed")
+    if any(o.status == Status.FAILED for o in earlier):
+        return Outcome(version, name, Status.SKIPPED, 0, "not tried: an earlier file failed")
     if migration.empty:
-        return Outcome(version, name, "completed", 0)
+        return Outcome(version, name, Status.COMPLETED, 0)
     if not migration.transactional:
         if tracer:
             # Traced where a transaction allows it; still not a dry run of the file.
@@ -98,28 +107,44 @@ def _in_savepoint(
                 session.raise_if_lost(exc, migration)
                 raise
         return Outcome(
-            version, name, "skipped", 0, "not dry-runnable: `-- Transaction: none` file"
+            version, name, Status.SKIPPED, 0, "not dry-runnable: `-- Transaction: none` file"
         )
-    clock = time.perf_counter()
-    try:
-        with conn.transaction():
-            if tracer:
-                duration = tracer.run_file(migration)
-            else:
-                conn.execute(migration.sql)
-            session.restore(migration.path, xact)  # as after_file does in a real run
-    except psycopg.Error as exc:
-        session.raise_if_lost(exc, migration)
-        failed = tracer.failed if tracer else None
-        text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
-        first += migration.first_line - 1  # the up part of another runner's file
-        return Outcome(
-            version,
-            name,
-            "failed",
-            elapsed_ms(clock),
-            describe_error(exc),
-            exc.sqlstate,
-            error_line(exc, text, first),
-        )
-    return Outcome(version, name, "completed", duration if tracer else elapsed_ms(clock))
+    # A lock not available within the short lock_timeout rolls the file's savepoint back and
+    # runs it again after a growing wait, as a real run would; a trace lists whom it met.
+    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
+    waits = list(policy.waits())
+    met: list[str] = []
+    for number, wait in enumerate([*waits, None], start=1):
+        clock = time.perf_counter()
+        try:
+            with conn.transaction():
+                if waits:
+                    conn.execute(session.retry_local)
+                if tracer:
+                    duration = tracer.run_file(migration)
+                else:
+                    conn.execute(migration.sql)
+                session.restore(migration.path, xact)  # as after_file does in a real run
+            break
+        except psycopg.Error as exc:
+            session.raise_if_lost(exc, migration)
+            failed = tracer.failed if tracer else None
+            if wait is not None and lock_retry.is_lock_timeout(exc):
+                holders = lock_retry.holders(conn, failed.text if failed else migration.sql)
+                met.append(lock_retry.describe(number, len(waits) + 1, holders))
+                lock_retry.pause(wait, exc)
+                continue
+            text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
+            first += migration.first_line - 1  # the up part of another runner's file
+            return Outcome(
+                version,
+                name,
+                Status.FAILED,
+                elapsed_ms(clock),
+                "\n".join([*met, describe_error(exc)]),
+                exc.sqlstate,
+                error_line(exc, text, first),
+            )
+    if tracer and met and migration.version in tracer.traces:
+        tracer.traces[migration.version]["reasons"] += met
+    return Outcome(version, name, Status.COMPLETED, duration if tracer else elapsed_ms(clock))

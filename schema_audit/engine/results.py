@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from schema_audit.engine.outcome import Outcome
 from schema_audit.engine.plan import Plan
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger import terms
+from schema_audit.ledger.rows import LedgerRow
 
 
-def file_dict(migration: MigrationFile, status: str = "pending") -> dict:
+def file_dict(migration: MigrationFile, status: str = terms.Status.PENDING) -> dict:
     """A file on disk as the API lists it."""
     return {
         "version": migration.version,
@@ -23,18 +25,17 @@ def file_dict(migration: MigrationFile, status: str = "pending") -> dict:
 
 
 def _entry_dict(entry) -> dict:
-    row = entry.row or {}
+    row = entry.row or LedgerRow(entry.version, terms.Status.PENDING)  # a file never recorded
     return {
         "version": entry.version,
         "name": entry.name,
         "status": entry.status,
         "on_disk": entry.file is not None,
-        "applied_at": row["applied_at"].isoformat() if row.get("applied_at") else None,
-        "duration_ms": row.get("duration_ms"),
-        "checksum": (row.get("checksum") or "").strip()
-        or (entry.file.checksum if entry.file else None),
+        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+        "duration_ms": row.duration_ms,
+        "checksum": (row.checksum or "").strip() or (entry.file.checksum if entry.file else None),
         "drift": entry.drift or None,
-        "error_message": row.get("error_message"),
+        "error_message": row.error_message,
     }
 
 
@@ -49,7 +50,7 @@ class Status:
         entries = self.plan.entries
         return {
             "current_version": self.plan.current_version,
-            "total_completed": sum(e.status == "completed" for e in entries),
+            "total_completed": sum(e.status == terms.Status.COMPLETED for e in entries),
             "total_pending": len(self.plan.pending),
             "migrations": [_entry_dict(entry) for entry in entries],
             "problems": self.plan.problems,
@@ -94,8 +95,8 @@ class RunResult:
         result = Status(self.plan).as_dict()
         result.update(
             applied=[o.as_dict() for o in self.outcomes],
-            successful=sum(o.status == "completed" for o in self.outcomes),
-            failed=sum(o.status == "failed" for o in self.outcomes),
+            successful=sum(o.status == terms.Status.COMPLETED for o in self.outcomes),
+            failed=sum(o.status == terms.Status.FAILED for o in self.outcomes),
             errors=self.errors,
             schema_drift=self.drift,
         )
@@ -116,12 +117,12 @@ class DryRunResult:
         results = [{**o.as_dict(), "file": paths[o.version]} for o in self.outcomes]
         count = [o.status for o in self.outcomes].count
         return {
-            "action": "dry_run",
+            "action": terms.Action.DRY_RUN,
             "current_version": self.plan.current_version,
             "dry_run": results,
-            "successful": count("completed"),
-            "failed": count("failed"),
-            "skipped": count("skipped"),
-            "errors": [r for r in results if r["status"] == "failed"],
+            "successful": count(terms.Status.COMPLETED),
+            "failed": count(terms.Status.FAILED),
+            "skipped": count(terms.Status.SKIPPED),
+            "errors": [r for r in results if r["status"] == terms.Status.FAILED],
             **(self.tracer.attach(results) if self.tracer else {}),
         }

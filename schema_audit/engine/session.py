@@ -38,6 +38,7 @@ from schema_audit.exceptions import (
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.integrity import ddl_capture, fingerprint
 from schema_audit.ledger import provenance, store
+from schema_audit.ledger.terms import Action, Status
 
 # The session's transaction id; txid_* (PostgreSQL 10+): pg_current_xact_id needs 13.
 XACT = "SELECT pg_catalog.txid_current()"
@@ -89,8 +90,8 @@ def file_attempt(migration: MigrationFile, started: datetime, duration, **extra)
     extra.setdefault("ticket", provenance.ticket() or header.get("Ticket").strip() or None)
     return store.Attempt(
         version=migration.version,
-        action=extra.pop("action", "apply"),
-        status=extra.pop("status", "completed"),
+        action=extra.pop("action", Action.APPLY),
+        status=extra.pop("status", Status.COMPLETED),
         started_at=started,
         duration_ms=duration,
         name=migration.name,
@@ -145,6 +146,7 @@ class Session:
         # A file that may be retried waits at most the short lock_timeout per attempt: an
         # ALTER queued behind a long reader then holds the writers behind it only that long.
         short = lock_retry.attempt_timeout(timeouts[0][1], check_duration("", retry_timeout))
+        self.retry_local = _set_local(conn, [("lock_timeout", short)])
         self.retry_begin = (
             "BEGIN; "
             + _set_local(conn, [("lock_timeout", short), timeouts[1]])
@@ -310,7 +312,7 @@ class Session:
         """
         sqlstate = getattr(exc, "sqlstate", None)
         failed = dataclasses.replace(
-            attempt, status="failed", error_message=message, sqlstate=sqlstate
+            attempt, status=Status.FAILED, error_message=message, sqlstate=sqlstate
         )
         escaped = isinstance(exc, TransactionEscaped)
         if migration is None:
@@ -325,7 +327,7 @@ class Session:
         outcome = Outcome(
             migration.version,
             migration.name,
-            "failed",
+            Status.FAILED,
             attempt.duration_ms,
             message,
             sqlstate,

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import pq
 
+from schema_audit.engine import lock_retry
 from schema_audit.engine.outcome import (
     Outcome,
     connection_lost,
@@ -19,9 +20,10 @@ from schema_audit.engine.outcome import (
 from schema_audit.engine.session import Session
 from schema_audit.exceptions import DatabaseUnavailable, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.files.statements import Statement, parse
+from schema_audit.files.statements import Statement, outside_transaction, parse
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +55,36 @@ def apply(
     clock = time.perf_counter()
     try:
         session.guard()
-        store.record(conn, session.attempt(migration, started, None, status="running"))
+        store.record(conn, session.attempt(migration, started, None, status=Status.RUNNING))
         # Statements outside a transaction: the DDL audit's mark covers the session until
         # the file ends (Session.restore with unmark, Session.reset end it).
         conn.execute(session.session_prefix + session.marks.session)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
+    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
     for index, statement in enumerate(statements, start=1):
-        try:
-            # Each statement commits by itself: check before each one that no other runner
-            # can have taken the lock in the meantime.
-            _guard_between(session, migration, index)
-            if conn.info.parameter_status("standard_conforming_strings") == "off":
-                _stop(session, migration, statements, index, started, clock, _UNSPLIT)
-            conn.execute(statement.text)
-        except psycopg.Error as exc:
-            return _fail(session, migration, statements, index, started, clock, exc)
+        # A statement that may run in a transaction block waits the short lock_timeout and is
+        # run again on 55P03 (it took no effect); one that may not (CONCURRENTLY, VACUUM), a
+        # CALL or a DO (either may COMMIT) runs once, with the file's full lock_timeout.
+        waits = list(policy.waits()) if retriable(statement) else []
+        prefix = session.retry_local if waits else ""
+        for number, wait in enumerate([*waits, None], start=1):
+            try:
+                # Each statement commits by itself: check before each one that no other runner
+                # can have taken the lock in the meantime.
+                _guard_between(session, migration, index)
+                if conn.info.parameter_status("standard_conforming_strings") == "off":
+                    _stop(session, migration, statements, index, started, clock, _UNSPLIT)
+                conn.execute(prefix + statement.text)
+                break
+            except psycopg.Error as exc:
+                if wait is None or not lock_retry.is_lock_timeout(exc):
+                    return _fail(
+                        session, migration, statements, index, started, clock, exc, len(prefix)
+                    )
+                retry = lock_retry.Retry(exc, statement.text, elapsed_ms(clock))
+                lock_retry.record(session, migration, started, retry, number, len(waits) + 1, wait)
+                lock_retry.pause(wait, exc)
         if conn.info.transaction_status != pq.TransactionStatus.IDLE:
             _stop(session, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)
@@ -84,9 +100,16 @@ def apply(
             f"lost the connection after every statement of {migration.label} ran; its row "
             f"stays running: run --repair {migration.version} --mark completed"
         ) from exc
-    outcome = Outcome(migration.version, migration.name, "completed", duration)
+    outcome = Outcome(migration.version, migration.name, Status.COMPLETED, duration)
     session.progress("done", migration, outcome)
     return outcome
+
+
+def retriable(statement: Statement) -> bool:
+    """Whether a statement may be sent after `SET LOCAL lock_timeout` in one query (an
+    implicit transaction block) and run again after 55P03."""
+    kind = type(statement.node).__name__
+    return kind not in ("CallStmt", "DoStmt") and not outside_transaction(statement.text)
 
 
 def _guard_between(session: Session, migration: MigrationFile, index: int) -> None:
@@ -110,6 +133,7 @@ def _fail(
     started: datetime,
     clock: float,
     exc: psycopg.Error,
+    skip: int = 0,
 ):
     duration = elapsed_ms(clock)
     statement = statements[index - 1]
@@ -122,7 +146,7 @@ def _fail(
             f"schema, then run --repair {migration.version} --mark failed (or completed)"
         ) from exc
     first = statement.line + migration.first_line - 1  # from the top of the file
-    line = error_line(exc, statement.text, first) or first
+    line = error_line(exc, statement.text, first, skip) or first
     done = f"statements 1-{index - 1} were committed and stay applied" if index > 1 else ""
     parts = [
         describe_error(exc),

@@ -24,6 +24,7 @@ from schema_audit.exceptions import ESCAPED, InvalidMigration, TransactionEscape
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.effects import side_effects
 from schema_audit.files.statements import Statement, parse
+from schema_audit.ledger.terms import Status
 
 # Only the application's relations: catalogs, TOAST and temporary schemas are PostgreSQL's own.
 _RELATIONS_SQL = r"""
@@ -177,7 +178,9 @@ class Tracer:
             entry["duration_ms"] = elapsed_ms(clock)
             if trace.migration.transactional or self.conn.broken:
                 self.failed = statement
-                trace.statements.append({**entry, "status": "failed", "error": first_line(exc)})
+                trace.statements.append(
+                    {**entry, "status": Status.FAILED, "error": first_line(exc)}
+                )
                 raise
             # Rolling back to the savepoint released the statement's locks.
             self.locks = held_locks(self.conn)

@@ -36,6 +36,7 @@ from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.statements import parse
 from schema_audit.integrity import fingerprint
 from schema_audit.ledger import store
+from schema_audit.ledger.terms import Status
 
 
 @dataclasses.dataclass
@@ -109,7 +110,7 @@ def _attempt(
     except TransactionEscaped as exc:
         attempt = session.attempt(migration, started, elapsed_ms(clock))
         session.fail(attempt, exc, ESCAPED, migration=migration)
-    outcome = Outcome(migration.version, migration.name, "completed", duration)
+    outcome = Outcome(migration.version, migration.name, Status.COMPLETED, duration)
     session.progress("done", migration, outcome)
     return outcome
 

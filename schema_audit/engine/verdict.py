@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schema_audit.engine.locks import strongest_locks
+from schema_audit.ledger.terms import Status
 
 SAFE, REVIEW, DANGEROUS = "safe", "review", "dangerous"
 RANKED = (SAFE, REVIEW, DANGEROUS)
@@ -25,7 +26,7 @@ def judge(trace: dict, limits: dict) -> tuple[str, list[str]]:
         if status == "not traced":
             found.append((REVIEW, f"{where} not traced: {statement['reason']}"))
             continue
-        if status == "failed":
+        if status == Status.FAILED:
             found.append((REVIEW, f"{where} fails: {statement['error']}"))
             continue
         found += _rewrites(statement, trace["locks"], limits)

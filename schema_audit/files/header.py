@@ -61,12 +61,18 @@ class Header:
     @property
     def rollback_is_placeholder(self) -> bool:
         """True while the Rollback says TODO (or FIXME) instead of SQL."""
-        return bool(_PLACEHOLDER_RE.match(self.rollback))
+        return is_placeholder(self.rollback)
 
     @property
     def dependencies(self) -> tuple[tuple[str, str], ...]:
         """The Django migrations `-- Depends:` names, as `(app_label, migration_name)`."""
         return parse_depends(self.depends)[0]
+
+
+def is_placeholder(rollback: str) -> bool:
+    """True when Rollback text says TODO (or FIXME) instead of SQL (lint's
+    rollback-placeholder; the runner refuses to run it)."""
+    return bool(_PLACEHOLDER_RE.match(rollback))
 
 
 def parse_depends(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import layouts, sections
-from schema_audit.files.discovery import (
+from schema_audit.files.header import Header
+from schema_audit.files.naming import is_number
+from schema_audit.files.source import (
     META_RE,
     MigrationFile,
     checksum,
@@ -24,8 +26,6 @@ from schema_audit.files.discovery import (
     line_of,
     read_text,
 )
-from schema_audit.files.header import Header
-from schema_audit.files.naming import is_number
 from schema_audit.files.statements import outside_transaction
 
 Found = tuple[list[MigrationFile], list[InvalidMigration]]

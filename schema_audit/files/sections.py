@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files.discovery import line_of
+from schema_audit.files.source import line_of
 
 # dbmate (pkg/dbmate/migration.go): `-- migrate:up`, options after it (`transaction:false`).
 _DBMATE_UP_RE = re.compile(r"^--\s*migrate:up(?=\s|$)([^\n]*)$", re.MULTILINE)

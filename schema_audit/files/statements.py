@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files.discovery import body_start, line_of
+from schema_audit.files.source import body_start, line_of
 
 _COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 # Statements that end, start or hand off a transaction: everything but these three, which

@@ -22,6 +22,7 @@ from schema_audit.db.names import shown
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.integrity import ddl_capture, fingerprint, verification
 from schema_audit.ledger import audit_log, store
+from schema_audit.ledger.terms import Status
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def _record(using: str, plan, started_at: datetime, duration_ms: int) -> None:
             attempt = store.Attempt(
                 version=None,
                 action=ACTION,
-                status="completed",
+                status=Status.COMPLETED,
                 started_at=started_at,
                 duration_ms=duration_ms,
                 sql_text=describe_plan(plan),

@@ -25,6 +25,7 @@ from schema_audit import conf, csv_safe
 from schema_audit.files import discovery, redact
 from schema_audit.integrity import bundle, bundle_signatures, fingerprint
 from schema_audit.ledger import authorship, chain, store
+from schema_audit.ledger.terms import Status
 
 FORMAT = "uap-evidence/1"
 MANIFEST = bundle.MANIFEST
@@ -67,7 +68,9 @@ def members(
     for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
         row = rows[version]
         # Rollback and header text may quote a password (rows written before masking, too).
-        writer.writerow([_cell(redact.redact_value(row.get(name))) for name in HISTORY_COLUMNS])
+        writer.writerow(
+            [_cell(redact.redact_value(getattr(row, name))) for name in HISTORY_COLUMNS]
+        )
     events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
@@ -76,14 +79,14 @@ def members(
         # The text discovery read and checked, never the path again (a link could be swapped).
         text = redact.redact(migration.sql)
         out[member] = text.encode("utf-8")
-        row = rows.get(migration.version) or {}
+        row = rows.get(migration.version)
         item = {
             "version": migration.version,
             "name": migration.name,
             "file": member,
             "checksum": migration.checksum,
-            "ledger_checksum": (row.get("checksum") or "").strip() or None,
-            "status": row.get("status") or "pending",
+            "ledger_checksum": ((row.checksum or "").strip() or None) if row else None,
+            "status": (row.status if row else None) or Status.PENDING,
         }
         if text != migration.sql:
             # The checksum stays the file's as written; the shipped text is checked by its own.

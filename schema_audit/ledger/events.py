@@ -12,11 +12,17 @@ from psycopg.rows import dict_row
 
 from schema_audit.db import names
 from schema_audit.ledger.schema import EVENTS_TABLE, ledger_sql, qualified, tables_exist
-from schema_audit.ledger.terms import APPROVE_ACTION, REVOKE_ACTION, SCHEMA_ACTIONS
+from schema_audit.ledger.terms import (
+    APPROVE_ACTION,
+    REVOKE_ACTION,
+    SCHEMA_ACTIONS,
+    Action,
+    Status,
+)
 
-_LAST_PATCH_SQL = """
-SELECT max(started_at) FROM {events}
-WHERE action = 'patch' AND status = 'completed' AND checksum = %s
+_LAST_PATCH_SQL = f"""
+SELECT max(started_at) FROM {{events}}
+WHERE action = '{Action.PATCH}' AND status = '{Status.COMPLETED}' AND checksum = %s
 HAVING count(*) > 0
 """
 

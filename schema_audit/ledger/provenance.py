@@ -1,4 +1,5 @@
-"""Who and why for every event: the application version, the change ticket and the actor."""
+"""Who and why for every event: the application version, the change ticket, the actor and
+the reason an operation runs."""
 
 from __future__ import annotations
 
@@ -124,3 +125,22 @@ def deploy_actor(name: str | None) -> Iterator[None]:
         yield
     finally:
         _actor.reset(token)
+
+
+_reason: ContextVar[str | None] = ContextVar("uap_reason", default=None)
+
+
+def reason() -> str | None:
+    """Why the current operation runs (`run_reason()`), for an event that gives no reason."""
+    return _reason.get()
+
+
+@contextmanager
+def run_reason(text: str | None) -> Iterator[None]:
+    """Record `text` as the reason of every event written inside the block that has none of
+    its own (a Django migration applying SQL files names itself this way)."""
+    token = _reason.set(text or None)
+    try:
+        yield
+    finally:
+        _reason.reset(token)

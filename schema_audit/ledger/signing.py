@@ -40,6 +40,7 @@ from schema_audit.keys import (  # noqa: F401 (the keys' names, where signatures
     trusted_from_pems,
 )
 from schema_audit.ledger import chain
+from schema_audit.ledger.terms import Action
 
 FORMAT = "uap-event-signature/1"
 # The fields a writer fills, in payload order, with how each is rendered (chain.py's kinds;
@@ -70,7 +71,7 @@ SIGNED_FIELDS = (
     ("application", "text"),
 )
 # Events the database writes itself (the DDL audit trigger): never signed, never trusted.
-DATABASE_ACTIONS = ("out_of_band_ddl",)
+DATABASE_ACTIONS = (Action.OUT_OF_BAND_DDL,)
 VALID, UNSIGNED, UNKNOWN_KEY, INVALID = "valid", "unsigned", "unknown key", "invalid"
 
 

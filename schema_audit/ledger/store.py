@@ -1,6 +1,6 @@
 """The only code that writes `schema_migrations` and `schema_migration_events`, and reads
-the rows; the event log's reads are in events.py, its words in terms.py (both re-exported
-here, as the ledger's public names).
+the rows; the event log's reads are in events.py, its words in terms.py, the typed row in
+rows.py (all re-exported here, as the ledger's public names).
 
 The tables are described in docs/reference.md, "Tables"; creating and upgrading them lives in
 ledger/schema.py.
@@ -32,6 +32,7 @@ from schema_audit.ledger.events import (  # noqa: F401 (the ledger's public name
     read_approvals,
     read_events,
 )
+from schema_audit.ledger.rows import LastEvent, LedgerRow  # noqa: F401 (the ledger's public names)
 from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public names)
     ACCESS_TABLE,
     DDL_AUDIT_FUNCTION,
@@ -64,6 +65,8 @@ from schema_audit.ledger.terms import (  # noqa: F401 (the ledger's public names
     ROW_NEUTRAL_ACTIONS,
     SCHEMA_ACTIONS,
     STATUSES,
+    Action,
+    Status,
 )
 
 # The event columns a writer fills (the trigger sets applied_by, prev_hash and hash).
@@ -164,14 +167,8 @@ FROM (
       AND NOT EXISTS (SELECT 1 FROM {{migrations}} m WHERE m.version = e.version)
     ORDER BY version, id DESC
 ) orphan
-WHERE status = 'completed' AND action IN ('apply', 'baseline')
+WHERE status = '{Status.COMPLETED}' AND action IN ('{Action.APPLY}', '{Action.BASELINE}')
 """
-_EVENT_KEYS = {
-    "event_id": "id",
-    "event_action": "action",
-    "event_status": "status",
-    "event_checksum": "checksum",
-}
 
 
 @dataclass(frozen=True)
@@ -212,26 +209,22 @@ def _identity() -> dict[str, str]:
 _IDENTITY = _identity()
 
 
-def read_rows(conn: psycopg.Connection) -> dict[str, dict]:
-    """Every ledger row keyed by version, each with `last_event` (or None); {} before setup.
+def read_rows(conn: psycopg.Connection) -> dict[str, LedgerRow]:
+    """Every ledger row keyed by version, each with its `last_event` (or None); {} before setup.
 
     A version whose row was deleted by hand after it was applied comes back with status DELETED.
     """
     rows_exist, events_exist = ledger_tables(conn)
     if not rows_exist:
         return {}
+    if events_exist:
+        query, params = _ROWS_WITH_EVENT_SQL, {"neutral": ROW_NEUTRAL_ACTIONS}
+    else:  # a guide-shaped table not yet upgraded: no event log to join
+        query, params = _ROWS_SQL, None
     with conn.cursor(row_factory=dict_row) as cur:
-        if not events_exist:  # a guide-shaped table not yet upgraded
-            return {
-                row["version"]: {**row, "last_event": None}
-                for row in cur.execute(ledger_sql(_ROWS_SQL))
-            }
-        rows = {}
-        for row in cur.execute(ledger_sql(_ROWS_WITH_EVENT_SQL), {"neutral": ROW_NEUTRAL_ACTIONS}):
-            event = {key: row.pop(column) for column, key in _EVENT_KEYS.items()}
-            row["last_event"] = event if event["id"] is not None else None
-            rows[row["version"]] = row
-        return rows
+        records = cur.execute(ledger_sql(query), params)
+        rows = (LedgerRow.from_record(record) for record in records)
+        return {row.version: row for row in rows}
 
 
 def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
@@ -337,6 +330,7 @@ def _params(attempt: Attempt, app_version: str) -> dict:
         _IDENTITY,
         app_version=app_version or provenance.app_version() or None,
         ticket=attempt.ticket or provenance.ticket(),
+        reason=attempt.reason or provenance.reason(),
         rollout=attempt.rollout or provenance.rollout(),
         actor=attempt.actor or provenance.actor(),
         # Stored SQL is shown to auditors: no password literal reaches the ledger.

@@ -222,6 +222,19 @@ def test_detail_of_a_changed_file_explains_the_drift(auditor_client, history):
     assert "--accept-checksum 005" in page
 
 
+def test_drift_reads_in_the_admins_words_with_the_command_an_operator_runs(
+    auditor_client, history
+):
+    """The planner's neutral reason, what resolves it, and the command as code; not the
+    command's own sentence."""
+    page = auditor_client.get(change_url("005")).content.decode()
+    assert (
+        "on disk); restore the file, or have an operator accept its new checksum: "
+        "<code>manage.py uap_migrate --accept-checksum 005</code>"
+    ) in page
+    assert "restore it or run --accept-checksum" not in page
+
+
 def test_rollback_timeline_lists_apply_then_rollback(auditor_client, history):
     """004's attempts appear oldest first with action, status, who and host."""
     response = auditor_client.get(change_url("004"))

@@ -43,10 +43,14 @@ def test_every_mode_is_an_argument_of_the_command_with_its_help():
 
 
 def test_modes_exclude_each_other_except_the_one_that_implies_another():
-    """The mutually exclusive group is the table less --trace, which goes with --dry-run."""
+    """The mutually exclusive group is the table less --trace, which goes with --dry-run, and
+    --rollback-to, which takes --dry-run and --trace as its options."""
     (group,) = parser()._mutually_exclusive_groups
     grouped = {action.dest for action in group._group_actions}
-    assert grouped == {mode.name for mode in modes.MODES if not mode.implies}
+    assert grouped == {
+        mode.name for mode in modes.MODES if not mode.implies and not mode.with_modes
+    }
+    assert grouped.isdisjoint({"trace", "rollback_to"})
     assert modes.mode_of(options_of(["--dry-run", "--trace"])).name == "trace"
     assert modes.mode_of(options_of(["--trace"])).name == "trace"
     with pytest.raises(RefusedRequest, match="--trace goes with --dry-run"):
@@ -106,6 +110,26 @@ def test_resume_line_runs_the_same_mode_again(mode):
     assert again["reason"] == "why not" and again["parallel"] == 2
 
 
+@pytest.mark.parametrize(
+    "argv", [["--rollback-to", "001", "--dry-run"], ["--rollback-to", "001", "--trace"]]
+)
+def test_rollback_to_takes_dry_run_and_trace_and_resumes_with_them(argv):
+    """--rollback-to wins over --dry-run and --trace, and its Resume with: line keeps them."""
+    options = options_of(argv)
+    assert modes.mode_of(options).name == "rollback_to"
+    line = fleet.resume_command(options, ["b"], "20260101T120000Z-a1b2c3")
+    again = options_of(shlex.split(line)[3:])
+    assert modes.mode_of(again).name == "rollback_to" and again["rollback_to"] == "001"
+    assert (again["dry_run"], again["trace"]) == (options["dry_run"], options["trace"])
+
+
+@pytest.mark.parametrize("other", [["--plan"], ["--show", "002"], ["--rollback", "002"]])
+def test_rollback_to_refuses_any_other_mode(other):
+    """Another mode beside --rollback-to is refused, naming the two it takes."""
+    with pytest.raises(RefusedRequest, match="only --dry-run or --trace do"):
+        modes.mode_of(options_of(["--rollback-to", "001", *other]))
+
+
 def test_a_traced_dry_run_resumes_traced():
     """--dry-run --trace and --trace alone both resume as a trace."""
     for argv in (["--dry-run", "--trace"], ["--trace"]):
@@ -117,7 +141,9 @@ def test_what_a_fleet_reports_on_every_target_and_what_it_checks_for_approvals()
     """Modes that only read never stop a fleet; apply and --patch check approvals first."""
     read_only = {mode.name for mode in modes.MODES if not mode.writes}
     assert read_only >= {"plan", "status", "check", "dry_run", "trace", "verify", "evidence"}
+    assert "show" in read_only
     assert modes.APPLY.writes and modes.BY_NAME["rollback"].writes
+    assert modes.BY_NAME["rollback_to"].writes
     approved = {mode.name for mode in (*modes.MODES, modes.APPLY) if mode.approval}
     assert approved == {"apply", "patch"}
     assert {mode.name for mode in modes.MODES if not mode.database} == {"lint", "verify_evidence"}
@@ -137,6 +163,10 @@ def test_what_a_fleet_reports_on_every_target_and_what_it_checks_for_approvals()
         ("verify", {"ok": False}, 2),
         ("verify_evidence", {"verified": True}, 0),
         ("rollback", {}, 0),
+        ("rollback_to", {"errors": []}, 0),
+        ("rollback_to", {"errors": [{"exit_code": 1}]}, 1),
+        ("rollback_to", {"errors": [{"exit_code": 2}]}, 2),
+        ("show", {"drift": "file changed since it was applied"}, 0),
     ],
 )
 def test_exit_code_is_the_modes_rule_on_its_result(name, result, code):

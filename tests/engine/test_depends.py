@@ -104,3 +104,31 @@ def test_files_without_depends_need_nothing(database, migrations_dir):
     pending = files(migrations_dir, **{"001": migration("001", "SELECT 1;")})
     with database.connect() as conn:
         check_depends(conn, pending)
+
+
+@pytest.mark.parametrize("mode", [(), ("--dry-run",)], ids=["apply", "dry-run"])
+def test_uap_migrate_refuses_before_anything_runs_then_applies_after_migrate(
+    mode, uap, database, migrations_dir
+):
+    """The command: exit 2 naming the Django migration and `manage.py migrate`; nothing runs;
+    after Django's migrate the same run applies."""
+    folder = migrations_dir(
+        {
+            "001_v1.1_step.sql": migration("001", "CREATE TABLE t001 (id bigint);"),
+            "002_v1.2_step.sql": depending("002", CONTENTTYPES),
+        }
+    )
+    refused = uap(*mode, directory=folder)
+    assert refused.code == 2, refused.err
+    assert CONTENTTYPES in refused.err and "manage.py migrate" in refused.err
+    assert "t001" not in database.tables()  # refused before the first file
+    migrate(database, "contenttypes")
+    assert uap(*mode, directory=folder).code == 0
+
+
+@pytest.mark.parametrize("mode", ["--plan", "--check"])
+def test_plan_and_check_say_what_a_run_would_refuse(mode, uap, database, migrations_dir):
+    folder = migrations_dir({"001_v1.1_step.sql": depending("001", CONTENTTYPES)})
+    result = uap(mode, "--json", directory=folder)
+    assert result.code == 2
+    assert CONTENTTYPES in result.out

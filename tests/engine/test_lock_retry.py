@@ -180,3 +180,90 @@ def test_waits_grow_jittered_within_the_budget():
     assert RetryPolicy(10, 60.0).for_file("2").retries == 2
     assert RetryPolicy(1, 60.0).for_file("5").retries == 1  # a header never raises it
     assert milliseconds("1.5s") == 1500.0
+
+
+def outside(body: str) -> str:
+    """A `-- Transaction: none` file of version 002."""
+    return migration("002", body).replace(
+        "-- Version: 002\n", "-- Version: 002\n-- Transaction: none\n"
+    )
+
+
+def test_a_statement_outside_a_transaction_is_retried_alone(uap, database, items):
+    """In a `-- Transaction: none` file the waiting statement runs again, not the file: the
+    statement before it committed once."""
+    body = "CREATE TABLE side (id int);\nALTER TABLE items ADD COLUMN note text;\n"
+    folder = items("002_v1.1_note.sql", outside(body))
+    reader = Reader(database)
+    try:
+        result = uap("--lock-retries", "30", directory=folder)
+    finally:
+        reader.close()
+    assert result.code == 0, result.err
+    assert "note" in columns(database) and "side" in database.tables()
+    retried = database.query(
+        "SELECT trace->'lock_retry'->'holders'->0->>'application' FROM schema_migration_events "
+        "WHERE version = '002' AND sqlstate = '55P03'"
+    )
+    assert retried and retried[0] == ("long report",)
+
+
+def test_a_concurrent_index_build_is_not_retried(uap, database, items):
+    """CREATE INDEX CONCURRENTLY may leave an INVALID index when it fails: it runs once, with
+    the full lock_timeout, and fails the file."""
+    folder = items("002_v1.1_index.sql", outside("CREATE INDEX CONCURRENTLY ix ON items (id);"))
+    with database.connect() as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE items IN SHARE UPDATE EXCLUSIVE MODE")
+        result = uap("--lock-timeout", "200ms", "--lock-retries", "30", directory=folder)
+        holder.execute("ROLLBACK")
+    assert result.code == 1 and "55P03" in result.err
+    assert database.query(
+        "SELECT count(*) FROM schema_migration_events WHERE version = '002' "
+        "AND trace IS NOT NULL AND trace ? 'lock_retry'"
+    ) == [(0,)]
+
+
+WAITING_ALTER = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+    "AND query LIKE %s AND pid <> pg_backend_pid()"
+)
+
+
+def release_after_a_timed_out_wait(database, reader: Reader) -> threading.Thread:
+    """Release `reader` once the ALTER was seen waiting in two attempts: the first attempt
+    timed out and asked who held the lock before the second began."""
+
+    def watch() -> None:
+        with database.connect() as probe:
+            attempts, waiting_before = 0, False
+            for _ in range(12000):
+                waiting = bool(
+                    probe.execute(WAITING_ALTER, ("%ALTER TABLE items%",)).fetchone()[0]
+                )
+                attempts += waiting and not waiting_before
+                waiting_before = waiting
+                if attempts >= 2:
+                    break
+                time.sleep(0.005)
+        reader.close()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_dry_run_retries_and_its_trace_names_whom_it_met(uap, database, items):
+    folder = items("002_v1.1_note.sql", migration("002", ALTER))
+    reader = Reader(database, release_after_retries=None)
+    watcher = release_after_a_timed_out_wait(database, reader)
+    try:
+        result = uap("--trace", "--json", "--lock-retries", "30", directory=folder)
+    finally:
+        watcher.join(timeout=60)
+        reader.close()
+    assert result.code == 0, result.err
+    trace = json.loads(result.out)["dry_run"][0]["trace"]
+    met = [reason for reason in trace["reasons"] if "lock not available on attempt" in reason]
+    assert met and "long report" in met[0] and "AccessShareLock on items" in met[0]
+    assert "note" not in columns(database)  # a dry run: rolled back

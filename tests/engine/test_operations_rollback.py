@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from schema_audit import api
+from schema_audit.exceptions import RefusedRequest
+from schema_audit.remedies import Fix
 from tests.conftest import UAP_MIGRATIONS, migration
 
 ROW = "SELECT status, error_message, checksum FROM schema_migrations WHERE version = %s"
@@ -34,6 +39,20 @@ def test_rollback_of_004_drops_goals_and_a_rerun_does_not_recreate_it(uap, datab
     assert rerun.code == 0 and "Nothing to apply; database at version 003." in rerun.out
     assert "goals" not in database.tables()
     assert uap("--check", directory=UAP_MIGRATIONS).code == 0
+
+
+def test_a_refusal_is_neutral_in_the_api_and_names_the_flag_in_the_command(uap, database):
+    """The API's error says what is wrong and carries its remedy; the command adds --force."""
+    assert uap(directory=UAP_MIGRATIONS).code == 0
+    with pytest.raises(RefusedRequest) as refused:
+        api.rollback("003", UAP_MIGRATIONS, database.alias)
+    neutral = "004 was applied after it and may depend on it; roll back 004 first"
+    assert str(refused.value).endswith(neutral) and "--force" not in str(refused.value)
+    assert refused.value.remedy.fix == Fix.FORCE
+    result = uap("--rollback", "003", "--json", directory=UAP_MIGRATIONS)
+    [error] = json.loads(result.out)["errors"]
+    assert error["message"] == f"{refused.value}, or pass --force"
+    assert f"error: {refused.value}, or pass --force" in result.err
 
 
 def test_rollback_of_an_older_version_is_refused_unless_forced(uap, database):

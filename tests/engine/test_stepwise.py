@@ -89,10 +89,7 @@ def test_killed_runner_leaves_running_and_blocks_until_repair(uap, database, mig
     runner = run_subprocess(database.url, "--dir", str(folder))
     try:
         wait_for(database, "SELECT to_regclass('k1') IS NOT NULL")
-        wait_for(
-            database,
-            "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(20)%%'",
-        )
+        wait_for(database, SLEEPING, ("%SELECT pg_sleep(20)%",))
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=30)
@@ -124,10 +121,11 @@ def test_lost_connection_mid_file_exits_3_and_leaves_running(database, migration
     body = "CREATE TABLE IF NOT EXISTS k1 (id int);\nSELECT pg_sleep(20);"
     folder = migrations_dir({"001_v1.0_m.sql": TABLE, "002_v1.1_slow.sql": stepwise("002", body)})
     runner = run_subprocess(database.url, "--dir", str(folder))
-    wait_for(database, SLEEPING, ("SELECT pg_sleep(20)%",))
+    wait_for(database, SLEEPING, ("%SELECT pg_sleep(20)%",))
     database.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE query LIKE 'SELECT pg_sleep(20)%%' AND datname = current_database()"
+        "WHERE query LIKE '%%SELECT pg_sleep(20)%%' AND datname = current_database() "
+        "AND pid <> pg_backend_pid()"
     )
     code, err = runner.wait(timeout=30), runner.stderr.read()
     assert code == 3, err

@@ -185,3 +185,18 @@ def test_ddl_capture_and_evidence_follow_the_schema(uap, database, files, tmp_pa
     assert uap("--evidence", str(bundle), directory=files).code == 0
     checked = uap("--verify-evidence", str(bundle))
     assert checked.code == 0, checked.err
+
+
+def test_a_query_built_after_the_setting_changed_names_one_table(database):
+    """Columns and FROM name the same table after the schema changes back and forth (a field
+    remembers its table for its column)."""
+    from schema_audit.models import SchemaMigration
+
+    with database.connect() as conn:
+        store.ensure_schema(conn)
+    with override_settings(UAP_LEDGER_SCHEMA="uap"):
+        text, _ = SchemaMigration.objects.values_list("version").query.sql_with_params()
+        assert text.count('"uap"."schema_migrations"') == 2
+    text, params = SchemaMigration.objects.values_list("version").query.sql_with_params()
+    assert '"uap"' not in text
+    assert database.query(text, params) == []

@@ -10,6 +10,8 @@ from schema_audit.engine.plan import build_plan, drift_of, edited_row, ensure_ru
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile, checksum
 from schema_audit.files.header import parse_header
+from schema_audit.ledger.rows import LastEvent, LedgerRow
+from schema_audit.ledger.terms import Status
 
 OTHER = "a" * 64  # a checksum no file below has
 LOGGED = "b" * 64  # what an event recorded, differing from OTHER
@@ -49,24 +51,22 @@ def event(action: str = "apply", status: str = "completed", sum_: str | None = N
     return {"id": id_, "action": action, "status": status, "checksum": sum_}
 
 
-def row(version: str, status: str = "completed", sum_: str | None = "", last=None) -> dict:
+def row(version: str, status: str = "completed", sum_: str | None = "", last=None) -> LedgerRow:
     """A ledger row as the store reads it; `sum_=""` means the file's own checksum."""
     if sum_ == "":
         sum_ = FILES[version].checksum if version in FILES else OTHER
-    return {
-        "version": version,
-        "name": f"v1.0_step_{version}",
-        "checksum": sum_,
-        "status": status,
-        "applied_at": None,
-        "duration_ms": 1,
-        "error_message": None,
-        "last_event": last,
-    }
+    return LedgerRow(
+        version=version,
+        name=f"v1.0_step_{version}",
+        checksum=sum_,
+        status=Status(status),
+        duration_ms=1,
+        last_event=LastEvent(**last) if last else None,
+    )
 
 
-def rows(*items: dict) -> dict[str, dict]:
-    return {item["version"]: item for item in items}
+def rows(*items: LedgerRow) -> dict[str, LedgerRow]:
+    return {item.version: item for item in items}
 
 
 def versions(migrations) -> list[str]:

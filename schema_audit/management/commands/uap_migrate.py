@@ -16,6 +16,7 @@ from schema_audit.cli import fleet as fleet_report
 from schema_audit.cli import modes
 from schema_audit.cli.reporter import Reporter
 from schema_audit.engine import fleet
+from schema_audit.engine.manual import MARKS
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
 from schema_audit.ledger import provenance
 
@@ -29,7 +30,10 @@ class Command(BaseCommand):
         # The files of --lint may also follow other options (`--lint --format github a.sql`).
         parser.add_argument("lint_files", nargs="*", metavar="FILE", help=argparse.SUPPRESS)
         parser.add_argument(
-            "--mark", choices=("completed", "failed"), help="the status --repair sets"
+            "--mark",
+            # Plain strings: argparse quotes the choices with repr() when it refuses a value.
+            choices=[mark.value for mark in MARKS],
+            help="the status --repair sets",
         )
         parser.add_argument("--reason", help="why (recorded on the event)")
         parser.add_argument(

@@ -1,0 +1,206 @@
+"""A migration file as the runner reads it: the MigrationFile, reading a plain file safely,
+its checksum and the positions in its text. The bottom of `files/`: no layout, no rules."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from schema_audit.exceptions import InvalidMigration
+from schema_audit.files.header import Header
+
+META_RE = re.compile(r"^[ \t]*\\(?:[A-Za-z]+|[!?;])", re.MULTILINE)
+# As PostgreSQL's scanner reads a `--` comment: it ends at a carriage return or a newline.
+_LEADING_NOTHING_RE = re.compile(r"(?:\s+|--[^\n\r]*|/\*.*?\*/)*", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One versioned SQL file, read and checksummed; plain values, no database."""
+
+    version: str
+    name: str
+    path: Path
+    sql: str
+    checksum: str
+    header: Header
+    # A placeholder: a header and no statements. It applies as a recorded no-op.
+    empty: bool = False
+    # The line of `path` where `sql` starts: a dbmate or goose file's up section starts
+    # at its marker, not at the top of the file.
+    first_line: int = 1
+
+    @property
+    def number(self) -> int:
+        """The version as an integer, the sort key."""
+        return int(self.version)
+
+    @property
+    def transactional(self) -> bool:
+        """False when the header says `-- Transaction: none`."""
+        return self.header.transactional
+
+    @property
+    def depends(self) -> tuple[tuple[str, str], ...]:
+        """The Django migrations its `-- Depends:` header names, as `(app_label, name)`."""
+        return self.header.dependencies
+
+    @property
+    def label(self) -> str:
+        """`003 v1.2_add_user_preferences`, as printed in reports."""
+        return f"{self.version} {self.name}"
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset (pglast reports character offsets)."""
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def checksum(text: str) -> str:
+    """SHA-256 hex of normalised text (BOM already dropped, CRLF turned into LF)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def decode(data: bytes, path: object) -> str:
+    """UTF-8 text with the BOM dropped and CRLF turned into LF; InvalidMigration otherwise."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1  # bytes: the text is not decodable
+        raise InvalidMigration(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            path,
+            line,
+        ) from exc
+    nul = text.find("\x00")
+    if nul >= 0:
+        # libpq sends a query as a C string, so PostgreSQL would see the file cut at the NUL.
+        raise InvalidMigration(
+            "contains a NUL byte, which PostgreSQL cannot take; is it a text file?",
+            path,
+            line_of(text, nul),
+        )
+    return text.replace("\r\n", "\n")
+
+
+def has_statements(text: str) -> bool:
+    """True when something other than comments and white space remains."""
+    # Skipping what leads the text is enough: the first thing after it is a statement.
+    return body_start(text) < len(text)
+
+
+def body_start(text: str) -> int:
+    """Where the comments and white space leading `text` (its header) end; never past where
+    PostgreSQL's scanner would end them (nested block comments end later, not sooner)."""
+    return _LEADING_NOTHING_RE.match(text).end()
+
+
+def kind_problem(path: Path) -> InvalidMigration | None:
+    """outside_problem or irregular_problem; one lstat for the usual plain file. Lint and
+    the runner both ask it before reading, so neither reads what the other refuses."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: reading it reports why
+    if stat.S_ISREG(mode):
+        return None
+    return outside_problem(path) or irregular_problem(path)
+
+
+def outside_problem(path: Path) -> InvalidMigration | None:
+    """The error of a `.sql` link that leads out of its migrations directory, else None."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None  # broken or looping: reading it reports why
+    if target.is_relative_to(path.parent.resolve()):
+        return None
+    # Whatever it points at (a .env, a key) would be run, shown and shipped as SQL.
+    return InvalidMigration(
+        "is a symbolic link to a file outside the migrations directory; copy the migration "
+        "into the directory instead",
+        path,
+        rule="unreadable",
+    )
+
+
+def irregular_problem(path: Path) -> InvalidMigration | None:
+    """The error of a `.sql` name that is a FIFO, device or directory, else None."""
+    if not path.exists() or path.is_file():
+        return None
+    # A FIFO or device would block or never end; a directory is not a migration.
+    return InvalidMigration(_IRREGULAR, path, rule="unreadable")
+
+
+_IRREGULAR = "is not a regular file (a FIFO, device or directory); use a plain .sql file"
+
+
+def read_text(path: Path) -> str:
+    """The decoded text of a plain file; InvalidMigration (rule unreadable or encoding) if not.
+
+    Plain system calls: a third of `Path.read_bytes`'s time on a small file, which counts in
+    a directory of thousands. The opened file itself is checked, so a FIFO or device put in
+    place after the listing is refused, not read forever; and it is opened without following
+    a link, so a link swapped in after the listing said "plain file" is judged as a link
+    (kind_problem) instead of read.
+    """
+    try:
+        fd = _open_plain(path)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise InvalidMigration(_IRREGULAR, path, rule="unreadable")
+        # One read of the whole file, then one that finds its end; more only if it grew.
+        chunks, size = [], status.st_size + 1
+        while chunk := os.read(fd, size):
+            chunks.append(chunk)
+            size = 1 << 16
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    finally:
+        os.close(fd)
+    try:
+        return decode(b"".join(chunks), path)  # one chunk: joined without a copy
+    except InvalidMigration as exc:
+        exc.rule = "encoding"
+        raise
+
+
+_NO_FOLLOW = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW
+
+
+def _open_plain(path: Path) -> int:
+    """A descriptor of `path`, or of the file its link leads to inside its directory.
+
+    Only the last component of a name is checked for a link: the one a swap replaces.
+    """
+    try:
+        return os.open(path, _NO_FOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or not path.is_symlink():
+            raise
+    problem = kind_problem(path)  # a link now, whatever the listing said
+    if problem:
+        raise problem
+    # A link within the directory is read; its target is opened without following again,
+    # so a target swapped for a link in between is refused (ELOOP), not read.
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError as exc:  # a loop of links
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from exc
+    return os.open(target, _NO_FOLLOW)
+
+
+def _unreadable(path: Path, exc: OSError) -> InvalidMigration:
+    return InvalidMigration(f"cannot read file: {exc.strerror or exc}", path, rule="unreadable")
