@@ -126,7 +126,7 @@ def connect(
     try:
         conn = psycopg.connect(**params, autocommit=True, application_name=name[:63])
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = refusal(exc)
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
         ) from exc
@@ -134,6 +134,12 @@ def connect(
     conn.execute(lock_timeout_sql(wait))
     cancel.track_connection(conn)
     return conn
+
+
+def refusal(exc: psycopg.OperationalError) -> str:
+    """The server's (or libpq's) reason a connection was refused: the last line it gave."""
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
 
 
 def session_settings(conn: psycopg.Connection) -> str:

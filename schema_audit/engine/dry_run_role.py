@@ -103,7 +103,7 @@ def session(database: str, role: str, runner: psycopg.Connection) -> Iterator[ps
     try:
         conn = psycopg.connect(**params, autocommit=True, application_name=name[:63])
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = db.refusal(exc)
         raise RefusedRequest(
             f"dry-run role {role!r} {_WHERE} cannot log in to {db.describe(params)}: "
             f"{reason}; give it a password in UAP_DRY_RUN_PASSWORD or .pgpass, or a "

@@ -8,7 +8,7 @@ from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from schema_audit.files.header import Header
 from schema_audit.files.lint.finding import Finding
-from schema_audit.files.lint.safety import note_created
+from schema_audit.files.lint.safety import visit
 from schema_audit.files.source import line_of
 from schema_audit.files.statements import Statement
 
@@ -34,11 +34,7 @@ class GuideChecker:
 
     def run(self, statements: list[Statement]) -> list[Finding]:
         """All findings of the file."""
-        for statement in statements:
-            note_created(self.created, statement.node)
-            handler = getattr(self, f"_{type(statement.node).__name__}", None)
-            if handler:
-                handler(statement.node, statement.line)
+        visit(self, statements)
         self.found += [
             self._at(line, "column-without-index", f"{table}.{column} has no index in this file")
             for table, column, line in self.added

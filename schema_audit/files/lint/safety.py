@@ -69,6 +69,16 @@ def note_created(created: set[str], node) -> None:
         created.add(node.intoClause.rel.relname)
 
 
+def visit(checker, statements: list[Statement]) -> None:
+    """Hand each statement's node to the checker's `_<NodeType>` method, if it has one,
+    noting the tables the file creates on the way (in `checker.created`)."""
+    for statement in statements:
+        note_created(checker.created, statement.node)
+        handler = getattr(checker, f"_{type(statement.node).__name__}", None)
+        if handler:
+            handler(statement.node, statement.line)
+
+
 class SafetyChecker:
     """Finds statements that lock or rewrite existing tables longer than they need to."""
 
@@ -81,11 +91,7 @@ class SafetyChecker:
 
     def run(self, statements: list[Statement]) -> list[Finding]:
         """Every finding of these rules in one file."""
-        for statement in statements:
-            note_created(self.created, statement.node)
-            handler = getattr(self, f"_{type(statement.node).__name__}", None)
-            if handler:
-                handler(statement.node, statement.line)
+        visit(self, statements)
         return self.found
 
     def _report(self, line: int, rule: str, message: str) -> None:
