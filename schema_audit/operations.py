@@ -205,10 +205,17 @@ def applied_by(connection, reason: str, files: dict) -> list[str]:
     from schema_audit.models import MigrationEvent, SchemaMigration  # models need ready apps
 
     alias = connection.alias
+    # The models' db_table is schema-qualified (UAP_LEDGER_SCHEMA): ask PostgreSQL, which
+    # reads it as written, rather than the introspection's bare names.
+    tables = (SchemaMigration._meta.db_table, MigrationEvent._meta.db_table)
     with connection.cursor() as cursor:
-        tables = set(connection.introspection.table_names(cursor))
-    if not {SchemaMigration._meta.db_table, MigrationEvent._meta.db_table} <= tables:
-        return []  # no ledger: nothing was applied here
+        cursor.execute(
+            "SELECT pg_catalog.to_regclass(%s) IS NOT NULL "
+            "AND pg_catalog.to_regclass(%s) IS NOT NULL",
+            tables,
+        )
+        if not cursor.fetchone()[0]:
+            return []  # no ledger: nothing was applied here
     applied = set(
         MigrationEvent.objects.using(alias)
         .filter(action="apply", status="completed", reason=reason)
