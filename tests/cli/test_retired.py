@@ -119,3 +119,13 @@ def test_lint_skips_retired_sql_but_wants_a_reason(uap, migrations_dir):
     linted = uap("--lint", directory=folder)
     assert linted.code == 2 and "retired-reason" in linted.out
     assert uap(directory=folder).code == 2
+
+
+def test_evidence_bundle_with_a_retired_file_verifies(uap, migrations_dir, tmp_path):
+    """The shipped file keeps its Retired line; the bundle still verifies offline."""
+    folder = migrations_dir(files(retired=True))
+    assert uap(directory=folder).code == 0
+    bundle = tmp_path / "evidence.zip"
+    assert uap("--evidence", str(bundle), directory=folder).code == 0
+    verified = uap("--verify-evidence", str(bundle), directory=folder)
+    assert verified.code == 0, verified.out + verified.err
