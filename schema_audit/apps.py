@@ -2,6 +2,7 @@
 
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_login_failed
+from django.core.signals import setting_changed
 from django.db.models.signals import post_migrate, pre_migrate
 
 
@@ -14,11 +15,14 @@ class SchemaAuditConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks, follow Django's own migrate, fill test databases,
-        record failed logins (whether or not the admin is installed)."""
-        from schema_audit import checks, signals, test_databases
+        record failed logins (whether or not the admin is installed), and read the ledger
+        in UAP_LEDGER_SCHEMA."""
+        from schema_audit import checks, models, signals, test_databases
         from schema_audit.integrity import django_migrate
 
         checks.register()
+        models.follow_ledger_schema()
+        setting_changed.connect(models.follow_ledger_schema, dispatch_uid="schema_audit.schema")
         pre_migrate.connect(django_migrate.before_migrate, dispatch_uid="schema_audit.before")
         post_migrate.connect(django_migrate.after_migrate, dispatch_uid="schema_audit.after")
         # After the record of Django's migrate, so that a test database's files come second.

@@ -68,6 +68,16 @@ def _role_name(value: object) -> str:
     return name
 
 
+def _schema_name(value: object) -> str:
+    """A schema uap_migrate may create and write: not empty, at most 63 bytes, not pg_*."""
+    name = _text(value)
+    if not name or "\x00" in name or "%" in name or len(name.encode("utf-8")) > 63:
+        raise ValueError(f"{value!r} is not a schema name of 1 to 63 bytes without NUL or %")
+    if name.lower().startswith("pg_") or name.lower() == "information_schema":
+        raise ValueError(f"{value!r} is a system schema")
+    return name
+
+
 def _pg_version(value: object) -> int | None:
     # None: ask the configured server, else assume the oldest supported major version.
     if value is None or value == "":
@@ -146,6 +156,10 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "UAP_MIGRATIONS_DIR": Setting(
         _default_migrations_dir, Path, "where migration files live (BASE_DIR/db/migrations)"
+    ),
+    # Another runner's schema_migrations may stay in public while both ledgers coexist.
+    "UAP_LEDGER_SCHEMA": Setting(
+        "public", _schema_name, "schema holding the tracking tables and their functions"
     ),
     "UAP_SLOW_MIGRATION_MS": Setting(1000, _non_negative(int), "threshold of a slow migration"),
     "UAP_LOCK_TIMEOUT": Setting("10s", duration, "SET LOCAL lock_timeout in each migration"),

@@ -7,6 +7,9 @@ that a managed model's admin would issue.
 
 from django.db import models
 
+from schema_audit.db import names
+from schema_audit.exceptions import InvalidConfiguration
+
 
 class NotDumped(models.Manager):
     """The default manager of the audit models: no rows, so `dumpdata` leaves them out.
@@ -131,3 +134,25 @@ class AccessRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.path or ''} by {self.username or 'anonymous'}"
+
+
+LEDGER_MODELS = (SchemaMigration, MigrationEvent, AccessRecord)
+
+
+def follow_ledger_schema(setting: str | None = None, **kwargs) -> None:
+    """Point the models at their tables in UAP_LEDGER_SCHEMA (`"schema"."table"`); also a
+    receiver of Django's setting_changed.
+
+    Only `_meta.db_table` changes: the migration state keeps the bare names the app's
+    migrations were written with, so no schema asks for a migration of its own.
+    """
+    if setting not in (None, "UAP_LEDGER_SCHEMA"):
+        return
+    try:
+        schema = names.ledger_schema()
+    except InvalidConfiguration:
+        return  # reported by the system checks (schema_audit.E002)
+    for model in LEDGER_MODELS:
+        model._meta.db_table = names.qualified(model._meta.original_attrs["db_table"], schema)
+        for field in model._meta.get_fields():
+            field.__dict__.pop("cached_col", None)  # a column names its table, as it was

@@ -220,6 +220,7 @@ UAP_MIGRATIONS_DIR = Path(
     env.str("UAP_MIGRATIONS_DIR", default=str(BASE_DIR / "db" / "migrations"))
 )
 # Raw strings: schema_audit.conf converts them and reports a bad value as schema_audit.E002.
+UAP_LEDGER_SCHEMA = env.str("UAP_LEDGER_SCHEMA", default=None)
 UAP_SLOW_MIGRATION_MS = env.str("UAP_SLOW_MIGRATION_MS", default=None)
 UAP_LOCK_TIMEOUT = env.str("UAP_LOCK_TIMEOUT", default="10s")
 UAP_STATEMENT_TIMEOUT = env.str("UAP_STATEMENT_TIMEOUT", default="0")

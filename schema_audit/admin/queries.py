@@ -43,10 +43,10 @@ WHERE c.oid IN (to_regclass(%s), to_regclass(%s))
 # What the planner's verdict depends on in the database. A run, an approval or an accepted
 # checksum adds an event; a row edited or deleted by hand changes the rows' xmins or count;
 # tables dropped and created again have new oids. One scan of the rows, no scan of the events.
-_LEDGER_STATE_SQL = f"""
-SELECT to_regclass(%s)::oid, (SELECT max(id) FROM {store.EVENTS_TABLE}),
-       to_regclass(%s)::oid, count(*), sum(xmin::text::bigint)
-FROM {store.MIGRATIONS_TABLE}
+_LEDGER_STATE_SQL = """
+SELECT to_regclass({events_name})::oid, (SELECT max(id) FROM {events}),
+       to_regclass({migrations_name})::oid, count(*), sum(xmin::text::bigint)
+FROM {migrations}
 """
 _disk_cache: dict[Path, tuple[tuple, dict[int, discovery.MigrationFile]]] = {}
 _plan_cache: dict[tuple[str, Path], tuple[tuple, LedgerPlan]] = {}
@@ -60,7 +60,8 @@ def ledger_database() -> str:
 def tracking_tables_ready(database: str | None = None) -> bool:
     """True when both tracking tables exist with every column the admin reads."""
     with connections[database or ledger_database()].cursor() as cursor:
-        cursor.execute(_READY_SQL, (store.MIGRATIONS_TABLE, store.EVENTS_TABLE))
+        tables = (store.qualified(store.MIGRATIONS_TABLE), store.qualified(store.EVENTS_TABLE))
+        cursor.execute(_READY_SQL, tables)
         found = {(table, column) for table, column in cursor.fetchall()}
     wanted = {(store.MIGRATIONS_TABLE, name) for name, _ in store.MIGRATION_COLUMNS}
     wanted |= {(store.EVENTS_TABLE, name) for name, _ in store.EVENT_COLUMNS}
@@ -74,10 +75,11 @@ def foreign_ledger(database: str | None = None) -> ForeignLedger | None:
     and the way forward, as uap_migrate does.
     """
     with connections[database or ledger_database()].cursor() as cursor:
-        cursor.execute(foreign.TABLES_SQL, ([store.MIGRATIONS_TABLE],))
+        table = store.qualified(store.MIGRATIONS_TABLE)
+        cursor.execute(foreign.TABLES_SQL, ([table],))
         found = foreign.relations(cursor.fetchall())
     ledger_columns = (name for name, _ in store.MIGRATION_COLUMNS)
-    return foreign.problem(found.get(store.MIGRATIONS_TABLE), ledger_columns)
+    return foreign.problem(found.get(table), ledger_columns)
 
 
 def version_key(field: str = "version") -> LPad:
@@ -165,7 +167,7 @@ def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
     if not ledger_ready:  # nothing recorded: every file is pending
         return LedgerPlan(files, [(file, "new") for _, file in sorted(files.items())])
     with connections[database].cursor() as cursor:
-        cursor.execute(_LEDGER_STATE_SQL, (store.EVENTS_TABLE, store.MIGRATIONS_TABLE))
+        cursor.execute(store.ledger_sql(_LEDGER_STATE_SQL))
         state = (_disk_signature(folder), *cursor.fetchone())
     cached = _plan_cache.get((database, folder))
     if state[0] is not None and cached and cached[0] == state:
@@ -250,7 +252,7 @@ SELECT week, outcome, count(*) FROM (
                 WHEN action = '{Action.APPLY}' AND status = '{Status.COMPLETED}'
                     THEN '{Status.COMPLETED}'
            END AS outcome
-    FROM {store.EVENTS_TABLE}
+    FROM {{events}}
     WHERE started_at >= %(since)s
 ) counted
 WHERE outcome IS NOT NULL
@@ -316,13 +318,13 @@ def _weekly_rows(cursor, database: str, params: dict) -> list:
     whether a count of the same weeks still holds: a summary reloaded with nothing new
     costs an index lookup, not a scan of every event.
     """
-    cursor.execute(f"SELECT max(id) FROM {store.EVENTS_TABLE}")
+    cursor.execute(store.ledger_sql("SELECT max(id) FROM {events}"))
     newest = cursor.fetchone()[0] or 0
     key = (database, params["tz"], params["since"])
     cached = _weekly_cache.get(key)
     if cached and cached[0] == newest:
         return cached[1]
-    cursor.execute(_WEEKLY_SQL, params)
+    cursor.execute(store.ledger_sql(_WEEKLY_SQL), params)
     rows = cursor.fetchall()
     if len(_weekly_cache) > 64:  # one entry per database and week window: bounded
         _weekly_cache.clear()

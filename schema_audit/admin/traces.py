@@ -8,13 +8,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from schema_audit.admin.base import EMPTY, timestamp
+from schema_audit.db.names import ledger_sql
 from schema_audit.engine.trace_table import STATEMENT_COLUMNS, statement_cells
 from schema_audit.engine.verdict import RANKED
 from schema_audit.ledger.terms import Action, Status
 from schema_audit.models import MigrationEvent
 
 _VERDICT_IDS_SQL = (
-    "SELECT id FROM schema_migration_events "
+    "SELECT id FROM {events} "
     f"WHERE action = '{Action.DRY_RUN}' AND trace IS NOT NULL AND trace->>'verdict' = %s"
 )
 
@@ -123,4 +124,4 @@ class DryRunVerdictFilter(SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() not in RANKED:
             return queryset
-        return queryset.filter(id__in=RawSQL(_VERDICT_IDS_SQL, (self.value(),)))
+        return queryset.filter(id__in=RawSQL(ledger_sql(_VERDICT_IDS_SQL), (self.value(),)))

@@ -29,6 +29,7 @@ from schema_audit.api.versions import (  # one version at a time, and approvals
     approval_states,
     approve,
     baseline,
+    import_history,
     repair,
     revoke,
     rollback,
@@ -48,7 +49,8 @@ from schema_audit.engine.outcome import Progress
 __all__ = [
     "accept_checksum", "approval_states", "approve", "revoke", "apply_patch", "baseline",
     "completed_migrations", "ddl_audit_state", "dry_run", "event_filter_choices",
-    "evidence_bundle", "export_evidence", "fleet_databases", "fleet_status", "initialize_tracking",
+    "evidence_bundle", "export_evidence", "fleet_databases", "fleet_status", "import_history",
+    "initialize_tracking",
     "install_ddl_audit", "lint_migrations", "load_sql", "migration_status", "migrations_dir",
     "out_of_band_ddl", "pending_migrations", "repair", "rollback", "rollback_to", "run_pending",
     "show", "verify", "verify_evidence", "verify_history", "verify_schema",

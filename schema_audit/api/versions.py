@@ -1,12 +1,13 @@
-"""The public API for one version at a time: rollbacks, baselines, repairs, accepted
-checksums, patches, what a version runs, and approvals. Re-exported by `schema_audit.api`."""
+"""The public API for one version at a time: rollbacks, baselines, another runner's history
+imported, repairs, accepted checksums, patches, what a version runs, and approvals.
+Re-exported by `schema_audit.api`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from schema_audit.api.common import migration_files
-from schema_audit.engine import manual, patches, reading, rollbacks, showing
+from schema_audit.engine import importing, manual, patches, reading, rollbacks, showing
 from schema_audit.engine.options import Options
 from schema_audit.files import discovery
 
@@ -149,6 +150,23 @@ def baseline(
     return manual.baseline(
         migration_files(directory), database, version, options, reason=reason, force=force
     )
+
+
+def import_history(
+    tool: str,
+    directory: Path | str | None = None,
+    database: str = "default",
+    *,
+    reason: str | None = None,
+    lock_wait: float | None = None,
+) -> dict:
+    """Record every version `tool`'s own table (dbmate, golang-migrate, goose, diesel, Flyway,
+    yoyo, sqitch) says was applied as a baseline, with the tool's applied time and user;
+    runs nothing and only reads the tool's table. `{tool, table, imported, already,
+    missing_files, not_applied, after}`."""
+    options = Options.resolve(lock_wait, timeouts=False)
+    files = migration_files(directory)
+    return importing.import_history(files, database, tool, options, reason=reason)
 
 
 def repair(

@@ -29,7 +29,7 @@ from schema_audit.ledger.terms import Status
 _CARRIED = (
     *("mark", "reason", "force", "target", "out_of_order", "dir", "lock_wait", "lock_timeout"),
     *("statement_timeout", "ticket", "actor", "parallel", "on_error", "json", "dry_run_role"),
-    *("lock_retries", "lock_retry_wait"),
+    *("lock_retries", "lock_retry_wait", "layout"),
     "format",
 )
 _WORDS = {0: "ok", 1: "failed", 2: "refused", 3: "unreachable", 130: "interrupted"}

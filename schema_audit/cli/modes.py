@@ -141,6 +141,14 @@ MODES = (
         argument=NNN,
     ),
     Mode(
+        "import_history",
+        "record the versions another runner's table says it applied (dbmate, golang-migrate, "
+        "goose, diesel, flyway, yoyo, sqitch) as baselines; runs nothing",
+        call=lambda o: api.import_history(o["import_history"], **_where(o), **_guarded(o)),
+        render=Reporter.imported,
+        argument={"metavar": "TOOL"},
+    ),
+    Mode(
         "repair",
         "resolve NNN's running row (with --mark)",
         call=_repair,

@@ -179,6 +179,30 @@ class Reporter(IntegrityReport, DeployReport, VersionReport):
         }
         self.out.write(self.style.SUCCESS(OK) + " " + lines[result["action"]])
 
+    def imported(self, result: dict, code: int) -> None:
+        """The outcome of --import-history: what was recorded, and what the tool and the
+        files on disk disagree on."""
+        imported, already = result["imported"], result["already"]
+        self.out.write(
+            self.style.SUCCESS(OK) + f" Imported {len(imported)} version(s) from "
+            f"{result['tool']}'s {result['table']} as baseline"
+            + (f" ({_shortlist(imported)})" if imported else "")
+            + (f"; {len(already)} already in the ledger" if already else "")
+            + ". Nothing was run."
+        )
+        notes = (
+            ("missing_files", "applied by {tool} with no file on disk (not recorded)"),
+            ("not_applied", "on disk but never applied by {tool}, below its newest version"),
+            (
+                "after",
+                "on disk after the newest version {tool} applied (the next run applies them)",
+            ),
+        )
+        for key, what in notes:
+            if result[key]:
+                line = f"  {len(result[key])} {what.format(tool=result['tool'])}: "
+                self.out.write(line + _shortlist(result[key]))
+
     def lint(self, result: dict, code: int) -> None:
         """`file:line: rule: message` per finding, or the --format's lines."""
         if self.fmt in ("github", "gcc"):
@@ -216,3 +240,9 @@ def _error_dict(problem: SchemaAuditError, exit_code: int) -> dict:
     """`{message, exit_code}`, with `file`, `line` and `reason` for a file's problem."""
     details = problem.as_dict() if hasattr(problem, "as_dict") else {}
     return {**details, "message": remedies.for_command(problem), "exit_code": exit_code}
+
+
+def _shortlist(versions: list[str], shown: int = 10) -> str:
+    """The first `shown` versions, and how many more."""
+    more = len(versions) - shown
+    return ", ".join(versions[:shown]) + (f" and {more} more" if more > 0 else "")

@@ -124,7 +124,10 @@ def ledger_locked(conn: psycopg.Connection, exc: psycopg.Error) -> str:
         try:
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                 conn.rollback()
-            tables = (names.MIGRATIONS_TABLE, names.EVENTS_TABLE, names.ACCESS_TABLE)
+            tables = [
+                names.qualified(table)
+                for table in (names.MIGRATIONS_TABLE, names.EVENTS_TABLE, names.ACCESS_TABLE)
+            ]
             holders = conn.execute(_LEDGER_HOLDERS_SQL, (*tables, names.CHAIN_LOCK_KEY)).fetchall()
         except psycopg.Error:
             logger.info("could not read who holds the ledger's locks")

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 
 from schema_audit import db
+from schema_audit.db.names import ledger_schema
 from schema_audit.engine import plan, stepwise, transactional
 from schema_audit.engine.operations import (
     done,
@@ -34,7 +35,7 @@ MARKS = (Status.COMPLETED, Status.FAILED)  # what a repair may set
 _USER_TABLES_SQL = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname <> ALL(%s)
+  AND n.nspname NOT LIKE 'pg\\_%%' AND NOT (n.nspname = %s AND c.relname = ANY(%s))
 """
 
 
@@ -162,7 +163,12 @@ def baseline(files, database, version, options: Options, *, reason=None, force=F
                 "that has no applied versions"
             )
         user_tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE, store.ACCESS_TABLE)
-        if not force and not conn.execute(_USER_TABLES_SQL, (list(user_tables),)).fetchone()[0]:
+        if (
+            not force
+            and not conn.execute(
+                _USER_TABLES_SQL, (ledger_schema(), list(user_tables))
+            ).fetchone()[0]
+        ):
             raise RefusedRequest(
                 f"--baseline {version}: the database has no tables, so nothing is there to "
                 "adopt; run the migrations instead",

@@ -197,11 +197,11 @@ class Session:
             [_set_config(name, value) for name, value in [*settings, ("role", role)]]
             + [_set_config(name, value, local=True) for name, value in timeouts]
         )
-        tables = (store.MIGRATIONS_TABLE, store.EVENTS_TABLE)
+        tables = (store.qualified(store.MIGRATIONS_TABLE), store.qualified(store.EVENTS_TABLE))
         *ledger, mark, mark_session, unmark_session = conn.execute(
             "SELECT pg_catalog.to_regclass(%s)::oid, pg_catalog.to_regclass(%s)::oid, m.* "
             f"FROM (SELECT 1) AS one LEFT JOIN ({ddl_capture.MARKER_SQL}) AS m ON true",
-            (*tables, *ddl_capture.MARKER_PARAMS),
+            (*tables, *ddl_capture.marker_params()),
         ).fetchone()
         self.ledger = tuple(ledger)
         self.marks = ddl_capture.Marks.of((mark, mark_session, unmark_session))
@@ -247,9 +247,9 @@ class Session:
             raise TransactionEscaped(f"{path or 'the SQL'}: {ESCAPED}")
         if tuple(ledger) != self.ledger:
             raise InvalidMigration(
-                "leaves a table named schema_migrations or schema_migration_events (a "
-                "temporary one, or one in a schema of its own) in front of the ledger's, "
-                "so its record would go there; drop it before the file ends",
+                "drops, renames or replaces the ledger's tables (schema_migrations or "
+                "schema_migration_events in the ledger's schema), so its record has nowhere "
+                "to go; leave them to uap_migrate",
                 path,
             )
         if held is None:  # the guard has to ask itself

@@ -8,9 +8,11 @@ A folder of this runner's own files never reaches it: one pattern match per name
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,12 +105,40 @@ def sql_kind(name: str) -> str:
     return ""
 
 
+_forced: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "uap_forced_layout", default=None
+)
+
+
+@contextmanager
+def forced(layout: str | None) -> Iterator[None]:
+    """Within the block, every folder is read as `layout` (`uap_migrate --layout`) instead of
+    the layout its names show; None leaves detection on. InvalidMigration (exit 2) for a
+    name not in LAYOUTS."""
+    if layout is not None and layout not in LAYOUTS:
+        raise InvalidMigration(
+            f"--layout {layout!r} is not a layout the runner knows; give one of "
+            + ", ".join(LAYOUTS)
+        )
+    token = _forced.set(layout)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
 def detect(found: Scan, sniff: Callable[[Path], str]) -> str:
     """The layout of a scanned folder; InvalidMigration (exit 2) when it mixes two, is one the
     runner does not read yet, or holds things none of which it can read.
 
-    `sniff(path)` says DBMATE, GOOSE or '' for a `<version>_<name>.sql` file.
+    `sniff(path)` says DBMATE, GOOSE or '' for a `<version>_<name>.sql` file. A layout
+    `forced` for the run wins over what the names show.
     """
+    chosen = _forced.get()
+    if chosen in NOT_READ_YET:
+        raise not_read_yet(found.directory, chosen, "--layout")
+    if chosen:
+        return chosen
     seen: dict[str, str] = {}  # layout: the first name that shows it
     for path, _ in found.sql:
         kind = sql_kind(path.name)

@@ -18,6 +18,7 @@ from django.apps import apps as global_apps
 from django.db import DatabaseError, connections
 
 from schema_audit import conf, db
+from schema_audit.db.names import shown
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.integrity import ddl_capture, fingerprint, verification
 from schema_audit.ledger import audit_log, store
@@ -92,7 +93,7 @@ def after_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
         logger.warning(
             "schema audit: Django's migrate on %r not recorded in %s: %s",
             using,
-            store.EVENTS_TABLE,
+            shown(store.EVENTS_TABLE),
             exc,
         )
 
@@ -106,7 +107,9 @@ def describe_plan(plan) -> str:
 
 
 def _events_table_exists(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (store.EVENTS_TABLE,)).fetchone()[0]
+    return conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (store.qualified(store.EVENTS_TABLE),)
+    ).fetchone()[0]
 
 
 def _record_prior_drift(using: str) -> None:

@@ -8,6 +8,7 @@ import logging
 
 import psycopg
 
+from schema_audit.db import names
 from schema_audit.ledger import store
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,10 @@ _REL_OK = (
 )
 
 _QUERIES = {
+    # A ledger schema of its own (UAP_LEDGER_SCHEMA) is the app's, not the application's.
     "schemas": f"""
         SELECT n.nspname, '{{}}'::jsonb FROM pg_namespace n WHERE {_SCHEMAS}
+          AND NOT (n.oid = %(ledger)s AND n.nspname <> 'public')
           AND {_NOT_EXTENSION.format(catalog="'pg_namespace'", oid="n.oid")}""",
     "extensions": """
         SELECT x.extname, jsonb_build_object('version', x.extversion, 'schema', n.nspname)
@@ -142,19 +145,17 @@ _QUERIES = {
                    AND {_OURS.format(namespace="p.pronamespace", name="p.proname")})""",
 }
 KINDS = tuple(_QUERIES)
-# The ledger's schema: where its event table is, else where it would be created.
-_LEDGER_SCHEMA_SQL = """
-SELECT coalesce((SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = to_regclass(%s)),
-                (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()))
-"""
+# The ledger's schema (UAP_LEDGER_SCHEMA), 0 before it exists.
+_LEDGER_SCHEMA_SQL = (
+    "SELECT coalesce((SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = %s), 0)"
+)
 
 
 def describe(conn: psycopg.Connection) -> dict[str, dict[str, dict]]:
     """The canonical description: {kind: {qualified name: attributes}} of every schema object."""
     tracking = list(store.TRACKING_OBJECTS)
     with conn.transaction():
-        # Read before search_path is narrowed: the ledger lives where the runner's path finds it.
-        ledger = conn.execute(_LEDGER_SCHEMA_SQL, (store.EVENTS_TABLE,)).fetchone()[0]
+        ledger = conn.execute(_LEDGER_SCHEMA_SQL, (names.ledger_schema(),)).fetchone()[0]
         # Fully qualified names in every definition, whatever the caller's search_path; the
         # setting is restored because the runner's transaction continues after this.
         saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]

@@ -10,9 +10,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from schema_audit.db import names
 from schema_audit.integrity import fingerprint, verified_head
 from schema_audit.ledger import access_chain, authorship, chain, store
-from schema_audit.ledger.schema import ACCESS_TABLE
+from schema_audit.ledger.schema import ACCESS_TABLE, qualified
 
 ACCESS_VERIFIED_COLUMNS = (*(name for name, _ in access_chain.FIELDS), "prev_hash", "hash")
 
@@ -73,10 +74,14 @@ def _trusted(conn: psycopg.Connection):
 def verify_access_log(conn: psycopg.Connection) -> dict:
     """`{verified, records, chained, unchained, first_break}` of the access log's hash chain,
     read in id order a batch at a time; `{verified: True, records: 0, ...}` before it exists."""
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (ACCESS_TABLE,)).fetchone()[0]:
+    if not conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (qualified(ACCESS_TABLE),)
+    ).fetchone()[0]:
         return access_chain.verify([])
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in ACCESS_VERIFIED_COLUMNS)
-    query = sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, sql.Identifier(ACCESS_TABLE))
+    query = sql.SQL("SELECT {} FROM {} ORDER BY id").format(
+        columns, names.identifier(ACCESS_TABLE)
+    )
     # A server-side cursor: the log grows with every page view and is never read whole.
     with conn.transaction(), conn.cursor(name="uap_access_chain", row_factory=dict_row) as cur:
         cur.itersize = 5000

@@ -23,12 +23,8 @@ MAX_DATABASES = 64  # heads remembered per process (one per database of a fleet)
 # is the cheapest hash PostgreSQL has (a third of md5's time at 100k rows); the digest is
 # compared only with one taken by this process on the same server.
 _ROW_DIGEST = "hashtext(ctid::text || ':' || xmin::text)::bigint"
-_PREFIX_SQL = (
-    f"SELECT coalesce(sum({_ROW_DIGEST}), 0)::text FROM {store.EVENTS_TABLE} WHERE id <= %s"
-)
-_AFTER_SQL = (
-    f"SELECT *, {_ROW_DIGEST} AS row_digest FROM {store.EVENTS_TABLE} WHERE id > %s ORDER BY id"
-)
+_PREFIX_SQL = f"SELECT coalesce(sum({_ROW_DIGEST}), 0)::text FROM {{events}} WHERE id <= %s"
+_AFTER_SQL = f"SELECT *, {_ROW_DIGEST} AS row_digest FROM {{events}} WHERE id > %s ORDER BY id"
 
 
 @dataclass(frozen=True)
@@ -67,14 +63,14 @@ def verify(conn: psycopg.Connection, rules: authorship.Authorship) -> dict:
 
 
 def _prefix_digest(conn: psycopg.Connection, event_id: int) -> int:
-    return int(conn.execute(_PREFIX_SQL, (event_id,)).fetchone()[0])
+    return int(conn.execute(store.ledger_sql(_PREFIX_SQL), (event_id,)).fetchone()[0])
 
 
 def _read_after(conn: psycopg.Connection, event_id: int) -> list[dict]:
     if not store.tables_exist(conn):
         return []
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_AFTER_SQL, (event_id,)).fetchall()
+        return cur.execute(store.ledger_sql(_AFTER_SQL), (event_id,)).fetchall()
 
 
 def _extend(

@@ -11,8 +11,9 @@ import logging
 
 from django.db import connections, router, transaction
 
+from schema_audit.db.names import shown
 from schema_audit.ledger import audit_log
-from schema_audit.ledger.schema import ACCESS_COLUMNS, ACCESS_TABLE
+from schema_audit.ledger.schema import ACCESS_COLUMNS, ACCESS_TABLE, ledger_sql, qualified
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ ACCESS_ADMINS_GROUP = "Schema audit admins"  # with superusers, who may read the
 MAX_TEXT = 2000  # a path or query string is cut here: a hostile URL cannot bloat the log
 FIELDS = tuple(name for name, _ in ACCESS_COLUMNS if name not in ("id", "at"))
 _INSERT_SQL = (
-    f"INSERT INTO {ACCESS_TABLE} ({', '.join(FIELDS)}) "
+    f"INSERT INTO {{access}} ({', '.join(FIELDS)}) "
     f"VALUES ({', '.join(['%s'] * len(FIELDS))}) "
     f"RETURNING {', '.join(name for name, _ in ACCESS_COLUMNS)}"
 )
@@ -44,7 +45,7 @@ def access_database() -> str:
 def table_exists(database: str | None = None) -> bool:
     """True once `uap_migrate` has created the access table on this database."""
     with connections[database or access_database()].cursor() as cursor:
-        cursor.execute(_EXISTS_SQL, (ACCESS_TABLE,))
+        cursor.execute(_EXISTS_SQL, (qualified(ACCESS_TABLE),))
         return bool(cursor.fetchone()[0])
 
 
@@ -57,14 +58,14 @@ def record(database: str | None = None, **values: object) -> dict | None:
     database = database or access_database()
     row = {name: _clip(values.get(name)) for name in FIELDS}
     if not table_exists(database):
-        logger.warning("%s does not exist yet; access not stored: %s", ACCESS_TABLE, row)
+        logger.warning("%s does not exist yet; access not stored: %s", shown(ACCESS_TABLE), row)
         audit_log.emit("access", row, database)
         return None
     # The chain trigger takes the log's advisory lock, which any login may hold: a page waits
     # for it at most LOCK_WAIT, then fails instead of hanging the worker.
     with transaction.atomic(using=database), connections[database].cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT * 1000}ms'")
-        cursor.execute(_INSERT_SQL, [row[name] for name in FIELDS])
+        cursor.execute(ledger_sql(_INSERT_SQL), [row[name] for name in FIELDS])
         stored = dict(zip([name for name, _ in ACCESS_COLUMNS], cursor.fetchone(), strict=True))
     transaction.on_commit(lambda: audit_log.emit("access", stored, database), using=database)
     return stored

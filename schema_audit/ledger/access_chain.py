@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from schema_audit.db import names
 from schema_audit.ledger import chain
 
 # Columns covered by the hash, in order, with how each is rendered as text.
@@ -51,8 +52,9 @@ def trigger_sql(table: str) -> str:
     """The BEFORE INSERT trigger that sets `at` and fills prev_hash and hash under a lock."""
     # search_path pinned and every name qualified: the function runs with whatever role
     # inserts, and a name that role could shadow must not change what it does.
+    function, target = names.qualified(f"{table}_chain"), names.qualified(table)
     return f"""
-CREATE OR REPLACE FUNCTION {table}_chain() RETURNS trigger
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     sequence pg_catalog.regclass := pg_catalog.pg_get_serial_sequence(
@@ -73,9 +75,9 @@ BEGIN
     RETURN NEW;
 END
 $$;
-DROP TRIGGER IF EXISTS {table}_chain ON {table};
-CREATE TRIGGER {table}_chain BEFORE INSERT ON {table}
-    FOR EACH ROW EXECUTE FUNCTION {table}_chain();
+DROP TRIGGER IF EXISTS {table}_chain ON {target};
+CREATE TRIGGER {table}_chain BEFORE INSERT ON {target}
+    FOR EACH ROW EXECUTE FUNCTION {function}();
 """
 
 

@@ -15,21 +15,20 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
-from schema_audit.ledger.schema import EVENTS_TABLE, LARGE_EVENT_COLUMNS
+from schema_audit.ledger.schema import EVENTS_TABLE, LARGE_EVENT_COLUMNS, ledger_sql, qualified
 
 audit_logger = logging.getLogger("schema_audit.audit")
 logger = logging.getLogger(__name__)
 
 # Big columns stay in the database; the line keeps their hash through the chain's `hash`.
 OMITTED = (*LARGE_EVENT_COLUMNS, "trace")
-_NEWEST_SQL = sql.SQL("SELECT coalesce(max(id), 0) FROM {} ").format(sql.Identifier(EVENTS_TABLE))
-_SINCE_SQL = sql.SQL(
-    "SELECT * FROM {} WHERE id > %s AND application = current_setting('application_name') "
+_NEWEST_SQL = "SELECT coalesce(max(id), 0) FROM {events}"
+_SINCE_SQL = (
+    "SELECT * FROM {events} WHERE id > %s AND application = current_setting('application_name') "
     "ORDER BY id"
-).format(sql.Identifier(EVENTS_TABLE))
+)
 
 
 def _default(value: object) -> str:
@@ -54,9 +53,11 @@ def emit(kind: str, record: dict, database: str = "default") -> None:
 
 
 def _newest(conn: psycopg.Connection) -> int | None:
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()[0]:
+    if not conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (qualified(EVENTS_TABLE),)
+    ).fetchone()[0]:
         return 0
-    return conn.execute(_NEWEST_SQL).fetchone()[0]
+    return conn.execute(ledger_sql(_NEWEST_SQL)).fetchone()[0]
 
 
 @contextmanager
@@ -83,7 +84,7 @@ def _emit_since(conn: psycopg.Connection, start: int, database: str) -> None:
         if conn.closed or not _newest(conn):
             return
         with conn.cursor(row_factory=dict_row) as cur:
-            events = cur.execute(_SINCE_SQL, (start,)).fetchall()
+            events = cur.execute(ledger_sql(_SINCE_SQL), (start,)).fetchall()
     except psycopg.Error as exc:
         # The operation's own error, if any, is what the caller must see; the events stay in
         # the database and are in the evidence bundle.

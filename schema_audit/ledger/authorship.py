@@ -14,9 +14,9 @@ import psycopg
 
 from schema_audit import conf
 from schema_audit.ledger import signing
-from schema_audit.ledger.schema import EVENTS_TABLE
+from schema_audit.ledger.schema import EVENTS_TABLE, ledger_sql, qualified
 
-_SINCE_SQL = f"SELECT min(id) FROM {EVENTS_TABLE} WHERE signature IS NOT NULL"
+_SINCE_SQL = "SELECT min(id) FROM {events} WHERE signature IS NOT NULL"
 _HAS_COLUMN_SQL = """
 SELECT current_database(), EXISTS (
     SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'signature'
@@ -36,8 +36,8 @@ class Authorship:
     def read(cls, conn: psycopg.Connection, keys: signing.Keys | None = None) -> Authorship:
         """The authorship rules of the log behind `conn` (keys from settings by default)."""
         keys = conf.signing_keys() if keys is None else keys
-        database, has_column = conn.execute(_HAS_COLUMN_SQL, (EVENTS_TABLE,)).fetchone()
-        since = conn.execute(_SINCE_SQL).fetchone()[0] if has_column else None
+        database, has_column = conn.execute(_HAS_COLUMN_SQL, (qualified(EVENTS_TABLE),)).fetchone()
+        since = conn.execute(ledger_sql(_SINCE_SQL)).fetchone()[0] if has_column else None
         return cls(keys, database, since)
 
     def state(self, event: dict) -> str:

@@ -10,6 +10,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
+from schema_audit.db import names
 from schema_audit.db.names import CHAIN_LOCK_KEY
 
 # Columns covered by the hash, in order, with how each is rendered as text. Adding a column
@@ -244,8 +245,9 @@ def trigger_sql(table: str) -> str:
     # search_path pinned and every name qualified: the trigger runs as whoever writes, a
     # superuser runner or the DDL audit's SECURITY DEFINER function, so a function, operator
     # or table planted in a schema the writer can create in must never be reached from here.
+    function, target = names.qualified(f"{table}_chain"), names.qualified(table)
     return f"""
-CREATE OR REPLACE FUNCTION {table}_chain() RETURNS trigger
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql SET search_path = {PINNED_SEARCH_PATH} AS $$
 DECLARE
     last_id bigint;
@@ -294,7 +296,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-DROP TRIGGER IF EXISTS {table}_chain ON {table};
-CREATE TRIGGER {table}_chain BEFORE INSERT ON {table}
-    FOR EACH ROW EXECUTE FUNCTION {table}_chain();
+DROP TRIGGER IF EXISTS {table}_chain ON {target};
+CREATE TRIGGER {table}_chain BEFORE INSERT ON {target}
+    FOR EACH ROW EXECUTE FUNCTION {function}();
 """

@@ -10,7 +10,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from schema_audit.ledger.schema import EVENTS_TABLE, tables_exist
+from schema_audit.db import names
+from schema_audit.ledger.schema import EVENTS_TABLE, ledger_sql, qualified, tables_exist
 from schema_audit.ledger.terms import (
     APPROVE_ACTION,
     REVOKE_ACTION,
@@ -20,7 +21,7 @@ from schema_audit.ledger.terms import (
 )
 
 _LAST_PATCH_SQL = f"""
-SELECT max(started_at) FROM {EVENTS_TABLE}
+SELECT max(started_at) FROM {{events}}
 WHERE action = '{Action.PATCH}' AND status = '{Status.COMPLETED}' AND checksum = %s
 HAVING count(*) > 0
 """
@@ -28,7 +29,7 @@ HAVING count(*) > 0
 
 def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:
     """When a patch with this checksum last completed, or None."""
-    row = conn.execute(_LAST_PATCH_SQL, (checksum,)).fetchone()
+    row = conn.execute(ledger_sql(_LAST_PATCH_SQL), (checksum,)).fetchone()
     return row[0] if row else None
 
 
@@ -40,18 +41,20 @@ def read_events(
     limit: int | None = None,
 ) -> list[dict]:
     """Events (all columns) in id order, optionally of one action; [] before the log exists."""
-    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()[0]:
+    if not conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (qualified(EVENTS_TABLE),)
+    ).fetchone()[0]:
         return []
     query = sql.SQL(
         "SELECT * FROM {} WHERE %(action)s::text IS NULL OR action = %(action)s "
         "ORDER BY id {} LIMIT %(limit)s"
-    ).format(sql.Identifier(EVENTS_TABLE), sql.SQL("DESC" if newest_first else "ASC"))
+    ).format(names.identifier(EVENTS_TABLE), sql.SQL("DESC" if newest_first else "ASC"))
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, {"action": action, "limit": limit}).fetchall()
 
 
-_FINGERPRINTS_SQL = f"""
-SELECT * FROM {EVENTS_TABLE}
+_FINGERPRINTS_SQL = """
+SELECT * FROM {events}
 WHERE fingerprint IS NOT NULL AND action = ANY(%(actions)s)
   AND (%(before)s::bigint IS NULL OR id < %(before)s)
 ORDER BY id DESC LIMIT 20
@@ -72,7 +75,7 @@ def last_fingerprint(
     with conn.cursor(row_factory=dict_row) as cur:
         while True:
             params = {"actions": list(SCHEMA_ACTIONS), "before": before}
-            batch = cur.execute(_FINGERPRINTS_SQL, params).fetchall()
+            batch = cur.execute(ledger_sql(_FINGERPRINTS_SQL), params).fetchall()
             for event in batch:
                 if trusted is None or trusted(event):
                     return event
@@ -87,7 +90,7 @@ def chain_trigger_state(conn: psycopg.Connection) -> str:
     """`enabled`, `disabled` or `missing`: the BEFORE INSERT trigger that chains events."""
     row = conn.execute(
         "SELECT tgenabled FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s",
-        (EVENTS_TABLE, f"{EVENTS_TABLE}_chain"),
+        (qualified(EVENTS_TABLE), f"{EVENTS_TABLE}_chain"),
     ).fetchone()
     return "missing" if row is None else "disabled" if row[0] == "D" else "enabled"
 
@@ -97,10 +100,10 @@ def event_filter_choices(conn: psycopg.Connection) -> dict:
     if not tables_exist(conn):
         return {"operators": [], "tickets": []}
     operators = conn.execute(
-        f"SELECT DISTINCT applied_by, os_user FROM {EVENTS_TABLE} ORDER BY 1, 2"
+        ledger_sql("SELECT DISTINCT applied_by, os_user FROM {events} ORDER BY 1, 2")
     ).fetchall()
     tickets = conn.execute(
-        f"SELECT DISTINCT ticket FROM {EVENTS_TABLE} WHERE ticket IS NOT NULL ORDER BY 1"
+        ledger_sql("SELECT DISTINCT ticket FROM {events} WHERE ticket IS NOT NULL ORDER BY 1")
     ).fetchall()
     return {
         "operators": [{"applied_by": a, "os_user": o} for a, o in operators],
@@ -109,8 +112,8 @@ def event_filter_choices(conn: psycopg.Connection) -> dict:
 
 
 # The newest event of a fleet run walks the primary key backwards; no index on rollout needed.
-_LAST_ROLLOUT_SQL = f"""
-SELECT rollout, started_at FROM {EVENTS_TABLE}
+_LAST_ROLLOUT_SQL = """
+SELECT rollout, started_at FROM {events}
 WHERE rollout IS NOT NULL ORDER BY id DESC LIMIT 1
 """
 
@@ -120,17 +123,17 @@ def last_rollout(conn: psycopg.Connection) -> dict | None:
     has_column = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
         "AND attname = 'rollout' AND NOT attisdropped)",
-        (EVENTS_TABLE,),
+        (qualified(EVENTS_TABLE),),
     ).fetchone()[0]
     if not has_column:
         return None
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_LAST_ROLLOUT_SQL).fetchone()
+        return cur.execute(ledger_sql(_LAST_ROLLOUT_SQL)).fetchone()
 
 
 # Every column: the signature is checked against the whole row (ledger/signing.py).
 _APPROVALS_SQL = f"""
-SELECT * FROM {EVENTS_TABLE}
+SELECT * FROM {{events}}
 WHERE action IN ('{APPROVE_ACTION}', '{REVOKE_ACTION}') AND version = ANY(%s)
 ORDER BY id
 """
@@ -140,9 +143,9 @@ def read_approvals(conn: psycopg.Connection, versions: list[str]) -> list[dict]:
     """The approve and revoke events of `versions`, oldest first; [] before the log exists."""
     found = conn.execute(
         "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'actor'",
-        (EVENTS_TABLE,),
+        (qualified(EVENTS_TABLE),),
     ).fetchone()
     if not versions or found is None:  # no log yet, or one from before approvals existed
         return []
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_APPROVALS_SQL, (versions,)).fetchall()
+        return cur.execute(ledger_sql(_APPROVALS_SQL), (versions,)).fetchall()

@@ -83,11 +83,11 @@ TOOLS = (
 
 UNKNOWN = Tool("", "", frozenset())  # a relation no known runner creates
 
-# The way to switch that keeps the other tool's table as it is, and the stopgap meanwhile.
+# The way to switch that keeps the other tool's table as it is, and the other way.
 WAY_FORWARD = (
-    "The way forward is a ledger schema of uap_migrate's own (the UAP_LEDGER_SCHEMA setting)"
-    "{importing}; until this version has them, rename or move {whose} table: ALTER TABLE "
-    "{table} RENAME TO {renamed} (or SET SCHEMA another_schema){pointer}. See "
+    "The way forward is a ledger schema of uap_migrate's own: set UAP_LEDGER_SCHEMA (to uap, "
+    "say){importing}, and {whose} table stays as it is. Or rename or move {whose} table: "
+    "ALTER TABLE {table} RENAME TO {renamed} (or SET SCHEMA another_schema){pointer}. See "
     "docs/how-to/switching.md."
 )
 

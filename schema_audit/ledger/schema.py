@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
-from schema_audit.db.names import ACCESS_TABLE, EVENTS_TABLE, MIGRATIONS_TABLE  # noqa: E402
+from schema_audit.db import names
+from schema_audit.db.names import (  # noqa: F401 (the ledger's names, re-exported)
+    ACCESS_TABLE,
+    DDL_MARKS_TABLE,
+    EVENTS_TABLE,
+    MIGRATIONS_TABLE,
+    ledger_sql,
+    qualified,
+)
 from schema_audit.exceptions import InvalidConfiguration
 from schema_audit.ledger import access_chain, chain, foreign
 
@@ -66,14 +75,13 @@ LARGE_EVENT_COLUMNS = ("sql_text", "schema_description", "trace")
 # The tracking machinery itself is not part of the application schema's fingerprint.
 DDL_AUDIT_FUNCTION = f"{EVENTS_TABLE}_ddl_audit"
 DDL_AUDIT_TRIGGERS = (f"{EVENTS_TABLE}_ddl_end", f"{EVENTS_TABLE}_ddl_drop")
-# The transactions and sessions whose DDL is uap_migrate's or Django's (integrity/ddl_capture).
-DDL_MARKS_TABLE = f"{EVENTS_TABLE}_ddl_marks"
 DDL_MARK_FUNCTIONS = (
     f"{EVENTS_TABLE}_ddl_mark",
     f"{EVENTS_TABLE}_ddl_mark_session",
     f"{EVENTS_TABLE}_ddl_unmark_session",
     f"{EVENTS_TABLE}_ddl_mark_expiry",
 )
+# Left out of the fingerprint where they stand in the ledger's schema (integrity/fingerprint).
 TRACKING_OBJECTS = (
     MIGRATIONS_TABLE,
     EVENTS_TABLE,
@@ -94,26 +102,30 @@ TRACKING_OBJECTS = (
 
 def _append_only_sql(table: str, hint: str) -> str:
     """Triggers that refuse UPDATE, DELETE and TRUNCATE on `table`, saying what to do instead."""
+    function, target = qualified(f"{table}_append_only"), qualified(table)
     return f"""
-CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql SET search_path = {chain.PINNED_SEARCH_PATH} AS $$
 BEGIN
     RAISE EXCEPTION '{table} is append-only: % is not allowed', TG_OP
         USING ERRCODE = 'insufficient_privilege', HINT = '{hint}';
 END
 $$;
-DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table};
-CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION {table}_append_only();
-DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};
-CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-    FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only();
+DROP TRIGGER IF EXISTS {table}_no_update_delete ON {target};
+CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {target}
+    FOR EACH ROW EXECUTE FUNCTION {function}();
+DROP TRIGGER IF EXISTS {table}_no_truncate ON {target};
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {target}
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
 """
 
 
-_TRIGGER_SQL = _append_only_sql(
-    EVENTS_TABLE, "Record a new event (repair, accept_checksum) instead of editing history."
-) + chain.trigger_sql(EVENTS_TABLE)
+def _trigger_sql() -> str:
+    """The event log's append-only and chain triggers, in the ledger's schema."""
+    return _append_only_sql(
+        EVENTS_TABLE, "Record a new event (repair, accept_checksum) instead of editing history."
+    ) + chain.trigger_sql(EVENTS_TABLE)
+
 
 # Versions sort numerically as text left-padded with zeros ('3' < '010' < '1000'). The index
 # on that key lets the admin order and match 100k versions without computing it per request.
@@ -121,7 +133,7 @@ VERSION_SORT_WIDTH = 20
 VERSION_SORT_INDEX = f"{MIGRATIONS_TABLE}_version_key_idx"
 _VERSION_SORT_SQL = (
     f"CREATE INDEX IF NOT EXISTS {VERSION_SORT_INDEX} "
-    f"ON {MIGRATIONS_TABLE} (lpad(version, {VERSION_SORT_WIDTH}, '0'))"
+    f"ON {{migrations}} (lpad(version, {VERSION_SORT_WIDTH}, '0'))"
 )
 
 # One catalog round trip tells whether the tables are complete; DDL runs only when they are not,
@@ -151,15 +163,15 @@ SELECT EXISTS (
 
 # Checked once per run, so a role that cannot record is refused before any file runs (a
 # file whose record fails would otherwise be reported as the file's own failure).
-_WRITABLE_SQL = f"""
+_WRITABLE_SQL = """
 SELECT current_user,
-       has_table_privilege('{MIGRATIONS_TABLE}', 'SELECT')
-       AND has_table_privilege('{MIGRATIONS_TABLE}', 'INSERT')
-       AND has_table_privilege('{MIGRATIONS_TABLE}', 'UPDATE')
-       AND has_table_privilege('{EVENTS_TABLE}', 'SELECT')
-       AND has_table_privilege('{EVENTS_TABLE}', 'INSERT')
+       has_table_privilege({migrations_name}, 'SELECT')
+       AND has_table_privilege({migrations_name}, 'INSERT')
+       AND has_table_privilege({migrations_name}, 'UPDATE')
+       AND has_table_privilege({events_name}, 'SELECT')
+       AND has_table_privilege({events_name}, 'INSERT')
        AND coalesce(
-           has_sequence_privilege(pg_get_serial_sequence('{EVENTS_TABLE}', 'id'), 'USAGE'), true)
+           has_sequence_privilege(pg_get_serial_sequence({events_name}, 'id'), 'USAGE'), true)
 """
 
 
@@ -175,17 +187,17 @@ def ledger_tables(conn: psycopg.Connection) -> tuple[bool, bool]:
     Every mode reads this (or ensure_schema) before it reads or writes the ledger: a table of
     another tool at the ledger's name is refused here (ForeignLedger), before anything changes.
     """
-    found = foreign.relations(
-        conn.execute(foreign.TABLES_SQL, ([MIGRATIONS_TABLE, EVENTS_TABLE],)).fetchall()
-    )
-    foreign.check(found.get(MIGRATIONS_TABLE), (name for name, _ in MIGRATION_COLUMNS))
-    return MIGRATIONS_TABLE in found, EVENTS_TABLE in found
+    migrations, events = qualified(MIGRATIONS_TABLE), qualified(EVENTS_TABLE)
+    found = foreign.relations(conn.execute(foreign.TABLES_SQL, ([migrations, events],)).fetchall())
+    foreign.check(found.get(migrations), (name for name, _ in MIGRATION_COLUMNS))
+    return migrations in found, events in found
 
 
 def ensure_schema(conn: psycopg.Connection) -> bool:
     """Create or upgrade both tables and the append-only trigger; True if DDL ran."""
     tables = (MIGRATIONS_TABLE, EVENTS_TABLE, ACCESS_TABLE)
-    rows = conn.execute(_SCHEMA_STATE_SQL, (chain.PINNED_SEARCH_PATH, VERSION_SORT_INDEX, *tables))
+    params = (chain.PINNED_SEARCH_PATH, qualified(VERSION_SORT_INDEX), *map(qualified, tables))
+    rows = conn.execute(_SCHEMA_STATE_SQL, params)
     state, sort_index = {}, False
     for table, columns, triggers, has_index in rows:
         state[table] = (set(columns), triggers)
@@ -218,36 +230,46 @@ def ensure_schema(conn: psycopg.Connection) -> bool:
 
 def _ensure_writable(conn: psycopg.Connection) -> None:
     """InvalidConfiguration unless this role may write both tables."""
-    user, writable = conn.execute(_WRITABLE_SQL).fetchone()
+    user, writable = conn.execute(ledger_sql(_WRITABLE_SQL)).fetchone()
     if not writable:
         raise InvalidConfiguration(
-            f"role {user} may not write {MIGRATIONS_TABLE} (SELECT, INSERT, UPDATE) and "
-            f"{EVENTS_TABLE} (SELECT, INSERT, and USAGE on its id sequence); grant them, or run "
-            "uap_migrate as the tables' owner"
+            f"role {user} may not write {names.shown(MIGRATIONS_TABLE)} (SELECT, INSERT, UPDATE) "
+            f"and {names.shown(EVENTS_TABLE)} (SELECT, INSERT, and USAGE on its id sequence); "
+            "grant them, or run uap_migrate as the tables' owner"
         )
+
+
+def ensure_ledger_schema(conn: psycopg.Connection) -> None:
+    """CREATE SCHEMA for UAP_LEDGER_SCHEMA when it is missing (no lock taken when it exists)."""
+    schema = sql.Identifier(names.ledger_schema())
+    # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
+    if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema.as_string(),)).fetchone()[0]:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
 
 
 def _create_or_upgrade(conn: psycopg.Connection, state: dict, wanted: dict) -> None:
     with conn.transaction():
+        ensure_ledger_schema(conn)
         for table, columns in wanted.items():
+            target = qualified(table)
             if table not in state:
                 body = ", ".join(f"{name} {ddl}" for name, ddl in columns)
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {target} ({body})")
             else:
                 for name, ddl in columns:
                     if name not in state[table][0]:
                         plain = ddl.replace(" PRIMARY KEY", "")
                         conn.execute(
-                            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {plain}"
+                            f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {name} {plain}"
                         )
-        if not conn.execute(_HAS_VERSION_KEY_SQL, (MIGRATIONS_TABLE,)).fetchone()[0]:
-            conn.execute(f"ALTER TABLE {MIGRATIONS_TABLE} ADD PRIMARY KEY (version)")
+        if not conn.execute(_HAS_VERSION_KEY_SQL, (qualified(MIGRATIONS_TABLE),)).fetchone()[0]:
+            conn.execute(f"ALTER TABLE {qualified(MIGRATIONS_TABLE)} ADD PRIMARY KEY (version)")
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_version_idx "
-            f"ON {EVENTS_TABLE} (version, id)"
+            f"ON {qualified(EVENTS_TABLE)} (version, id)"
         )
-        conn.execute(_VERSION_SORT_SQL)
-        conn.execute(_TRIGGER_SQL)
+        conn.execute(ledger_sql(_VERSION_SORT_SQL))
+        conn.execute(_trigger_sql())
 
 
 ACCESS_COLUMNS = (
@@ -277,9 +299,14 @@ ACCESS_ACTIONS = (
 # Filled by the access log's chain trigger (access_chain), not by the writer; `at` is reset
 # there from the server clock.
 ACCESS_CHAIN_COLUMNS = (("prev_hash", "char(64)"), ("hash", "char(64)"))
-_ACCESS_TRIGGER_SQL = _append_only_sql(
-    ACCESS_TABLE, "The access log of the audit trail is never edited or purged."
-) + access_chain.trigger_sql(ACCESS_TABLE)
+
+
+def _access_trigger_sql() -> str:
+    return _append_only_sql(
+        ACCESS_TABLE, "The access log of the audit trail is never edited or purged."
+    ) + access_chain.trigger_sql(ACCESS_TABLE)
+
+
 _ACCESS_TRIGGERS = 3  # no update/delete, no truncate, chain
 
 
@@ -296,20 +323,22 @@ def _ensure_access_table(conn: psycopg.Connection, access: tuple[set, int] | Non
         _create_access_table(conn, access is not None, have)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise InvalidConfiguration(
-            f"cannot create or upgrade {ACCESS_TABLE} as {conn.info.user}: "
+            f"cannot create or upgrade {names.shown(ACCESS_TABLE)} as {conn.info.user}: "
             f"{exc.diag.message_primary}. Run uap_migrate once as the schema's owner."
         ) from exc
     return True
 
 
 def _create_access_table(conn: psycopg.Connection, exists: bool, have: set) -> None:
+    target = qualified(ACCESS_TABLE)
     with conn.transaction():
+        ensure_ledger_schema(conn)
         if not exists:
             columns = (*ACCESS_COLUMNS, *ACCESS_CHAIN_COLUMNS)
             body = ", ".join(f"{name} {ddl}" for name, ddl in columns)
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {ACCESS_TABLE} ({body})")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {target} ({body})")
         for name, ddl in (*ACCESS_COLUMNS, *ACCESS_CHAIN_COLUMNS):
             if exists and name not in have:
                 plain = ddl.replace(" PRIMARY KEY", "")
-                conn.execute(f"ALTER TABLE {ACCESS_TABLE} ADD COLUMN IF NOT EXISTS {name} {plain}")
-        conn.execute(_ACCESS_TRIGGER_SQL)
+                conn.execute(f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {name} {plain}")
+        conn.execute(_access_trigger_sql())

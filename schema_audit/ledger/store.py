@@ -45,7 +45,9 @@ from schema_audit.ledger.schema import (  # noqa: F401 (the ledger's public name
     MIGRATIONS_TABLE,
     TRACKING_OBJECTS,
     ensure_schema,
+    ledger_sql,
     ledger_tables,
+    qualified,
     tables_exist,
 )
 from schema_audit.ledger.terms import (  # noqa: F401 (the ledger's public names)
@@ -96,12 +98,12 @@ def _insert_event(taken: tuple[str, ...] = ()) -> str:
     """INSERT of one event from the Attempt's parameters; `taken` columns come from `row`."""
     values = ", ".join(name if name in taken else f"%({name})s" for name in EVENT_FIELDS)
     source = "\nFROM row" if taken else ""
-    return f"INSERT INTO {EVENTS_TABLE} ({', '.join(EVENT_FIELDS)})\nSELECT {values}{source}"
+    return f"INSERT INTO {{events}} ({', '.join(EVENT_FIELDS)})\nSELECT {values}{source}"
 
 
 _UPSERT_SQL = f"""
 WITH row AS (
-    INSERT INTO {MIGRATIONS_TABLE} AS m (version, name, checksum, status, applied_at, duration_ms,
+    INSERT INTO {{migrations}} AS m (version, name, checksum, status, applied_at, duration_ms,
         error_message, applied_by, description, impact, rollback_sql)
     VALUES (%(version)s, %(name)s, %(checksum)s, %(status)s, %(started_at)s, %(duration_ms)s,
         %(error_message)s, current_user, %(description)s, %(impact)s, %(rollback_sql)s)
@@ -121,7 +123,7 @@ _EVENT_SQL = _insert_event()
 # duration and the header fields of the apply that created it.
 _UPDATE_SQL = f"""
 WITH row AS (
-    UPDATE {MIGRATIONS_TABLE}
+    UPDATE {{migrations}}
     SET status = %(status)s,
         error_message = CASE WHEN %(keep_message)s THEN error_message ELSE %(error_message)s END,
         checksum = COALESCE(%(checksum)s, checksum)
@@ -135,10 +137,10 @@ _RECORD_AND_COMMIT_SQL = _UPSERT_SQL + ";\nCOMMIT"
 # Above this much SQL text, the record is bound by the server (record_and_commit).
 CLIENT_BIND_MAX_CHARS = 1024 * 1024
 
-_ROWS_SQL = f"""
+_ROWS_SQL = """
 SELECT version, name, checksum, status, applied_at, duration_ms, error_message, applied_by,
        description, impact, rollback_sql
-FROM {MIGRATIONS_TABLE}
+FROM {migrations}
 """
 
 # Each row with the last event that changed it (dry runs and patches leave rows alone), so the
@@ -150,9 +152,9 @@ SELECT m.version, m.name, m.checksum, m.status, m.applied_at, m.duration_ms, m.e
        m.applied_by, m.description, m.impact, m.rollback_sql,
        e.id AS event_id, e.action AS event_action, e.status AS event_status,
        e.checksum AS event_checksum
-FROM {MIGRATIONS_TABLE} m
+FROM {{migrations}} m
 LEFT JOIN LATERAL (
-    SELECT id, action, status, checksum FROM {EVENTS_TABLE}
+    SELECT id, action, status, checksum FROM {{events}}
     WHERE version = m.version AND action <> ALL(%(neutral)s)
     ORDER BY id DESC LIMIT 1
 ) e ON true
@@ -160,9 +162,9 @@ UNION ALL
 SELECT version, NULL, NULL, '{DELETED}', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        id, action, status, checksum
 FROM (
-    SELECT DISTINCT ON (version) version, id, action, status, checksum FROM {EVENTS_TABLE} e
+    SELECT DISTINCT ON (version) version, id, action, status, checksum FROM {{events}} e
     WHERE action <> ALL(%(neutral)s)
-      AND NOT EXISTS (SELECT 1 FROM {MIGRATIONS_TABLE} m WHERE m.version = e.version)
+      AND NOT EXISTS (SELECT 1 FROM {{migrations}} m WHERE m.version = e.version)
     ORDER BY version, id DESC
 ) orphan
 WHERE status = '{Status.COMPLETED}' AND action IN ('{Action.APPLY}', '{Action.BASELINE}')
@@ -220,14 +222,15 @@ def read_rows(conn: psycopg.Connection) -> dict[str, LedgerRow]:
     else:  # a guide-shaped table not yet upgraded: no event log to join
         query, params = _ROWS_SQL, None
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = (LedgerRow.from_record(record) for record in cur.execute(query, params))
+        records = cur.execute(ledger_sql(query), params)
+        rows = (LedgerRow.from_record(record) for record in records)
         return {row.version: row for row in rows}
 
 
 def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
     """Upsert the version's row and append its event, in one statement."""
     with _signing(conn, attempt, app_version) as params:
-        conn.execute(_UPSERT_SQL, params)
+        conn.execute(ledger_sql(_UPSERT_SQL), params)
 
 
 def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
@@ -245,16 +248,16 @@ def record_and_commit(conn: psycopg.Connection, attempt: Attempt, app_version: s
         if len(params["sql_text"] or "") > CLIENT_BIND_MAX_CHARS:
             # Quoting on the client copies a big file's text several times over (a 100 MB file
             # took 774 MB to apply); bound by the server, it is encoded once.
-            conn.execute(_UPSERT_SQL, params)
+            conn.execute(ledger_sql(_UPSERT_SQL), params)
             conn.execute("COMMIT")
             return
-        psycopg.ClientCursor(conn).execute(_RECORD_AND_COMMIT_SQL, params)
+        psycopg.ClientCursor(conn).execute(ledger_sql(_RECORD_AND_COMMIT_SQL), params)
 
 
 def record_event(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
     """Append an event without touching `schema_migrations` (dry runs, patches)."""
     with _signing(conn, attempt, app_version) as params:
-        conn.execute(_EVENT_SQL, params)
+        conn.execute(ledger_sql(_EVENT_SQL), params)
 
 
 def update(
@@ -262,7 +265,12 @@ def update(
 ) -> bool:
     """Set an existing row's status, message (and checksum if given) and append its event."""
     with _signing(conn, attempt, app_version, row_checksum=True) as params:
-        return conn.execute(_UPDATE_SQL, {**params, "keep_message": keep_message}).rowcount == 1
+        return (
+            conn.execute(
+                ledger_sql(_UPDATE_SQL), {**params, "keep_message": keep_message}
+            ).rowcount
+            == 1
+        )
 
 
 # Under the chain's lock (the trigger takes it too, held to commit): the head the next event
@@ -271,14 +279,14 @@ def update(
 _CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({chain.LOCK_KEY})"
 # The head the chain trigger will link to: the newest hashed row among the ids the sequence
 # has issued (a row set above them by hand stays out of the chain's order, chain.py).
-_CHAIN_HEAD_SQL = f"""
+_CHAIN_HEAD_SQL = """
 SELECT current_database(), session_user, current_setting('application_name', true),
-       (SELECT hash FROM {EVENTS_TABLE} WHERE hash IS NOT NULL AND id <= coalesce(
+       (SELECT hash FROM {events} WHERE hash IS NOT NULL AND id <= coalesce(
             pg_catalog.pg_sequence_last_value(
-                pg_catalog.pg_get_serial_sequence('{EVENTS_TABLE}', 'id')::regclass), 0)
+                pg_catalog.pg_get_serial_sequence({events_name}, 'id')::regclass), 0)
         ORDER BY id DESC LIMIT 1)
 """
-_ROW_CHECKSUM_SQL = f"SELECT checksum FROM {MIGRATIONS_TABLE} WHERE version = %s"
+_ROW_CHECKSUM_SQL = "SELECT checksum FROM {migrations} WHERE version = %s"
 
 
 @contextmanager
@@ -297,12 +305,12 @@ def _signing(conn: psycopg.Connection, attempt: Attempt, app_version: str, *, ro
     with conn.transaction() if idle and conn.autocommit else nullcontext():
         # One round trip, two statements: the head is read after the lock is granted, in a
         # snapshot of its own (a single statement's snapshot would predate the lock).
-        cursor = conn.execute(f"{_CHAIN_LOCK_SQL};\n{_CHAIN_HEAD_SQL}", prepare=False)
+        cursor = conn.execute(ledger_sql(f"{_CHAIN_LOCK_SQL};\n{_CHAIN_HEAD_SQL}"), prepare=False)
         cursor.nextset()
         database, applied_by, application, head = cursor.fetchone()
         if row_checksum and params["checksum"] is None:
             # The UPDATE's event takes the row's checksum: sign the value it will store.
-            row = conn.execute(_ROW_CHECKSUM_SQL, (attempt.version,)).fetchone()
+            row = conn.execute(ledger_sql(_ROW_CHECKSUM_SQL), (attempt.version,)).fetchone()
             params["checksum"] = row[0].strip() if row and row[0] else None
         head = head.strip() if head else None
         # What the trigger will store: the trace's value (not its Jsonb wrapper), the session.

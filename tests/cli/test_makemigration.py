@@ -5,14 +5,17 @@ from __future__ import annotations
 import getpass
 import io
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
+from schema_audit.engine import lock_retry
 from schema_audit.files import authoring
-from schema_audit.files.header import ROLLBACK_PLACEHOLDER, parse_header
+from schema_audit.files.header import HEADER_FIELDS, ROLLBACK_PLACEHOLDER, parse_header
 from schema_audit.files.naming import Slot
 from tests.conftest import Result, migration
 
@@ -213,3 +216,19 @@ def test_an_existing_file_is_never_overwritten(tmp_path, monkeypatch):
     assert result.code == 2
     assert "001_v1.0_a.sql already exists; it was not overwritten" in result.err
     assert (tmp_path / "001_v1.0_a.sql").read_text() == "SELECT 1;"
+
+
+def test_help_ends_with_the_writing_guide_naming_every_header_field():
+    """The guide ships with the package: a host project reads it in `--help`, and a header
+    field the parser knows cannot be left out of it."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "uap_makemigration", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SECRET_KEY": "x"},
+    )
+    guide = done.stdout.split("Writing a migration file", 1)[1]
+    for name in [*HEADER_FIELDS, "ticket", lock_retry.HEADER]:
+        assert name.title() in guide, name
+    assert "NNN_vX.Y_description.sql" in guide

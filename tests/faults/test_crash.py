@@ -173,7 +173,7 @@ def test_kill_between_the_sql_and_its_record(server, dbname, migrations_dir):
             blocker.execute("LOCK TABLE schema_migrations IN SHARE MODE")
             runner = start(server, dbname, folder)
             row = wait_for_backend(connector(server, dbname), runner, wait_event_type="Lock")
-            assert "INSERT INTO schema_migrations" in row[3]
+            assert 'INSERT INTO "public"."schema_migrations"' in row[3]
             kill(runner)
             assert_backends_gone(server, dbname, runner)
     assert assert_consistent(server, dbname, 2) == {"001"}

@@ -83,9 +83,9 @@ def test_ddl_after_a_reset_all_is_still_the_runners(uap, database, migrations_di
     )
 
 
-def test_a_temporary_ledger_table_is_refused(uap, database, migrations_dir):
-    """A file that puts a temporary schema_migrations in front of the ledger would send its
-    record there, to vanish with the session: the run stops (exit 2), the file rolls back."""
+def test_a_temporary_ledger_table_does_not_catch_the_record(uap, database, migrations_dir):
+    """A file that puts a temporary schema_migrations first in search_path does not get the
+    record: the ledger is named with its schema, so the record lands in the ledger."""
     shadow = (
         "CREATE TABLE t1 (id int);\n"
         "CREATE TEMP TABLE schema_migrations (LIKE public.schema_migrations INCLUDING ALL);"
@@ -94,8 +94,22 @@ def test_a_temporary_ledger_table_is_refused(uap, database, migrations_dir):
         {"001_v1.0_first.sql": migration("001", shadow), "002_v1.0_next.sql": NEXT}
     )
     result = uap(directory=folder)
+    assert result.code == 0, result.err
+    assert database.query("SELECT version FROM public.schema_migrations ORDER BY 1") == [
+        ("001",),
+        ("002",),
+    ]
+
+
+def test_a_file_dropping_the_ledger_is_refused(uap, database, migrations_dir):
+    """A file that drops the ledger's table leaves its record nowhere: the run stops (exit 2)
+    and the file rolls back."""
+    uap(directory=migrations_dir({}))
+    dropping = "CREATE TABLE t1 (id int);\nDROP TABLE public.schema_migrations;"
+    folder = migrations_dir({"001_v1.0_first.sql": migration("001", dropping)})
+    result = uap(directory=folder)
     assert result.code == 2, result.err
-    assert "001_v1.0_first.sql: leaves a table named schema_migrations" in result.err
+    assert "001_v1.0_first.sql: drops, renames or replaces the ledger's tables" in result.err
     assert "t1" not in database.tables()
     assert database.scalar("SELECT count(*) FROM schema_migrations") == 0
 

@@ -436,3 +436,17 @@ def test_a_failing_up_part_is_named_by_its_line_in_the_file(uap, folder):
     result = uap("--json", directory=folder)
     assert result.code == 1, result.err
     assert '"line": 3' in result.out and "in the statement at line 3" in result.out
+
+
+def test_uap_migrate_layout_forces_how_the_folder_is_read(uap, database, folder):
+    """`--layout` wins over what the names show, in every mode and in lint; a layout the
+    runner does not read yet is exit 2 with nothing run."""
+    write(folder, {"20240101000001_a.sql": "-- +goose Up\nCREATE TABLE forced (id int);\n"})
+    as_dbmate = uap("--layout", "dbmate", directory=folder)
+    assert as_dbmate.code == 2 and "has no `-- migrate:up` line" in as_dbmate.err
+    assert uap("--layout", "dbmate", "--lint", directory=folder).code == 2
+    assert "forced" not in database.tables()
+    flyway = uap("--layout", "flyway", "--plan", directory=folder)
+    assert flyway.code == 2 and "does not read yet" in flyway.err
+    assert uap("--layout", "goose", directory=folder).code == 0
+    assert "forced" in database.tables()

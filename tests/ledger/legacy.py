@@ -20,8 +20,10 @@ def create_older_ledger(database, monkeypatch, without: set[str]) -> None:
         patch.setattr(schema, "EVENT_COLUMNS", older)
         patch.setattr(chain, "OPTIONAL_FIELDS", ())
         # The trigger as it was: the chain function without the optional fields.
-        head = schema._TRIGGER_SQL.split(f"CREATE OR REPLACE FUNCTION {schema.EVENTS_TABLE}_chain")
-        patch.setattr(schema, "_TRIGGER_SQL", head[0] + legacy_trigger_sql(schema.EVENTS_TABLE))
+        function = schema.qualified(f"{schema.EVENTS_TABLE}_chain")
+        head = schema._trigger_sql().split(f"CREATE OR REPLACE FUNCTION {function}")
+        legacy = head[0] + legacy_trigger_sql(schema.EVENTS_TABLE)
+        patch.setattr(schema, "_trigger_sql", lambda: legacy)
         with database.connect() as conn:
             store.ensure_schema(conn)
             conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from schema_audit import conf
 from schema_audit.cli.reporter import Reporter
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError, raise_all
 from schema_audit.files import authoring, django_names
+from schema_audit.files.guide import GUIDE
 from schema_audit.files.header import parse_depends
 
 
@@ -23,6 +25,12 @@ class Command(BaseCommand):
         "Rollback). `uap_migrate --lint` reports the Rollback placeholder until it is filled."
     )
     requires_system_checks: list = []  # an authoring step: no URLconf or admin needed
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # The writing guide ends the help, laid out as written.
+        kwargs.setdefault("epilog", GUIDE)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -18,6 +18,7 @@ from schema_audit.cli.reporter import Reporter
 from schema_audit.engine import fleet
 from schema_audit.engine.manual import MARKS
 from schema_audit.exceptions import Interrupted, RefusedRequest, SchemaAuditError
+from schema_audit.files import layouts
 from schema_audit.ledger import provenance
 
 
@@ -56,6 +57,11 @@ class Command(BaseCommand):
             help="allow pending versions lower than the newest applied one",
         )
         parser.add_argument("--dir", help="migrations directory (default UAP_MIGRATIONS_DIR)")
+        parser.add_argument(
+            "--layout",
+            choices=layouts.LAYOUTS,
+            help="read the directory as this runner's folder (default: what its names show)",
+        )
         parser.add_argument(
             "--database",
             help="Django database alias, or a comma-separated list of them (default: default)",
@@ -138,6 +144,7 @@ class Command(BaseCommand):
             with (
                 provenance.change_ticket(options["ticket"]),
                 postgres.run_lock_wait(options["lock_wait"]),
+                layouts.forced(options["layout"]),
                 _terminate_like_ctrl_c(),
                 provenance.deploy_actor(actor_of(options)),
             ):

@@ -1,0 +1,128 @@
+"""`--import-history TOOL`: take over another runner's applied history without running it.
+
+Each version the tool's table records as applied (ledger/foreign_history.py) is recorded as a
+baseline, as `--baseline` records one: a row and a chained event with the file's checksum, the
+tool's own applied time (the event's started_at and the row's applied_at) and user (the event's
+actor) where the tool stores them, and a reason naming the tool and its table. Nothing runs,
+the tool's table is only read, and a version already in the ledger is left as it is, so a
+second import records nothing. The last recorded version carries the schema's fingerprint,
+the reference `--verify` compares the live schema with.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from schema_audit.engine.operations import fingerprinted, locked, utcnow
+from schema_audit.engine.options import Options
+from schema_audit.engine.session import file_attempt
+from schema_audit.exceptions import RefusedRequest
+from schema_audit.files.discovery import MigrationFile
+from schema_audit.ledger import foreign_history, store
+
+ACTION = "import_history"
+
+
+def import_history(
+    files: list[MigrationFile], database: str, tool_name: str, options: Options, *, reason=None
+) -> dict:
+    """Record what `tool_name`'s table says was applied as baselines; the result lists what
+    was imported, what the ledger had already, the tool's versions without a file on disk, and
+    the files on disk the tool never applied."""
+    tool = foreign_history.tool_named(tool_name)
+    with locked(database, options.lock_wait) as (conn, guard):
+        history = foreign_history.read(conn, tool)
+        applied = _applied_files(history, files)
+        missing = _missing(history, files)
+        rows = store.read_rows(conn)
+        new = [(m, entry) for m, entry in applied if m.version not in rows]
+        why = f"imported from {tool.name}'s {history.table}"
+        started = utcnow()
+        with conn.transaction():
+            for m, entry in new:
+                attempt = file_attempt(
+                    m,
+                    entry.applied_at if entry and entry.applied_at else started,
+                    None,
+                    status="baseline",
+                    action="baseline",
+                    reason=f"{why}: {reason}" if reason else why,
+                    actor=entry.applied_by if entry else None,
+                )
+                if m is new[-1][0]:  # the schema the import adopts
+                    attempt = fingerprinted(conn, attempt, None)
+                try:
+                    store.record(conn, attempt, "")
+                except psycopg.errors.CheckViolation as exc:
+                    raise RefusedRequest(
+                        f"--import-history {tool.name}: {exc.diag.message_primary}. Only the "
+                        "ledger's owner (or a superuser) may record the times another tool "
+                        "applied versions at; run the import as that role. Nothing was recorded"
+                    ) from exc
+            guard()
+    newest = _newest(history, applied)
+    return {
+        "action": ACTION,
+        "tool": tool.name,
+        "table": history.table,
+        "imported": [m.version for m, _ in new],
+        "already": [m.version for m, _ in applied if m.version in rows],
+        "missing_files": missing,
+        "not_applied": [
+            m.version
+            for m in files
+            if newest is not None
+            and m.number < newest
+            and m.version not in {a.version for a, _ in applied}
+        ],
+        "after": [m.version for m in files if newest is None or m.number > newest],
+    }
+
+
+def _newest(history: foreign_history.History, applied: list) -> int | None:
+    """The newest version the tool applied, as a number, with or without its file on disk."""
+    numbers = [m.number for m, _ in applied]
+    numbers += [a.number for a in history.applied if a.number is not None]
+    if history.up_to:
+        numbers.append(history.up_to)
+    return max(numbers, default=None)
+
+
+def _applied_files(
+    history: foreign_history.History, files: list[MigrationFile]
+) -> list[tuple[MigrationFile, foreign_history.Applied | None]]:
+    """The files on disk the tool applied, in version order, each with the tool's entry."""
+    if history.up_to is not None:  # golang-migrate: everything up to its one version
+        return [(m, None) for m in files if m.number <= history.up_to]
+    index = _index(files)
+    found = {}
+    for entry in history.applied:
+        m = _file_of(entry, index)
+        if m is not None:
+            found[m.number] = (m, entry)
+    return [found[number] for number in sorted(found)]
+
+
+def _missing(history: foreign_history.History, files: list[MigrationFile]) -> list[str]:
+    """The tool's applied versions with no file on disk."""
+    if history.up_to is not None:
+        known = any(m.number == history.up_to for m in files)
+        return [] if known or history.up_to == 0 else [str(history.up_to)]
+    index = _index(files)
+    return [a.version for a in history.applied if _file_of(a, index) is None]
+
+
+def _index(files: list[MigrationFile]) -> dict:
+    """Files by number, and by name without its `vX.Y_` (sqitch's changes are names)."""
+    index: dict = {m.number: m for m in files}
+    for m in files:
+        index.setdefault(m.name, m)
+        index.setdefault(m.name.split("_", 1)[-1], m)
+    return index
+
+
+def _file_of(entry: foreign_history.Applied, index: dict) -> MigrationFile | None:
+    """The file the tool's entry is: the same number, or (a sqitch change) the same name."""
+    if entry.number is not None:
+        return index.get(entry.number)
+    return index.get(entry.version.strip().lower().replace("-", "_"))
