@@ -20,6 +20,7 @@ class Fix(StrEnum):
     OUT_OF_ORDER = "out_of_order"  # apply a file numbered below an applied one
     FORCE = "force"  # do it even so
     PATCH = "patch"  # run SQL by hand, recorded as a patch
+    ROLLBACK = "rollback"  # run a version's Rollback SQL
 
 
 # How `uap_migrate` spells each operation.
@@ -29,6 +30,7 @@ COMMAND = {
     Fix.OUT_OF_ORDER: "--out-of-order",
     Fix.FORCE: "--force",
     Fix.PATCH: "--patch",
+    Fix.ROLLBACK: "--rollback {version}",
 }
 
 

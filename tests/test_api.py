@@ -94,7 +94,7 @@ def test_completed_migrations(database, folder):
 
 
 def test_pending_migrations(database, folder):
-    """Files not yet applied, in order, each with its file, checksum and kind."""
+    """Files not yet applied, in order, each with its file, checksum, kind and Retired reason."""
     pending = api.pending_migrations(folder, database.alias)
     assert pending[0] == {
         "version": "001",
@@ -104,6 +104,7 @@ def test_pending_migrations(database, folder):
         "checksum": sums(folder)["001"],
         "transactional": True,
         "author": None,
+        "retired": None,
     }
     assert [p["version"] for p in pending] == ["001", "002", "003"]
     assert "schema_migrations" not in database.tables()  # reading creates nothing

@@ -12,6 +12,7 @@ _WHAT = {
     Fix.ACCEPT_CHECKSUM: "restore the file, or have an operator accept its new checksum",
     Fix.REPAIR: "an operator checks the schema, then settles the row",
     Fix.OUT_OF_ORDER: "renumber the file, or have an operator apply it out of order",
+    Fix.ROLLBACK: "have an operator roll it back",
 }
 
 

@@ -46,6 +46,7 @@ HEADER_NAMES = (
     "impact",
     "rollback",
     "author",
+    "retired",
 )
 TIMELINE_LIMIT = 200  # newest attempts shown on a version's page; the event log has them all
 
@@ -300,6 +301,11 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
     @admin.display(description="Author")
     def header_author(self, obj):
         return self._header(obj, "author")
+
+    @admin.display(description="Retired")
+    def header_retired(self, obj):
+        """Why the file never runs, as its `-- Retired:` line says."""
+        return self._header(obj, "retired")
 
     @admin.display(description="Other lines")
     def header_other(self, obj):

@@ -57,6 +57,8 @@ class Reporter(IntegrityReport, DeployReport, VersionReport):
             return
         mark = self.style.SUCCESS(OK) if event == "done" else self.style.ERROR(FAIL)
         suffix = "" if event == "done" else "  FAILED"
+        if outcome.status == Status.ROLLED_BACK:  # retired: recorded, its SQL not run
+            mark, suffix = "-", f"  retired, not run: {migration.retired}"
         self.out.write(f"{mark} {migration.label}  {outcome.duration_ms} ms{suffix}")
         self.out.flush()
 
@@ -85,6 +87,8 @@ class Reporter(IntegrityReport, DeployReport, VersionReport):
         self.out.write(f"Database at version {at}; {len(status['pending'])} to apply:")
         for item in status["pending"]:
             mode = "" if item.get("transactional", True) else ", outside a transaction"
+            if item.get("retired"):
+                mode = f"; retired: recorded, not run: {item['retired']}"
             self.out.write(
                 f"  {item['version']} {item['name']}  ({item['file']}{mode})"
                 f"{approval_note(item, status.get('approval_required', False))}"

@@ -64,6 +64,11 @@ class VersionReport:
             "its file is not on disk"
         )  # fmt: skip
         self.out.write(f"-- {result['version']} {result['name']}: {result['status']} ({where})")
+        if result.get("retired"):
+            self.out.write(
+                f"-- Retired: {result['retired']}. It never runs: where it is pending, a run "
+                "records it rolled_back without running its SQL."
+            )
         ran = result["ran"]
         if ran:
             self.out.write(
@@ -75,7 +80,11 @@ class VersionReport:
                 self.out.write(self.style.ERROR(f"-- DRIFT: {result['drift']}"))
             elif result["file"]:
                 self.out.write("-- The file on disk matches what ran.")
-        elif result["status"] in (Status.PENDING, Status.FAILED) and result["sql"] is not None:
+        elif (
+            result["status"] in (Status.PENDING, Status.FAILED)
+            and result["sql"] is not None
+            and not result.get("retired")
+        ):
             self._will_run(result)
         else:
             self.out.write(f"-- Nothing ran: it is {result['status']} without an apply event.")

@@ -125,7 +125,9 @@ def session_for(
 
 def check_depends(conn: psycopg.Connection, pending: list[discovery.MigrationFile]) -> None:
     """Refuse, before anything runs, files whose `-- Depends:` names a Django migration that
-    is unknown or not applied on this database (engine/depends.py)."""
+    is unknown or not applied on this database (engine/depends.py). A retired file runs
+    nothing, so it waits for nothing."""
+    pending = [migration for migration in pending if not migration.retired]
     if any(migration.depends for migration in pending):
         # Deferred: Django's migration loader is read only when a file names a migration.
         from schema_audit.engine import depends
@@ -141,9 +143,9 @@ def check_runnable(pending: list[discovery.MigrationFile]) -> None:
 
 def runnable_problems(pending: list[discovery.MigrationFile]) -> list[InvalidMigration]:
     """What check_runnable refuses: transaction control, and syntax errors in files that run
-    statement by statement."""
+    statement by statement. A retired file's SQL never runs: nothing in it is refused."""
     problems = []
-    for migration in pending:
+    for migration in (m for m in pending if not m.retired):
         problems += transaction_problems(migration.sql, migration.path)
         try:  # `-- Lock-Retries:` must be a number before anything runs
             lock_retry.RetryPolicy().for_file(

@@ -132,6 +132,7 @@ def build_plan(
     entries = reconcile(files, rows)
     problems = [_problem(e, e.drift) for e in entries if e.drift]
     problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == Status.RUNNING]
+    problems += [_problem(e, _retired(e)) for e in entries if _applied_retired(e)]
     limit = _target_number(target, entries)
     applied = [e for e in entries if e.status in APPLIED]
     newest = max(applied, key=lambda e: e.number) if applied else None
@@ -156,6 +157,28 @@ def _dirty(version: str) -> Advice:
         "marked running, a run stopped inside this non-transactional migration",
         Remedy(
             Fix.REPAIR, ". Check the schema, then run {fix} (or failed)", version, Status.COMPLETED
+        ),
+    )
+
+
+# Where a retired file's SQL took effect: its change is in this schema though its file says no
+# database keeps it. (rolled_back already says it is undone; pending ones are recorded unrun.)
+_IN_EFFECT = (Status.COMPLETED, Status.BASELINE)
+
+
+def _applied_retired(entry: Entry) -> bool:
+    return bool(entry.file and entry.file.retired and entry.status in _IN_EFFECT)
+
+
+def _retired(entry: Entry) -> Advice:
+    return Advice(
+        f"retired ({entry.file.retired}) but {entry.status} here: its change is still in this "
+        "schema",
+        Remedy(
+            Fix.ROLLBACK,
+            "; roll it back with {fix} (add --force if later versions depend "
+            "on it), or remove the Retired line if it should stay",
+            entry.version,
         ),
     )
 

@@ -95,6 +95,8 @@ def _in_savepoint(
     version, name = migration.version, migration.name
     if any(o.status == Status.FAILED for o in earlier):
         return Outcome(version, name, Status.SKIPPED, 0, "not tried: an earlier file failed")
+    if migration.retired:  # a real run records it without running it
+        return Outcome(version, name, Status.SKIPPED, 0, f"retired, not run: {migration.retired}")
     if migration.empty:
         return Outcome(version, name, Status.COMPLETED, 0)
     if not migration.transactional:

@@ -21,6 +21,7 @@ def file_dict(migration: MigrationFile, status: str = terms.Status.PENDING) -> d
         "checksum": migration.checksum,
         "transactional": migration.transactional,
         "author": migration.header.author or None,
+        "retired": migration.retired or None,
     }
 
 

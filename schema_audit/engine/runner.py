@@ -16,9 +16,9 @@ Applier = Callable[..., Outcome]
 
 
 def applier_for(migration: MigrationFile) -> Applier:
-    """How `migration` runs: recorded only (no statements), statement by statement
-    (`-- Transaction: none`), or in one transaction with its record."""
-    if migration.empty:
+    """How `migration` runs: recorded only (no statements, or retired), statement by
+    statement (`-- Transaction: none`), or in one transaction with its record."""
+    if migration.empty or migration.retired:
         return placeholder.record
     if not migration.transactional:
         return stepwise.apply

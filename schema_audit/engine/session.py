@@ -96,7 +96,7 @@ def file_attempt(migration: MigrationFile, started: datetime, duration, **extra)
         duration_ms=duration,
         name=migration.name,
         checksum=migration.checksum,
-        sql_text=migration.sql,
+        sql_text=extra.pop("sql_text", migration.sql),
         description=header.description or header.migration or None,
         impact=header.impact or None,
         rollback_sql=header.rollback or None,

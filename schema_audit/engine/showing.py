@@ -51,6 +51,7 @@ def show(files: list[discovery.MigrationFile], database: str, version: str, opti
         "name": entry.name,
         "file": str(migration.path) if migration else None,
         "checksum": migration.checksum if migration else None,
+        "retired": (migration.retired or None) if migration else None,
         "status": entry.status,
         "transactional": transactional,
         # Outside a transaction the timeouts are set for the session (SET, not SET LOCAL).

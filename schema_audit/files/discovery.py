@@ -6,7 +6,7 @@ from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration, raise_all
 from schema_audit.files import layouts, readers
-from schema_audit.files.header import Header, parse_depends, parse_header
+from schema_audit.files.header import Header, parse_depends, parse_header, without_retired
 from schema_audit.files.naming import FILENAME_RE, is_number, move_command, next_slot, renumbered
 from schema_audit.files.source import (  # noqa: F401 (re-exported: the file as it is read)
     META_RE,
@@ -53,7 +53,7 @@ def load(path: Path, regular: bool = False) -> tuple[MigrationFile | None, list[
         name=f"v{match.group(2)}.{match.group(3)}_{match.group(4)}",
         path=path,
         sql=text,
-        checksum=checksum(text),
+        checksum=checksum(without_retired(text, header)),
         header=header,
         empty=not has_statements(text),
     )
@@ -94,6 +94,16 @@ def text_problems(
                 path,
                 header.lines.get("depends"),
                 rule="depends-format",
+            )
+        )
+    if header.is_retired and not header.retired.strip():
+        problems.append(
+            InvalidMigration(
+                "Retired: says no reason; write why the file never runs "
+                "(e.g. `-- Retired: rolled back in production, see #412`)",
+                path,
+                header.lines.get("retired"),
+                rule="retired-reason",
             )
         )
     for meta in META_RE.finditer(text) if "\\" in text else ():

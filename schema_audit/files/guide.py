@@ -23,6 +23,8 @@ Writing a migration file
   -- Lock-Retries: N, at most N more attempts after a lock timeout (0: run once)
   -- Lint-Ignore:  rule names lint skips for this file
   -- Ticket:       the change ticket (--ticket and UAP_CHANGE_TICKET win)
+  -- Retired:      why the file never runs (rolled back in production): where it is
+                   pending it is recorded rolled_back unrun; not part of the checksum
 
 Rules the runner holds
   - One transaction per file (unless Transaction: none); no BEGIN/COMMIT in the file.

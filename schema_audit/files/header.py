@@ -18,6 +18,7 @@ HEADER_FIELDS = {
     "lint-ignore": "lint_ignore",
     "author": "author",
     "depends": "depends",
+    "retired": "retired",
 }
 # What `uap_makemigration` writes as the Rollback; lint reports it (and any TODO) until the SQL
 # that undoes the file replaces it.
@@ -42,6 +43,8 @@ class Header:
     author: str = ""  # a Django username or an e-mail: who may not approve the file
     # `app_label.migration_name[, ...]`: Django migrations that must be applied first.
     depends: str = ""
+    # Why the file never runs (rolled back where it ran): recorded unrun where it is pending.
+    retired: str = ""
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     # Other `-- Key: value` lines (Source, Ticket, ...), in file order, spelled as written.
     extra: dict[str, str] = field(default_factory=dict)
@@ -64,6 +67,11 @@ class Header:
         return is_placeholder(self.rollback)
 
     @property
+    def is_retired(self) -> bool:
+        """True when the header has a `-- Retired:` line (with or without its reason)."""
+        return "retired" in self.lines
+
+    @property
     def dependencies(self) -> tuple[tuple[str, str], ...]:
         """The Django migrations `-- Depends:` names, as `(app_label, migration_name)`."""
         return parse_depends(self.depends)[0]
@@ -73,6 +81,16 @@ def is_placeholder(rollback: str) -> bool:
     """True when Rollback text says TODO (or FIXME) instead of SQL (lint's
     rollback-placeholder; the runner refuses to run it)."""
     return bool(_PLACEHOLDER_RE.match(rollback))
+
+
+def without_retired(text: str, header: Header) -> str:
+    """`text` without its header's `-- Retired:` line: what the checksum covers, so retiring a
+    file does not change the checksum its ledger rows recorded."""
+    line = header.lines.get("retired")
+    if not line:
+        return text
+    lines = text.split("\n")
+    return "\n".join(lines[: line - 1] + lines[line:])
 
 
 def parse_depends(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -141,7 +159,7 @@ _LEADING_COMMENTS_RE = re.compile(r"(?:[^\S\n]*(?:--[^\n]*)?(?:\n|\Z))*")
 
 _KNOWN = frozenset(HEADER_FIELDS.values())
 _SINGLE_LINE = frozenset(
-    {"migration", "version", "date", "status", "transaction", "lint_ignore", "depends"}
+    {"migration", "version", "date", "status", "transaction", "lint_ignore", "depends", "retired"}
 )
 # Each line adds to the field instead of replacing it (`--depends` may be given many times).
 _REPEATABLE = frozenset({"depends"})

@@ -51,6 +51,11 @@ class MigrationFile:
         return self.header.dependencies
 
     @property
+    def retired(self) -> str:
+        """Why the file never runs (its `-- Retired:` line), or '' for a file that runs."""
+        return self.header.retired.strip()
+
+    @property
     def label(self) -> str:
         """`003 v1.2_add_user_preferences`, as printed in reports."""
         return f"{self.version} {self.name}"

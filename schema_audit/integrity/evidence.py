@@ -88,9 +88,11 @@ def members(
             "ledger_checksum": ((row.checksum or "").strip() or None) if row else None,
             "status": (row.status if row else None) or Status.PENDING,
         }
-        if text != migration.sql:
-            # The checksum stays the file's as written; the shipped text is checked by its own.
-            item.update(redacted=True, shipped_checksum=discovery.checksum(text))
+        shipped = discovery.checksum(text)
+        if shipped != migration.checksum:
+            # The checksum stays the file's as written (without a `-- Retired:` line); the
+            # shipped text, redacted or retired, is checked by its own.
+            item.update(redacted=text != migration.sql, shipped_checksum=shipped)
         listing.append(item)
     out["migrations.json"] = _json(listing)
     out["fingerprint.json"] = _json(schema)
@@ -290,7 +292,7 @@ def _file_problems(listing: list[dict], checked: bundle.Bundle, findings: list[s
             problems.append(f"{member}: {error}")
             continue
         as_written = item["checksum"]
-        if actual != (item["shipped_checksum"] if item.get("redacted") else as_written):
+        if actual != (item.get("shipped_checksum") or as_written):
             problems.append(f"{member}: checksum differs from migrations.json (modified)")
         elif item["ledger_checksum"] and item["ledger_checksum"] != as_written:
             findings.append(f"{member}: file differs from the checksum recorded when applied")

@@ -23,6 +23,7 @@ EXPECTED = {
     "rollback-placeholder": [("001_v1.0_add_t.sql", 8)],
     "depends-format": [("001_v1.0_add_t.sql", 6)],
     "depends-unknown": [("001_v1.0_add_t.sql", 6), ("001_v1.0_add_t.sql", 6)],
+    "retired-reason": [("001_v1.0_add_t.sql", 6)],  # its SQL, not linted, lacks IF NOT EXISTS
     "version-mismatch": [("001_v1.0_add_t.sql", 2)],
     "psql-meta": [("001_v1.0_add_t.sql", 11)],
     "parse-error": [("001_v1.0_add_t.sql", 11)],

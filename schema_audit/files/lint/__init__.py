@@ -157,17 +157,18 @@ def lint_file(path: Path, pg_version: int = DEFAULT_PG_VERSION) -> list[Finding]
         Finding(where, header.lines.get("lint_ignore", 1), "lint-ignore", f"unknown rule {r!r}")
         for r in unknown
     ]
-    found += _sql(where, text, header, pg_version)
-    # The runner's own test, so that lint and a run cannot disagree.
-    found += [
-        Finding(
-            where,
-            c.line,
-            "transaction-control",
-            f"{c.words}: the runner manages transactions; remove it",
-        )
-        for c in transaction_control(text)
-    ]
+    if not header.is_retired:  # a retired file's SQL never runs: its safety is moot
+        found += _sql(where, text, header, pg_version)
+        # The runner's own test, so that lint and a run cannot disagree.
+        found += [
+            Finding(
+                where,
+                c.line,
+                "transaction-control",
+                f"{c.words}: the runner manages transactions; remove it",
+            )
+            for c in transaction_control(text)
+        ]
     found += _secrets(where, text)
     if header.lines and not discovery.has_statements(text):
         found.append(

@@ -16,6 +16,7 @@ RULES = {
     "rollback-placeholder": (ERROR, "Rollback is still a TODO placeholder"),
     "depends-format": (ERROR, "Depends names something that is not app_label.migration_name"),
     "depends-unknown": (ERROR, "Depends names an app or migration Django does not know"),
+    "retired-reason": (ERROR, "a Retired line without the reason the file never runs"),
     "version-mismatch": (ERROR, "header Version differs from the file name"),
     "psql-meta": (ERROR, "psql meta-command (\\i, \\set, ...) is not SQL"),
     "parse-error": (ERROR, "SQL does not parse"),
