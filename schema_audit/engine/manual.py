@@ -24,6 +24,7 @@ from schema_audit.engine.session import file_attempt
 from schema_audit.exceptions import InvalidMigration, MigrationFailed, RefusedRequest, raise_all
 from schema_audit.files import discovery, redact
 from schema_audit.files.header import is_placeholder
+from schema_audit.files.naming import is_number
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Action, Status
@@ -270,7 +271,7 @@ def refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
 
 
 def version_number(version: str) -> int:
-    if not str(version).isdigit():
+    if not is_number(str(version)):
         raise RefusedRequest(f"{version!r} is not a version number such as 003")
     return int(version)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.naming import is_number
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
 from schema_audit.ledger.terms import Action, Status
@@ -111,7 +112,7 @@ def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str | Advice:
 def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[Entry]:
     """Every version on disk or in the ledger, ordered numerically, with its drift."""
     by_number = {f.number: f for f in files}
-    row_by_number = {int(v): r for v, r in rows.items() if v.isdigit()}
+    row_by_number = {int(v): r for v, r in rows.items() if is_number(v)}
     entries = []
     for number in sorted(set(by_number) | set(row_by_number)):
         file, row = by_number.get(number), row_by_number.get(number)
@@ -199,7 +200,7 @@ def _problem(subject: Entry | MigrationFile, finding: str) -> Advice:
 def _target_number(target: str | None, entries: list[Entry]) -> int | None:
     if target is None:
         return None
-    if not target.isdigit() or int(target) not in {e.number for e in entries}:
+    if not is_number(target) or int(target) not in {e.number for e in entries}:
         raise RefusedRequest(f"--target {target}: no migration with that version on disk")
     return int(target)
 

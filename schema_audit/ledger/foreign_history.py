@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from schema_audit.exceptions import RefusedRequest
+from schema_audit.files.naming import is_number
 from schema_audit.ledger import foreign
 
 # What --import-history accepts, lower case, and the tool each names.
@@ -47,7 +48,7 @@ class Applied:
     def number(self) -> int | None:
         """The version as a number, when it is one (yoyo's `0001.create-users`: 1)."""
         text = self.version.strip()
-        if text.isdigit():
+        if is_number(text):
             return int(text)
         match = _LEADING_DIGITS.match(text)
         if match is None or _DOTTED.match(text[match.end() :]):

@@ -198,16 +198,17 @@ def test_build_plan_refuses_a_target_not_on_disk(target):
     assert str(raised.value) == f"--target {target}: no migration with that version on disk"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="_target_number checks target.isdigit() then int(target): '²' passes isdigit() and "
-    "fails int(), so `--target ²` ends in a ValueError traceback instead of exit 2",
-)
 def test_build_plan_refuses_a_target_that_only_looks_numeric():
     """A superscript digit is no version: refused like any other word."""
     with pytest.raises(RefusedRequest):
         build_plan(list(FILES.values()), {}, target="²")
+
+
+def test_a_forged_ledger_row_with_a_superscript_version_does_not_crash_the_plan():
+    """A row typed into the table by hand (`²`) is not a version of any file: the files stay
+    pending, and the planner raises nothing."""
+    plan = build_plan(list(FILES.values()), rows(row("²")))
+    assert versions(plan.pending) == ["001", "002", "003"]
 
 
 def test_build_plan_accepts_a_target_known_only_to_the_ledger():
