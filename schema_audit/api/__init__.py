@@ -150,14 +150,23 @@ def dry_run(
     statement_timeout: str | None = None,
     trace: bool = False,
     role: str | None = None,
+    lock_retries: int | None = None,
+    lock_retry_wait: float | None = None,
 ) -> dict:
     """Run every pending file in a transaction that is rolled back; `{dry_run: [...], ...}`.
 
     With `trace`, each file also carries `trace` (locks, rewrites, durations and a verdict per
     statement and file) and the result the worst `verdict`; the dry_run events keep the traces.
     `role` (default UAP_DRY_RUN_ROLE): the files run on a session logged in as that role.
+    A lock not available is retried as run_pending does (`lock_retries`, `lock_retry_wait`).
     """
-    options = Options.resolve(lock_wait, lock_timeout, statement_timeout)
+    options = Options.resolve(
+        lock_wait,
+        lock_timeout,
+        statement_timeout,
+        lock_retries=lock_retries,
+        lock_retry_wait=lock_retry_wait,
+    )
     result = operations.dry_run(
         migration_files(directory),
         database,

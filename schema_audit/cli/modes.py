@@ -29,13 +29,19 @@ def _timeouts(o: dict) -> dict:
     return {"lock_timeout": o["lock_timeout"], "statement_timeout": o["statement_timeout"]}
 
 
+def _retries(o: dict) -> dict:
+    return {"lock_retries": o["lock_retries"], "lock_retry_wait": o["lock_retry_wait"]}
+
+
 def _run_options(o: dict) -> dict:
     return {"target": o["target"], "out_of_order": o["out_of_order"], "lock_wait": o["lock_wait"]}
 
 
 def _dry_run(o: dict) -> dict:
     role = o["dry_run_role"]
-    return api.dry_run(**_where(o), **_run_options(o), **_timeouts(o), trace=o["trace"], role=role)
+    return api.dry_run(
+        **_where(o), **_run_options(o), **_timeouts(o), **_retries(o), trace=o["trace"], role=role
+    )
 
 
 def _repair(o: dict) -> dict:
@@ -243,8 +249,7 @@ APPLY = Mode(
         **_run_options(o),
         **_timeouts(o),
         progress=o.get("progress"),
-        lock_retries=o["lock_retries"],
-        lock_retry_wait=o["lock_retry_wait"],
+        **_retries(o),
     ),
     render=Reporter.applied,
     exit_code=_failed_file,

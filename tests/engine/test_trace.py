@@ -223,14 +223,17 @@ def test_trace_survives_export_and_offline_verification(uap, orders, migrations_
 
 
 def test_trace_waits_for_locks_like_the_real_run(uap, orders, migrations_dir):
-    """A table in use makes the traced statement fail on --lock-timeout; the user is spared."""
+    """A table in use makes the traced statement fail on --lock-timeout (retries off: the
+    retried path is tests/engine/test_lock_retry.py); the user is spared."""
     folder = migrations_dir(
         {"001_v1.0_widen.sql": migration("001", "ALTER TABLE orders ALTER amount TYPE bigint;")}
     )
     with orders.connect() as reader:
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM orders").fetchone()
-        result = uap("--trace", "--json", "--lock-timeout", "200ms", directory=folder)
+        result = uap(
+            "--trace", "--json", "--lock-timeout", "200ms", "--lock-retries", "0", directory=folder
+        )
         assert reader.execute("SELECT count(*) FROM orders").fetchone()[0] == 20000
         reader.execute("ROLLBACK")
     assert result.code == 1
