@@ -47,6 +47,13 @@ def _non_negative(kind: type) -> Callable[[object], float]:
     return convert
 
 
+def _path(value: object) -> Path:
+    """A path given as text or a path object; the same message on every Python version."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{value!r} is not a path (give text such as 'db/migrations')")
+    return Path(value)
+
+
 def _text(value: object) -> str:
     if not isinstance(value, (str, type(None))):
         raise ValueError(f"{value!r} is not a string")
@@ -155,7 +162,7 @@ class Setting:
 
 SETTINGS: dict[str, Setting] = {
     "UAP_MIGRATIONS_DIR": Setting(
-        _default_migrations_dir, Path, "where migration files live (BASE_DIR/db/migrations)"
+        _default_migrations_dir, _path, "where migration files live (BASE_DIR/db/migrations)"
     ),
     # Another runner's schema_migrations may stay in public while both ledgers coexist.
     "UAP_LEDGER_SCHEMA": Setting(

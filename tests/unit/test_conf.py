@@ -181,7 +181,7 @@ ACCEPTED = [
 
 REFUSED = [
     refused(
-        "UAP_MIGRATIONS_DIR", 5, "expected str, bytes or os.PathLike object, not int", "number"
+        "UAP_MIGRATIONS_DIR", 5, "5 is not a path (give text such as 'db/migrations')", "number"
     ),
     *int_refusals("UAP_SLOW_MIGRATION_MS"),
     *LOCK_TIMEOUT[1],
