@@ -34,6 +34,21 @@ LONGEST_WAIT = 10.0
 
 
 @dataclass(frozen=True)
+class Try:
+    """One attempt: its number, how many there may be, and the wait after it if it meets
+    55P03 (None for the last one, whose failure stands)."""
+
+    number: int
+    of: int
+    wait: float | None
+
+    @property
+    def retried(self) -> bool:
+        """More than one attempt may be made (the short lock_timeout applies)."""
+        return self.of > 1
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How often a file that met 55P03 runs again, and how long it may wait in all."""
 
@@ -53,6 +68,16 @@ class RetryPolicy:
             spent += wait
             yield wait
             nominal = min(nominal * GROWTH, LONGEST_WAIT)
+
+    def attempts(self) -> list[Try]:
+        """Every attempt a file (or statement) may make, with the wait after each but the last."""
+        waits = list(self.waits())
+        of = len(waits) + 1
+        return [Try(number, of, wait) for number, wait in enumerate([*waits, None], start=1)]
+
+    def for_migration(self, migration) -> RetryPolicy:
+        """The policy for a MigrationFile: its `-- Lock-Retries:` header lowers the retries."""
+        return self.for_file(migration.header.get(HEADER), migration.path)
 
     def for_file(self, header_value: str, path: object = None) -> RetryPolicy:
         """The policy for one file: its `-- Lock-Retries: N` header lowers the retries."""
@@ -175,10 +200,10 @@ def relations_of(text: str) -> list[str]:
     return found
 
 
-def describe(attempt: int, of: int, blockers: list[dict]) -> str:
+def describe(attempt: Try, blockers: list[dict]) -> str:
     """`lock not available on attempt 1 of 11; held by pid 42 (report job, AccessShareLock
     on items, query started ...)`: the failed attempt's line for the event and the log."""
-    text = f"lock not available on attempt {attempt} of {of}"
+    text = f"lock not available on attempt {attempt.number} of {attempt.of}"
     if not blockers:
         return text + "; the lock's holder had gone when asked"
     shown = [
@@ -190,12 +215,12 @@ def describe(attempt: int, of: int, blockers: list[dict]) -> str:
     return f"{text}; held by {'; '.join(shown)}{more}"
 
 
-def record(session, migration, started, retry: Retry, number: int, of: int, wait: float):
+def record(session, migration, started, retry: Retry, attempt: Try):
     """The failed attempt's event (status failed, SQLSTATE 55P03, who held the lock); the
     file's row is left as it is, since the file runs again. Progress hears of it."""
     blockers = holders(session.conn, retry.statement)
-    message = f"{first_line(retry.error)}; {describe(number, of, blockers)}"
-    attempt = session.attempt(
+    message = f"{first_line(retry.error)}; {describe(attempt, blockers)}"
+    event = session.attempt(
         migration,
         started,
         retry.duration,
@@ -204,15 +229,15 @@ def record(session, migration, started, retry: Retry, number: int, of: int, wait
         sqlstate=LOCK_NOT_AVAILABLE,
         trace={
             "lock_retry": {
-                "attempt": number,
-                "attempts": of,
-                "next_wait_ms": round(wait * 1000),
+                "attempt": attempt.number,
+                "attempts": attempt.of,
+                "next_wait_ms": round(attempt.wait * 1000),
                 "holders": blockers,
             }
         },
     )
     with session.conn.transaction():
-        store.record_event(session.conn, attempt, session.app_version)
+        store.record_event(session.conn, event, session.app_version)
     outcome = Outcome(
         migration.version, migration.name, "retry", retry.duration, message, LOCK_NOT_AVAILABLE
     )

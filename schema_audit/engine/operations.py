@@ -148,9 +148,7 @@ def runnable_problems(pending: list[discovery.MigrationFile]) -> list[InvalidMig
     for migration in (m for m in pending if not m.retired):
         problems += transaction_problems(migration.sql, migration.path)
         try:  # `-- Lock-Retries:` must be a number before anything runs
-            lock_retry.RetryPolicy().for_file(
-                migration.header.get(lock_retry.HEADER), migration.path
-            )
+            lock_retry.RetryPolicy().for_migration(migration)
         except InvalidMigration as exc:
             problems.append(exc)
         if not migration.transactional:

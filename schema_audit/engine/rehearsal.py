@@ -113,14 +113,13 @@ def _in_savepoint(
         )
     # A lock not available within the short lock_timeout rolls the file's savepoint back and
     # runs it again after a growing wait, as a real run would; a trace lists whom it met.
-    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
-    waits = list(policy.waits())
+    attempts = session.retry.for_migration(migration).attempts()
     met: list[str] = []
-    for number, wait in enumerate([*waits, None], start=1):
+    for attempt in attempts:
         clock = time.perf_counter()
         try:
             with conn.transaction():
-                if waits:
+                if attempt.retried:
                     conn.execute(session.retry_local)
                 if tracer:
                     duration = tracer.run_file(migration)
@@ -131,10 +130,10 @@ def _in_savepoint(
         except psycopg.Error as exc:
             session.raise_if_lost(exc, migration)
             failed = tracer.failed if tracer else None
-            if wait is not None and lock_retry.is_lock_timeout(exc):
+            if attempt.wait is not None and lock_retry.is_lock_timeout(exc):
                 holders = lock_retry.holders(conn, failed.text if failed else migration.sql)
-                met.append(lock_retry.describe(number, len(waits) + 1, holders))
-                lock_retry.pause(wait, exc)
+                met.append(lock_retry.describe(attempt, holders))
+                lock_retry.pause(attempt.wait, exc)
                 continue
             text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
             first += migration.first_line - 1  # the up part of another runner's file

@@ -61,14 +61,14 @@ def apply(
         conn.execute(session.session_prefix + session.marks.session)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"lost the connection starting {migration.label}") from exc
-    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
+    policy = session.retry.for_migration(migration)
     for index, statement in enumerate(statements, start=1):
         # A statement that may run in a transaction block waits the short lock_timeout and is
         # run again on 55P03 (it took no effect); one that may not (CONCURRENTLY, VACUUM), a
         # CALL or a DO (either may COMMIT) runs once, with the file's full lock_timeout.
-        waits = list(policy.waits()) if retriable(statement) else []
-        prefix = session.retry_local if waits else ""
-        for number, wait in enumerate([*waits, None], start=1):
+        attempts = (policy if retriable(statement) else lock_retry.RetryPolicy()).attempts()
+        prefix = session.retry_local if attempts[0].retried else ""
+        for attempt in attempts:
             try:
                 # Each statement commits by itself: check before each one that no other runner
                 # can have taken the lock in the meantime.
@@ -78,13 +78,13 @@ def apply(
                 conn.execute(prefix + statement.text)
                 break
             except psycopg.Error as exc:
-                if wait is None or not lock_retry.is_lock_timeout(exc):
+                if attempt.wait is None or not lock_retry.is_lock_timeout(exc):
                     return _fail(
                         session, migration, statements, index, started, clock, exc, len(prefix)
                     )
                 retry = lock_retry.Retry(exc, statement.text, elapsed_ms(clock))
-                lock_retry.record(session, migration, started, retry, number, len(waits) + 1, wait)
-                lock_retry.pause(wait, exc)
+                lock_retry.record(session, migration, started, retry, attempt)
+                lock_retry.pause(attempt.wait, exc)
         if conn.info.transaction_status != pq.TransactionStatus.IDLE:
             _stop(session, migration, statements, index, started, clock, _OPENED)
     duration = elapsed_ms(clock)

@@ -59,17 +59,17 @@ def apply(
     (and the file's `-- Lock-Retries:` header) allow, each failed attempt an event of its
     own (engine/lock_retry.py). The last attempt's failure is the file's.
     """
-    policy = session.retry.for_file(migration.header.get(lock_retry.HEADER), migration.path)
-    waits = list(policy.waits())
-    begin = session.retry_begin if waits else session.begin
+    attempts = session.retry.for_migration(migration).attempts()
+    begin = session.retry_begin if attempts[0].retried else session.begin
     session.progress("start", migration, None)
     started = datetime.now(timezone.utc)
-    for number, wait in enumerate([*waits, None], start=1):
+    for attempt in attempts:
         try:
-            return _attempt(session, migration, take_fingerprint, begin, started, wait is not None)
-        except lock_retry.Retry as retry:
-            lock_retry.record(session, migration, started, retry, number, len(waits) + 1, wait)
-            lock_retry.pause(wait, retry.error)
+            retry = attempt.wait is not None
+            return _attempt(session, migration, take_fingerprint, begin, started, retry)
+        except lock_retry.Retry as met:
+            lock_retry.record(session, migration, started, met, attempt)
+            lock_retry.pause(attempt.wait, met.error)
             started = datetime.now(timezone.utc)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
