@@ -137,16 +137,22 @@ def test_a_file_that_must_not_run_twice_fails_at_the_first_timeout(how, uap, dat
     assert "note" not in columns(database)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["some", "-1", "2.5", "²", "٣", "9" * 40, "1e9", "0x10"],
+    ids=["word", "negative", "fraction", "superscript", "arabic-digit", "huge", "exp", "hex"],
+)
 def test_a_lock_retries_header_that_is_no_number_stops_the_run_before_anything_runs(
-    uap, database, items
+    value, uap, database, items
 ):
     text = migration("002", ALTER).replace(
-        "-- Version: 002\n", "-- Version: 002\n-- Lock-Retries: some\n"
+        "-- Version: 002\n", f"-- Version: 002\n-- Lock-Retries: {value}\n"
     )
     folder = items("002_v1.1_note.sql", text)
     result = uap(directory=folder)
-    assert result.code == 2
+    assert result.code == 2, result.err
     assert "002_v1.1_note.sql" in result.err and "Lock-Retries" in result.err
+    assert "Traceback" not in result.err
     assert "note" not in columns(database)
 
 
@@ -267,3 +273,12 @@ def test_a_dry_run_retries_and_its_trace_names_whom_it_met(uap, database, items)
     met = [reason for reason in trace["reasons"] if "lock not available on attempt" in reason]
     assert met and "long report" in met[0] and "AccessShareLock on items" in met[0]
     assert "note" not in columns(database)  # a dry run: rolled back
+
+
+def test_an_unknown_layout_is_refused_before_anything_runs(uap, database, items):
+    from django.core.management import CommandError
+
+    folder = items("002_v1.1_note.sql", migration("002", ALTER))
+    with pytest.raises(CommandError, match="--layout: invalid choice: 'liquibase'"):
+        uap("--layout", "liquibase", directory=folder)
+    assert "note" not in columns(database)
