@@ -86,7 +86,7 @@ def text_problems(
                 rule="version-mismatch",
             )
         )
-    for entry in parse_depends(header.depends)[1]:
+    for entry in parse_depends(header.depends)[1] if header.depends else ():
         problems.append(
             InvalidMigration(
                 f"Depends: {entry!r} is not app_label.migration_name "

@@ -166,10 +166,14 @@ def read_text(path: Path) -> str:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
             raise InvalidMigration(_IRREGULAR, path, rule="unreadable")
-        # One read of the whole file, then one that finds its end; more only if it grew.
+        # One read asking for a byte more than the fstat's size: when it returns exactly that
+        # size, it read the whole file, and no second read is needed to find the end. A
+        # short read or a file that grew meanwhile is read on to its end.
         chunks, size = [], status.st_size + 1
         while chunk := os.read(fd, size):
             chunks.append(chunk)
+            if len(chunk) == status.st_size and len(chunks) == 1:
+                break
             size = 1 << 16
     except OSError as exc:
         raise _unreadable(path, exc) from exc
