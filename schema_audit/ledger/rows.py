@@ -8,13 +8,19 @@ from datetime import datetime
 
 from schema_audit.ledger.terms import Action, Status
 
+# The member for a stored value (`.get(value, value)`): a value edited in by hand stays the
+# text it is.
+_STATUSES = {member.value: member for member in Status}
+_ACTIONS = {member.value: member for member in Action}
 
-def _known(enum: type[Status] | type[Action], value: str | None) -> str | None:
-    """The member for a stored value; a value edited in by hand stays the text it is."""
-    try:
-        return enum(value)
-    except ValueError:
-        return value
+
+def _filled(cls, **values):
+    """An instance of a frozen dataclass with every field given, set at once: its __init__
+    sets them one call at a time, which counted for a ledger of thousands of rows, read on
+    every run."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
 
 
 @dataclass(frozen=True)
@@ -25,17 +31,6 @@ class LastEvent:
     action: Action | str
     status: Status | str
     checksum: str | None
-
-    @classmethod
-    def from_record(cls, record: dict) -> LastEvent:
-        """From the `event_*` columns of the rows query."""
-        return cls(
-            id=record["event_id"],
-            action=_known(Action, record["event_action"]),
-            status=_known(Status, record["event_status"]),
-            checksum=record["event_checksum"],
-        )
-
 
 @dataclass(frozen=True)
 class LedgerRow:
@@ -59,21 +54,33 @@ class LedgerRow:
     last_event: LastEvent | None = None  # None for rows older than the event log
 
     @classmethod
-    def from_record(cls, record: dict) -> LedgerRow:
-        """From one record of the rows query (a dict_row), with or without its last event."""
-        event = LastEvent.from_record(record) if record.get("event_id") is not None else None
-        return cls(
-            version=record["version"],
-            status=_known(Status, record["status"]),
-            name=record["name"],
-            checksum=record["checksum"],
-            applied_at=record["applied_at"],
-            duration_ms=record["duration_ms"],
-            error_message=record["error_message"],
-            applied_by=record["applied_by"],
-            description=record["description"],
-            impact=record["impact"],
-            rollback_sql=record["rollback_sql"],
+    def from_record(cls, record: tuple) -> LedgerRow:
+        """From one record of the rows query: its eleven row columns (version, name, checksum,
+        status, applied_at, duration_ms, error_message, applied_by, description, impact,
+        rollback_sql), then, when the query joins the event log, the last event's id,
+        action, status and checksum (the id None for a row without one)."""
+        event = None
+        if len(record) > 11 and record[11] is not None:
+            event = _filled(
+                LastEvent,
+                id=record[11],
+                action=_ACTIONS.get(record[12], record[12]),
+                status=_STATUSES.get(record[13], record[13]),
+                checksum=record[14],
+            )
+        return _filled(
+            cls,
+            version=record[0],
+            status=_STATUSES.get(record[3], record[3]),
+            name=record[1],
+            checksum=record[2],
+            applied_at=record[4],
+            duration_ms=record[5],
+            error_message=record[6],
+            applied_by=record[7],
+            description=record[8],
+            impact=record[9],
+            rollback_sql=record[10],
             last_event=event,
         )
 

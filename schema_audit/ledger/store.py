@@ -17,7 +17,6 @@ from datetime import datetime
 
 import psycopg
 from psycopg import pq
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from schema_audit import conf
@@ -221,10 +220,10 @@ def read_rows(conn: psycopg.Connection) -> dict[str, LedgerRow]:
         query, params = _ROWS_WITH_EVENT_SQL, {"neutral": ROW_NEUTRAL_ACTIONS}
     else:  # a guide-shaped table not yet upgraded: no event log to join
         query, params = _ROWS_SQL, None
-    with conn.cursor(row_factory=dict_row) as cur:
-        records = cur.execute(ledger_sql(query), params)
-        rows = (LedgerRow.from_record(record) for record in records)
-        return {row.version: row for row in rows}
+    with conn.cursor() as cur:
+        records = cur.execute(ledger_sql(query), params).fetchall()
+    rows = map(LedgerRow.from_record, records)
+    return {row.version: row for row in rows}
 
 
 def record(conn: psycopg.Connection, attempt: Attempt, app_version: str = "") -> None:
