@@ -25,7 +25,7 @@ from schema_audit import db as postgres
 from schema_audit.admin.charts import Duration
 from schema_audit.engine import fleet_status
 from schema_audit.exceptions import ForeignLedger, InvalidMigration, SchemaAuditError
-from schema_audit.files import discovery
+from schema_audit.files import discovery, naming
 from schema_audit.files.paths import shown_path
 from schema_audit.ledger import foreign, store
 from schema_audit.ledger.schema import VERSION_SORT_WIDTH
@@ -48,7 +48,7 @@ SELECT to_regclass({events_name})::oid, (SELECT max(id) FROM {events}),
        to_regclass({migrations_name})::oid, count(*), sum(xmin::text::bigint)
 FROM {migrations}
 """
-_disk_cache: dict[Path, tuple[tuple, dict[int, discovery.MigrationFile]]] = {}
+_disk_cache: dict[Path, tuple[tuple, dict[tuple, discovery.MigrationFile]]] = {}
 _plan_cache: dict[tuple[str, Path], tuple[tuple, LedgerPlan]] = {}
 
 
@@ -99,7 +99,7 @@ def _disk_signature(folder: Path) -> tuple | None:
         return None  # discover() raises the precise error
 
 
-def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.MigrationFile]:
+def disk_migrations(directory: Path | str | None = None) -> dict[tuple, discovery.MigrationFile]:
     """`{version number: MigrationFile}` on disk; InvalidMigration when unreadable.
 
     Files are re-read only when a name, size or mtime in the directory changed, so a page that
@@ -110,7 +110,7 @@ def disk_migrations(directory: Path | str | None = None) -> dict[int, discovery.
     cached = _disk_cache.get(folder)
     if signature is not None and cached and cached[0] == signature:
         return cached[1]
-    files = {m.number: m for m in discovery.discover(folder)}
+    files = {naming.version_key(m.version): m for m in discovery.discover(folder)}
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files
@@ -165,7 +165,7 @@ def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
     folder = api.migrations_dir()
     files = disk_migrations(folder)
     if not ledger_ready:  # nothing recorded: every file is pending
-        return LedgerPlan(files, [(file, "new") for _, file in sorted(files.items())])
+        return LedgerPlan(files, [(f, "new") for f in sorted(files.values(), key=_run_order)])
     with connections[database].cursor() as cursor:
         cursor.execute(store.ledger_sql(_LEDGER_STATE_SQL))
         state = (_disk_signature(folder), *cursor.fetchone())
@@ -179,16 +179,18 @@ def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
     return found
 
 
-def _plan_of(status: dict, files: dict[int, discovery.MigrationFile]) -> LedgerPlan:
+def _run_order(file: discovery.MigrationFile) -> tuple:
+    return file.key
+
+
+def _plan_of(status: dict, files: dict[tuple, discovery.MigrationFile]) -> LedgerPlan:
     entries = status["migrations"]
-    # A file never recorded is `new`; the planner also retries the failed ones. Matched by
-    # number, as the runner does: '3', '003' and '000003' are one version.
-    retried = {int(e["version"]) for e in entries if e["status"] == Status.FAILED}
-    numbers = [int(item["version"]) for item in status["pending"]]
+    # A file never recorded is `new`; the planner also retries the failed ones. Matched as
+    # the runner matches versions: '3', '003' and '000003' are one version.
+    retried = {naming.version_key(e["version"]) for e in entries if e["status"] == Status.FAILED}
+    keys = [naming.version_key(item["version"]) for item in status["pending"]]
     pending = [
-        (files[number], Status.FAILED if number in retried else "new")
-        for number in numbers
-        if number in files
+        (files[key], Status.FAILED if key in retried else "new") for key in keys if key in files
     ]
     missing = [e for e in entries if e["status"] in store.APPLIED and not e["on_disk"]]
     return LedgerPlan(

@@ -23,7 +23,6 @@ from schema_audit.engine import plan
 from schema_audit.engine.authors import Author, matching_usernames, usernames_by_author
 from schema_audit.exceptions import InvalidConfiguration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.files.naming import is_number
 from schema_audit.ledger import audit_log, store
 from schema_audit.ledger.authorship import Authorship
 from schema_audit.ledger.terms import Status
@@ -278,9 +277,7 @@ def consent(
     now has another.
     """
     _require_signing("approvals are recorded")
-    text = str(version)
-    wanted = int(text) if is_number(text) else None  # no 10,000-digit ints
-    migration = next((m for m in files if m.number == wanted), None)
+    migration = plan.find(files, str(version))
     if migration is None:
         raise RefusedRequest(f"{version}: no migration file with that version on disk")
     seen = str(checksum).strip().lower() if checksum is not None else None

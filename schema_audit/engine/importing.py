@@ -18,6 +18,7 @@ from schema_audit.engine.options import Options
 from schema_audit.engine.session import file_attempt
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.naming import version_key
 from schema_audit.ledger import foreign_history, store
 
 ACTION = "import_history"
@@ -72,20 +73,21 @@ def import_history(
             m.version
             for m in files
             if newest is not None
-            and m.number < newest
+            and m.key < newest
             and m.version not in {a.version for a, _ in applied}
         ],
-        "after": [m.version for m in files if newest is None or m.number > newest],
+        "after": [m.version for m in files if newest is None or m.key > newest],
     }
 
 
-def _newest(history: foreign_history.History, applied: list) -> int | None:
-    """The newest version the tool applied, as a number, with or without its file on disk."""
-    numbers = [m.number for m, _ in applied]
-    numbers += [a.number for a in history.applied if a.number is not None]
+def _newest(history: foreign_history.History, applied: list) -> tuple | None:
+    """The sort key of the newest version the tool applied, with or without its file on
+    disk."""
+    keys = [m.key for m, _ in applied]
+    keys += [a.key for a in history.applied if a.key is not None]
     if history.up_to:
-        numbers.append(history.up_to)
-    return max(numbers, default=None)
+        keys.append(version_key(str(history.up_to)))
+    return max(keys, default=None)
 
 
 def _applied_files(
@@ -93,29 +95,31 @@ def _applied_files(
 ) -> list[tuple[MigrationFile, foreign_history.Applied | None]]:
     """The files on disk the tool applied, in version order, each with the tool's entry."""
     if history.up_to is not None:  # golang-migrate: everything up to its one version
-        return [(m, None) for m in files if m.number <= history.up_to]
+        return [(m, None) for m in files if m.key <= version_key(str(history.up_to))]
     index = _index(files)
     found = {}
     for entry in history.applied:
         m = _file_of(entry, index)
         if m is not None:
-            found[m.number] = (m, entry)
-    return [found[number] for number in sorted(found)]
+            found[m.key] = (m, entry)
+    return [found[key] for key in sorted(found)]
 
 
 def _missing(history: foreign_history.History, files: list[MigrationFile]) -> list[str]:
     """The tool's applied versions with no file on disk."""
     if history.up_to is not None:
-        known = any(m.number == history.up_to for m in files)
+        known = any(m.key == version_key(str(history.up_to)) for m in files)
         return [] if known or history.up_to == 0 else [str(history.up_to)]
     index = _index(files)
     return [a.version for a in history.applied if _file_of(a, index) is None]
 
 
 def _index(files: list[MigrationFile]) -> dict:
-    """Files by number, and by name without its `vX.Y_` (sqitch's changes are names)."""
-    index: dict = {m.number: m for m in files}
+    """Files by sort key, and by version and name without its `vX.Y_` (sqitch's changes
+    are names)."""
+    index: dict = {m.key: m for m in files}
     for m in files:
+        index.setdefault(m.version, m)
         index.setdefault(m.name, m)
         index.setdefault(m.name.split("_", 1)[-1], m)
     return index
@@ -123,6 +127,6 @@ def _index(files: list[MigrationFile]) -> dict:
 
 def _file_of(entry: foreign_history.Applied, index: dict) -> MigrationFile | None:
     """The file the tool's entry is: the same number, or (a sqitch change) the same name."""
-    if entry.number is not None:
-        return index.get(entry.number)
+    if entry.key is not None:
+        return index.get(entry.key)
     return index.get(entry.version.strip().lower().replace("-", "_"))

@@ -24,7 +24,6 @@ from schema_audit.engine.session import file_attempt
 from schema_audit.exceptions import InvalidMigration, MigrationFailed, RefusedRequest, raise_all
 from schema_audit.files import discovery, redact
 from schema_audit.files.header import is_placeholder
-from schema_audit.files.naming import is_number
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Action, Status
@@ -51,7 +50,7 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
                 f"--rollback {version}: it is {entry.status}; only a completed or baseline "
                 "version can be rolled back"
             )
-        newest = max((e for e in entries if e.status in ROLLBACK_FROM), key=lambda e: e.number)
+        newest = max((e for e in entries if e.status in ROLLBACK_FROM), key=lambda e: e.key)
         if entry is not newest and not force:
             raise RefusedRequest(
                 f"--rollback {version}: {newest.version} was applied after it and may depend on "
@@ -150,14 +149,15 @@ def rollback_text(entry) -> str:
 
 def baseline(files, database, version, options: Options, *, reason=None, force=False):
     """Mark every version up to `version` as baseline without running it (adopting a DB)."""
-    chosen = [m for m in files if m.number <= version_number(version)]
-    if not any(m.number == version_number(version) for m in files):
+    up_to = plan.find(files, version)
+    if up_to is None:
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
+    chosen = [m for m in files if m.key <= up_to.key]
     with locked(database, options.lock_wait) as (conn, guard):
         rows = store.read_rows(conn)
         applied = [r for r in rows.values() if r.status in (*store.APPLIED, Status.RUNNING)]
         if applied:
-            newest = max(applied, key=lambda r: int(r.version))
+            newest = max(applied, key=lambda r: plan.keys_of(files)(r.version))
             raise RefusedRequest(
                 f"--baseline {version}: this database already has history (version "
                 f"{newest.version} is {newest.status}); baseline only adopts a database "
@@ -249,10 +249,9 @@ def accept_checksum(files, database, version, options: Options, *, reason=None):
 
 
 def _entry(entries: list[plan.Entry], version: str) -> plan.Entry:
-    number = version_number(version)
-    for entry in entries:
-        if entry.number == number and entry.row:
-            return entry
+    entry = plan.find([e for e in entries if e.row], version)
+    if entry:
+        return entry
     raise RefusedRequest(f"version {version} has no row in schema_migrations")
 
 
@@ -268,12 +267,6 @@ def refuse_if_dirty(entries: list[plan.Entry], allow: tuple = ()) -> None:
                     Status.COMPLETED,
                 ),
             )
-
-
-def version_number(version: str) -> int:
-    if not is_number(str(version)):
-        raise RefusedRequest(f"{version!r} is not a version number such as 003")
-    return int(version)
 
 
 def load_sql(path: Path, database: str) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
-from schema_audit.files.naming import is_number
+from schema_audit.files.naming import version_key
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
 from schema_audit.ledger.terms import Action, Status
@@ -29,9 +29,9 @@ class Entry:
         return self.row.status if self.row else Status.PENDING
 
     @property
-    def number(self) -> int:
-        """The version as an integer."""
-        return int(self.version)
+    def key(self) -> tuple:
+        """Where the version stands in the run order (MigrationFile.key)."""
+        return self.file.key if self.file else version_key(self.version)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Plan:
     def current_version(self) -> str | None:
         """Highest version whose row is completed or baseline."""
         done = [e for e in self.entries if e.status in (Status.COMPLETED, Status.BASELINE)]
-        return max(done, key=lambda e: e.number).version if done else None
+        return max(done, key=lambda e: e.key).version if done else None
 
 
 # Events whose checksum is the one the row must carry afterwards.
@@ -110,16 +110,35 @@ def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str | Advice:
 
 
 def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[Entry]:
-    """Every version on disk or in the ledger, ordered numerically, with its drift."""
-    by_number = {f.number: f for f in files}
-    row_by_number = {int(v): r for v, r in rows.items() if is_number(v)}
+    """Every version on disk or in the ledger, in run order, with its drift."""
+    by_key = {f.key: f for f in files}
+    key_of = keys_of(files)
+    # A row named by no number (a patch's, `patch_fix.sql`) is not a version, unless the
+    # folder's own versions are names (sqitch's changes, placed by their plan).
+    named = any(f.order for f in files)
+    row_by_key = {key: r for v, r in rows.items() if (key := key_of(v))[0] == 0 or named}
     entries = []
-    for number in sorted(set(by_number) | set(row_by_number)):
-        file, row = by_number.get(number), row_by_number.get(number)
+    for key in sorted(set(by_key) | set(row_by_key)):
+        file, row = by_key.get(key), row_by_key.get(key)
         version = row.version if row else file.version
         name = file.name if file else (row.name or "")
         entries.append(Entry(version, name, file, row, drift_of(file, row)))
     return entries
+
+
+def keys_of(files: list[MigrationFile]):
+    """A function giving a version's sort key: its file's (a sqitch change orders by its
+    plan), or, with no file of that version on disk, the version's own (version_key)."""
+    by_version = {f.version: f.key for f in files}
+    return lambda version: by_version.get(version) or version_key(version)
+
+
+def find(entries: list, version: str):
+    """The entry (or file) `version` names: the same version text, else the same version
+    (`5` is `005`, `1.0` is `1`); None when none is."""
+    wanted = version_key(version)
+    found = next((e for e in entries if e.version == version), None)
+    return found or next((e for e in entries if version_key(e.version) == wanted), None)
 
 
 def build_plan(
@@ -134,21 +153,21 @@ def build_plan(
     problems = [_problem(e, e.drift) for e in entries if e.drift]
     problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == Status.RUNNING]
     problems += [_problem(e, _retired(e)) for e in entries if _applied_retired(e)]
-    limit = _target_number(target, entries)
+    limit = _target_key(target, entries)
     applied = [e for e in entries if e.status in APPLIED]
-    newest = max(applied, key=lambda e: e.number) if applied else None
+    newest = max(applied, key=lambda e: e.key) if applied else None
     pending = [
         e.file
         for e in entries
         if e.file
         and e.status in (Status.PENDING, Status.FAILED)
-        and (limit is None or e.number <= limit)
+        and (limit is None or e.key <= limit)
     ]
     if not out_of_order:
         problems += [
             _problem(m, _out_of_order(newest.version))
             for m in pending
-            if newest and m.number < newest.number
+            if newest and m.key < newest.key
         ]
     return Plan(entries, pending, problems)
 
@@ -197,12 +216,13 @@ def _problem(subject: Entry | MigrationFile, finding: str) -> Advice:
     return finding.prefixed(prefix) if isinstance(finding, Advice) else Advice(prefix + finding)
 
 
-def _target_number(target: str | None, entries: list[Entry]) -> int | None:
+def _target_key(target: str | None, entries: list[Entry]) -> tuple | None:
     if target is None:
         return None
-    if not is_number(target) or int(target) not in {e.number for e in entries}:
+    entry = find(entries, target)
+    if entry is None:
         raise RefusedRequest(f"--target {target}: no migration with that version on disk")
-    return int(target)
+    return entry.key
 
 
 def ensure_runnable(plan: Plan) -> None:

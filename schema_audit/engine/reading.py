@@ -9,6 +9,7 @@ from schema_audit.engine import approvals, operations, plan
 from schema_audit.engine.results import PendingStatus, file_dict
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.naming import version_key
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Status
 
@@ -18,7 +19,7 @@ def completed(database: str) -> list[dict]:
     with db.open_connection(database, "read") as conn:
         rows = store.read_rows(conn)
     done = [row for row in rows.values() if row.status == Status.COMPLETED]
-    return [row.as_dict() for row in sorted(done, key=lambda row: int(row.version))]
+    return [row.as_dict() for row in sorted(done, key=lambda row: version_key(row.version))]
 
 
 def pending(files: list[MigrationFile], database: str) -> list[dict]:

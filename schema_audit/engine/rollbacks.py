@@ -14,7 +14,6 @@ from schema_audit.engine.manual import (
     rollback_statements,
     rollback_text,
     run_rollback,
-    version_number,
 )
 from schema_audit.engine.operations import locked, session_for
 from schema_audit.engine.options import Options
@@ -27,6 +26,7 @@ from schema_audit.exceptions import (
 )
 from schema_audit.files import discovery, redact
 from schema_audit.files.header import Header
+from schema_audit.files.naming import version_key
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Status
 from schema_audit.remedies import Fix, Remedy
@@ -98,25 +98,32 @@ def _above(entries: list[plan.Entry], version: str) -> tuple[str, list[plan.Entr
     """The target (`none` for 0) and the completed or baseline versions above it, newest
     first; RefusedRequest unless `version` is applied, or 0/none."""
     applied = [e for e in entries if e.status in ROLLBACK_FROM]
-    current = max(applied, key=lambda e: e.number) if applied else None
-    number = 0 if str(version).lower() == "none" else version_number(version)
-    if number:
-        if current is None or number > current.number:
+    current = max(applied, key=lambda e: e.key) if applied else None
+    version = str(version)
+    entry = None
+    if version.lower() != "none" and version_key(version) != (0, 0):
+        entry = plan.find(entries, version)
+        if entry is None and version_key(version)[0] != 0:
+            raise RefusedRequest(
+                f"--rollback-to {version!r}: no migration with that version on disk or in "
+                "schema_migrations; give an applied version, or 0 (none) to roll back every one"
+            )
+        key = entry.key if entry else version_key(version)
+        if current is None or key > current.key:
             at = current.version if current else "none"
             raise RefusedRequest(
                 f"--rollback-to {version}: above the current version ({at}); give an applied "
                 "version, or 0 (none) to roll back every one"
             )
-        entry = next((e for e in entries if e.number == number), None)
         if entry is None or entry.status not in ROLLBACK_FROM:
             state = entry.status if entry else "not in schema_migrations"
             raise RefusedRequest(
                 f"--rollback-to {version}: it is {state}; give a completed or baseline "
                 "version to stay at, or 0 (none) to roll back every one"
             )
-    chosen = sorted((e for e in applied if e.number > number), key=lambda e: -e.number)
-    target = next((e.version for e in entries if e.number == number), "none")
-    return target, chosen
+    above = [e for e in applied if entry is None or e.key > entry.key]
+    chosen = sorted(above, key=lambda e: e.key, reverse=True)
+    return (entry.version if entry else "none"), chosen
 
 
 def _rehearsed(session, chosen, texts, target, reason, trace) -> dict:

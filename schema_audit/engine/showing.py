@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from schema_audit import db
 from schema_audit.engine import lock_retry, plan, stepwise
-from schema_audit.engine.manual import not_sql, rollback_text, version_number
+from schema_audit.engine.manual import not_sql, rollback_text
 from schema_audit.engine.options import Options
 from schema_audit.engine.session import Session
 from schema_audit.exceptions import InvalidMigration, RefusedRequest
@@ -22,10 +22,9 @@ def show(files: list[discovery.MigrationFile], database: str, version: str, opti
 
     RefusedRequest when no file on disk and no ledger row has that version.
     """
-    number = version_number(version)
     with db.open_connection(database, "read") as conn:
         entries = plan.reconcile(files, store.read_rows(conn))
-        entry = next((e for e in entries if e.number == number), None)
+        entry = plan.find(entries, str(version))
         if entry is None:
             raise RefusedRequest(
                 f"--show {version}: no migration with that version on disk or in schema_migrations"

@@ -192,17 +192,17 @@ def collect(
 
         found, problems = readers.read(chosen, listing)
     problems.sort(key=lambda problem: (str(problem.path), problem.line or 0))
-    return sorted(found, key=lambda migration: migration.number), problems
+    return sorted(found, key=lambda migration: migration.key), problems
 
 
 def _collect_uap(listing: list[tuple[Path, bool]]) -> tuple[list, list[InvalidMigration]]:
     problems = duplicate_problems([path for path, _ in listing])
-    found: dict[int, MigrationFile] = {}
+    found: dict[tuple, MigrationFile] = {}
     for path, regular in listing:
         migration, trouble = load(path, regular)
         problems += trouble
-        if migration and migration.number not in found:
-            found[migration.number] = migration
+        if migration and migration.key not in found:
+            found[migration.key] = migration
     return list(found.values()), problems
 
 

@@ -19,6 +19,26 @@ def is_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 19
 
 
+# A version of digits, or digits in parts: Flyway's `1.2.3` (its file names may write `1_2_3`).
+_DOTTED_RE = re.compile(r"[0-9]+(?:[._][0-9]+)*")
+_PART_RE = re.compile(r"[._]")
+# Longer than this, a version orders as text: no 4,300-digit integers (Python refuses them).
+_LONGEST_NUMBER = 200
+
+
+def version_key(version: str) -> tuple:
+    """How versions order: as numbers, part by part for dotted ones (Flyway's `1.2.3` before
+    `1.10`; `1.0` is `1`, `005` is `5`), every number before any other text, which orders by
+    its characters. Equal keys are the same version."""
+    text = str(version)
+    if text.isascii() and len(text) <= _LONGEST_NUMBER and _DOTTED_RE.fullmatch(text):
+        parts = [int(part) for part in _PART_RE.split(text)]
+        while len(parts) > 1 and parts[-1] == 0:
+            parts.pop()
+        return (0, *parts)
+    return (1, text)
+
+
 @dataclass(frozen=True)
 class Slot:
     """A version number and `vX.Y` for a file: `Slot("005", 1, 4)`."""

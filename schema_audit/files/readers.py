@@ -259,9 +259,9 @@ def _text(path: Path, plain: bool = False) -> tuple[str, InvalidMigration | None
 
 def _without_twins(migrations: list[MigrationFile], problems: list) -> Found:
     """The first migration of each version; a later one of the same version is an error."""
-    kept: dict[int, MigrationFile] = {}
+    kept: dict[tuple, MigrationFile] = {}
     for migration in sorted(migrations, key=lambda m: str(m.path)):
-        twin = kept.setdefault(migration.number, migration)
+        twin = kept.setdefault(migration.key, migration)
         if twin is not migration:
             problems.append(_twin_problem(migration.path, migration.version, twin.path))
     return list(kept.values()), problems

@@ -9,10 +9,12 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files.header import Header
+from schema_audit.files.naming import version_key
 
 META_RE = re.compile(r"^[ \t]*\\(?:[A-Za-z]+|[!?;])", re.MULTILINE)
 # As PostgreSQL's scanner reads a `--` comment: it ends at a carriage return or a newline.
@@ -34,11 +36,14 @@ class MigrationFile:
     # The line of `path` where `sql` starts: a dbmate or goose file's up section starts
     # at its marker, not at the top of the file.
     first_line: int = 1
+    # Where the file stands in its layout's order when the version alone does not say (a
+    # sqitch change's place in its plan); empty: the version's own order (version_key).
+    order: tuple = ()
 
-    @property
-    def number(self) -> int:
-        """The version as an integer, the sort key."""
-        return int(self.version)
+    @cached_property
+    def key(self) -> tuple:
+        """The sort key: files run in this order, and equal keys are the same version."""
+        return self.order or version_key(self.version)
 
     @property
     def transactional(self) -> bool:

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from schema_audit.exceptions import RefusedRequest
-from schema_audit.files.naming import is_number
+from schema_audit.files.naming import version_key
 from schema_audit.ledger import foreign
 
 # What --import-history accepts, lower case, and the tool each names.
@@ -45,15 +45,18 @@ class Applied:
     applied_by: str | None = None
 
     @property
-    def number(self) -> int | None:
-        """The version as a number, when it is one (yoyo's `0001.create-users`: 1)."""
+    def key(self) -> tuple | None:
+        """The version's sort key (files/naming.version_key) when it is a number, dotted
+        (Flyway's `1.2`) or plain (yoyo's `0001.create-users`: 1); None for a name (sqitch's
+        changes), which only a file of that name stands for."""
         text = self.version.strip()
-        if is_number(text):
-            return int(text)
+        key = version_key(text)
+        if key[0] == 0:
+            return key
         match = _LEADING_DIGITS.match(text)
         if match is None or _DOTTED.match(text[match.end() :]):
-            return None  # Flyway's 1.2 or 1_2: a version no file number stands for
-        return int(match.group(1))
+            return None
+        return version_key(match.group(1))
 
 
 @dataclass

@@ -85,7 +85,7 @@ def test_the_current_version_rolls_back_nothing(uap, database, applied):
     [
         ("004", "above the current version (003)"),
         ("007", "above the current version (003)"),
-        ("abc", "'abc' is not a version number"),
+        ("abc", "'abc': no migration with that version"),
     ],
 )
 def test_a_version_above_the_current_one_is_refused(uap, database, applied, version, message):

@@ -130,4 +130,4 @@ def test_an_unknown_version_is_refused(uap, migrations_dir):
     assert result.code == 2 and "--show 009: no migration with that version" in result.err
     document = json.loads(uap("--show", "x1", "--json", directory=folder).out)
     assert document["errors"][0]["exit_code"] == 2
-    assert "not a version number" in document["errors"][0]["message"]
+    assert "--show x1: no migration with that version" in document["errors"][0]["message"]

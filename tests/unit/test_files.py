@@ -41,7 +41,11 @@ def test_accepted_names(tmp_path, name, version, label):
     """A name that matches NNN_vX.Y_description.sql: its version as written and its name."""
     write(tmp_path, name)
     [migration] = discover(tmp_path)
-    assert (migration.version, migration.name, migration.number) == (version, label, int(version))
+    assert (migration.version, migration.name, migration.key) == (
+        version,
+        label,
+        (0, int(version)),
+    )
     assert migration.label == f"{version} {label}"
 
 

@@ -258,7 +258,7 @@ def test_reconcile(ledger, expected):
 def test_reconcile_names_a_row_only_version_by_its_row():
     """A version without a file keeps the name its row recorded."""
     [entry] = reconcile([], rows(row("004")))
-    assert (entry.version, entry.name, entry.number) == ("004", "v1.0_step_004", 4)
+    assert (entry.version, entry.name, entry.key) == ("004", "v1.0_step_004", (0, 4))
 
 
 @pytest.mark.parametrize(
