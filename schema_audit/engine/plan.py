@@ -52,6 +52,9 @@ class Plan:
 
 # Events whose checksum is the one the row must carry afterwards.
 _CHECKSUM_ACTIONS = (Action.APPLY, Action.ACCEPT_CHECKSUM, Action.BASELINE)
+# Read once: an enum member looked up on its class costs a descriptor call, and edited_row
+# runs for every ledger row on every run.
+_APPLY, _COMPLETED, _RUNNING = Action.APPLY, Status.COMPLETED, Status.RUNNING
 
 
 def edited_row(row: LedgerRow) -> str:
@@ -62,13 +65,13 @@ def edited_row(row: LedgerRow) -> str:
     if row.status == DELETED:
         return f"row deleted from schema_migrations, but {_last(event)} applied it{_RESTORE}"
     # A `running` row is the dirty state reported on its own; other actions own their statuses.
-    if event.action == Action.APPLY and row.status not in (event.status, Status.RUNNING):
+    if event.action == _APPLY and row.status != event.status and row.status != _RUNNING:
         return f"row says {row.status} but {_last(event)} says {event.status}{_RESTORE}"
     recorded = (row.checksum or "").strip()
     logged = (event.checksum or "").strip()
     if (
         event.action in _CHECKSUM_ACTIONS
-        and event.status == Status.COMPLETED
+        and event.status == _COMPLETED
         and row.status in APPLIED
         and logged
         and recorded != logged
