@@ -130,8 +130,8 @@ def connect(
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(params)}: {reason}"
         ) from exc
-    conn.execute(session_settings(conn))
-    conn.execute(lock_timeout_sql(wait))
+    # One round trip: every connection of a run pays it, a no-op run's two included.
+    conn.execute(f"{session_settings(conn)}; {lock_timeout_sql(wait).as_string(conn)}")
     cancel.track_connection(conn)
     return conn
 
