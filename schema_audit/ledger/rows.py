@@ -32,6 +32,7 @@ class LastEvent:
     status: Status | str
     checksum: str | None
 
+
 @dataclass(frozen=True)
 class LedgerRow:
     """One version's row: its latest status, checksum and the header fields of its apply.
