@@ -46,7 +46,7 @@ class Plan:
     @property
     def current_version(self) -> str | None:
         """Highest version whose row is completed or baseline."""
-        done = [e for e in self.entries if e.status in (Status.COMPLETED, Status.BASELINE)]
+        done = [e for e in self.entries if e.status in _IN_EFFECT]
         return max(done, key=lambda e: e.key).version if done else None
 
 
@@ -55,6 +55,8 @@ _CHECKSUM_ACTIONS = (Action.APPLY, Action.ACCEPT_CHECKSUM, Action.BASELINE)
 # Read once: an enum member looked up on its class costs a descriptor call, and edited_row
 # runs for every ledger row on every run.
 _APPLY, _COMPLETED, _RUNNING = Action.APPLY, Status.COMPLETED, Status.RUNNING
+# What a run applies: a file never recorded, or whose last attempt failed.
+_RUNNABLE = (Status.PENDING, Status.FAILED)
 
 
 def edited_row(row: LedgerRow) -> str:
@@ -154,7 +156,7 @@ def build_plan(
     """The files to apply next, and the problems that must stop a run before it starts."""
     entries = reconcile(files, rows)
     problems = [_problem(e, e.drift) for e in entries if e.drift]
-    problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == Status.RUNNING]
+    problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == _RUNNING]
     problems += [_problem(e, _retired(e)) for e in entries if _applied_retired(e)]
     limit = _target_key(target, entries)
     applied = [e for e in entries if e.status in APPLIED]
@@ -162,9 +164,7 @@ def build_plan(
     pending = [
         e.file
         for e in entries
-        if e.file
-        and e.status in (Status.PENDING, Status.FAILED)
-        and (limit is None or e.key <= limit)
+        if e.file and e.status in _RUNNABLE and (limit is None or e.key <= limit)
     ]
     if not out_of_order:
         problems += [

@@ -48,10 +48,10 @@ class Status:
 
     def as_dict(self) -> dict:
         """`{current_version, total_completed, total_pending, migrations, problems, ...}`."""
-        entries = self.plan.entries
+        entries, completed = self.plan.entries, terms.Status.COMPLETED
         return {
             "current_version": self.plan.current_version,
-            "total_completed": sum(e.status == terms.Status.COMPLETED for e in entries),
+            "total_completed": sum(e.status == completed for e in entries),
             "total_pending": len(self.plan.pending),
             "migrations": [_entry_dict(entry) for entry in entries],
             "problems": self.plan.problems,

@@ -14,6 +14,7 @@ from schema_audit.files.source import (  # noqa: F401 (re-exported: the file as 
     body_start,
     checksum,
     decode,
+    filled,
     has_statements,
     irregular_problem,
     kind_problem,
@@ -48,7 +49,8 @@ def load(path: Path, regular: bool = False) -> tuple[MigrationFile | None, list[
     problems += text_problems(path, text, header, match.group(1) if match else None)
     if problems:
         return None, problems
-    migration = MigrationFile(
+    migration = filled(
+        MigrationFile,
         version=match.group(1),
         name=f"v{match.group(2)}.{match.group(3)}_{match.group(4)}",
         path=path,

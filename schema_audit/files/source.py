@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -64,6 +64,27 @@ class MigrationFile:
     def label(self) -> str:
         """`003 v1.2_add_user_preferences`, as printed in reports."""
         return f"{self.version} {self.name}"
+
+
+def filled(cls, **values):
+    """An instance of the frozen dataclass `cls` from `values` and the defaults of the fields
+    not given, set in one dict update: its __init__ sets them one call at a time, which
+    counts for the thousands of files every run reads. TypeError when a field is left
+    without a value (one with a default_factory must be given)."""
+    known = _DEFAULTS.get(cls)
+    if known is None:
+        every = fields(cls)
+        defaults = {f.name: f.default for f in every if f.default is not MISSING}
+        known = _DEFAULTS[cls] = defaults, len(every)
+    defaults, count = known
+    instance = object.__new__(cls)
+    instance.__dict__.update(defaults, **values)
+    if len(instance.__dict__) != count:
+        raise TypeError(f"{cls.__name__}: give each field without a default, and no other")
+    return instance
+
+
+_DEFAULTS: dict[type, tuple[dict, int]] = {}
 
 
 def line_of(text: str, offset: int) -> int:
