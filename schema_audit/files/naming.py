@@ -31,6 +31,8 @@ def version_key(version: str) -> tuple:
     `1.10`; `1.0` is `1`, `005` is `5`), every number before any other text, which orders by
     its characters. Equal keys are the same version."""
     text = str(version)
+    if text.isascii() and len(text) <= _LONGEST_NUMBER and text.isdigit():
+        return (0, int(text))  # the usual version, one number: read once per file per run
     if text.isascii() and len(text) <= _LONGEST_NUMBER and _DOTTED_RE.fullmatch(text):
         parts = [int(part) for part in _PART_RE.split(text)]
         while len(parts) > 1 and parts[-1] == 0:
