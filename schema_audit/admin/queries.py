@@ -117,12 +117,12 @@ def disk_migrations(directory: Path | str | None = None) -> dict[tuple, discover
 
 
 def _signature(folder: Path, inside: bool = False) -> tuple:
-    """Name, size and mtime of each `.sql` file, and of the files in each sub-folder (a diesel
-    migration is a folder, whose up.sql may be edited in place)."""
+    """Name, size and mtime of each `.sql` file and sqitch plan, and of the files in each
+    sub-folder (a diesel migration is a folder, whose up.sql may be edited in place)."""
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if inside or entry.name.endswith(".sql"):
+            if inside or entry.name.endswith(".sql") or entry.name == "sqitch.plan":
                 found.append((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns))
             elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
                 found.append((entry.name, _signature(Path(entry.path), inside=True)))

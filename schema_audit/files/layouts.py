@@ -26,9 +26,9 @@ GOOSE = "goose"
 DIESEL = "diesel"
 FLYWAY = "flyway"
 SQITCH = "sqitch"
-# What `--layout` will accept; the first five are read, the other two are recognised only.
+# What `--layout` will accept; all are read but those NOT_READ_YET, recognised only.
 LAYOUTS = (UAP, DBMATE, GOLANG_MIGRATE, GOOSE, DIESEL, FLYWAY, SQITCH)
-NOT_READ_YET = frozenset({FLYWAY, SQITCH})
+NOT_READ_YET = frozenset({FLYWAY})
 
 # golang-migrate's own pattern (source/parse.go), for the `.sql` extension.
 SPLIT_RE = re.compile(r"^([0-9]+)_(.*)\.(up|down)\.sql$")
@@ -50,6 +50,7 @@ EXPECTED = {
     GOLANG_MIGRATE: "<version>_<name>.up.sql and .down.sql (e.g. 000001_create_items.up.sql)",
     GOOSE: "<version>_<name>.sql with `-- +goose Up` (e.g. 00001_create_items.sql)",
     DIESEL: "<version>_<name>/up.sql (e.g. 2024-01-01-000000_create_items/up.sql)",
+    SQITCH: "sqitch.plan naming deploy/<change>.sql (e.g. deploy/create_items.sql)",
 }
 
 

@@ -1,5 +1,5 @@
 """Other runners' folders read as they are: dbmate, golang-migrate, goose and diesel files as
-MigrationFiles. No database.
+MigrationFiles (sqitch's plan: files/sqitch.py). No database.
 
 Each file keeps its tool's version (digits, as the tool writes them) and name; `sql` is the
 part the tool runs going up, byte for byte (a marker line stays in it: to PostgreSQL it is a
@@ -205,11 +205,19 @@ def _run_in_transaction(path: Path) -> tuple[bool, InvalidMigration | None]:
     return value, None
 
 
+def _read_sqitch(found: layouts.Scan) -> Found:
+    """`sqitch.plan` and the deploy, revert and verify scripts it names (files/sqitch.py)."""
+    from schema_audit.files import sqitch
+
+    return sqitch.read(found.directory, [path for path, _ in found.sql])
+
+
 _READERS = {
     layouts.DBMATE: _read_dbmate,
     layouts.GOOSE: _read_goose,
     layouts.GOLANG_MIGRATE: _read_golang_migrate,
     layouts.DIESEL: _read_diesel,
+    layouts.SQITCH: _read_sqitch,
 }
 
 

@@ -1,5 +1,6 @@
 """Other runners' folders (dbmate, golang-migrate, goose, diesel) read as they are and applied
-through the command into the schema psql gives from their up parts; hostile folders refused."""
+through the command into the schema psql gives from their up parts; hostile folders refused.
+sqitch's projects: test_sqitch.py."""
 
 from __future__ import annotations
 
@@ -332,11 +333,6 @@ def test_hostile_folders_exit_2_naming_file_and_line(files, where, message, uap,
             "is a flyway folder (V1.1__more.sql), a layout the runner recognises but does not "
             "read yet",
             id="flyway",
-        ),
-        pytest.param(
-            {"sqitch.plan": "%project=x\n", "deploy/a.sql": "SELECT 1;\n"},
-            "is a sqitch folder (sqitch.plan)",
-            id="sqitch",
         ),
         pytest.param(
             {"0001.create-items.py": "steps = []\n", "lib/x.txt": ""},

@@ -1,0 +1,357 @@
+"""sqitch's project folders read as they are: `sqitch.plan` in plan order, each change's
+deploy, revert and verify scripts as one MigrationFile. No database.
+
+A change's version is its name (`name@tag` for an occurrence a later rework replaced, as its
+scripts are named) and it runs at its place in the plan. What runs is the deploy script with
+its `BEGIN;` ... `COMMIT;` wrapper taken out (sqitch hands it to psql; the runner gives each
+file a transaction of its own), everything else kept byte for byte and every line at its
+number. The verify script follows it in the same text, after a marker comment: it runs in the
+deploy's transaction, so a verify that raises fails the change and nothing of it stays, and
+--show, --trace, dry runs and the recorded events all show the SQL that ran. The revert script
+is the Rollback. The checksum is over the deploy script alone, as sqitch's own script hash is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schema_audit.exceptions import InvalidMigration
+from schema_audit.files.header import Header
+from schema_audit.files.sections import RULE
+from schema_audit.files.source import (
+    META_RE,
+    MigrationFile,
+    checksum,
+    has_statements,
+    kind_problem,
+    line_of,
+    read_text,
+)
+from schema_audit.files.statements import outside_transaction, spans, transaction_control
+
+PLAN = "sqitch.plan"
+SCRIPTS = ("deploy", "revert", "verify")
+# sqitch's punctuation: a name neither starts nor ends with one (`_` is not one).
+_PUNCT = "-!\"#$%&'()*+,./:;<=>?@[\\]^`{|}~"
+_NAME = r"[^\s:@#\\\[\]]+"
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
+_PLANNER = r"[^<]*?\s*<[^>]*>"
+_NOTE = r"(?:\s+#.*)?"
+_CHANGE_RE = re.compile(
+    rf"(?P<op>[+-]?)(?P<name>{_NAME})\s*(?:\[(?P<deps>[^\]]*)\]\s*)?{_STAMP}\s+{_PLANNER}{_NOTE}"
+)
+_TAG_RE = re.compile(rf"@(?P<name>{_NAME})\s+{_STAMP}\s+{_PLANNER}{_NOTE}")
+_PRAGMA_RE = re.compile(r"%\s*(?P<name>[A-Za-z][\w-]*)\s*(?:=\s*(?P<value>.*))?")
+_DEPENDENCY_RE = re.compile(
+    rf"(?P<conflict>!?)(?:(?P<project>{_NAME}):)?(?P<change>{_NAME})?(?:@(?P<tag>{_NAME}))?"
+)
+# The wrapper sqitch's templates put around a script, and only that: `BEGIN ISOLATION LEVEL
+# ...` says more than "one transaction", so it stays and is refused.
+_OPENS_RE = re.compile(r"(?:begin|start)(?:\s+(?:work|transaction))?", re.IGNORECASE)
+_CLOSES_RE = re.compile(r"(?:commit|end)(?:\s+(?:work|transaction))?", re.IGNORECASE)
+# A verify script ends with ROLLBACK in sqitch's template: it checks, and changes nothing.
+_VERIFY_CLOSES_RE = re.compile(
+    r"(?:rollback|abort|commit|end)(?:\s+(?:work|transaction))?", re.IGNORECASE
+)
+
+
+@dataclass
+class Change:
+    """One change line of the plan."""
+
+    name: str
+    line: int
+    index: int  # among the plan's changes
+    dependencies: list[str]
+    tags_before: int  # how many tags the plan declares before it
+    # The tags between it and the next occurrence of its name (`sqitch rework`).
+    rework_tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """A parsed `sqitch.plan`: its project, changes in order and tags with their lines."""
+
+    path: Path
+    project: str = ""
+    changes: list[Change] = field(default_factory=list)
+    tags: dict[str, int] = field(default_factory=dict)
+
+
+def parse_plan(text: str, path: Path) -> tuple[Plan, list[InvalidMigration]]:
+    """The plan and every line of it sqitch would refuse (each an InvalidMigration naming
+    the plan's line)."""
+    plan, problems = Plan(path), []
+    tags: list[str] = []
+    latest: dict[str, Change] = {}
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("%"):
+            match = _PRAGMA_RE.fullmatch(line)
+            if match is None:
+                problems.append(_plan_problem(plan, number, f"is not a pragma: `{line}`"))
+            elif match["name"] == "project":
+                plan.project = (match["value"] or "").strip()
+            continue
+        tag = _TAG_RE.fullmatch(line) if line.startswith("@") else None
+        change = None if tag else _CHANGE_RE.fullmatch(line)
+        name = (tag or change)["name"] if tag or change else ""
+        why = "" if tag or change else _MALFORMED.format(line=line)
+        why = why or _name_problem(name)
+        if not why and tag:
+            if not plan.changes:
+                why = f"declares tag @{name} before any change; a tag labels the change before it"
+            elif name in plan.tags:
+                why = f"declares tag @{name} again (first on line {plan.tags[name]})"
+        if not why and change:
+            if change["op"] == "-":
+                why = f"reverts {name} (`-{name}`); the runner applies changes, write none"
+            elif name in latest and latest[name].tags_before == len(tags):
+                why = (
+                    f"plans change {name} again with no tag since line {latest[name].line}; "
+                    "sqitch reworks a change only after a tag (`sqitch tag`, then `sqitch "
+                    "rework`): remove one of the two lines"
+                )
+        if why:
+            problems.append(_plan_problem(plan, number, why))
+            continue
+        if tag:
+            plan.tags[name] = number
+            tags.append(name)
+            continue
+        dependencies = (change["deps"] or "").split()
+        planned = Change(name, number, len(plan.changes), dependencies, len(tags))
+        if name in latest:
+            latest[name].rework_tags = tags[latest[name].tags_before :]
+        latest[name] = planned
+        plan.changes.append(planned)
+    if not plan.project:
+        problems.append(
+            _plan_problem(plan, 1, "has no `%project=<name>` line; sqitch needs one in a plan")
+        )
+    for change in plan.changes:
+        problems += [_plan_problem(plan, change.line, why) for why in _unmet(plan, change)]
+    return plan, problems
+
+
+_MALFORMED = (
+    "is not a line sqitch reads: `{line}` (a change is `name [requires] "
+    "2024-01-01T00:00:00Z Planner <email> # note`, a tag `@name` and the same)"
+)
+
+
+def _name_problem(name: str) -> str:
+    """Why sqitch refuses a change or tag name, or '' when it takes it."""
+    if name[0] in _PUNCT or name[-1] in _PUNCT or re.search(r"[~^/=%][0-9]+\Z", name):
+        return f"name {name!r} starts or ends with punctuation (or `~`, `^`, `/`, `=` or `%` "
+        "and digits, which sqitch reads as a reference to another change)"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return f"name {name!r} has an empty, `.` or `..` folder; it names a script path"
+    return ""
+
+
+def _unmet(plan: Plan, change: Change) -> list[str]:
+    """Each dependency of `change` the plan cannot satisfy before it, as the reason."""
+    found = []
+    first = {}
+    for other in plan.changes:
+        first.setdefault(other.name, other.line)
+    for dependency in change.dependencies:
+        match = _DEPENDENCY_RE.fullmatch(dependency)
+        if match is None or not (match["change"] or match["tag"]):
+            found.append(f"dependency {dependency!r} is not `[!][project:]change[@tag]`")
+            continue
+        if match["project"] and match["project"] != plan.project:
+            found.append(
+                f"{change.name} depends on {dependency} of another sqitch project; the runner "
+                "reads one project's plan: deploy that project first, and drop the dependency "
+                "from this line"
+            )
+            continue
+        name, tag = match["change"], match["tag"]
+        if match["conflict"]:
+            if name and first.get(name, change.line) < change.line:
+                found.append(
+                    f"{change.name} conflicts with {name}, which the plan deploys before it "
+                    f"(line {first[name]}); sqitch would refuse to deploy it"
+                )
+            continue
+        for what, key, where in (("change", name, first), ("tag", tag, plan.tags)):
+            line = where.get(key) if key else None
+            if key and not (line and line < change.line):
+                place = f"comes later (line {line})" if line else "is not in the plan"
+                found.append(
+                    f"{change.name} requires {what} {dependency}, which {place}; a change "
+                    "must come after what it requires"
+                )
+    return found
+
+
+def _plan_problem(plan: Plan, line: int, why: str) -> InvalidMigration:
+    return InvalidMigration(why, plan.path, line, rule=RULE)
+
+
+def read(directory: Path, stray_sql: list[Path]) -> tuple[list[MigrationFile], list]:
+    """Every change of the plan in `directory` as a MigrationFile, and every problem: the
+    plan's, its scripts', and scripts or `.sql` files that no plan line runs."""
+    path = directory / PLAN
+    if not path.exists() and not path.is_symlink():
+        missing = f"has no {PLAN}; a sqitch folder holds its plan beside deploy/ and revert/"
+        return [], [InvalidMigration(missing, directory, rule=RULE)]
+    text, trouble = _text(path)
+    if trouble:
+        return [], [trouble]
+    plan, problems = parse_plan(text, path)
+    migrations, used = [], set()
+    for change in plan.changes:
+        built = _migration(directory, plan, change, used, problems)
+        if built:
+            migrations.append(built)
+    if not problems:  # a line the plan could not read would show its scripts as stray
+        problems += _unplanned(directory, used)
+    problems += [
+        InvalidMigration(
+            f"is beside {PLAN}, not in deploy/; sqitch never runs it", stray, rule="file-name"
+        )
+        for stray in stray_sql
+    ]
+    return migrations, problems
+
+
+def _migration(
+    directory: Path, plan: Plan, change: Change, used: set, problems: list
+) -> MigrationFile | None:
+    """The MigrationFile of one change, or None with its problems added to `problems`."""
+    suffix = _rework_suffix(directory, change)
+    script = f"{change.name}{suffix}.sql"
+    used.add(script)
+    deploy = directory / "deploy" / script
+    if not deploy.exists() and not deploy.is_symlink():
+        problems.append(
+            _plan_problem(
+                plan,
+                change.line,
+                f"plans change {change.name}, but its deploy script deploy/{script} is "
+                "missing; add it, or remove the line",
+            )
+        )
+        return None
+    texts, found = {}, []
+    for kind in SCRIPTS:
+        where = directory / kind / script
+        text, trouble = _text(where) if kind == "deploy" or where.exists() else ("", None)
+        body = _unwrapped(text, where, kind, found) if not trouble else ""
+        found += [trouble] if trouble else _meta(body, where)
+        texts[kind] = (body, text)
+    if found:
+        problems += found
+        return None
+    deploy_body, deploy_text = texts["deploy"]
+    verify = texts["verify"][0]
+    sql = _with_verify(deploy_body, verify, script) if has_statements(verify) else deploy_body
+    transactional = not outside_transaction(deploy_body)
+    return MigrationFile(
+        version=change.name + suffix,
+        name=change.name,
+        path=deploy,
+        sql=sql,
+        checksum=checksum(deploy_text),
+        header=Header(rollback=texts["revert"][0], transaction="" if transactional else "none"),
+        empty=not has_statements(sql),
+        order=(0, change.index),
+    )
+
+
+def _rework_suffix(directory: Path, change: Change) -> str:
+    """`@tag` for a change a later rework replaced: sqitch's first tag between the two whose
+    deploy script exists, else the first tag; '' for the latest occurrence."""
+    for tag in change.rework_tags:
+        if (directory / "deploy" / f"{change.name}@{tag}.sql").exists():
+            return f"@{tag}"
+    return f"@{change.rework_tags[0]}" if change.rework_tags else ""
+
+
+def _unwrapped(text: str, path: Path, kind: str, problems: list) -> str:
+    """`text` without the outermost `BEGIN;` and `COMMIT;` (a verify's `ROLLBACK;`) of
+    sqitch's templates, their line breaks kept; any other transaction control is a problem
+    named by its line."""
+    pieces = spans(text) or []
+    if len(pieces) >= 2:
+        opens, closes = (text[start:stop] for start, stop in (pieces[0], pieces[-1]))
+        ends = _VERIFY_CLOSES_RE if kind == "verify" else _CLOSES_RE
+        if _OPENS_RE.fullmatch(opens) and ends.fullmatch(closes):
+            text = _blanked(_blanked(text, *pieces[-1]), *pieces[0])
+    problems += [
+        InvalidMigration(
+            f"{found.words} inside a sqitch {kind} script, besides the BEGIN and COMMIT around "
+            "it; the runner runs each change in one transaction of its own: remove it",
+            path,
+            found.line,
+            rule="transaction-control",
+        )
+        for found in transaction_control(text)
+    ]
+    return text
+
+
+def _blanked(text: str, start: int, stop: int) -> str:
+    """`text` without the statement at `start:stop` and its `;`, its line breaks kept."""
+    end = stop + (match.end() if (match := re.match(r"\s*;", text[stop:])) else 0)
+    return text[:start] + "\n" * text.count("\n", start, end) + text[end:]
+
+
+def _with_verify(deploy: str, verify: str, script: str) -> str:
+    """The deploy text, then the verify script after a marker line (a `;` first when the
+    deploy's last statement has none, so the verify does not continue it)."""
+    pieces = spans(deploy) or []
+    unended = pieces and not re.match(r"\s*;", deploy[pieces[-1][1] :])
+    glue = ("" if deploy.endswith("\n") else "\n") + (";\n" if unended else "")
+    marker = f"\n-- verify/{script}: sqitch's verify, run after the deploy in its transaction\n"
+    return deploy + glue + marker + verify
+
+
+def _meta(text: str, path: Path) -> list[InvalidMigration]:
+    """psql meta-commands (sqitch runs scripts through psql; the runner sends SQL)."""
+    return [
+        InvalidMigration(
+            f"psql meta-command `{found.group(0).strip()}` is not SQL; inline the SQL it "
+            "refers to",
+            path,
+            line_of(text, found.start()),
+            rule="psql-meta",
+        )
+        for found in (META_RE.finditer(text) if "\\" in text else ())
+    ]
+
+
+def _unplanned(directory: Path, used: set) -> list[InvalidMigration]:
+    """Scripts under deploy/, revert/ and verify/ that no change of the plan names."""
+    problems = []
+    for kind in SCRIPTS:
+        folder = directory / kind
+        for path in sorted(folder.rglob("*.sql")) if folder.is_dir() else ():
+            if path.relative_to(folder).as_posix() not in used:
+                problems.append(
+                    InvalidMigration(
+                        f"is in no line of {PLAN}; sqitch never runs it: add its change to "
+                        "the plan (`sqitch add`), or remove the script",
+                        path,
+                        rule="file-name",
+                    )
+                )
+    return problems
+
+
+def _text(path: Path) -> tuple[str, InvalidMigration | None]:
+    """The decoded text of a file, or the reason it cannot be read."""
+    trouble = kind_problem(path)
+    if trouble:
+        return "", trouble
+    try:
+        return read_text(path), None
+    except InvalidMigration as exc:
+        return "", exc
