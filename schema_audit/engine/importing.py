@@ -96,10 +96,8 @@ def _applied_files(
     """The files on disk the tool applied, in version order, each with the tool's entry."""
     if history.up_to is not None:  # golang-migrate: everything up to its one version
         return [(m, None) for m in files if m.key <= version_key(str(history.up_to))]
-    index = _index(files)
     found = {}
-    for entry in history.applied:
-        m = _file_of(entry, index)
+    for entry, m in _matched(history, files):
         if m is not None:
             found[m.key] = (m, entry)
     return [found[key] for key in sorted(found)]
@@ -110,8 +108,34 @@ def _missing(history: foreign_history.History, files: list[MigrationFile]) -> li
     if history.up_to is not None:
         known = any(m.key == version_key(str(history.up_to)) for m in files)
         return [] if known or history.up_to == 0 else [str(history.up_to)]
+    return [a.version for a, m in _matched(history, files) if m is None]
+
+
+def _matched(
+    history: foreign_history.History, files: list[MigrationFile]
+) -> list[tuple[foreign_history.Applied, MigrationFile | None]]:
+    """Each of the tool's entries with its file on disk, or None.
+
+    A name placed by a plan (a sqitch change) may stand for several files: a reworked change
+    is deployed once per occurrence, so the tool's n-th entry of that name (in the order it
+    applied them) is the n-th occurrence in the plan, not always the latest script.
+    """
     index = _index(files)
-    return [a.version for a in history.applied if _file_of(a, index) is None]
+    planned: dict[str, list[MigrationFile]] = {}
+    for m in files:
+        if m.order:
+            planned.setdefault(m.name, []).append(m)
+    seen: dict[str, int] = {}
+    matched = []
+    for entry in history.applied:
+        name = entry.version.strip()
+        occurrences = planned.get(name) if entry.key is None else None
+        if occurrences:
+            n = seen[name] = seen.get(name, -1) + 1
+            matched.append((entry, occurrences[n] if n < len(occurrences) else None))
+        else:
+            matched.append((entry, _file_of(entry, index)))
+    return matched
 
 
 def _index(files: list[MigrationFile]) -> dict:

@@ -251,6 +251,21 @@ def test_a_forced_sqitch_layout_without_a_plan_is_refused(folder):
         discovery.discover(folder, layout="sqitch")
 
 
+def sqitch_deployed(database, project: str, *changes: str) -> None:
+    """sqitch's registry on `database`, recording `changes` as deployed in that order."""
+    values = ", ".join(
+        f"('c{n}', 'h{n}', '{name}', '{project}', '', now() - interval '{9 - n} s', 'Ann',"
+        " 'ann@example.test', now(), 'Ann', 'ann@example.test')"
+        for n, name in enumerate(changes)
+    )
+    with database.connect() as conn:
+        conn.execute(foreign_tables.SQITCH.split("INSERT")[0])
+        conn.execute(
+            f"INSERT INTO sqitch.projects VALUES ('{project}', NULL, now(), 'Ann', 'a@b.test')"
+        )
+        conn.execute(f"INSERT INTO sqitch.changes VALUES {values}")
+
+
 @override_settings(UAP_LEDGER_SCHEMA="uap")
 def test_sqitch_history_imports_then_a_plain_run_applies_only_the_new_change(
     uap, database, folder
@@ -266,26 +281,35 @@ def test_sqitch_history_imports_then_a_plain_run_applies_only_the_new_change(
     })  # fmt: skip
     with database.connect() as conn:
         conn.execute("CREATE SCHEMA app; CREATE TABLE app.users (id int)")
-        conn.execute(foreign_tables.SQITCH.split("INSERT")[0])
-        conn.execute(
-            "INSERT INTO sqitch.projects VALUES ('app', NULL, now(), 'Ann', 'ann@example.test');"
-            "INSERT INTO sqitch.changes VALUES"
-            " ('c1', 'h1', 'appschema', 'app', '', now(), 'Ann', 'ann@example.test', now(),"
-            "  'Ann', 'ann@example.test'),"
-            " ('c2', 'h2', 'users', 'app', '', now(), 'Ann', 'ann@example.test', now(),"
-            "  'Ann', 'ann@example.test')"
-        )
+    sqitch_deployed(database, "app", "appschema", "users")
     imported = uap("--import-history", "sqitch", "--json", directory=folder)
     assert imported.code == 0, imported.err
     document = json.loads(imported.out)
     assert document["imported"] == ["appschema", "users"] and document["after"] == ["widgets"]
     applied = uap("--json", directory=folder)
     assert applied.code == 0, applied.err
-    assert database.query(
-        "SELECT version, status FROM uap.schema_migrations ORDER BY applied_at, version"
-    )[-1] == ("widgets", "completed")
+    rows = dict(database.query("SELECT version, status FROM uap.schema_migrations"))
+    assert rows == {"appschema": "baseline", "users": "baseline", "widgets": "completed"}
     assert database.scalar("SELECT count(*) FROM uap.schema_migration_events "
                            "WHERE action = 'apply'") == 1  # fmt: skip
+
+
+@override_settings(UAP_LEDGER_SCHEMA="uap")
+def test_a_reworked_change_imports_as_the_occurrence_sqitch_deployed(uap, database, folder):
+    """sqitch deployed `users` once, before its rework: that is users@v1.0, and the reworked
+    users is what a plain run applies next."""
+    write(folder, flipr())
+    with database.connect() as conn:
+        conn.execute("CREATE SCHEMA flipr; CREATE TABLE flipr.users (nickname text)")
+    sqitch_deployed(database, "flipr", "appschema", "users")
+    imported = uap("--import-history", "sqitch", "--json", directory=folder)
+    assert imported.code == 0, imported.err
+    document = json.loads(imported.out)
+    assert document["imported"] == ["appschema", "users@v1.0"]
+    assert document["after"] == ["users", "users_nickname"]
+    assert uap(directory=folder).code == 0
+    twitter = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'twitter'"
+    assert database.scalar(twitter) == 1
 
 
 def test_admin_sees_sqitch_changes_and_an_edited_plan(folder):
