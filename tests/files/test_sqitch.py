@@ -245,6 +245,14 @@ def test_lint_trace_and_dry_run_read_the_deploy_and_verify(uap, database, folder
     assert "flipr" not in {s for (s,) in database.query("SELECT nspname FROM pg_namespace")}
 
 
+def test_lint_of_a_given_deploy_script_reads_it_as_its_projects(uap, folder):
+    """`--lint deploy/users.sql` (a pre-commit hook's changed file) judges it as sqitch's."""
+    write(folder, flipr())
+    result = uap("--lint", str(folder / "deploy" / "users.sql"), directory=folder)
+    assert "file-name" not in result.out and "header-missing" not in result.out, result.out
+    assert "Linted 1 file(s)" in result.out
+
+
 def test_a_forced_sqitch_layout_without_a_plan_is_refused(folder):
     write(folder, {"deploy/a.sql": "SELECT 1;\n"})
     with pytest.raises(InvalidMigration, match="has no sqitch.plan"):
