@@ -133,8 +133,11 @@ def parse_plan(text: str, path: Path) -> tuple[Plan, list[InvalidMigration]]:
         problems.append(
             _plan_problem(plan, 1, "has no `%project=<name>` line; sqitch needs one in a plan")
         )
+    first: dict[str, int] = {}  # each change name: the line of its first occurrence
     for change in plan.changes:
-        problems += [_plan_problem(plan, change.line, why) for why in _unmet(plan, change)]
+        first.setdefault(change.name, change.line)
+    for change in plan.changes:
+        problems += [_plan_problem(plan, change.line, why) for why in _unmet(plan, change, first)]
     return plan, problems
 
 
@@ -147,19 +150,18 @@ _MALFORMED = (
 def _name_problem(name: str) -> str:
     """Why sqitch refuses a change or tag name, or '' when it takes it."""
     if name[0] in _PUNCT or name[-1] in _PUNCT or re.search(r"[~^/=%][0-9]+\Z", name):
-        return f"name {name!r} starts or ends with punctuation (or `~`, `^`, `/`, `=` or `%` "
-        "and digits, which sqitch reads as a reference to another change)"
+        return (
+            f"name {name!r} starts or ends with punctuation (or `~`, `^`, `/`, `=` or `%` and "
+            "digits, which sqitch reads as a reference to another change)"
+        )
     if any(part in ("", ".", "..") for part in name.split("/")):
         return f"name {name!r} has an empty, `.` or `..` folder; it names a script path"
     return ""
 
 
-def _unmet(plan: Plan, change: Change) -> list[str]:
+def _unmet(plan: Plan, change: Change, first: dict[str, int]) -> list[str]:
     """Each dependency of `change` the plan cannot satisfy before it, as the reason."""
     found = []
-    first = {}
-    for other in plan.changes:
-        first.setdefault(other.name, other.line)
     for dependency in change.dependencies:
         match = _DEPENDENCY_RE.fullmatch(dependency)
         if match is None or not (match["change"] or match["tag"]):
@@ -244,7 +246,7 @@ def _migration(
     for kind in SCRIPTS:
         where = directory / kind / script
         text, trouble = _text(where) if kind == "deploy" or where.exists() else ("", None)
-        body = _unwrapped(text, where, kind, found) if not trouble else ""
+        body = unwrapped(text, where, kind, found) if not trouble else ""
         found += [trouble] if trouble else _meta(body, where)
         texts[kind] = (body, text)
     if found:
@@ -252,7 +254,7 @@ def _migration(
         return None
     deploy_body, deploy_text = texts["deploy"]
     verify = texts["verify"][0]
-    sql = _with_verify(deploy_body, verify, script) if has_statements(verify) else deploy_body
+    sql = with_verify(deploy_body, verify, script) if has_statements(verify) else deploy_body
     transactional = not outside_transaction(deploy_body)
     return MigrationFile(
         version=change.name + suffix,
@@ -275,7 +277,7 @@ def _rework_suffix(directory: Path, change: Change) -> str:
     return f"@{change.rework_tags[0]}" if change.rework_tags else ""
 
 
-def _unwrapped(text: str, path: Path, kind: str, problems: list) -> str:
+def unwrapped(text: str, path: Path, kind: str, problems: list) -> str:
     """`text` without the outermost `BEGIN;` and `COMMIT;` (a verify's `ROLLBACK;`) of
     sqitch's templates, their line breaks kept; any other transaction control is a problem
     named by its line."""
@@ -304,7 +306,7 @@ def _blanked(text: str, start: int, stop: int) -> str:
     return text[:start] + "\n" * text.count("\n", start, end) + text[end:]
 
 
-def _with_verify(deploy: str, verify: str, script: str) -> str:
+def with_verify(deploy: str, verify: str, script: str) -> str:
     """The deploy text, then the verify script after a marker line (a `;` first when the
     deploy's last statement has none, so the verify does not continue it)."""
     pieces = spans(deploy) or []
