@@ -26,9 +26,9 @@ GOOSE = "goose"
 DIESEL = "diesel"
 FLYWAY = "flyway"
 SQITCH = "sqitch"
-# What `--layout` will accept; the first five are read, the other two are recognised only.
+# What `--layout` will accept; sqitch's is recognised only.
 LAYOUTS = (UAP, DBMATE, GOLANG_MIGRATE, GOOSE, DIESEL, FLYWAY, SQITCH)
-NOT_READ_YET = frozenset({FLYWAY, SQITCH})
+NOT_READ_YET = frozenset({SQITCH})
 
 # golang-migrate's own pattern (source/parse.go), for the `.sql` extension.
 SPLIT_RE = re.compile(r"^([0-9]+)_(.*)\.(up|down)\.sql$")
@@ -36,7 +36,7 @@ SPLIT_RE = re.compile(r"^([0-9]+)_(.*)\.(up|down)\.sql$")
 SINGLE_RE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 # diesel's folder: the version is what precedes the first `_`, its dashes dropped.
 DIESEL_RE = re.compile(r"^([0-9][0-9-]*)_(.*)$")
-FLYWAY_RE = re.compile(r"^(?:[VU][0-9][^_]*|R)__.*\.sql$")
+FLYWAY_RE = re.compile(r"^(?:[VUB][0-9][^_]*|R)__.*\.sql$")
 GOOSE_GO_RE = re.compile(r"^[0-9]+_.*\.go$")
 # What a migrations folder keeps beside its files without being a migration: notes, and
 # copies of SQL files (`.sql~`, `.sql.orig`, `.SQL`).
@@ -50,6 +50,8 @@ EXPECTED = {
     GOLANG_MIGRATE: "<version>_<name>.up.sql and .down.sql (e.g. 000001_create_items.up.sql)",
     GOOSE: "<version>_<name>.sql with `-- +goose Up` (e.g. 00001_create_items.sql)",
     DIESEL: "<version>_<name>/up.sql (e.g. 2024-01-01-000000_create_items/up.sql)",
+    FLYWAY: "V<version>__<description>.sql, U<version>__ undo, R__<description>.sql "
+    "(e.g. V1.2__create_items.sql)",
 }
 
 
