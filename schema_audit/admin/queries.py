@@ -148,11 +148,13 @@ def shown_error(exc: Exception, directory: Path | str | None = None) -> str:
 class LedgerPlan:
     """The planner's verdict on one database and the files on disk, as the admin shows it."""
 
-    files: dict[int, discovery.MigrationFile]
+    files: dict[tuple, discovery.MigrationFile]
     pending: list[tuple[discovery.MigrationFile, str]] = field(default_factory=list)
     drifted: list[dict] = field(default_factory=list)  # {version, name, reason}, file on disk
     missing: list[str] = field(default_factory=list)  # applied, file gone; newest first
     drift: dict[str, str] = field(default_factory=dict)  # every drifted row's version: why
+    # The planner's, in the layout's order (Flyway's 1.10 after 1.2.3, repeatables aside).
+    current_version: str | None = None
 
 
 def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
@@ -202,8 +204,9 @@ def _plan_of(status: dict, files: dict[tuple, discovery.MigrationFile]) -> Ledge
             for e in entries
             if e["drift"] and (e["on_disk"] or e["status"] not in store.APPLIED)
         ],
-        missing=[e["version"] for e in sorted(missing, key=lambda e: -int(e["version"]))],
+        missing=[e["version"] for e in reversed(missing)],  # entries are in run order
         drift={e["version"]: e["drift"] for e in entries if e["drift"]},
+        current_version=status["current_version"],
     )
 
 
