@@ -116,16 +116,20 @@ def disk_migrations(directory: Path | str | None = None) -> dict[tuple, discover
     return files
 
 
-def _signature(folder: Path, inside: bool = False) -> tuple:
-    """Name, size and mtime of each `.sql` file, and of the files in each sub-folder (a diesel
-    migration is a folder, whose up.sql may be edited in place)."""
+def _signature(folder: Path) -> tuple:
+    """Name, size and mtime of every file, in sub-folders too (a diesel migration is a
+    folder whose up.sql may be edited in place; a Flyway `.sql.conf` or a `sqitch.plan`
+    changes what runs); dotfiles left out."""
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if inside or entry.name.endswith(".sql"):
-                found.append((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns))
-            elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                found.append((entry.name, _signature(Path(entry.path), inside=True)))
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found.append((entry.name, _signature(Path(entry.path))))
+            else:
+                status = entry.stat()
+                found.append((entry.name, status.st_size, status.st_mtime_ns))
     return tuple(sorted(found, key=lambda item: item[0]))
 
 

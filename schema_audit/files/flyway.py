@@ -44,7 +44,7 @@ def read(found: layouts.Scan) -> Found:
     undo: dict[tuple, tuple[Path, str]] = {}
     problems: list[InvalidMigration] = []
     migrations: list[MigrationFile] = []
-    for path, plain in found.sql:
+    for path, plain in [*found.sql, *_below(found)]:
         name = path.name
         versioned, repeatable = _VERSIONED_RE.match(name), _REPEATABLE_RE.match(name)
         if not (versioned or repeatable):
@@ -67,6 +67,16 @@ def read(found: layouts.Scan) -> Found:
             migrations.append(built)
     problems += _orphan_confs(found)
     return _with_undo(migrations, undo, problems), problems
+
+
+def _below(found: layouts.Scan) -> list[tuple[Path, bool]]:
+    """The `.sql` files in the folder's sub-folders, which Flyway reads as its own."""
+    return [
+        (folder / name, False)
+        for folder, names in layouts.walk(found.directory)
+        for name in names
+        if name.endswith(".sql")
+    ]
 
 
 def checksum(text: str) -> int:
@@ -182,15 +192,17 @@ def _execute_in_transaction(path: Path, text: str) -> tuple[bool, InvalidMigrati
 
 def _orphan_confs(found: layouts.Scan) -> list[InvalidMigration]:
     """A `.sql.conf` whose file is not there: its setting would silently apply to nothing."""
-    names = {path.name for path, _ in found.sql}
+    confs = [found.directory / name for name in found.others]
+    confs += [folder / name for folder, names in layouts.walk(found.directory) for name in names]
     return [
         InvalidMigration(
-            f"configures {name[: -len('.conf')]}, which is not in the folder; rename or remove it",
-            found.directory / name,
+            f"configures {conf.name[: -len('.conf')]}, which is not beside it; rename or "
+            "remove it",
+            conf,
             rule=sections.RULE,
         )
-        for name in sorted(found.others)
-        if name.endswith(".sql.conf") and name[: -len(".conf")] not in names
+        for conf in sorted(confs)
+        if conf.name.endswith(".sql.conf") and not conf.with_suffix("").exists()
     ]
 
 

@@ -162,6 +162,8 @@ def detect(found: Scan, sniff: Callable[[Path], str]) -> str:
         if layout in NOT_READ_YET:
             raise not_read_yet(found.directory, layout, example)
         return layout
+    if not found.sql and found.folders and _flyway_below(found.directory):
+        return FLYWAY  # Flyway reads its location's sub-folders too
     if not found.sql:
         leftovers = [f"{name}/" for name in found.folders] + [
             name for name in sorted(found.others) if not _KEPT_BESIDE_RE.search(name)
@@ -183,6 +185,19 @@ def not_read_yet(directory: Path, layout: str, example: str) -> InvalidMigration
         directory,
         rule="layout",
     )
+
+
+def walk(directory: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Each sub-folder below `directory` (not itself), with its file names, dot-names left
+    out; in name order, links to folders not followed."""
+    for root, folders, names in os.walk(directory):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        if Path(root) != Path(directory):
+            yield Path(root), sorted(name for name in names if not name.startswith("."))
+
+
+def _flyway_below(directory: Path) -> bool:
+    return any(FLYWAY_RE.match(name) for _, names in walk(directory) for name in names)
 
 
 def _holds_up_sql(found: Scan, name: str) -> bool:

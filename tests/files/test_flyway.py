@@ -169,7 +169,7 @@ def test_conf_decides_the_transaction(uap, database, folder):
         pytest.param(
             {"V1__a.sql": "SELECT 1;\n", "V9__gone.sql.conf": "executeInTransaction=false\n"},
             "V9__gone.sql.conf",
-            "configures V9__gone.sql, which is not in the folder",
+            "configures V9__gone.sql, which is not beside it",
             id="conf-of-nothing",
         ),
         pytest.param(
@@ -284,3 +284,23 @@ def test_import_history_takes_versions_and_unchanged_repeatables(uap, database, 
         assert ran == ["R__edited"]
     assert database.query("SELECT id FROM edited") == [(2,)]
     assert database.scalar("SELECT count(*) FROM public.flyway_schema_history") == 4
+
+
+def test_sub_folders_are_read_as_flyway_reads_its_location(uap, database, folder):
+    """Files in sub-folders (any depth) join the versions; two of one version in different
+    folders are refused; a folder of sub-folders only is still detected as Flyway's."""
+    write(
+        folder,
+        {
+            "2024/q1/V1__items.sql": "CREATE TABLE items (id int);\n",
+            "2024/q2/V1.1__note.sql": "ALTER TABLE items ADD COLUMN note text;\n",
+            "2024/q2/V1.1__note.sql.conf": "executeInTransaction=true\n",
+            "views/R__items_view.sql": "CREATE OR REPLACE VIEW v AS SELECT id FROM items;\n",
+        },
+    )
+    assert [m.version for m in discovery.discover(folder)] == ["1", "1.1", "R__items_view"]
+    assert uap(directory=folder).code == 0
+    assert "items" in database.tables()
+    write(folder, {"V1.1__twice.sql": "SELECT 1;\n"})
+    with pytest.raises(InvalidMigration, match="version 1.1 is also used by"):
+        discovery.discover(folder)
