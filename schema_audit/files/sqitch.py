@@ -18,17 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
+from schema_audit.files import layouts
+from schema_audit.files.foreign_file import text_of
 from schema_audit.files.header import Header
 from schema_audit.files.sections import RULE
-from schema_audit.files.source import (
-    META_RE,
-    MigrationFile,
-    checksum,
-    has_statements,
-    kind_problem,
-    line_of,
-    read_text,
-)
+from schema_audit.files.source import META_RE, MigrationFile, checksum, has_statements, line_of
 from schema_audit.files.statements import outside_transaction, spans, transaction_control
 
 PLAN = "sqitch.plan"
@@ -197,14 +191,15 @@ def _plan_problem(plan: Plan, line: int, why: str) -> InvalidMigration:
     return InvalidMigration(why, plan.path, line, rule=RULE)
 
 
-def read(directory: Path, stray_sql: list[Path]) -> tuple[list[MigrationFile], list]:
-    """Every change of the plan in `directory` as a MigrationFile, and every problem: the
+def read(found: layouts.Scan) -> tuple[list[MigrationFile], list]:
+    """Every change of the plan in a folder as a MigrationFile, and every problem: the
     plan's, its scripts', and scripts or `.sql` files that no plan line runs."""
+    directory = found.directory
     path = directory / PLAN
     if not path.exists() and not path.is_symlink():
         missing = f"has no {PLAN}; a sqitch folder holds its plan beside deploy/ and revert/"
         return [], [InvalidMigration(missing, directory, rule=RULE)]
-    text, trouble = _text(path)
+    text, trouble = text_of(path)
     if trouble:
         return [], [trouble]
     plan, problems = parse_plan(text, path)
@@ -219,7 +214,7 @@ def read(directory: Path, stray_sql: list[Path]) -> tuple[list[MigrationFile], l
         InvalidMigration(
             f"is beside {PLAN}, not in deploy/; sqitch never runs it", stray, rule="file-name"
         )
-        for stray in stray_sql
+        for stray, _ in found.sql
     ]
     return migrations, problems
 
@@ -245,7 +240,7 @@ def _migration(
     texts, found = {}, []
     for kind in SCRIPTS:
         where = directory / kind / script
-        text, trouble = _text(where) if kind == "deploy" or where.exists() else ("", None)
+        text, trouble = text_of(where) if kind == "deploy" or where.exists() else ("", None)
         body = unwrapped(text, where, kind, found) if not trouble else ""
         found += [trouble] if trouble else _meta(body, where)
         texts[kind] = (body, text)
@@ -346,14 +341,3 @@ def _unplanned(directory: Path, used: set) -> list[InvalidMigration]:
                     )
                 )
     return problems
-
-
-def _text(path: Path) -> tuple[str, InvalidMigration | None]:
-    """The decoded text of a file, or the reason it cannot be read."""
-    trouble = kind_problem(path)
-    if trouble:
-        return "", trouble
-    try:
-        return read_text(path), None
-    except InvalidMigration as exc:
-        return "", exc

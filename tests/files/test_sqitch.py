@@ -17,13 +17,6 @@ from tests.ledger import foreign_tables
 WHO = "Marge N. O'Vera <marge@example.com>"
 
 
-@pytest.fixture
-def folder(tmp_path):
-    path = tmp_path / "project"
-    path.mkdir()
-    return path
-
-
 def line(name: str, day: int = 1, requires: str = "", note: str = "") -> str:
     """A plan line as `sqitch add` writes it."""
     deps = f" [{requires}]" if requires else ""
