@@ -325,3 +325,25 @@ def test_admin_sees_sqitch_changes_and_an_edited_plan(folder):
     plan_path.write_text(plan_path.read_text() + "not a plan line\n")
     with pytest.raises(InvalidMigration, match="is not a line sqitch reads"):
         queries.disk_migrations(folder)
+
+
+def test_reworking_a_change_that_already_ran_is_refused_before_anything_runs(
+    uap, database, folder
+):
+    """The bare name moves to the rework: drift for `users`, `users@v1.0` out of order; the
+    next run stops with exit 2 and runs neither (docs: Switching from sqitch)."""
+    create = "BEGIN;\nCREATE TABLE users (id int);\nCOMMIT;\n"
+    write(folder, {"sqitch.plan": plan(line("users")), "deploy/users.sql": create})
+    assert uap(directory=folder).code == 0
+    reworked = plan(line("users"), f"@v1.0 2024-01-03T00:00:00Z {WHO}", line("users", 4))
+    write(folder, {
+        "sqitch.plan": reworked,
+        "deploy/users@v1.0.sql": create,
+        "deploy/users.sql": "BEGIN;\nALTER TABLE users ADD COLUMN x int;\nCOMMIT;\n",
+    })  # fmt: skip
+    result = uap(directory=folder)
+    assert result.code == 2, result.out
+    assert "users users: file changed since it was applied" in result.err
+    assert "users@v1.0 users: pending but older than applied version users" in result.err
+    columns = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'x'"
+    assert database.scalar(columns) == 0
