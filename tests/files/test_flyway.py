@@ -304,3 +304,16 @@ def test_sub_folders_are_read_as_flyway_reads_its_location(uap, database, folder
     write(folder, {"V1.1__twice.sql": "SELECT 1;\n"})
     with pytest.raises(InvalidMigration, match="version 1.1 is also used by"):
         discovery.discover(folder)
+
+
+def test_dry_run_trace_lint_and_show_read_a_flyway_folder(uap, database, folder):
+    write(folder, flyway_files(STEPS))
+    assert uap("--dry-run", directory=folder).code == 0
+    traced = uap("--trace", directory=folder)
+    assert traced.code == 0, traced.err
+    assert "items" not in database.tables()
+    lint = uap("--lint", directory=folder)
+    assert "file-name" not in lint.out and "header-missing" not in lint.out, lint.out
+    shown = json.loads(uap("--show", "1.10", "--json", directory=folder).out)
+    assert shown["name"] == "create_orders" and "CREATE TABLE orders" in shown["sql"]
+    assert "ALTER TABLE items DROP COLUMN updated_at" in shown["rollback"]
