@@ -4,9 +4,11 @@ out, verify in the deploy's transaction, revert as the rollback; hostile plans r
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from schema_audit.exceptions import InvalidMigration
@@ -347,3 +349,15 @@ def test_reworking_a_change_that_already_ran_is_refused_before_anything_runs(
     assert "users@v1.0 users: pending but older than applied version users" in result.err
     columns = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'x'"
     assert database.scalar(columns) == 0
+
+
+def test_makemigration_refuses_to_add_a_uap_file_to_a_sqitch_project(folder):
+    """uap_makemigration beside sqitch.plan: exit 2, the project unchanged."""
+    write(folder, flipr())
+    before = sorted(p.name for p in folder.iterdir())
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("uap_makemigration", "add x", "--dir", str(folder), stdout=out, stderr=err)
+    assert exited.value.code == 2
+    assert "is a sqitch folder, read as it is" in err.getvalue()
+    assert sorted(p.name for p in folder.iterdir()) == before
