@@ -276,7 +276,7 @@ def unwrapped(text: str, path: Path, kind: str, problems: list) -> str:
     """`text` without the outermost `BEGIN;` and `COMMIT;` (a verify's `ROLLBACK;`) of
     sqitch's templates, their line breaks kept; any other transaction control is a problem
     named by its line."""
-    pieces = spans(text) or []
+    pieces = _ends(text)
     if len(pieces) >= 2:
         opens, closes = (text[start:stop] for start, stop in (pieces[0], pieces[-1]))
         ends = _VERIFY_CLOSES_RE if kind == "verify" else _CLOSES_RE
@@ -293,6 +293,31 @@ def unwrapped(text: str, path: Path, kind: str, problems: list) -> str:
         for found in transaction_control(text)
     ]
     return text
+
+
+def _ends(text: str) -> list[tuple[int, int]]:
+    """The first and last statements of `text`, each as (start, stop) without its `;`: by
+    PostgreSQL's parser, or for text it refuses (a syntax error the run reports, or a newer
+    server's syntax) by its scanner, statements ending at each `;` outside strings."""
+    pieces = spans(text)
+    if pieces is None:
+        from pglast import parser
+
+        try:
+            tokens = [t for t in parser.scan(text) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+        except parser.ParseError:
+            return []  # an unterminated string or comment: nothing to take out
+        pieces, start, stop = [], None, 0
+        for token in tokens:
+            if token.name == "ASCII_59":
+                pieces += [(start, stop)] if start is not None else []
+                start = None
+            else:
+                start, stop = token.start if start is None else start, token.end + 1
+        pieces += [(start, stop)] if start is not None else []
+        if pieces and text[pieces[-1][0] :][:3].lower() == "end":
+            pieces.pop()  # the end of a `BEGIN ATOMIC` body split at its `;`, not a COMMIT
+    return pieces[:1] + pieces[1:][-1:]
 
 
 def _blanked(text: str, start: int, stop: int) -> str:

@@ -361,3 +361,13 @@ def test_makemigration_refuses_to_add_a_uap_file_to_a_sqitch_project(folder):
     assert exited.value.code == 2
     assert "is a sqitch folder, read as it is" in err.getvalue()
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_syntax_error_inside_the_wrapper_is_named_at_its_line(uap, database, folder):
+    """The wrapper is taken out without the parser; PostgreSQL's error names line 3."""
+    deploy = "-- Deploy flipr:t to pg\nBEGIN;\nCREATE TABLE t (id int;\nCOMMIT;\n"
+    write(folder, {"sqitch.plan": plan(line("t")), "deploy/t.sql": deploy})
+    result = uap(directory=folder)
+    assert result.code == 1, result.err
+    assert "deploy/t.sql:3:" in result.err and "syntax error" in result.err, result.err
+    assert "transaction-control" not in result.err and "t" not in database.tables()

@@ -78,6 +78,14 @@ def test_the_wrapper_goes_and_every_line_stays_where_it_was():
     assert body.count("\n") == text.count("\n")
 
 
+def test_a_script_that_does_not_parse_still_loses_its_wrapper():
+    """The run reports the syntax error at its line, not the BEGIN and COMMIT around it."""
+    text = "-- x\nBEGIN;\nCREATE TABLE t (id int;\nSELECT ';';\nCOMMIT; -- end\n"
+    found: list = []
+    body = unwrapped(text, Path("deploy/x.sql"), "deploy", found)
+    assert (found, body) == ([], "-- x\n\nCREATE TABLE t (id int;\nSELECT ';';\n -- end\n")
+
+
 def test_a_statement_spread_over_lines_keeps_its_line_breaks_when_taken_out():
     text = "begin\n  transaction\n;\nSELECT 1;\ncommit work;"
     body = unwrapped(text, Path("deploy/x.sql"), "deploy", [])
