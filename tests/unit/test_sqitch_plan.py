@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schema_audit.files.sqitch import parse_plan, unwrapped, with_verify
+from schema_audit.files.sqitch import unwrapped, with_verify
+from schema_audit.files.sqitch_plan import parse_plan
 
 WHO = "Marge N. O'Vera <marge@example.com>"
 PATH = Path("sqitch.plan")
