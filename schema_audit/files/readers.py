@@ -1,5 +1,5 @@
 """Other runners' folders read as they are: dbmate, golang-migrate, goose and diesel files as
-MigrationFiles (sqitch's plan: files/sqitch.py). No database.
+MigrationFiles (Flyway's: files/flyway.py; sqitch's plan: files/sqitch.py). No database.
 
 Each file keeps its tool's version (digits, as the tool writes them) and name; `sql` is the
 part the tool runs going up, byte for byte (a marker line stays in it: to PostgreSQL it is a

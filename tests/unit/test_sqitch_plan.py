@@ -87,6 +87,13 @@ def test_a_script_that_does_not_parse_still_loses_its_wrapper():
     assert (found, body) == ([], "-- x\n\nCREATE TABLE t (id int;\nSELECT ';';\n -- end\n")
 
 
+@pytest.mark.parametrize("select", ["SELECT 'ünï ✓';", "SELECT 'ünï ✓' FROM;"])
+def test_offsets_are_characters_with_or_without_the_parser(select):
+    """Text beyond ASCII, parsed or (a syntax error) scanned: the same characters go."""
+    text = f"-- Déploy ✓\nBEGIN;\n{select}\nCOMMIT;\n-- fin é\n"
+    assert unwrapped(text, Path("x.sql"), "deploy", []) == f"-- Déploy ✓\n\n{select}\n\n-- fin é\n"
+
+
 def test_a_statement_spread_over_lines_keeps_its_line_breaks_when_taken_out():
     text = "begin\n  transaction\n;\nSELECT 1;\ncommit work;"
     body = unwrapped(text, Path("deploy/x.sql"), "deploy", [])
