@@ -1,14 +1,17 @@
 """sqitch's project folders read as they are: `sqitch.plan` in plan order, each change's
 deploy, revert and verify scripts as one MigrationFile. No database.
 
-A change's version is its name (`name@tag` for an occurrence a later rework replaced, as its
-scripts are named) and it runs at its place in the plan. What runs is the deploy script with
-its `BEGIN;` ... `COMMIT;` wrapper taken out (sqitch hands it to psql; the runner gives each
-file a transaction of its own), everything else kept byte for byte and every line at its
-number. The verify script follows it in the same text, after a marker comment: it runs in the
-deploy's transaction, so a verify that raises fails the change and nothing of it stays, and
---show, --trace, dry runs and the recorded events all show the SQL that ran. The revert script
-is the Rollback. The checksum is over the deploy script alone, as sqitch's own script hash is.
+A change's version is its name, and `name#2`, `name#3`, ... for the second and later
+occurrences of a reworked change (`#` is in no sqitch name), so a version keeps naming the
+same script when the plan is reworked again: sqitch's `name@tag` moves from one occurrence to
+another as tags and reworks are added. Each runs at its place in the plan. What runs is the
+deploy script with its `BEGIN;` ... `COMMIT;` wrapper taken out (sqitch hands it to psql; the
+runner gives each file a transaction of its own), everything else kept byte for byte and every
+line at its number. The verify script follows it in the same text, after a marker comment: it
+runs in the deploy's transaction, so a verify that raises fails the change and nothing of it
+stays, and --show, --trace, dry runs and the recorded events all show the SQL that ran. The
+revert script is the Rollback. The checksum is over the deploy script alone, as sqitch's own
+script hash is.
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ def read(found: layouts.Scan) -> tuple[list[MigrationFile], list]:
     if trouble:
         return [], [trouble]
     plan, problems = parse_plan(text, path)
-    migrations, used = [], set()
+    migrations, used, seen = [], set(), {}
     for change in plan.changes:
-        built = _migration(directory, plan, change, used, problems)
+        seen[change.name] = seen.get(change.name, 0) + 1
+        built = _migration(directory, plan, change, used, problems, seen[change.name])
         if built:
             migrations.append(built)
     if not problems:  # a line the plan could not read would show its scripts as stray
@@ -66,9 +70,10 @@ def read(found: layouts.Scan) -> tuple[list[MigrationFile], list]:
 
 
 def _migration(
-    directory: Path, plan: Plan, change: Change, used: set, problems: list
+    directory: Path, plan: Plan, change: Change, used: set, problems: list, occurrence: int
 ) -> MigrationFile | None:
-    """The MigrationFile of one change, or None with its problems added to `problems`."""
+    """The MigrationFile of the `occurrence`-th change of its name, or None with its problems
+    added to `problems`."""
     suffix = _rework_suffix(directory, change)
     script = f"{change.name}{suffix}.sql"
     used.add(script)
@@ -98,7 +103,7 @@ def _migration(
     sql = with_verify(deploy_body, verify, script) if has_statements(verify) else deploy_body
     transactional = not outside_transaction(deploy_body)
     return MigrationFile(
-        version=change.name + suffix,
+        version=change.name if occurrence == 1 else f"{change.name}#{occurrence}",
         name=change.name,
         path=deploy,
         sql=sql,

@@ -80,39 +80,42 @@ def test_a_sqitch_folder_applies_in_plan_order_and_rolls_back_by_its_revert(uap,
     write(folder, flipr())
     planned = uap("--plan", directory=folder)
     assert planned.code == 0, planned.err
-    assert planned.out.index("appschema") < planned.out.index("users@v1.0")
+    assert (
+        planned.out.index("appschema") < planned.out.index("users ") < planned.out.index("users#2")
+    )
     applied = uap(directory=folder)
     assert applied.code == 0, applied.err
     rows = database.query("SELECT version, status FROM schema_migrations")
-    assert {v for v, _ in rows} == {"appschema", "users@v1.0", "users", "users_nickname"}
+    assert {v for v, _ in rows} == {"appschema", "users", "users#2", "users_nickname"}
     assert all(status == "completed" for _, status in rows)
     columns = database.query(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'flipr'"
     )
     assert {c for (c,) in columns} == {"nickname", "twitter"}
     status = uap("--status", directory=folder)
-    assert status.code == 0 and "users@v1.0" in status.out, status.err
+    assert status.code == 0 and "users#2" in status.out, status.err
     assert uap("--check", directory=folder).code == 0
     assert uap(directory=folder).code == 0  # nothing left: a second run applies nothing
     assert uap("--rollback", "users_nickname", directory=folder).code == 0
-    rolled = uap("--rollback", "users", directory=folder)
+    rolled = uap("--rollback", "users#2", directory=folder)
     assert rolled.code == 0, rolled.err
     columns = database.query(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'flipr'"
     )
     assert {c for (c,) in columns} == {"nickname"}
     recorded = database.scalar(
-        "SELECT sql_text FROM schema_migration_events WHERE version = 'users' AND action = 'apply'"
+        "SELECT sql_text FROM schema_migration_events "
+        "WHERE version = 'users#2' AND action = 'apply'"
     )
     assert "-- verify/users.sql: sqitch's verify" in recorded and "COMMIT" not in recorded
 
 
 def test_what_the_plan_says_becomes_the_migration(folder):
-    """Versions are change names (`users@v1.0` for the reworked one); the wrapper is gone with
+    """Versions are change names (`users#2` for the rework); the wrapper is gone with
     every line kept at its number; checksum over the deploy file; revert is the rollback."""
     write(folder, flipr())
     found = discovery.discover(folder)
-    assert [m.version for m in found] == ["appschema", "users@v1.0", "users", "users_nickname"]
+    assert [m.version for m in found] == ["appschema", "users", "users#2", "users_nickname"]
     assert [m.key for m in found] == [(0, 0), (0, 1), (0, 2), (0, 3)]
     schema = found[0]
     deploy = (folder / "deploy/appschema.sql").read_text()
@@ -148,7 +151,8 @@ def test_a_reworked_change_reads_the_first_tag_whose_script_exists(folder):
     }  # fmt: skip
     write(folder, files)
     old, new = discovery.discover(folder)
-    assert (old.version, old.sql, new.version) == ("a@v2", "SELECT 'old';\n", "a")
+    assert (old.version, old.sql, new.version) == ("a", "SELECT 'old';\n", "a#2")
+    assert old.path.name == "a@v2.sql"
 
 
 HOSTILE = [
@@ -299,8 +303,8 @@ def test_sqitch_history_imports_then_a_plain_run_applies_only_the_new_change(
 
 @override_settings(UAP_LEDGER_SCHEMA="uap")
 def test_a_reworked_change_imports_as_the_occurrence_sqitch_deployed(uap, database, folder):
-    """sqitch deployed `users` once, before its rework: that is users@v1.0, and the reworked
-    users is what a plain run applies next."""
+    """sqitch deployed `users` once, before its rework: that is `users`, the first occurrence,
+    and the rework (`users#2`) is what a plain run applies next."""
     write(folder, flipr())
     with database.connect() as conn:
         conn.execute("CREATE SCHEMA flipr; CREATE TABLE flipr.users (nickname text)")
@@ -308,8 +312,8 @@ def test_a_reworked_change_imports_as_the_occurrence_sqitch_deployed(uap, databa
     imported = uap("--import-history", "sqitch", "--json", directory=folder)
     assert imported.code == 0, imported.err
     document = json.loads(imported.out)
-    assert document["imported"] == ["appschema", "users@v1.0"]
-    assert document["after"] == ["users", "users_nickname"]
+    assert document["imported"] == ["appschema", "users"]
+    assert document["after"] == ["users#2", "users_nickname"]
     assert uap(directory=folder).code == 0
     twitter = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'twitter'"
     assert database.scalar(twitter) == 1
@@ -322,18 +326,16 @@ def test_admin_sees_sqitch_changes_and_an_edited_plan(folder):
 
     write(folder, flipr())
     before = queries.disk_migrations(folder)
-    assert before[version_key("users@v1.0")].path.name == "users@v1.0.sql"
+    assert before[version_key("users")].path.name == "users@v1.0.sql"
     plan_path = folder / "sqitch.plan"
     plan_path.write_text(plan_path.read_text() + "not a plan line\n")
     with pytest.raises(InvalidMigration, match="is not a line sqitch reads"):
         queries.disk_migrations(folder)
 
 
-def test_reworking_a_change_that_already_ran_is_refused_before_anything_runs(
-    uap, database, folder
-):
-    """The bare name moves to the rework: drift for `users`, `users@v1.0` out of order; the
-    next run stops with exit 2 and runs neither (docs: Switching from sqitch)."""
+def test_reworking_a_change_that_already_ran_applies_only_the_rework(uap, database, folder):
+    """`sqitch rework` copies deploy/users.sql to deploy/users@v1.0.sql: `users` is the same
+    script under its new name (no drift), and the rework, `users#2`, is the one run."""
     create = "BEGIN;\nCREATE TABLE users (id int);\nCOMMIT;\n"
     write(folder, {"sqitch.plan": plan(line("users")), "deploy/users.sql": create})
     assert uap(directory=folder).code == 0
@@ -343,12 +345,13 @@ def test_reworking_a_change_that_already_ran_is_refused_before_anything_runs(
         "deploy/users@v1.0.sql": create,
         "deploy/users.sql": "BEGIN;\nALTER TABLE users ADD COLUMN x int;\nCOMMIT;\n",
     })  # fmt: skip
+    assert uap("--check", directory=folder).code == 1  # pending, not drift
     result = uap(directory=folder)
-    assert result.code == 2, result.out
-    assert "users users: file changed since it was applied" in result.err
-    assert "users@v1.0 users: pending but older than applied version users" in result.err
+    assert result.code == 0, result.err
+    assert "users#2" in result.out
     columns = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'x'"
-    assert database.scalar(columns) == 0
+    assert database.scalar(columns) == 1
+    assert uap("--check", directory=folder).code == 0
 
 
 def test_makemigration_refuses_to_add_a_uap_file_to_a_sqitch_project(folder):
