@@ -116,16 +116,20 @@ def disk_migrations(directory: Path | str | None = None) -> dict[tuple, discover
     return files
 
 
-def _signature(folder: Path, inside: bool = False) -> tuple:
-    """Name, size and mtime of each `.sql` file, and of the files in each sub-folder (a diesel
-    migration is a folder, whose up.sql may be edited in place)."""
+def _signature(folder: Path) -> tuple:
+    """Name, size and mtime of every file, in sub-folders too (a diesel migration is a
+    folder whose up.sql may be edited in place; a Flyway `.sql.conf` or a `sqitch.plan`
+    changes what runs); dotfiles left out."""
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if inside or entry.name.endswith(".sql"):
-                found.append((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns))
-            elif not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                found.append((entry.name, _signature(Path(entry.path), inside=True)))
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found.append((entry.name, _signature(Path(entry.path))))
+            else:
+                status = entry.stat()
+                found.append((entry.name, status.st_size, status.st_mtime_ns))
     return tuple(sorted(found, key=lambda item: item[0]))
 
 
@@ -148,11 +152,13 @@ def shown_error(exc: Exception, directory: Path | str | None = None) -> str:
 class LedgerPlan:
     """The planner's verdict on one database and the files on disk, as the admin shows it."""
 
-    files: dict[int, discovery.MigrationFile]
+    files: dict[tuple, discovery.MigrationFile]
     pending: list[tuple[discovery.MigrationFile, str]] = field(default_factory=list)
     drifted: list[dict] = field(default_factory=list)  # {version, name, reason}, file on disk
     missing: list[str] = field(default_factory=list)  # applied, file gone; newest first
     drift: dict[str, str] = field(default_factory=dict)  # every drifted row's version: why
+    # The planner's, in the layout's order (Flyway's 1.10 after 1.2.3, repeatables aside).
+    current_version: str | None = None
 
 
 def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
@@ -202,8 +208,9 @@ def _plan_of(status: dict, files: dict[tuple, discovery.MigrationFile]) -> Ledge
             for e in entries
             if e["drift"] and (e["on_disk"] or e["status"] not in store.APPLIED)
         ],
-        missing=[e["version"] for e in sorted(missing, key=lambda e: -int(e["version"]))],
+        missing=[e["version"] for e in reversed(missing)],  # entries are in run order
         drift={e["version"]: e["drift"] for e in entries if e["drift"]},
+        current_version=status["current_version"],
     )
 
 

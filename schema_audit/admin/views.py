@@ -102,20 +102,33 @@ def _disk_report(ledger_ready: bool, database: str = "default", cap: bool = True
         "drifted_total": len(found.drifted),
         "missing_files": list(missing),
         "missing_total": len(found.missing),
+        "planned_current": found.current_version,
     }
 
 
-def _ledger_report(database: str = "default") -> dict:
-    """Counts by status, the current version, the slowest migrations and the last run."""
+# The folder could not be read: the current version is the ledger's highest number.
+_UNPLANNED = object()
+
+
+def _ledger_report(database: str = "default", planned: object = _UNPLANNED) -> dict:
+    """Counts by status, the current version, the slowest migrations and the last run.
+
+    `planned`: the current version (or None) as the planner orders the folder's versions (a
+    Flyway folder's 1.10 after 1.2.3, its repeatables never current); without it, the
+    highest number in the ledger.
+    """
     rows = SchemaMigration.objects.using(database)
     events = MigrationEvent.objects.using(database)
     counts = dict(rows.values_list("status").annotate(n=Count("pk")).order_by())
-    keyed = rows.alias(version_key=version_key())
-    current = (
-        keyed.filter(status__in=(Status.COMPLETED, Status.BASELINE))
-        .order_by("-version_key")
-        .first()
-    )
+    if planned is not _UNPLANNED:
+        current = rows.filter(version=planned).first() if planned else None
+    else:
+        current = (
+            rows.alias(version_key=version_key())
+            .filter(status__in=(Status.COMPLETED, Status.BASELINE))
+            .order_by("-version_key")
+            .first()
+        )
     slowest = rows.filter(duration_ms__isnull=False).order_by("-duration_ms", "-applied_at")
     return {
         "counts": [
@@ -222,7 +235,10 @@ def summary(request, admin_site) -> TemplateResponse:
         "db_query": fleet.database_query(request),
         "db_only": fleet.database_query(request, "?"),
         **_disk_report(ready, database),
-        **(_ledger_report(database) if ready else {}),
+    }
+    planned = context.pop("planned_current", _UNPLANNED)
+    context |= {
+        **(_ledger_report(database, planned) if ready else {}),
         **(_integrity_report(database) if ready else {}),
         **(_trends(database) if ready else {}),
     }

@@ -78,6 +78,11 @@ class Reporter(IntegrityReport, DeployReport, VersionReport):
                 f"Applied {result['successful']} migration(s) in {total} ms; "
                 f"database at version {at}."
             )
+        elif retired := sum(m["status"] == Status.ROLLED_BACK for m in result["applied"]):
+            self.out.write(
+                f"Recorded {retired} retired migration(s) without running them; "
+                f"database at version {at}."
+            )
         else:
             self.out.write(f"Nothing to apply; database at version {at}.")
 

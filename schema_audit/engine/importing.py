@@ -17,6 +17,7 @@ from schema_audit.engine.operations import fingerprinted, locked, utcnow
 from schema_audit.engine.options import Options
 from schema_audit.engine.session import file_attempt
 from schema_audit.exceptions import RefusedRequest
+from schema_audit.files import flyway
 from schema_audit.files.discovery import MigrationFile
 from schema_audit.files.naming import version_key
 from schema_audit.ledger import foreign_history, store
@@ -33,7 +34,7 @@ def import_history(
     tool = foreign_history.tool_named(tool_name)
     with locked(database, options.lock_wait) as (conn, guard):
         history = foreign_history.read(conn, tool)
-        applied = _applied_files(history, files)
+        applied, changed = _unchanged(_applied_files(history, files))
         missing = _missing(history, files)
         rows = store.read_rows(conn)
         new = [(m, entry) for m, entry in applied if m.version not in rows]
@@ -62,6 +63,7 @@ def import_history(
                     ) from exc
             guard()
     newest = _newest(history, applied)
+    done = {m.version for m, _ in applied}
     return {
         "action": ACTION,
         "tool": tool.name,
@@ -74,16 +76,23 @@ def import_history(
             for m in files
             if newest is not None
             and m.key < newest
+            and not m.repeatable
             and m.version not in {a.version for a, _ in applied}
         ],
-        "after": [m.version for m in files if newest is None or m.key > newest],
+        "after": [
+            m.version
+            for m in files
+            if (newest is None or m.key > newest) and m.version not in done
+        ],
+        # Repeatables changed since the tool ran them: left pending, they run again.
+        "changed": [m.version for m, _ in changed],
     }
 
 
 def _newest(history: foreign_history.History, applied: list) -> tuple | None:
     """The sort key of the newest version the tool applied, with or without its file on
     disk."""
-    keys = [m.key for m, _ in applied]
+    keys = [m.key for m, _ in applied if not m.repeatable]
     keys += [a.key for a in history.applied if a.key is not None]
     if history.up_to:
         keys.append(version_key(str(history.up_to)))
@@ -96,10 +105,8 @@ def _applied_files(
     """The files on disk the tool applied, in version order, each with the tool's entry."""
     if history.up_to is not None:  # golang-migrate: everything up to its one version
         return [(m, None) for m in files if m.key <= version_key(str(history.up_to))]
-    index = _index(files)
     found = {}
-    for entry in history.applied:
-        m = _file_of(entry, index)
+    for entry, m in _matched(history, files):
         if m is not None:
             found[m.key] = (m, entry)
     return [found[key] for key in sorted(found)]
@@ -110,8 +117,34 @@ def _missing(history: foreign_history.History, files: list[MigrationFile]) -> li
     if history.up_to is not None:
         known = any(m.key == version_key(str(history.up_to)) for m in files)
         return [] if known or history.up_to == 0 else [str(history.up_to)]
+    return [a.version for a, m in _matched(history, files) if m is None]
+
+
+def _matched(
+    history: foreign_history.History, files: list[MigrationFile]
+) -> list[tuple[foreign_history.Applied, MigrationFile | None]]:
+    """Each of the tool's entries with its file on disk, or None.
+
+    A name placed by a plan (a sqitch change) may stand for several files: a reworked change
+    is deployed once per occurrence, so the tool's n-th entry of that name (in the order it
+    applied them) is the n-th occurrence in the plan, not always the latest script.
+    """
     index = _index(files)
-    return [a.version for a in history.applied if _file_of(a, index) is None]
+    planned: dict[str, list[MigrationFile]] = {}
+    for m in files:
+        if m.order and not m.repeatable:
+            planned.setdefault(m.name, []).append(m)
+    seen: dict[str, int] = {}
+    matched = []
+    for entry in history.applied:
+        name = entry.version.strip()
+        occurrences = planned.get(name) if entry.key is None else None
+        if occurrences:
+            n = seen[name] = seen.get(name, -1) + 1
+            matched.append((entry, occurrences[n] if n < len(occurrences) else None))
+        else:
+            matched.append((entry, _file_of(entry, index)))
+    return matched
 
 
 def _index(files: list[MigrationFile]) -> dict:
@@ -126,7 +159,21 @@ def _index(files: list[MigrationFile]) -> dict:
 
 
 def _file_of(entry: foreign_history.Applied, index: dict) -> MigrationFile | None:
-    """The file the tool's entry is: the same number, or (a sqitch change) the same name."""
+    """The file the tool's entry is: the same number, or (a sqitch change, a Flyway
+    repeatable) the same name."""
     if entry.key is not None:
         return index.get(entry.key)
-    return index.get(entry.version.strip().lower().replace("-", "_"))
+    exact = index.get(entry.version.strip())
+    return exact or index.get(entry.version.strip().lower().replace("-", "_"))
+
+
+def _unchanged(applied: list) -> tuple[list, list]:
+    """The tool's applied files split in two: as the tool ran them, and repeatables whose
+    file has changed since (by the tool's own checksum), which run again instead."""
+    kept, changed = [], []
+    for m, entry in applied:
+        rerun = m.repeatable and entry and entry.checksum is not None
+        (changed if rerun and flyway.checksum(m.sql) != entry.checksum else kept).append(
+            (m, entry)
+        )
+    return kept, changed

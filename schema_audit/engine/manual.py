@@ -50,7 +50,9 @@ def rollback(files, database, version, options: Options, *, reason=None, force=F
                 f"--rollback {version}: it is {entry.status}; only a completed or baseline "
                 "version can be rolled back"
             )
-        newest = max((e for e in entries if e.status in ROLLBACK_FROM), key=lambda e: e.key)
+        newest = max(
+            (e for e in plan.versions(entries) if e.status in ROLLBACK_FROM), key=lambda e: e.key
+        )
         if entry is not newest and not force:
             raise RefusedRequest(
                 f"--rollback {version}: {newest.version} was applied after it and may depend on "

@@ -33,6 +33,22 @@ class Entry:
         """Where the version stands in the run order (MigrationFile.key)."""
         return self.file.key if self.file else version_key(self.version)
 
+    @property
+    def repeatable(self) -> bool:
+        """A Flyway `R__` file: not a version, so never the current or newest one."""
+        return bool(self.file and self.file.repeatable)
+
+    @property
+    def rerun(self) -> bool:
+        """A repeatable file applied with other contents: it runs again."""
+        return bool(
+            self.repeatable
+            and self.row
+            and self.row.status in APPLIED
+            and not edited_row(self.row)
+            and (self.row.checksum or "").strip() != self.file.checksum
+        )
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -46,7 +62,7 @@ class Plan:
     @property
     def current_version(self) -> str | None:
         """Highest version whose row is completed or baseline."""
-        done = [e for e in self.entries if e.status in _IN_EFFECT]
+        done = [e for e in versions(self.entries) if e.status in _IN_EFFECT]
         return max(done, key=lambda e: e.key).version if done else None
 
 
@@ -105,7 +121,7 @@ def drift_of(file: MigrationFile | None, row: LedgerRow | None) -> str | Advice:
     if file is None:
         return "applied, but its file is missing from the migrations directory"
     recorded = (row.checksum or "").strip()
-    if recorded and recorded != file.checksum:
+    if recorded and recorded != file.checksum and not file.repeatable:
         return Advice(
             f"file changed since it was applied (checksum {recorded[:12]}… recorded, "
             f"{file.checksum[:12]}… on disk)",
@@ -138,6 +154,11 @@ def keys_of(files: list[MigrationFile]):
     return lambda version: by_version.get(version) or version_key(version)
 
 
+def versions(entries: list[Entry]) -> list[Entry]:
+    """The entries that are versions: every one but the repeatable files."""
+    return [e for e in entries if not e.repeatable]
+
+
 def find(entries: list, version: str):
     """The entry (or file) `version` names: the same version text, else the same version
     (`5` is `005`, `1.0` is `1`); None when none is."""
@@ -159,18 +180,18 @@ def build_plan(
     problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == _RUNNING]
     problems += [_problem(e, _retired(e)) for e in entries if _applied_retired(e)]
     limit = _target_key(target, entries)
-    applied = [e for e in entries if e.status in APPLIED]
+    applied = [e for e in versions(entries) if e.status in APPLIED]
     newest = max(applied, key=lambda e: e.key) if applied else None
     pending = [
         e.file
         for e in entries
-        if e.file and e.status in _RUNNABLE and (limit is None or e.key <= limit)
+        if e.file and (e.status in _RUNNABLE or e.rerun) and (limit is None or e.key <= limit)
     ]
     if not out_of_order:
         problems += [
             _problem(m, _out_of_order(newest.version))
             for m in pending
-            if newest and m.key < newest.key
+            if newest and m.key < newest.key and not m.repeatable
         ]
     return Plan(entries, pending, problems)
 

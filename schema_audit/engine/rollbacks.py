@@ -97,7 +97,7 @@ def _checked(chosen: list[plan.Entry], version: str) -> tuple[dict, dict]:
 def _above(entries: list[plan.Entry], version: str) -> tuple[str, list[plan.Entry]]:
     """The target (`none` for 0) and the completed or baseline versions above it, newest
     first; RefusedRequest unless `version` is applied, or 0/none."""
-    applied = [e for e in entries if e.status in ROLLBACK_FROM]
+    applied = [e for e in plan.versions(entries) if e.status in ROLLBACK_FROM]
     current = max(applied, key=lambda e: e.key) if applied else None
     version = str(version)
     entry = None

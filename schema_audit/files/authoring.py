@@ -76,7 +76,8 @@ def write_next(
 def _refuse_foreign(listing: layouts.Scan) -> None:
     """RefusedRequest in another runner's folder: a file of this runner's would mix layouts."""
     diesel = any(layouts.DIESEL_RE.match(name) for name in listing.folders)
-    if not (listing.sql or diesel):
+    # A sqitch project's scripts are in its deploy/ folder, beside its plan.
+    if not (listing.sql or diesel or "sqitch.plan" in listing.others):
         return
     layout = layouts.detect(listing, discovery.sniff)
     if layout != layouts.UAP:

@@ -26,9 +26,8 @@ GOOSE = "goose"
 DIESEL = "diesel"
 FLYWAY = "flyway"
 SQITCH = "sqitch"
-# What `--layout` will accept; the first five are read, the other two are recognised only.
+# What `--layout` will accept.
 LAYOUTS = (UAP, DBMATE, GOLANG_MIGRATE, GOOSE, DIESEL, FLYWAY, SQITCH)
-NOT_READ_YET = frozenset({FLYWAY, SQITCH})
 
 # golang-migrate's own pattern (source/parse.go), for the `.sql` extension.
 SPLIT_RE = re.compile(r"^([0-9]+)_(.*)\.(up|down)\.sql$")
@@ -36,7 +35,7 @@ SPLIT_RE = re.compile(r"^([0-9]+)_(.*)\.(up|down)\.sql$")
 SINGLE_RE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 # diesel's folder: the version is what precedes the first `_`, its dashes dropped.
 DIESEL_RE = re.compile(r"^([0-9][0-9-]*)_(.*)$")
-FLYWAY_RE = re.compile(r"^(?:[VU][0-9][^_]*|R)__.*\.sql$")
+FLYWAY_RE = re.compile(r"^(?:[VUB][0-9][^_]*|R)__.*\.sql$")
 GOOSE_GO_RE = re.compile(r"^[0-9]+_.*\.go$")
 # What a migrations folder keeps beside its files without being a migration: notes, and
 # copies of SQL files (`.sql~`, `.sql.orig`, `.SQL`).
@@ -50,6 +49,9 @@ EXPECTED = {
     GOLANG_MIGRATE: "<version>_<name>.up.sql and .down.sql (e.g. 000001_create_items.up.sql)",
     GOOSE: "<version>_<name>.sql with `-- +goose Up` (e.g. 00001_create_items.sql)",
     DIESEL: "<version>_<name>/up.sql (e.g. 2024-01-01-000000_create_items/up.sql)",
+    FLYWAY: "V<version>__<description>.sql, U<version>__ undo, R__<description>.sql "
+    "(e.g. V1.2__create_items.sql)",
+    SQITCH: "sqitch.plan naming deploy/<change>.sql (e.g. deploy/create_items.sql)",
 }
 
 
@@ -128,15 +130,13 @@ def forced(layout: str | None) -> Iterator[None]:
 
 
 def detect(found: Scan, sniff: Callable[[Path], str]) -> str:
-    """The layout of a scanned folder; InvalidMigration (exit 2) when it mixes two, is one the
-    runner does not read yet, or holds things none of which it can read.
+    """The layout of a scanned folder; InvalidMigration (exit 2) when it mixes two, or holds
+    things none of which the runner can read.
 
     `sniff(path)` says DBMATE, GOOSE or '' for a `<version>_<name>.sql` file. A layout
     `forced` for the run wins over what the names show.
     """
     chosen = _forced.get()
-    if chosen in NOT_READ_YET:
-        raise not_read_yet(found.directory, chosen, "--layout")
     if chosen:
         return chosen
     seen: dict[str, str] = {}  # layout: the first name that shows it
@@ -156,10 +156,10 @@ def detect(found: Scan, sniff: Callable[[Path], str]) -> str:
     if len(seen) > 1:
         raise _mixed(found.directory, seen)
     if seen:
-        [(layout, example)] = seen.items()
-        if layout in NOT_READ_YET:
-            raise not_read_yet(found.directory, layout, example)
+        [layout] = seen
         return layout
+    if not found.sql and found.folders and _flyway_below(found.directory):
+        return FLYWAY  # Flyway reads its location's sub-folders too
     if not found.sql:
         leftovers = [f"{name}/" for name in found.folders] + [
             name for name in sorted(found.others) if not _KEPT_BESIDE_RE.search(name)
@@ -169,18 +169,17 @@ def detect(found: Scan, sniff: Callable[[Path], str]) -> str:
     return UAP  # its misnamed `.sql` files are refused one by one, by name
 
 
-def not_read_yet(directory: Path, layout: str, example: str) -> InvalidMigration:
-    """The error of a Flyway or sqitch folder: recognised, not read yet."""
-    why = {
-        FLYWAY: "Flyway orders dotted versions (1.2.3 before 1.10) in its own way",
-        SQITCH: "sqitch orders changes by its plan, not by version",
-    }[layout]
-    return InvalidMigration(
-        f"is a {layout} folder ({example}), a layout the runner recognises but does not read "
-        f"yet: {why}; nothing was run",
-        directory,
-        rule="layout",
-    )
+def walk(directory: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Each sub-folder below `directory` (not itself), with its file names, dot-names left
+    out; in name order, links to folders not followed."""
+    for root, folders, names in os.walk(directory):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        if Path(root) != Path(directory):
+            yield Path(root), sorted(name for name in names if not name.startswith("."))
+
+
+def _flyway_below(directory: Path) -> bool:
+    return any(FLYWAY_RE.match(name) for _, names in walk(directory) for name in names)
 
 
 def _holds_up_sql(found: Scan, name: str) -> bool:

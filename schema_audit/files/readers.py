@@ -1,5 +1,5 @@
 """Other runners' folders read as they are: dbmate, golang-migrate, goose and diesel files as
-MigrationFiles. No database.
+MigrationFiles (Flyway's: files/flyway.py; sqitch's plan: files/sqitch.py). No database.
 
 Each file keeps its tool's version (digits, as the tool writes them) and name; `sql` is the
 part the tool runs going up, byte for byte (a marker line stays in it: to PostgreSQL it is a
@@ -14,16 +14,10 @@ import tomllib
 from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
-from schema_audit.files import layouts, sections
-from schema_audit.files.header import Header
+from schema_audit.files import flyway, foreign_file, layouts, sections, sqitch
 from schema_audit.files.naming import is_number
 from schema_audit.files.source import (
-    META_RE,
     MigrationFile,
-    checksum,
-    has_statements,
-    kind_problem,
-    line_of,
     read_text,
 )
 from schema_audit.files.statements import outside_transaction
@@ -43,8 +37,6 @@ def sniff(path: Path) -> str:
 
 def read(layout: str, found: layouts.Scan) -> Found:
     """Every migration of a folder in `layout`, and every problem in it."""
-    if layout in layouts.NOT_READ_YET:
-        raise layouts.not_read_yet(found.directory, layout, "--layout")
     reader = _READERS.get(layout)
     if reader is None:
         choices = ", ".join(layouts.LAYOUTS)
@@ -61,7 +53,7 @@ def _read_single(found: layouts.Scan, layout: str) -> Found:
         if not match or layouts.SPLIT_RE.match(path.name):
             problems.append(_name_problem(path, layout))
             continue
-        text, trouble = _text(path, plain)
+        text, trouble = foreign_file.text_of(path, plain)
         if trouble:
             problems.append(trouble)
             continue
@@ -76,7 +68,7 @@ def _read_single(found: layouts.Scan, layout: str) -> Found:
             zero = "goose versions start at 1, not 0"
             problems.append(InvalidMigration(zero, path, rule="file-name"))
             continue
-        built = _migration(path, version, name, text, part, problems)
+        built = foreign_file.migration(path, version, name, text, part, problems)
         if built:
             migrations.append(built)
     problems += [_go_problem(found.directory / name) for name in _go_files(found, layout)]
@@ -103,7 +95,7 @@ def _read_golang_migrate(found: layouts.Scan) -> Found:
             continue
         version, name, direction = match.groups()
         if not is_number(version):
-            problems.append(_long_version(path, version))
+            problems.append(foreign_file.long_version(path, version))
             continue
         side = ups if direction == "up" else downs
         twin = side.get(int(version))
@@ -123,8 +115,10 @@ def _read_golang_migrate(found: layouts.Scan) -> Found:
             )
     migrations = []
     for number, (path, plain, version, name) in ups.items():
-        text, trouble = _text(path, plain)
-        down, down_trouble = _text(*downs[number]) if number in downs else ("", None)
+        text, trouble = foreign_file.text_of(path, plain)
+        down, down_trouble = (
+            foreign_file.text_of(*downs[number]) if number in downs else ("", None)
+        )
         if trouble or down_trouble:
             problems += [p for p in (trouble, down_trouble) if p]
             continue
@@ -132,7 +126,7 @@ def _read_golang_migrate(found: layouts.Scan) -> Found:
         # implicit transaction, a lone CREATE INDEX CONCURRENTLY outside any.
         transactional = not (sections.morph_nontransactional(text) or outside_transaction(text))
         part = sections.Part(text, 1, down, transactional)
-        built = _migration(path, version, name, text, part, problems)
+        built = foreign_file.migration(path, version, name, text, part, problems)
         if built:
             migrations.append(built)
     return migrations, problems
@@ -151,7 +145,7 @@ def _read_diesel(found: layouts.Scan) -> Found:
             problems.append(_name_problem(folder, layouts.DIESEL))
             continue
         if not is_number(version):
-            problems.append(_long_version(folder, version))
+            problems.append(foreign_file.long_version(folder, version))
             continue
         up = folder / "up.sql"
         if not up.exists() and not up.is_symlink():
@@ -164,7 +158,7 @@ def _read_diesel(found: layouts.Scan) -> Found:
                 )
             )
             continue
-        text, trouble = _text(up)
+        text, trouble = foreign_file.text_of(up)
         if trouble:
             problems.append(trouble)
             continue
@@ -174,13 +168,13 @@ def _read_diesel(found: layouts.Scan) -> Found:
             )
             continue
         down_path = folder / "down.sql"
-        down, trouble = _text(down_path) if down_path.exists() else ("", None)
+        down, trouble = foreign_file.text_of(down_path) if down_path.exists() else ("", None)
         transactional, toml_trouble = _run_in_transaction(folder / "metadata.toml")
         if trouble or toml_trouble:
             problems += [p for p in (trouble, toml_trouble) if p]
             continue
         part = sections.Part(text, 1, down, transactional)
-        built = _migration(up, version, match.group(2), text, part, problems)
+        built = foreign_file.migration(up, version, match.group(2), text, part, problems)
         if built:
             migrations.append(built)
     return migrations, problems
@@ -191,7 +185,7 @@ def _run_in_transaction(path: Path) -> tuple[bool, InvalidMigration | None]:
     false when the file leaves it out (diesel reads a missing key as false)."""
     if not path.exists():
         return True, None
-    text, trouble = _text(path)
+    text, trouble = foreign_file.text_of(path)
     if trouble:
         return True, trouble
     try:
@@ -210,51 +204,9 @@ _READERS = {
     layouts.GOOSE: _read_goose,
     layouts.GOLANG_MIGRATE: _read_golang_migrate,
     layouts.DIESEL: _read_diesel,
+    layouts.FLYWAY: flyway.read,
+    layouts.SQITCH: sqitch.read,
 }
-
-
-def _migration(
-    path: Path, version: str, name: str, text: str, part: sections.Part, problems: list
-) -> MigrationFile | None:
-    """The MigrationFile of one up part, or None with its problems added to `problems`."""
-    if not is_number(version):
-        problems.append(_long_version(path, version))
-        return None
-    meta = [
-        InvalidMigration(
-            f"psql meta-command `{found.group(0).strip()}` is not SQL; inline the SQL it "
-            "refers to",
-            path,
-            part.line + line_of(part.up, found.start()) - 1,
-            rule="psql-meta",
-        )
-        for found in (META_RE.finditer(part.up) if "\\" in part.up else ())
-    ]
-    if meta:
-        problems += meta
-        return None
-    header = Header(rollback=part.down, transaction="" if part.transactional else "none")
-    return MigrationFile(
-        version=version,
-        name=name,
-        path=path,
-        sql=part.up,
-        checksum=checksum(text),
-        header=header,
-        empty=not has_statements(part.up),
-        first_line=part.line,
-    )
-
-
-def _text(path: Path, plain: bool = False) -> tuple[str, InvalidMigration | None]:
-    """The decoded text of a file, or the reason it cannot be read."""
-    trouble = None if plain else kind_problem(path)
-    if trouble:
-        return "", trouble
-    try:
-        return read_text(path), None
-    except InvalidMigration as exc:
-        return "", exc
 
 
 def _without_twins(migrations: list[MigrationFile], problems: list) -> Found:
@@ -273,15 +225,6 @@ def _twin_problem(path: Path, version: str, twin: Path) -> InvalidMigration:
         " give one of them a new version",
         path,
         rule="duplicate-version",
-    )
-
-
-def _long_version(path: Path, version: str) -> InvalidMigration:
-    return InvalidMigration(
-        f"version {version} has {len(version)} digits; the runner orders versions as integers "
-        "of at most 18 digits",
-        path,
-        rule="file-name",
     )
 
 

@@ -39,6 +39,8 @@ class MigrationFile:
     # Where the file stands in its layout's order when the version alone does not say (a
     # sqitch change's place in its plan); empty: the version's own order (version_key).
     order: tuple = ()
+    # Flyway's `R__` file: no version among the others; it runs again when its checksum changes.
+    repeatable: bool = False
 
     @cached_property
     def key(self) -> tuple:

@@ -71,6 +71,18 @@ def parse(text: str, path: Path | str | None = None) -> list[Statement]:
     return statements
 
 
+def spans(text: str) -> list[tuple[int, int]] | None:
+    """Where each top-level statement of `text` starts (its first token, after comments) and
+    ends (before its `;`), by PostgreSQL's parser; None for text it refuses."""
+    from pglast import parser
+
+    try:
+        slices = parser.split(text, with_parser=True, only_slices=True)
+    except parser.ParseError:
+        return None
+    return [(_first_word(text, piece.start, piece.stop), piece.stop) for piece in slices]
+
+
 def _first_word(text: str, start: int, stop: int) -> int:
     """Offset of the first token of `text[start:stop]` after comments and white space, by
     PostgreSQL's scanner: a `--` comment ends at a carriage return as well as at a newline."""

@@ -43,6 +43,9 @@ class Applied:
     version: str  # the tool's own: a timestamp, a number, a Flyway `1.2`, a sqitch change
     applied_at: datetime | None = None
     applied_by: str | None = None
+    # The tool's own checksum of what it ran, where the runner can compute it too (Flyway's
+    # repeatables, which run again when it changes).
+    checksum: int | None = None
 
     @property
     def key(self) -> tuple | None:
@@ -167,23 +170,27 @@ def _flyway(conn, table, history: History) -> None:
     # half-applied version on a database without transactional DDL rollback of its own.
     newest = sql.SQL(
         "SELECT DISTINCT ON (coalesce(version, script)) version, script, type, success,"
-        " installed_on::timestamptz, installed_by, installed_rank FROM {}"
+        " installed_on::timestamptz, installed_by, installed_rank, checksum FROM {}"
         " WHERE type <> 'SCHEMA' ORDER BY coalesce(version, script), installed_rank DESC"
     ).format(table)
     rows = conn.execute(newest).fetchall()
     failed = [row for row in rows if not row[3]]
     if failed:
-        version, script, _, _, _, _, rank = failed[0]
+        version, script, _, _, _, _, rank, _ = failed[0]
         raise RefusedRequest(
             f"--import-history Flyway: {history.table} records {script} (version "
             f"{version or 'repeatable'}, installed_rank {rank}) as failed: Flyway stopped part "
             "way through it. Fix the schema by hand, run `flyway repair` to remove the failed "
             "row, and import again; nothing was changed"
         )
-    for version, _, kind, _, installed_on, installed_by, _ in rows:
-        if version is None or kind.upper().startswith(("UNDO", "DELETE")):
-            continue  # repeatables carry no version; an undone version is not applied
-        history.applied.append(Applied(version, installed_on, _who(installed_by)))
+    for version, script, kind, _, installed_on, installed_by, _, crc in rows:
+        if kind.upper().startswith(("UNDO", "DELETE")):
+            continue  # an undone version is not applied
+        if version is None:  # a repeatable: named as the runner names it, `R__<description>`
+            version = script.rsplit("/", 1)[-1].removesuffix(".sql")
+        else:
+            crc = None  # a version's file is taken as it is on disk
+        history.applied.append(Applied(version, installed_on, _who(installed_by), crc))
 
 
 def _yoyo(conn, table, history: History) -> None:

@@ -54,6 +54,14 @@ def test_fresh_database_records_retired_file_unrun_and_applies_the_rest(
     assert uap("--check", directory=folder).code == 0
     assert uap("--verify", directory=folder).code == 0
     assert uap(directory=folder).code == 0 and len(database.query(EVENTS)) == 1
+    # Only a retired file left to record: the summary says it was recorded, not "nothing".
+    (folder / "004_v1.3_d.sql").write_text(
+        migration("004", "CREATE TABLE d (id int);").replace(
+            "-- Version: 004\n", "-- Version: 004\n-- Retired: never shipped\n"
+        )
+    )
+    only = uap(directory=folder)
+    assert only.code == 0 and "Recorded 1 retired migration(s) without running them" in only.out
     shown = uap("--show", "002", directory=folder)
     assert shown.code == 0 and f"-- Retired: {WHY}." in shown.out
     assert "Nothing ran" in shown.out

@@ -1,5 +1,6 @@
 """Other runners' folders (dbmate, golang-migrate, goose, diesel) read as they are and applied
-through the command into the schema psql gives from their up parts; hostile folders refused."""
+through the command into the schema psql gives from their up parts; hostile folders refused.
+sqitch's projects: test_sqitch.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.core.management import call_command
-from psycopg import sql
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import discovery
-from tests.conftest import migration, server_params
+from tests.conftest import migration
 
 FUNCTION = (
     "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -100,25 +100,6 @@ def write(folder: Path, files: dict[str, str]) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     return folder
-
-
-@pytest.fixture
-def folder(tmp_path):
-    path = tmp_path / "migrations"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def reference(database):
-    """A second empty database, where psql applies the up parts."""
-    params = server_params()
-    name = f"{database.name}_psql"
-    with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield name, params
-    with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def psql_apply(reference, ups: list[str], tmp_path: Path) -> None:
@@ -328,17 +309,6 @@ def test_hostile_folders_exit_2_naming_file_and_line(files, where, message, uap,
             id="golang-migrate-and-diesel",
         ),
         pytest.param(
-            {"V1__init.sql": "SELECT 1;\n", "V1.1__more.sql": "SELECT 1;\n"},
-            "is a flyway folder (V1.1__more.sql), a layout the runner recognises but does not "
-            "read yet",
-            id="flyway",
-        ),
-        pytest.param(
-            {"sqitch.plan": "%project=x\n", "deploy/a.sql": "SELECT 1;\n"},
-            "is a sqitch folder (sqitch.plan)",
-            id="sqitch",
-        ),
-        pytest.param(
             {"0001.create-items.py": "steps = []\n", "lib/x.txt": ""},
             "holds no migration the runner can read (found lib/, 0001.create-items.py)",
             id="nothing-readable",
@@ -441,13 +411,13 @@ def test_a_failing_up_part_is_named_by_its_line_in_the_file(uap, folder):
 
 def test_uap_migrate_layout_forces_how_the_folder_is_read(uap, database, folder):
     """`--layout` wins over what the names show, in every mode and in lint; a layout the
-    runner does not read yet is exit 2 with nothing run."""
+    runner finds no file of is exit 2 with nothing run."""
     write(folder, {"20240101000001_a.sql": "-- +goose Up\nCREATE TABLE forced (id int);\n"})
     as_dbmate = uap("--layout", "dbmate", directory=folder)
     assert as_dbmate.code == 2 and "has no `-- migrate:up` line" in as_dbmate.err
     assert uap("--layout", "dbmate", "--lint", directory=folder).code == 2
     assert "forced" not in database.tables()
     flyway = uap("--layout", "flyway", "--plan", directory=folder)
-    assert flyway.code == 2 and "does not read yet" in flyway.err
+    assert flyway.code == 2 and "name does not match the flyway layout" in flyway.err
     assert uap("--layout", "goose", directory=folder).code == 0
     assert "forced" in database.tables()

@@ -70,6 +70,7 @@ def _given_foreign(paths: list[Path], pg_version: int) -> tuple[list[Path], int,
         folder = path.parent
         if path.name in ("up.sql", "down.sql") and layouts.DIESEL_RE.match(folder.name):
             folder = folder.parent  # a diesel migration is a folder of its own
+        folder = _sqitch_project(folder) or folder
         by_folder.setdefault(folder, []).append(path)
     ours, count, findings = [], 0, []
     for folder, given in by_folder.items():
@@ -88,6 +89,16 @@ def _given_foreign(paths: list[Path], pg_version: int) -> tuple[list[Path], int,
             findings += lint_migration(migration, pg_version)
         count += len(given)
     return ours, count, findings
+
+
+def _sqitch_project(folder: Path) -> Path | None:
+    """The sqitch project a script's folder is in (`deploy/`, `revert/`, `verify/` or a folder
+    of theirs, beside `sqitch.plan`), else None."""
+    for parent in (folder, *folder.parents):
+        if parent.name in ("deploy", "revert", "verify"):
+            if (parent.parent / "sqitch.plan").exists():
+                return parent.parent
+    return None
 
 
 def _summary(files: int, findings: list[Finding], pg_version: int, type_rules: bool) -> dict:

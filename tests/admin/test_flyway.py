@@ -1,0 +1,52 @@
+"""A Flyway folder in the admin: the current version in Flyway's order (1.10 after 1.2.3, a
+repeatable never current), a changed repeatable pending, every page open."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.urls import reverse
+
+from schema_audit.engine import postgres
+from tests.admin.data import drop_ledger, make_auditor
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the ledger is dropped after
+
+FILES = {
+    "V1__items.sql": "CREATE TABLE fw_items (id int);\n",
+    "V1.2.3__note.sql": "ALTER TABLE fw_items ADD COLUMN note text;\n",
+    "V1.10__more.sql": "ALTER TABLE fw_items ADD COLUMN more text;\n",
+    "R__items_view.sql": "CREATE OR REPLACE VIEW fw_items_view AS SELECT id FROM fw_items;\n",
+}
+
+
+@pytest.fixture
+def flyway(django_db_blocker, tmp_path):
+    """The Flyway folder applied on the test database; the ledger dropped after."""
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    with django_db_blocker.unblock(), override_settings(UAP_MIGRATIONS_DIR=tmp_path):
+        call_command("uap_migrate", stdout=io.StringIO(), stderr=io.StringIO())
+        yield tmp_path
+        with postgres.connect("default", purpose="test") as conn:
+            conn.execute("DROP VIEW IF EXISTS fw_items_view; DROP TABLE IF EXISTS fw_items")
+            drop_ledger(conn)
+
+
+def test_summary_and_pages_follow_flyways_order(client, flyway):
+    client.force_login(make_auditor())
+    summary = client.get(reverse("admin:schema_audit_summary")).content.decode()
+    assert 'id="current-version">1.10<' in summary
+    (flyway / "R__items_view.sql").write_text(
+        "CREATE OR REPLACE VIEW fw_items_view AS SELECT id, note FROM fw_items;\n"
+    )
+    summary = client.get(reverse("admin:schema_audit_summary")).content.decode()
+    assert 'id="current-version">1.10<' in summary and "R__items_view" in summary
+    changelist = client.get(reverse("admin:schema_audit_schemamigration_changelist"))
+    assert changelist.status_code == 200
+    for version in ("1.2.3", "R__items_view"):
+        url = reverse("admin:schema_audit_schemamigration_change", args=[version])
+        assert client.get(url).status_code == 200, version
