@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import pytest
 
 from schema_audit.exceptions import InvalidMigration, InvalidMigrations
 from schema_audit.files.discovery import checksum, discover, read_migration, sql_paths
-from schema_audit.files.header import parse_header
+from schema_audit.files.header import Header, parse_header
+from schema_audit.files.source import MigrationFile, filled
 
 BODY = "-- Migration: m\n-- Version: {version}\n-- Rollback: SELECT 1;\n\nSELECT 1;\n"
 NAME_RULE = (
@@ -374,3 +377,38 @@ def test_parse_header(text, fields):
 def test_header_get(key, value):
     """A field by its header name, known or not."""
     assert parse_header(GUIDE).get(key) == value
+
+
+def test_a_file_and_its_header_are_what_their_constructors_would_build(tmp_path):
+    """Discovery fills a MigrationFile and its Header in one dict update each: equal to, and
+    laid out like, what the dataclasses' own __init__ builds."""
+    text = "-- Migration: m\n-- Version: 001\n-- Source: JIRA-1\n-- Rollback: SELECT 1;\n\n"
+    text += "SELECT 1;\n"
+    write(tmp_path, "001_v1.0_m.sql", text)
+    (found,) = discover(tmp_path)
+    header = parse_header(text)
+    rebuilt_header = Header(
+        migration="m", version="001", rollback="SELECT 1;", extra={"Source": "JIRA-1"}
+    )
+    assert header == rebuilt_header
+    assert list(vars(header)) == list(vars(rebuilt_header))
+    assert header.lines == {"migration": 1, "version": 2, "Source": 3, "rollback": 4}
+    rebuilt = MigrationFile(**{f.name: getattr(found, f.name) for f in fields(MigrationFile)})
+    assert found == rebuilt and list(vars(found))[: len(fields(found))] == list(vars(rebuilt))
+    assert replace(found, empty=True).empty and not found.empty
+
+
+def test_filled_refuses_a_missing_field_or_a_stray_name():
+    with pytest.raises(TypeError):
+        filled(MigrationFile, version="001")
+    with pytest.raises(TypeError):
+        filled(
+            MigrationFile,
+            version="001",
+            name="n",
+            path=None,
+            sql="",
+            checksum="",
+            header=None,
+            x=1,
+        )
