@@ -1,8 +1,9 @@
 """Evidence bundle: a zip an auditor archives and re-verifies offline (no database needed).
 
 Members: history.csv (schema_migrations), events.json (every event, every column),
-migrations/<file, by its path in the folder> with migrations.json (checksums), fingerprint.json (the live schema, its
-description and drift), chain.json (the hash-chain check), and manifest.json listing the
+migrations/<each file, by its path in the folder> with migrations.json (checksums),
+fingerprint.json (the live schema, its description and drift), chain.json (the hash-chain
+check), and manifest.json listing the
 SHA-256 of every other member.
 """
 
