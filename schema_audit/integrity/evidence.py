@@ -3,8 +3,7 @@
 Members: history.csv (schema_migrations), events.json (every event, every column),
 migrations/<each file, by its path in the folder> with migrations.json (checksums),
 fingerprint.json (the live schema, its description and drift), chain.json (the hash-chain
-check), and manifest.json listing the
-SHA-256 of every other member.
+check), and manifest.json listing the SHA-256 of every other member.
 """
 
 from __future__ import annotations
