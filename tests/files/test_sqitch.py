@@ -289,10 +289,17 @@ def test_sqitch_history_imports_then_a_plain_run_applies_only_the_new_change(
     with database.connect() as conn:
         conn.execute("CREATE SCHEMA app; CREATE TABLE app.users (id int)")
     sqitch_deployed(database, "app", "appschema", "users")
+    with database.connect() as conn:  # another project's widgets, in the same registry
+        conn.execute(
+            "INSERT INTO sqitch.projects VALUES ('other', NULL, now(), 'Bo', 'b@b.test');"
+            "INSERT INTO sqitch.changes VALUES ('o1', 'h', 'widgets', 'other', '', now(), 'Bo',"
+            " 'b@b.test', now(), 'Bo', 'b@b.test')"
+        )
     imported = uap("--import-history", "sqitch", "--json", directory=folder)
     assert imported.code == 0, imported.err
     document = json.loads(imported.out)
     assert document["imported"] == ["appschema", "users"] and document["after"] == ["widgets"]
+    assert document["missing_files"] == []
     applied = uap("--json", directory=folder)
     assert applied.code == 0, applied.err
     rows = dict(database.query("SELECT version, status FROM uap.schema_migrations"))
