@@ -22,6 +22,8 @@ class Entry:
     file: MigrationFile | None
     row: LedgerRow | None
     drift: str = ""
+    # Where reconcile placed it (keys_of); empty: the file's key, else the version's own.
+    placed: tuple = ()
 
     @property
     def status(self) -> str:
@@ -31,7 +33,7 @@ class Entry:
     @property
     def key(self) -> tuple:
         """Where the version stands in the run order (MigrationFile.key)."""
-        return self.file.key if self.file else version_key(self.version)
+        return self.placed or (self.file.key if self.file else version_key(self.version))
 
     @property
     def repeatable(self) -> bool:
@@ -138,7 +140,7 @@ def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[En
         file, row = by_key.get(key), row_by_key.get(key)
         version = row.version if row else file.version
         name = file.name if file else (row.name or "")
-        entries.append(Entry(version, name, file, row, drift_of(file, row)))
+        entries.append(Entry(version, name, file, row, drift_of(file, row), key))
     return entries
 
 
@@ -146,6 +148,10 @@ def keys_of(files: list[MigrationFile]):
     """A function giving a version's sort key: its file's (a sqitch change orders by its
     plan), or, with no file of that version on disk, the version's own (version_key)."""
     by_version = {f.version: f.key for f in files}
+    if any(f.order and not f.repeatable for f in files):
+        # A folder placed by its plan: a version gone from it has no place there, and its
+        # own key could be a plan's (`2` is the third change's place), so it goes last.
+        return lambda version: by_version.get(version) or (1, version)
     return lambda version: by_version.get(version) or version_key(version)
 
 
