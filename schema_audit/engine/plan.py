@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.flyway import REPEATABLE_PREFIX
 from schema_audit.files.naming import version_key
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
@@ -132,9 +133,14 @@ def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[En
     by_key = {f.key: f for f in files}
     key_of = keys_of(files)
     # A row named by no number (a patch's, `patch_fix.sql`) is not a version, unless the
-    # folder's own versions are names (sqitch's changes, placed by their plan).
+    # folder's own versions are names (sqitch's changes, placed by their plan) or it is a
+    # Flyway repeatable's, whose file may be gone.
     named = any(f.order for f in files)
-    row_by_key = {key: r for v, r in rows.items() if (key := key_of(v))[0] == 0 or named}
+    row_by_key = {
+        key: r
+        for v, r in rows.items()
+        if (key := key_of(v))[0] == 0 or named or v.startswith(REPEATABLE_PREFIX)
+    }
     entries = []
     for key in sorted(set(by_key) | set(row_by_key)):
         file, row = by_key.get(key), row_by_key.get(key)

@@ -36,6 +36,8 @@ _CONF_TRUE_FALSE = {"true": True, "false": False}
 _CONF_KEYS = {"executeInTransaction", "encoding"}
 # The order of repeatables: after every versioned file (0, ...) and every unplaced row (1, ...).
 REPEATABLE_ORDER = 2
+# A repeatable's version: `R__<description>`.
+REPEATABLE_PREFIX = "R__"
 
 Found = tuple[list[MigrationFile], list[InvalidMigration]]
 
@@ -64,7 +66,7 @@ def read(found: layouts.Scan) -> Found:
         if versioned:
             version, description = versioned.group(2).replace("_", "."), versioned.group(3)
         else:
-            version, description = f"R__{repeatable.group(1)}", repeatable.group(1)
+            version, description = REPEATABLE_PREFIX + repeatable.group(1), repeatable.group(1)
         built = _migration(path, version, description, text, bool(repeatable), problems)
         if built:
             migrations.append(built)
