@@ -7,6 +7,7 @@ on disk and the planner (through schema_audit.api) know. They never create or ch
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -228,19 +229,21 @@ def request_plan(request, database: str) -> LedgerPlan | None:
 
 
 class _VersionIn(Func):
-    """`version` is one of `versions`, bound as one comma-separated string: an IN list of
-    100,000 placeholders took seconds to build and plan on every changelist page, and an
-    array of 100,000 adapted strings held megabytes during an export that streams."""
+    """`version` is one of `versions`, bound as one JSON array string: an IN list of 100,000
+    placeholders took seconds to build and plan on every changelist page, and an array of
+    100,000 adapted strings held megabytes during an export that streams. JSON, not a joined
+    string: a sqitch change or a Flyway description may hold any separator."""
 
     output_field = BooleanField()
 
     def __init__(self, versions: list[str]):
         super().__init__(F("version"))
-        self.versions = ",".join(versions)  # the ledger's versions are digits (plan.reconcile)
+        self.versions = json.dumps(versions)
 
     def as_sql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"{sql} = ANY(string_to_array(%s, ','))", (*params, self.versions)
+        listed = "ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))"
+        return f"{sql} = ANY({listed})", (*params, self.versions)
 
 
 def drift_q(request, database: str) -> Q:

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from schema_audit.engine import postgres
 from tests.admin.data import drop_ledger, make_auditor
+from tests.admin.test_changelist import listed_versions
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the ledger is dropped after
 
@@ -50,3 +51,23 @@ def test_summary_and_pages_follow_flyways_order(client, flyway):
     for version in ("1.2.3", "R__items_view"):
         url = reverse("admin:schema_audit_schemamigration_change", args=[version])
         assert client.get(url).status_code == 200, version
+
+
+def test_drift_filter_lists_a_version_holding_a_comma(client, django_db_blocker, tmp_path):
+    """A sqitch change `a,b` edited after it ran is the one row the drift filter lists."""
+    from tests.files.test_sqitch import line, plan
+
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "sqitch.plan").write_text(plan(line("a"), line("a,b", 2)))
+    (tmp_path / "deploy" / "a.sql").write_text("SELECT 1;\n")
+    (tmp_path / "deploy" / "a,b.sql").write_text("SELECT 2;\n")
+    with django_db_blocker.unblock(), override_settings(UAP_MIGRATIONS_DIR=tmp_path):
+        call_command("uap_migrate", stdout=io.StringIO(), stderr=io.StringIO())
+        (tmp_path / "deploy" / "a,b.sql").write_text("SELECT 3;\n")
+        try:
+            client.force_login(make_auditor())
+            url = reverse("admin:schema_audit_schemamigration_changelist") + "?problem=drift"
+            assert listed_versions(client.get(url)) == ["a,b"]
+        finally:
+            with postgres.connect("default", purpose="test") as conn:
+                drop_ledger(conn)
