@@ -329,11 +329,11 @@ def test_a_reworked_change_imports_as_the_occurrence_sqitch_deployed(uap, databa
 def test_admin_sees_sqitch_changes_and_an_edited_plan(folder):
     """The admin's cache of files on disk keys changes by name, and a plan edit refreshes it."""
     from schema_audit.admin import queries
-    from schema_audit.files.naming import version_key
 
     write(folder, flipr())
     before = queries.disk_migrations(folder)
-    assert before[version_key("users")].path.name == "users@v1.0.sql"
+    assert queries.file_of(before, "users").path.name == "users@v1.0.sql"
+    assert queries.file_of(before, "users#2").path.name == "users.sql"
     plan_path = folder / "sqitch.plan"
     plan_path.write_text(plan_path.read_text() + "not a plan line\n")
     with pytest.raises(InvalidMigration, match="is not a line sqitch reads"):
