@@ -23,7 +23,6 @@ from schema_audit.engine.approvals import APPROVERS_GROUP
 from schema_audit.engine.authors import is_author
 from schema_audit.exceptions import SchemaAuditError
 from schema_audit.files import redact
-from schema_audit.files.naming import version_key
 from schema_audit.ledger.terms import Action
 
 logger = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ def consent_view(request, admin_site, version: str, action: str):
     if not may_approve(request.user):
         raise PermissionDenied
     files = queries.disk_migrations()
-    migration = files.get(version_key(version))
+    migration = queries.file_of(files, version)
     database = fleet.selected_database(request)  # approvals live in each database's own log
     state = approval_states(database).get(migration.version) if migration else None
     summary_url = reverse("admin:schema_audit_summary") + fleet.database_query(request, "?")

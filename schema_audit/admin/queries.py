@@ -7,6 +7,7 @@ on disk and the planner (through schema_audit.api) know. They never create or ch
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -48,7 +49,7 @@ SELECT to_regclass({events_name})::oid, (SELECT max(id) FROM {events}),
        to_regclass({migrations_name})::oid, count(*), sum(xmin::text::bigint)
 FROM {migrations}
 """
-_disk_cache: dict[Path, tuple[tuple, dict[tuple, discovery.MigrationFile]]] = {}
+_disk_cache: dict[Path, tuple[tuple, dict]] = {}
 _plan_cache: dict[tuple[str, Path], tuple[tuple, LedgerPlan]] = {}
 
 
@@ -99,7 +100,7 @@ def _disk_signature(folder: Path) -> tuple | None:
         return None  # discover() raises the precise error
 
 
-def disk_migrations(directory: Path | str | None = None) -> dict[tuple, discovery.MigrationFile]:
+def disk_migrations(directory: Path | str | None = None) -> dict:
     """`{version number: MigrationFile}` on disk; InvalidMigration when unreadable.
 
     Files are re-read only when a name, size or mtime in the directory changed, so a page that
@@ -110,10 +111,22 @@ def disk_migrations(directory: Path | str | None = None) -> dict[tuple, discover
     cached = _disk_cache.get(folder)
     if signature is not None and cached and cached[0] == signature:
         return cached[1]
-    files = {naming.version_key(m.version): m for m in discovery.discover(folder)}
+    files = {_file_key(m.version, bool(m.order)): m for m in discovery.discover(folder)}
     if signature is not None:
         _disk_cache[folder] = (signature, files)
     return files
+
+
+def _file_key(version: str, placed: bool) -> str | tuple:
+    """A file's key in disk_migrations: its version as the runner matches versions ('3' is
+    '003'), or, in a folder placed by its plan (sqitch's names), the version itself ('1' and
+    '01' may be two changes there)."""
+    return version if placed else naming.version_key(version)
+
+
+def file_of(files: dict, version: str) -> discovery.MigrationFile | None:
+    """The file of `version` in disk_migrations' dict, or None."""
+    return files.get(version) or files.get(naming.version_key(version))
 
 
 def _signature(folder: Path) -> tuple:
@@ -152,7 +165,7 @@ def shown_error(exc: Exception, directory: Path | str | None = None) -> str:
 class LedgerPlan:
     """The planner's verdict on one database and the files on disk, as the admin shows it."""
 
-    files: dict[tuple, discovery.MigrationFile]
+    files: dict  # disk_migrations()
     pending: list[tuple[discovery.MigrationFile, str]] = field(default_factory=list)
     drifted: list[dict] = field(default_factory=list)  # {version, name, reason}, file on disk
     missing: list[str] = field(default_factory=list)  # applied, file gone; newest first
@@ -189,14 +202,15 @@ def _run_order(file: discovery.MigrationFile) -> tuple:
     return file.key
 
 
-def _plan_of(status: dict, files: dict[tuple, discovery.MigrationFile]) -> LedgerPlan:
+def _plan_of(status: dict, files: dict) -> LedgerPlan:
     entries = status["migrations"]
     # A file never recorded is `new`; the planner also retries the failed ones. Matched as
     # the runner matches versions: '3', '003' and '000003' are one version.
     retried = {naming.version_key(e["version"]) for e in entries if e["status"] == Status.FAILED}
-    keys = [naming.version_key(item["version"]) for item in status["pending"]]
     pending = [
-        (files[key], Status.FAILED if key in retried else "new") for key in keys if key in files
+        (file, Status.FAILED if naming.version_key(item["version"]) in retried else "new")
+        for item in status["pending"]
+        if (file := file_of(files, item["version"]))
     ]
     missing = [e for e in entries if e["status"] in store.APPLIED and not e["on_disk"]]
     return LedgerPlan(
@@ -228,19 +242,21 @@ def request_plan(request, database: str) -> LedgerPlan | None:
 
 
 class _VersionIn(Func):
-    """`version` is one of `versions`, bound as one comma-separated string: an IN list of
-    100,000 placeholders took seconds to build and plan on every changelist page, and an
-    array of 100,000 adapted strings held megabytes during an export that streams."""
+    """`version` is one of `versions`, bound as one JSON array string: an IN list of 100,000
+    placeholders took seconds to build and plan on every changelist page, and an array of
+    100,000 adapted strings held megabytes during an export that streams. JSON, not a joined
+    string: a sqitch change or a Flyway description may hold any separator."""
 
     output_field = BooleanField()
 
     def __init__(self, versions: list[str]):
         super().__init__(F("version"))
-        self.versions = ",".join(versions)  # the ledger's versions are digits (plan.reconcile)
+        self.versions = json.dumps(versions)
 
     def as_sql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"{sql} = ANY(string_to_array(%s, ','))", (*params, self.versions)
+        listed = "ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))"
+        return f"{sql} = ANY({listed})", (*params, self.versions)
 
 
 def drift_q(request, database: str) -> Q:

@@ -31,7 +31,6 @@ from schema_audit.admin.base import (
 )
 from schema_audit.admin.events import MigrationEventAdmin
 from schema_audit.files import redact
-from schema_audit.files.naming import version_key
 from schema_audit.ledger.terms import Action, Status
 from schema_audit.models import MigrationEvent, SchemaMigration
 
@@ -197,7 +196,7 @@ class SchemaMigrationAdmin(ReadOnlyAuditAdmin):
         """Attach the version's file on disk and why it drifted (None: directory unusable)."""
         plan = queries.request_plan(request, obj._state.db)
         files = plan.files if plan is not None else {}
-        obj.source_file = files.get(version_key(obj.version))
+        obj.source_file = queries.file_of(files, obj.version)
         obj.drift = plan.drift.get(obj.version, "") if plan is not None else None
 
     def get_ordering(self, request):

@@ -127,9 +127,12 @@ def _matched(
 
     A name placed by a plan (a sqitch change) may stand for several files: a reworked change
     is deployed once per occurrence, so the tool's n-th entry of that name (in the order it
-    applied them) is the n-th occurrence in the plan, not always the latest script.
+    applied them) is the n-th occurrence in the plan, not always the latest script. A row of
+    another project than the folder's (sqitch keeps every project's in one registry) is not
+    one of its versions, and is left out.
     """
     index = _index(files)
+    projects = {m.header.get("Project") for m in files} - {""}
     planned: dict[str, list[MigrationFile]] = {}
     for m in files:
         if m.order and not m.repeatable:
@@ -137,6 +140,8 @@ def _matched(
     seen: dict[str, int] = {}
     matched = []
     for entry in history.applied:
+        if projects and entry.project and entry.project not in projects:
+            continue
         name = entry.version.strip()
         occurrences = planned.get(name) if entry.key is None else None
         if occurrences:

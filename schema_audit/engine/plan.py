@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from schema_audit.exceptions import RefusedRequest
 from schema_audit.files.discovery import MigrationFile
+from schema_audit.files.flyway import REPEATABLE_PREFIX
 from schema_audit.files.naming import version_key
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
@@ -22,6 +23,8 @@ class Entry:
     file: MigrationFile | None
     row: LedgerRow | None
     drift: str = ""
+    # Where reconcile placed it (keys_of); empty: the file's key, else the version's own.
+    placed: tuple = ()
 
     @property
     def status(self) -> str:
@@ -31,7 +34,7 @@ class Entry:
     @property
     def key(self) -> tuple:
         """Where the version stands in the run order (MigrationFile.key)."""
-        return self.file.key if self.file else version_key(self.version)
+        return self.placed or (self.file.key if self.file else version_key(self.version))
 
     @property
     def repeatable(self) -> bool:
@@ -135,15 +138,20 @@ def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[En
     by_key = {f.key: f for f in files}
     key_of = keys_of(files)
     # A row named by no number (a patch's, `patch_fix.sql`) is not a version, unless the
-    # folder's own versions are names (sqitch's changes, placed by their plan).
+    # folder's own versions are names (sqitch's changes, placed by their plan) or it is a
+    # Flyway repeatable's, whose file may be gone.
     named = any(f.order for f in files)
-    row_by_key = {key: r for v, r in rows.items() if (key := key_of(v))[0] == 0 or named}
+    row_by_key = {
+        key: r
+        for v, r in rows.items()
+        if (key := key_of(v))[0] == 0 or named or v.startswith(REPEATABLE_PREFIX)
+    }
     entries = []
     for key in sorted(set(by_key) | set(row_by_key)):
         file, row = by_key.get(key), row_by_key.get(key)
         version = row.version if row else file.version
         name = file.name if file else (row.name or "")
-        entries.append(Entry(version, name, file, row, drift_of(file, row)))
+        entries.append(Entry(version, name, file, row, drift_of(file, row), key))
     return entries
 
 
@@ -151,6 +159,10 @@ def keys_of(files: list[MigrationFile]):
     """A function giving a version's sort key: its file's (a sqitch change orders by its
     plan), or, with no file of that version on disk, the version's own (version_key)."""
     by_version = {f.version: f.key for f in files}
+    if any(f.order and not f.repeatable for f in files):
+        # A folder placed by its plan: a version gone from it has no place there, and its
+        # own key could be a plan's (`2` is the third change's place), so it goes last.
+        return lambda version: by_version.get(version) or (1, version)
     return lambda version: by_version.get(version) or version_key(version)
 
 

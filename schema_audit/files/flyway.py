@@ -11,6 +11,7 @@ has no place among the versions, and runs again whenever its checksum changes.
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from dataclasses import replace
@@ -35,6 +36,8 @@ _CONF_TRUE_FALSE = {"true": True, "false": False}
 _CONF_KEYS = {"executeInTransaction", "encoding"}
 # The order of repeatables: after every versioned file (0, ...) and every unplaced row (1, ...).
 REPEATABLE_ORDER = 2
+# A repeatable's version: `R__<description>`.
+REPEATABLE_PREFIX = "R__"
 
 Found = tuple[list[MigrationFile], list[InvalidMigration]]
 
@@ -56,17 +59,43 @@ def read(found: layouts.Scan) -> Found:
             continue
         if versioned and versioned.group(1) == "U":
             version = versioned.group(2).replace("_", ".")
-            undo[version_key(version)] = (path, text)
+            twin = undo.setdefault(version_key(version), (path, text))[0]
+            if twin != path:  # U1 and U1.0: which one undoes version 1 is not for us to pick
+                problems.append(_twin_undo(path, version, twin))
             continue
         if versioned:
             version, description = versioned.group(2).replace("_", "."), versioned.group(3)
         else:
-            version, description = f"R__{repeatable.group(1)}", repeatable.group(1)
+            version, description = REPEATABLE_PREFIX + repeatable.group(1), repeatable.group(1)
         built = _migration(path, version, description, text, bool(repeatable), problems)
         if built:
             migrations.append(built)
-    problems += _orphan_confs(found)
+    problems += _orphan_confs(found) + linked_folders(found.directory)
     return _with_undo(migrations, undo, problems), problems
+
+
+def _twin_undo(path: Path, version: str, twin: Path) -> InvalidMigration:
+    return InvalidMigration(
+        f"undo version {version} is also used by {twin.name}; keep one undo file per version",
+        path,
+        rule="duplicate-version",
+    )
+
+
+def linked_folders(directory: Path) -> list[InvalidMigration]:
+    """A link to a folder in a Flyway tree: Flyway reads the files under it, the runner does
+    not follow links, so its versions would never run while the folder reads as up to date."""
+    return [
+        InvalidMigration(
+            "is a symbolic link to a folder; the runner does not follow links in a Flyway "
+            "folder: move or copy its migrations into the folder",
+            folder / name,
+            rule="unreadable",
+        )
+        for folder in (directory, *(below for below, _ in layouts.walk(directory)))
+        for name in sorted(os.listdir(folder))
+        if not name.startswith(".") and (folder / name).is_symlink() and (folder / name).is_dir()
+    ]
 
 
 def _below(found: layouts.Scan) -> list[tuple[Path, bool]]:

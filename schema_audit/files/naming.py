@@ -23,7 +23,8 @@ def is_number(text: str) -> bool:
 _DOTTED_RE = re.compile(r"[0-9]+(?:[._][0-9]+)*")
 _PART_RE = re.compile(r"[._]")
 # Longer than this, a version orders as text: no 4,300-digit integers (Python refuses them).
-_LONGEST_NUMBER = 200
+# Every version a file name can hold (255 bytes) is shorter, so files always order as numbers.
+_LONGEST_NUMBER = 4000
 
 
 def version_key(version: str) -> tuple:

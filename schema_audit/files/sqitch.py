@@ -108,7 +108,11 @@ def _migration(
         path=deploy,
         sql=sql,
         checksum=checksum(deploy_text),
-        header=Header(rollback=texts["revert"][0], transaction="" if transactional else "none"),
+        header=Header(
+            rollback=texts["revert"][0],
+            transaction="" if transactional else "none",
+            extra={"Project": plan.project},
+        ),
         empty=not has_statements(sql),
         order=(0, change.index),
     )

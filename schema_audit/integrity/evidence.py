@@ -1,9 +1,9 @@
 """Evidence bundle: a zip an auditor archives and re-verifies offline (no database needed).
 
 Members: history.csv (schema_migrations), events.json (every event, every column),
-migrations/<file> with migrations.json (checksums), fingerprint.json (the live schema, its
-description and drift), chain.json (the hash-chain check), and manifest.json listing the
-SHA-256 of every other member.
+migrations/<each file, by its path in the folder> with migrations.json (checksums),
+fingerprint.json (the live schema, its description and drift), chain.json (the hash-chain
+check), and manifest.json listing the SHA-256 of every other member.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,8 +75,9 @@ def members(
     events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
+    root = _folder_of(files)
     for migration in files:
-        member = f"migrations/{migration.path.name}"
+        member = f"migrations/{migration.path.relative_to(root).as_posix()}"
         # The text discovery read and checked, never the path again (a link could be swapped).
         text = redact.redact(migration.sql)
         out[member] = text.encode("utf-8")
@@ -275,6 +277,12 @@ def _schema_problems(schema: dict) -> list[str]:
     if fingerprint.digest(fingerprint.canonical(description)) != schema.get("current"):
         return ["fingerprint.json: the description does not hash to its fingerprint"]
     return []
+
+
+def _folder_of(files: list) -> Path | None:
+    """The folder every file is in or below: a diesel migration is a folder of its own whose
+    file is always `up.sql`, a sqitch change's is in `deploy/`, so members keep their path."""
+    return Path(os.path.commonpath([m.path.parent for m in files])) if files else None
 
 
 def _file_problems(listing: list[dict], checked: bundle.Bundle, findings: list[str]) -> list[str]:

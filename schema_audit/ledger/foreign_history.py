@@ -46,6 +46,8 @@ class Applied:
     # The tool's own checksum of what it ran, where the runner can compute it too (Flyway's
     # repeatables, which run again when it changes).
     checksum: int | None = None
+    # The project the row is of, where one table keeps several (sqitch's registry).
+    project: str | None = None
 
     @property
     def key(self) -> tuple | None:
@@ -216,10 +218,11 @@ def _yoyo(conn, table, history: History) -> None:
 
 def _sqitch(conn, table, history: History) -> None:
     query = sql.SQL(
-        "SELECT change, committed_at, committer_name || ' <' || committer_email || '>'"
+        "SELECT change, committed_at, committer_name || ' <' || committer_email || '>', project"
         " FROM {} ORDER BY committed_at"
     ).format(table)
-    _rows(conn, query, history)
+    for change, committed_at, who, project in conn.execute(query).fetchall():
+        history.applied.append(Applied(change, committed_at, _who(who), project=project))
 
 
 _READERS = {

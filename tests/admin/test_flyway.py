@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from schema_audit.engine import postgres
 from tests.admin.data import drop_ledger, make_auditor
+from tests.admin.test_changelist import listed_versions
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the ledger is dropped after
 
@@ -29,6 +30,8 @@ def flyway(django_db_blocker, tmp_path):
     for name, text in FILES.items():
         (tmp_path / name).write_text(text)
     with django_db_blocker.unblock(), override_settings(UAP_MIGRATIONS_DIR=tmp_path):
+        with postgres.connect("default", purpose="test") as conn:
+            drop_ledger(conn)  # whatever an earlier test on this database left
         call_command("uap_migrate", stdout=io.StringIO(), stderr=io.StringIO())
         yield tmp_path
         with postgres.connect("default", purpose="test") as conn:
@@ -50,3 +53,39 @@ def test_summary_and_pages_follow_flyways_order(client, flyway):
     for version in ("1.2.3", "R__items_view"):
         url = reverse("admin:schema_audit_schemamigration_change", args=[version])
         assert client.get(url).status_code == 200, version
+
+
+def test_drift_filter_lists_a_version_holding_a_comma(client, django_db_blocker, tmp_path):
+    """A sqitch change `a,b` edited after it ran is the one row the drift filter lists."""
+    from tests.files.test_sqitch import line, plan
+
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "sqitch.plan").write_text(plan(line("a"), line("a,b", 2)))
+    (tmp_path / "deploy" / "a.sql").write_text("SELECT 1;\n")
+    (tmp_path / "deploy" / "a,b.sql").write_text("SELECT 2;\n")
+    with django_db_blocker.unblock(), override_settings(UAP_MIGRATIONS_DIR=tmp_path):
+        with postgres.connect("default", purpose="test") as conn:
+            drop_ledger(conn)  # whatever an earlier test on this database left
+        call_command("uap_migrate", stdout=io.StringIO(), stderr=io.StringIO())
+        (tmp_path / "deploy" / "a,b.sql").write_text("SELECT 3;\n")
+        try:
+            client.force_login(make_auditor())
+            url = reverse("admin:schema_audit_schemamigration_changelist") + "?problem=drift"
+            assert listed_versions(client.get(url)) == ["a,b"]
+        finally:
+            with postgres.connect("default", purpose="test") as conn:
+                drop_ledger(conn)
+
+
+def test_sqitch_changes_named_1_and_01_each_keep_their_file(tmp_path):
+    """In a plan, `1` and `01` are two changes: the admin's files on disk keep both."""
+    from schema_audit.admin import queries
+    from tests.files.test_sqitch import line, plan
+
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "sqitch.plan").write_text(plan(line("1"), line("01", 2)))
+    (tmp_path / "deploy" / "1.sql").write_text("SELECT 1;\n")
+    (tmp_path / "deploy" / "01.sql").write_text("SELECT 2;\n")
+    files = queries.disk_migrations(tmp_path)
+    assert queries.file_of(files, "1").path.name == "1.sql"
+    assert queries.file_of(files, "01").path.name == "01.sql"

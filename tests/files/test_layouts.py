@@ -421,3 +421,19 @@ def test_uap_migrate_layout_forces_how_the_folder_is_read(uap, database, folder)
     assert flyway.code == 2 and "name does not match the flyway layout" in flyway.err
     assert uap("--layout", "goose", directory=folder).code == 0
     assert "forced" in database.tables()
+
+
+def test_evidence_bundle_keeps_each_file_of_a_folder_layout(uap, database, folder, tmp_path):
+    """diesel's files are all `up.sql`: each is shipped under its own folder, and verifies."""
+    import zipfile
+
+    write(folder, diesel_files(STEPS))
+    assert uap(directory=folder).code == 0
+    bundle = tmp_path / "evidence.zip"
+    assert uap("--evidence", str(bundle), directory=folder).code == 0
+    with zipfile.ZipFile(bundle) as archive:
+        shipped = [name for name in archive.namelist() if name.startswith("migrations/")]
+    assert "migrations/2024-01-01-000001_create_items/up.sql" in shipped
+    assert len([name for name in shipped if name.endswith("/up.sql")]) == len(STEPS) + 1
+    verified = uap("--verify-evidence", str(bundle), directory=folder)
+    assert verified.code == 0, verified.out + verified.err

@@ -289,10 +289,17 @@ def test_sqitch_history_imports_then_a_plain_run_applies_only_the_new_change(
     with database.connect() as conn:
         conn.execute("CREATE SCHEMA app; CREATE TABLE app.users (id int)")
     sqitch_deployed(database, "app", "appschema", "users")
+    with database.connect() as conn:  # another project's widgets, in the same registry
+        conn.execute(
+            "INSERT INTO sqitch.projects VALUES ('other', NULL, now(), 'Bo', 'b@b.test');"
+            "INSERT INTO sqitch.changes VALUES ('o1', 'h', 'widgets', 'other', '', now(), 'Bo',"
+            " 'b@b.test', now(), 'Bo', 'b@b.test')"
+        )
     imported = uap("--import-history", "sqitch", "--json", directory=folder)
     assert imported.code == 0, imported.err
     document = json.loads(imported.out)
     assert document["imported"] == ["appschema", "users"] and document["after"] == ["widgets"]
+    assert document["missing_files"] == []
     applied = uap("--json", directory=folder)
     assert applied.code == 0, applied.err
     rows = dict(database.query("SELECT version, status FROM uap.schema_migrations"))
@@ -322,11 +329,11 @@ def test_a_reworked_change_imports_as_the_occurrence_sqitch_deployed(uap, databa
 def test_admin_sees_sqitch_changes_and_an_edited_plan(folder):
     """The admin's cache of files on disk keys changes by name, and a plan edit refreshes it."""
     from schema_audit.admin import queries
-    from schema_audit.files.naming import version_key
 
     write(folder, flipr())
     before = queries.disk_migrations(folder)
-    assert before[version_key("users")].path.name == "users@v1.0.sql"
+    assert queries.file_of(before, "users").path.name == "users@v1.0.sql"
+    assert queries.file_of(before, "users#2").path.name == "users.sql"
     plan_path = folder / "sqitch.plan"
     plan_path.write_text(plan_path.read_text() + "not a plan line\n")
     with pytest.raises(InvalidMigration, match="is not a line sqitch reads"):
