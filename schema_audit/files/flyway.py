@@ -29,6 +29,8 @@ _LINE_END_RE = re.compile(r"\r\n|\r|\n")
 _VERSIONED_RE = re.compile(r"^([VU])([0-9]+(?:[._][0-9]+)*)__(.+)\.sql$")
 _REPEATABLE_RE = re.compile(r"^R__(.+)\.sql$")
 _BASELINE_RE = re.compile(r"^B[0-9][^_]*__.+\.sql$")
+# Flyway's script migrations (Teams): a shell, PowerShell, batch or Python file named as one.
+_SCRIPT_RE = re.compile(r"^(?:[VU][0-9][^_]*|R)__.+\.(?:sh|bash|ps1|bat|cmd|py)$")
 # A placeholder Flyway replaces before it runs a file (`${schema}`, `${flyway:user}`).
 _PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z0-9_:.-]+)\}")
 _CONF_TRUE_FALSE = {"true": True, "false": False}
@@ -70,8 +72,24 @@ def read(found: layouts.Scan) -> Found:
         built = _migration(path, version, description, text, bool(repeatable), problems)
         if built:
             migrations.append(built)
-    problems += _orphan_confs(found) + linked_folders(found.directory)
+    problems += _orphan_confs(found) + linked_folders(found.directory) + _scripts(found)
     return _with_undo(migrations, undo, problems), problems
+
+
+def _scripts(found: layouts.Scan) -> list[InvalidMigration]:
+    """Flyway's script migrations: never run here, so never left silently behind."""
+    paths = [found.directory / name for name in found.others]
+    paths += [folder / name for folder, names in layouts.walk(found.directory) for name in names]
+    return [
+        InvalidMigration(
+            "is a Flyway script migration; the runner applies SQL files only (write it as "
+            "SQL, or run it with Flyway before switching)",
+            path,
+            rule="file-name",
+        )
+        for path in sorted(paths)
+        if _SCRIPT_RE.match(path.name)
+    ]
 
 
 def _twin_undo(path: Path, version: str, twin: Path) -> InvalidMigration:

@@ -185,6 +185,12 @@ def test_conf_decides_the_transaction(uap, database, folder):
             id="baseline-migration",
         ),
         pytest.param(
+            {"V1__a.sql": "SELECT 1;\n", "V2__load.sh": "psql -f data.sql\n"},
+            "V2__load.sh",
+            "is a Flyway script migration",
+            id="script-migration",
+        ),
+        pytest.param(
             {"V1__a.sql": "SELECT 1;\n\\i other.sql\n"},
             "V1__a.sql:2",
             "psql meta-command `\\i`",
