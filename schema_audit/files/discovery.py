@@ -19,6 +19,7 @@ from schema_audit.files.source import (  # noqa: F401 (re-exported: the file as 
     irregular_problem,
     kind_problem,
     line_of,
+    meta_problems,
     outside_problem,
     read_text,
 )
@@ -108,16 +109,7 @@ def text_problems(
                 rule="retired-reason",
             )
         )
-    for meta in META_RE.finditer(text) if "\\" in text else ():
-        problems.append(
-            InvalidMigration(
-                f"psql meta-command `{meta.group(0).strip()}` is not SQL; "
-                "inline the SQL it refers to",
-                path,
-                line_of(text, meta.start()),
-                rule="psql-meta",
-            )
-        )
+    problems += meta_problems(text, path)
     if not header.lines and not has_statements(text):
         problems.append(
             InvalidMigration(

@@ -11,12 +11,11 @@ from schema_audit.files.header import Header
 from schema_audit.files.naming import is_number
 from schema_audit.files.sections import Part
 from schema_audit.files.source import (
-    META_RE,
     MigrationFile,
     checksum,
     has_statements,
     kind_problem,
-    line_of,
+    meta_problems,
     read_text,
 )
 
@@ -40,16 +39,7 @@ def migration(
     if digits and not is_number(version):
         problems.append(long_version(path, version))
         return None
-    meta = [
-        InvalidMigration(
-            f"psql meta-command `{found.group(0).strip()}` is not SQL; inline the SQL it "
-            "refers to",
-            path,
-            part.line + line_of(part.up, found.start()) - 1,
-            rule="psql-meta",
-        )
-        for found in (META_RE.finditer(part.up) if "\\" in part.up else ())
-    ]
+    meta = meta_problems(part.up, path, part.line)
     if meta:
         problems += meta
         return None

@@ -93,6 +93,23 @@ def filled(cls, **values):
 _TEMPLATES: dict[type, tuple[dict, frozenset]] = {}
 
 
+def meta_problems(text: str, path: object, first_line: int = 1) -> list[InvalidMigration]:
+    """Every psql meta-command in `text` (`\\i`, `\\set`, ...), named at its line of the file
+    (`text` starts at `first_line`): the runner sends SQL, not psql input."""
+    if "\\" not in text:
+        return []
+    return [
+        InvalidMigration(
+            f"psql meta-command `{found.group(0).strip()}` is not SQL; inline the SQL it "
+            "refers to",
+            path,
+            first_line + line_of(text, found.start()) - 1,
+            rule="psql-meta",
+        )
+        for found in META_RE.finditer(text)
+    ]
+
+
 def line_of(text: str, offset: int) -> int:
     """1-based line number of a character offset (pglast reports character offsets)."""
     return text.count("\n", 0, max(offset, 0)) + 1

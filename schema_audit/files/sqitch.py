@@ -24,7 +24,12 @@ from schema_audit.files import layouts
 from schema_audit.files.foreign_file import text_of
 from schema_audit.files.header import Header
 from schema_audit.files.sections import RULE
-from schema_audit.files.source import META_RE, MigrationFile, checksum, has_statements, line_of
+from schema_audit.files.source import (
+    MigrationFile,
+    checksum,
+    has_statements,
+    meta_problems,
+)
 from schema_audit.files.sqitch_plan import Change, Plan, parse_plan, plan_problem
 from schema_audit.files.statements import outside_transaction, spans, transaction_control
 
@@ -93,7 +98,7 @@ def _migration(
         where = directory / kind / script
         text, trouble = text_of(where) if kind == "deploy" or where.exists() else ("", None)
         body = unwrapped(text, where, kind, found) if not trouble else ""
-        found += [trouble] if trouble else _meta(body, where)
+        found += [trouble] if trouble else meta_problems(body, where)
         texts[kind] = (body, text)
     if found:
         problems += found
@@ -189,20 +194,6 @@ def with_verify(deploy: str, verify: str, script: str) -> str:
     glue = ("" if deploy.endswith("\n") else "\n") + (";\n" if unended else "")
     marker = f"\n-- verify/{script}: sqitch's verify, run after the deploy in its transaction\n"
     return deploy + glue + marker + verify
-
-
-def _meta(text: str, path: Path) -> list[InvalidMigration]:
-    """psql meta-commands (sqitch runs scripts through psql; the runner sends SQL)."""
-    return [
-        InvalidMigration(
-            f"psql meta-command `{found.group(0).strip()}` is not SQL; inline the SQL it "
-            "refers to",
-            path,
-            line_of(text, found.start()),
-            rule="psql-meta",
-        )
-        for found in (META_RE.finditer(text) if "\\" in text else ())
-    ]
 
 
 def _unplanned(directory: Path, used: set) -> list[InvalidMigration]:
