@@ -168,7 +168,13 @@ def _fail(
         found = failed_statement(migration.sql, failed_at)
         if found:
             line = found[0] + migration.first_line - 1
-            message = f"{message}\nin the statement at line {line}: {found[1]}"
+            where, at = migration.locate(line)
+            shown = (
+                f"line {at}"
+                if where == migration.path
+                else f"{where.parent.name}/{where.name}:{at}"
+            )
+            message = f"{message}\nin the statement at {shown}: {found[1]}"
     attempt = session.attempt(migration, started, duration)
     session.fail(attempt, exc, message, migration=migration, line=line)
 

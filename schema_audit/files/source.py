@@ -41,6 +41,9 @@ class MigrationFile:
     order: tuple = ()
     # Flyway's `R__` file: no version among the others; it runs again when its checksum changes.
     repeatable: bool = False
+    # Scripts of other files `sql` runs after its own text, each as (the line of `sql` where
+    # it starts, its path): a sqitch change's verify script.
+    appended: tuple[tuple[int, Path], ...] = ()
 
     @cached_property
     def key(self) -> tuple:
@@ -61,6 +64,15 @@ class MigrationFile:
     def retired(self) -> str:
         """Why the file never runs (its `-- Retired:` line), or '' for a file that runs."""
         return self.header.retired.strip()
+
+    def locate(self, line: int | None) -> tuple[Path, int | None]:
+        """The file and line a line of `sql` (counted as errors count it, from `first_line`)
+        comes from: an appended script's own, else this file's."""
+        if line is not None:
+            for start, path in reversed(self.appended):
+                if line >= start:
+                    return path, line - start + 1
+        return self.path, line
 
     @property
     def label(self) -> str:

@@ -28,6 +28,7 @@ from schema_audit.files.source import (
     MigrationFile,
     checksum,
     has_statements,
+    line_of,
     meta_problems,
 )
 from schema_audit.files.sqitch_plan import Change, Plan, parse_plan, plan_problem
@@ -106,6 +107,8 @@ def _migration(
     deploy_body, deploy_text = texts["deploy"]
     verify = texts["verify"][0]
     sql = with_verify(deploy_body, verify, script) if has_statements(verify) else deploy_body
+    # The verify's own lines: an error in it is named at its line of verify/<script>.
+    appended = ((line_of(sql, len(sql) - len(verify)), directory / "verify" / script),)
     transactional = not outside_transaction(deploy_body)
     return MigrationFile(
         version=change.name if occurrence == 1 else f"{change.name}#{occurrence}",
@@ -120,6 +123,7 @@ def _migration(
         ),
         empty=not has_statements(sql),
         order=(0, change.index),
+        appended=appended if sql is not deploy_body else (),
     )
 
 

@@ -227,6 +227,10 @@ def test_a_verify_that_fails_fails_the_change_and_nothing_of_it_stays(uap, datab
     assert result.code == 1, result.err
     assert "division by zero" in result.err + result.out
     assert "items" not in database.tables()
+    # Named where it is: the verify script's own line, not a line of the deploy.
+    document = json.loads(uap("--json", directory=folder).out)
+    [error] = document["errors"]
+    assert error["file"].endswith("verify/items.sql") and error["line"] == 5, error  # its SELECT
     events = "SELECT status FROM schema_migration_events WHERE version = 'items'"
     assert database.scalar(events + " AND action = 'apply'") == "failed"
 
