@@ -93,7 +93,10 @@ def _newest(history: foreign_history.History, applied: list) -> tuple | None:
     """The sort key of the newest version the tool applied, with or without its file on
     disk."""
     keys = [m.key for m, _ in applied if not m.repeatable]
-    keys += [a.key for a in history.applied if a.key is not None]
+    if not any(m.order and not m.repeatable for m, _ in applied):
+        # A tool's version with no file on disk counts by its own number; in a plan-placed
+        # folder a key is a place in the plan, which no name of the tool's stands for.
+        keys += [a.key for a in history.applied if a.key is not None]
     if history.up_to:
         keys.append(version_key(str(history.up_to)))
     return max(keys, default=None)
@@ -143,8 +146,8 @@ def _matched(
         if projects and entry.project and entry.project not in projects:
             continue
         name = entry.version.strip()
-        occurrences = planned.get(name) if entry.key is None else None
-        if occurrences:
+        if planned:  # a plan-placed folder: its versions are names, even `2_users`
+            occurrences = planned.get(name, [])
             n = seen[name] = seen.get(name, -1) + 1
             matched.append((entry, occurrences[n] if n < len(occurrences) else None))
         else:

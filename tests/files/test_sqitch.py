@@ -385,3 +385,29 @@ def test_a_syntax_error_inside_the_wrapper_is_named_at_its_line(uap, database, f
     assert result.code == 1, result.err
     assert "deploy/t.sql:3:" in result.err and "syntax error" in result.err, result.err
     assert "transaction-control" not in result.err and "t" not in database.tables()
+
+
+@override_settings(UAP_LEDGER_SCHEMA="uap")
+def test_import_matches_changes_named_with_leading_digits_by_name(uap, database, folder):
+    """sqitch deployed `appschema` and `2_users`: those two are imported, `widgets` (the plan's
+    third change, whose place a `2` might be read as) stays pending."""
+    write(folder, {
+        "sqitch.plan": plan(line("appschema"), line("2_users", 2), line("widgets", 3),
+                            project="app"),
+        "deploy/appschema.sql": "CREATE SCHEMA app;\n",
+        "deploy/2_users.sql": "CREATE TABLE app.users (id int);\n",
+        "deploy/widgets.sql": "CREATE TABLE app.widgets (id int);\n",
+    })  # fmt: skip
+    with database.connect() as conn:
+        conn.execute("CREATE SCHEMA app; CREATE TABLE app.users (id int)")
+    sqitch_deployed(database, "app", "appschema", "2_users")
+    document = json.loads(uap("--import-history", "sqitch", "--json", directory=folder).out)
+    assert document["imported"] == ["appschema", "2_users"], document
+    assert document["after"] == ["widgets"] and document["not_applied"] == []
+    assert uap(directory=folder).code == 0
+    assert "widgets" in {
+        t
+        for (t,) in database.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'app'"
+        )
+    }
