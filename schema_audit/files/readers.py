@@ -159,6 +159,7 @@ def _read_diesel(found: layouts.Scan) -> Found:
             )
             continue
         text, trouble = foreign_file.text_of(up)
+        trouble = trouble or foreign_file.outside(found.directory, up)
         if trouble:
             problems.append(trouble)
             continue

@@ -153,3 +153,28 @@ def test_versions_too_long_for_an_integer_order_as_text():
 
     assert version_key("9" * 5000)[0] == 1 and version_key(".".join(["1"] * 10000))[0] == 1
     assert version_key("1" + ".0" * 1000) == version_key("1")
+
+
+def test_sqitch_scripts_behind_a_linked_folder_are_refused(folder, tmp_path):
+    """deploy/sub links outside the project: its script would run, show and ship as the
+    project's; refused, named, nothing read from there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.sql").write_text("SELECT 'not yours';\n")
+    write(folder, {"sqitch.plan": plan(line("sub/secret")), "deploy/keep.txt": ""})
+    os.symlink(elsewhere, folder / "deploy" / "sub")
+    found, problems = discovery.collect(folder)
+    assert found == [] and any(
+        "through a link to a folder outside the migrations directory" in str(p) for p in problems
+    ), problems
+
+
+def test_a_diesel_folder_that_links_outside_is_refused(folder, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "up.sql").write_text("SELECT 'not yours';\n")
+    write(folder, {"2024-01-01-000001_a/up.sql": "SELECT 1;\n"})
+    os.symlink(elsewhere, folder / "2024-01-01-000002_b")
+    found, problems = discovery.collect(folder)
+    assert [m.version for m in found] == ["20240101000001"]
+    assert any("through a link to a folder outside" in str(p) for p in problems), problems
