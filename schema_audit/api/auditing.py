@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import BinaryIO
 
-from schema_audit.api.common import migration_files
+from schema_audit.api.common import migration_files, migrations_dir
 from schema_audit.engine import audits, fleet
 from schema_audit.engine.fleet_status import survey
 from schema_audit.engine.options import Options
@@ -62,7 +62,8 @@ def export_evidence(
     out: str | Path | BinaryIO, directory: Path | str | None = None, database: str = "default"
 ) -> dict:
     """Write the evidence bundle (zip) to a path or binary file; its manifest and checks."""
-    return audits.export_evidence(out, migration_files(directory), database)
+    folder = migrations_dir(directory)
+    return audits.export_evidence(out, migration_files(folder), database, root=folder)
 
 
 def evidence_bundle(directory: Path | str | None = None, database: str = "default") -> bytes:

@@ -49,8 +49,15 @@ def verify(database: str, *, incremental: bool = False) -> dict:
     }
 
 
-def export_evidence(out: str | Path | BinaryIO, files: list[MigrationFile], database: str) -> dict:
-    """Write the evidence bundle (zip) to `out`; its manifest and checks."""
+def export_evidence(
+    out: str | Path | BinaryIO,
+    files: list[MigrationFile],
+    database: str,
+    *,
+    root: Path | None = None,
+) -> dict:
+    """Write the evidence bundle (zip) to `out`; its manifest and checks. `root`: the
+    migrations directory, which members are named from."""
     with db.open_connection(database, "evidence") as conn:
         rows = store.read_rows(conn)
         events = store.read_events(conn)
@@ -58,7 +65,7 @@ def export_evidence(out: str | Path | BinaryIO, files: list[MigrationFile], data
         schema = verification.verify_schema(conn)
         schema["description"] = fingerprint.describe(conn)
         rules = authorship.Authorship.read(conn)
-    bundle = evidence.members(rows, events, files, schema, history, rules)
+    bundle = evidence.members(rows, events, files, schema, history, rules, root=root)
     manifest = evidence.write(bundle, out, db.describe(db.connection_params(database)))
     return {**manifest, "history": history, "schema": schema}
 

@@ -23,7 +23,7 @@ import ijson
 from django.conf import settings
 
 from schema_audit import conf, csv_safe
-from schema_audit.files import discovery, redact
+from schema_audit.files import discovery, naming, redact
 from schema_audit.integrity import bundle, bundle_signatures, fingerprint
 from schema_audit.ledger import authorship, chain, store
 from schema_audit.ledger.terms import Status
@@ -58,6 +58,8 @@ def members(
     schema: dict,
     history: dict,
     rules: authorship.Authorship | None = None,
+    *,
+    root: Path | None = None,
 ) -> dict[str, bytes]:
     """Every member of the bundle except the manifest, as bytes.
 
@@ -66,7 +68,7 @@ def members(
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(HISTORY_COLUMNS)
-    for version in sorted(rows, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"))):
+    for version in sorted(rows, key=naming.version_key):
         row = rows[version]
         # Rollback and header text may quote a password (rows written before masking, too).
         writer.writerow(
@@ -75,7 +77,7 @@ def members(
     events = [_redacted_event(event) for event in events]
     listing = []
     out = {"history.csv": table.getvalue().encode("utf-8"), "events.json": _json(events)}
-    root = _folder_of(files)
+    root = _folder_of(files, root)
     for migration in files:
         member = f"migrations/{migration.path.relative_to(root).as_posix()}"
         # The text discovery read and checked, never the path again (a link could be swapped).
@@ -279,9 +281,12 @@ def _schema_problems(schema: dict) -> list[str]:
     return []
 
 
-def _folder_of(files: list) -> Path | None:
-    """The folder every file is in or below: a diesel migration is a folder of its own whose
+def _folder_of(files: list, root: Path | None) -> Path | None:
+    """The folder members are named from: the migrations directory (`root`) when every file
+    is in it, else the folder they all share. A diesel migration is a folder of its own whose
     file is always `up.sql`, a sqitch change's is in `deploy/`, so members keep their path."""
+    if root is not None and all(m.path.is_relative_to(root) for m in files):
+        return root
     return Path(os.path.commonpath([m.path.parent for m in files])) if files else None
 
 

@@ -434,6 +434,14 @@ def test_evidence_bundle_keeps_each_file_of_a_folder_layout(uap, database, folde
     with zipfile.ZipFile(bundle) as archive:
         shipped = [name for name in archive.namelist() if name.startswith("migrations/")]
     assert "migrations/2024-01-01-000001_create_items/up.sql" in shipped
+    # Named from the migrations directory, not from what the files share: one file alone
+    # keeps its folder.
+    alone = tmp_path / "alone"
+    write(alone, {"2024-01-01-000001_create_items/up.sql": STEPS[0][2]})
+    one = tmp_path / "one.zip"
+    assert uap("--evidence", str(one), directory=alone).code == 0
+    with zipfile.ZipFile(one) as archive:
+        assert "migrations/2024-01-01-000001_create_items/up.sql" in archive.namelist()
     assert len([name for name in shipped if name.endswith("/up.sql")]) == len(STEPS) + 1
     verified = uap("--verify-evidence", str(bundle), directory=folder)
     assert verified.code == 0, verified.out + verified.err
