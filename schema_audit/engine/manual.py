@@ -154,12 +154,18 @@ def baseline(files, database, version, options: Options, *, reason=None, force=F
     up_to = plan.find(files, version)
     if up_to is None:
         raise RefusedRequest(f"--baseline {version}: no migration with that version on disk")
-    chosen = [m for m in files if m.key <= up_to.key]
+    if up_to.repeatable:
+        raise RefusedRequest(
+            f"--baseline {version}: a repeatable migration is not a version to baseline up "
+            "to; give the newest version the database holds"
+        )
+    chosen = [m for m in files if m.key <= up_to.key and not m.repeatable]
     with locked(database, options.lock_wait) as (conn, guard):
         rows = store.read_rows(conn)
         applied = [r for r in rows.values() if r.status in (*store.APPLIED, Status.RUNNING)]
         if applied:
-            newest = max(applied, key=lambda r: plan.keys_of(files)(r.version))
+            key_of = plan.keys_of(files)
+            newest = max(applied, key=lambda r: key_of(r.version))
             raise RefusedRequest(
                 f"--baseline {version}: this database already has history (version "
                 f"{newest.version} is {newest.status}); baseline only adopts a database "

@@ -100,9 +100,14 @@ def _above(entries: list[plan.Entry], version: str) -> tuple[str, list[plan.Entr
     applied = [e for e in plan.versions(entries) if e.status in ROLLBACK_FROM]
     current = max(applied, key=lambda e: e.key) if applied else None
     version = str(version)
-    entry = None
-    if version.lower() != "none" and version_key(version) != (0, 0):
-        entry = plan.find(entries, version)
+    entry = plan.find(entries, version)  # a change named 0 in a sqitch plan is a version
+    if entry is not None and entry.repeatable:
+        raise RefusedRequest(
+            f"--rollback-to {version}: a repeatable migration is not a version to roll back "
+            "to; give an applied version, or 0 (none) to roll back every one"
+        )
+    everything = entry is None and (version.lower() == "none" or version_key(version) == (0, 0))
+    if not everything:
         if entry is None and version_key(version)[0] != 0:
             raise RefusedRequest(
                 f"--rollback-to {version!r}: no migration with that version on disk or in "

@@ -178,3 +178,14 @@ def test_a_diesel_folder_that_links_outside_is_refused(folder, tmp_path):
     found, problems = discovery.collect(folder)
     assert [m.version for m in found] == ["20240101000001"]
     assert any("through a link to a folder outside" in str(p) for p in problems), problems
+
+
+def test_a_repeatable_is_no_target_for_rollback_to_or_baseline(uap, database, folder):
+    write(folder, {"V1__a.sql": "CREATE TABLE a (id int);\n", "U1__a.sql": "DROP TABLE a;\n",
+                   "R__v.sql": "CREATE OR REPLACE VIEW v AS SELECT 1 AS x;\n"})  # fmt: skip
+    baseline = uap("--baseline", "R__v", "--force", directory=folder)
+    assert baseline.code == 2 and "a repeatable migration is not a version" in baseline.err
+    assert uap(directory=folder).code == 0
+    back = uap("--rollback-to", "R__v", directory=folder)
+    assert back.code == 2 and "a repeatable migration is not a version" in back.err
+    assert "a" in database.tables()
