@@ -18,6 +18,7 @@ LAYERS = [
         "remedies",
         "conf",
         "keys",
+        "records",
         "db",
         "csv_safe",
         "models",

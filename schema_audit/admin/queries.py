@@ -184,7 +184,8 @@ def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
     folder = api.migrations_dir()
     files = disk_migrations(folder)
     if not ledger_ready:  # nothing recorded: every file is pending
-        return LedgerPlan(files, [(f, "new") for f in sorted(files.values(), key=_run_order)])
+        in_order = sorted(files.values(), key=lambda f: f.key)
+        return LedgerPlan(files, [(f, "new") for f in in_order])
     with connections[database].cursor() as cursor:
         cursor.execute(store.ledger_sql(_LEDGER_STATE_SQL))
         state = (_disk_signature(folder), *cursor.fetchone())
@@ -196,10 +197,6 @@ def ledger_plan(database: str, ledger_ready: bool = True) -> LedgerPlan:
         _plan_cache.clear()
     _plan_cache[(database, folder)] = (state, found)
     return found
-
-
-def _run_order(file: discovery.MigrationFile) -> tuple:
-    return file.key
 
 
 def _plan_of(status: dict, files: dict) -> LedgerPlan:

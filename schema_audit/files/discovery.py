@@ -14,7 +14,6 @@ from schema_audit.files.source import (  # noqa: F401 (re-exported: the file as 
     body_start,
     checksum,
     decode,
-    filled,
     has_statements,
     irregular_problem,
     kind_problem,
@@ -23,6 +22,7 @@ from schema_audit.files.source import (  # noqa: F401 (re-exported: the file as 
     outside_problem,
     read_text,
 )
+from schema_audit.records import filled
 
 
 def read_migration(path: Path) -> MigrationFile:

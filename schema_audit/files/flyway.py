@@ -226,15 +226,14 @@ def _execute_in_transaction(path: Path, text: str) -> tuple[bool, InvalidMigrati
                 number,
                 rule=sections.RULE,
             )
+        if key == "executeInTransaction" and value.lower() not in _CONF_TRUE_FALSE:
+            return default, InvalidMigration(
+                f"executeInTransaction={value}: give true or false", conf, number,
+                rule=sections.RULE,
+            )  # fmt: skip
         settings[key] = value
     value = settings.get("executeInTransaction")
-    if value is None:
-        return default, None
-    if value.lower() not in _CONF_TRUE_FALSE:
-        return default, InvalidMigration(
-            f"executeInTransaction={value}: give true or false", conf, rule=sections.RULE
-        )
-    return _CONF_TRUE_FALSE[value.lower()], None
+    return (default, None) if value is None else (_CONF_TRUE_FALSE[value.lower()], None)
 
 
 def _orphan_confs(found: layouts.Scan) -> list[InvalidMigration]:

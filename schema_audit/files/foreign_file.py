@@ -88,8 +88,8 @@ def text_of(path: Path, plain: bool = False) -> tuple[str, InvalidMigration | No
 
 def long_version(path: Path, version: str) -> InvalidMigration:
     return InvalidMigration(
-        f"version {version} has {len(version)} digits; the runner orders versions as integers "
-        "of at most 18 digits",
+        f"version {version} has {len(version)} digits; this layout's versions are integers of "
+        "at most 18 digits",
         path,
         rule="file-name",
     )

@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -78,31 +78,6 @@ class MigrationFile:
     def label(self) -> str:
         """`003 v1.2_add_user_preferences`, as printed in reports."""
         return f"{self.version} {self.name}"
-
-
-def filled(cls, **values):
-    """An instance of the frozen dataclass `cls` from `values` and the defaults of the fields
-    not given, set in one dict update: its __init__ sets them one call at a time, which
-    counts for the thousands of files every run reads. TypeError when a field is left
-    without a value (one with a default_factory must be given) or a name is not a field."""
-    known = _TEMPLATES.get(cls)
-    if known is None:
-        every = fields(cls)
-        # Every field in declaration order, as __init__ would have set them.
-        template = {f.name: f.default for f in every}
-        required = frozenset(f.name for f in every if f.default is MISSING)
-        known = _TEMPLATES[cls] = template, required
-    template, required = known
-    if not (required <= values.keys() <= template.keys()):
-        raise TypeError(f"{cls.__name__}: give each field without a default, and no other")
-    state = template.copy()
-    state.update(values)
-    instance = object.__new__(cls)
-    instance.__dict__.update(state)
-    return instance
-
-
-_TEMPLATES: dict[type, tuple[dict, frozenset]] = {}
 
 
 def meta_problems(text: str, path: object, first_line: int = 1) -> list[InvalidMigration]:

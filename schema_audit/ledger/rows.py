@@ -7,20 +7,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from schema_audit.ledger.terms import Action, Status
+from schema_audit.records import filled
 
 # The member for a stored value (`.get(value, value)`): a value edited in by hand stays the
 # text it is.
 _STATUSES = {member.value: member for member in Status}
 _ACTIONS = {member.value: member for member in Action}
-
-
-def _filled(cls, **values):
-    """An instance of a frozen dataclass with every field given, set at once: its __init__
-    sets them one call at a time, which counted for a ledger of thousands of rows, read on
-    every run."""
-    instance = object.__new__(cls)
-    instance.__dict__.update(values)
-    return instance
 
 
 @dataclass(frozen=True)
@@ -62,14 +54,14 @@ class LedgerRow:
         action, status and checksum (the id None for a row without one)."""
         event = None
         if len(record) > 11 and record[11] is not None:
-            event = _filled(
+            event = filled(
                 LastEvent,
                 id=record[11],
                 action=_ACTIONS.get(record[12], record[12]),
                 status=_STATUSES.get(record[13], record[13]),
                 checksum=record[14],
             )
-        return _filled(
+        return filled(
             cls,
             version=record[0],
             status=_STATUSES.get(record[3], record[3]),

@@ -162,7 +162,7 @@ def test_conf_decides_the_transaction(uap, database, folder):
         ),
         pytest.param(
             {"V1__a.sql": "SELECT 1;\n", "V1__a.sql.conf": "executeInTransaction=maybe\n"},
-            "V1__a.sql.conf",
+            "V1__a.sql.conf:1",
             "executeInTransaction=maybe: give true or false",
             id="conf-bad-value",
         ),

@@ -9,7 +9,8 @@ import pytest
 from schema_audit.exceptions import InvalidMigration, InvalidMigrations
 from schema_audit.files.discovery import checksum, discover, read_migration, sql_paths
 from schema_audit.files.header import Header, parse_header
-from schema_audit.files.source import MigrationFile, filled
+from schema_audit.files.source import MigrationFile
+from schema_audit.records import filled
 
 BODY = "-- Migration: m\n-- Version: {version}\n-- Rollback: SELECT 1;\n\nSELECT 1;\n"
 NAME_RULE = (
