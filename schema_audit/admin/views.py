@@ -201,14 +201,22 @@ def evidence_download(request) -> HttpResponse:
     return response
 
 
+def _in(folder, path) -> str:
+    """A file's path in the migrations folder (`2024-01-01-000001_a/up.sql`, `deploy/x.sql`),
+    its name alone for one outside it."""
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
+
+
 def pending_csv(request) -> StreamingHttpResponse:
     """Every pending file of the selected database as CSV (the summary lists the first ones)."""
     database = fleet.selected_database(request)
     report = _disk_report(queries.tracking_tables_ready(database), database, cap=False)
+    folder = api.migrations_dir()
     rows = (
-        (i["file"].version, i["file"].name, i["status"], i["file"].path.name, i["file"].checksum)
+        (i["file"].version, i["file"].name, i["status"], _in(folder, i["file"].path),
+         i["file"].checksum)
         for i in report.get("pending", [])
-    )
+    )  # fmt: skip
     header = ["version", "name", "status", "file", "checksum"]
     response = StreamingHttpResponse(_csv_chunks(header, rows), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="pending_migrations.csv"'

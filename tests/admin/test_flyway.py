@@ -89,3 +89,16 @@ def test_sqitch_changes_named_1_and_01_each_keep_their_file(tmp_path):
     files = queries.disk_migrations(tmp_path)
     assert queries.file_of(files, "1").path.name == "1.sql"
     assert queries.file_of(files, "01").path.name == "01.sql"
+
+
+def test_pending_csv_names_each_diesel_file_by_its_folder(client, django_db_blocker, tmp_path):
+    """Every diesel file is `up.sql`: the export names it by its path in the folder."""
+    for n in (1, 2):
+        (tmp_path / f"2024-01-01-00000{n}_step").mkdir()
+        (tmp_path / f"2024-01-01-00000{n}_step" / "up.sql").write_text("SELECT 1;\n")
+    client.force_login(make_auditor())
+    with override_settings(UAP_MIGRATIONS_DIR=tmp_path):
+        with django_db_blocker.unblock(), postgres.connect("default", purpose="test") as conn:
+            drop_ledger(conn)
+        body = b"".join(client.get(reverse("admin:schema_audit_pending_csv")).streaming_content)
+    assert "2024-01-01-000002_step/up.sql" in body.decode()
