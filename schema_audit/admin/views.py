@@ -79,15 +79,13 @@ def _disk_report(ledger_ready: bool, database: str = "default", cap: bool = True
             "directory": queries.shown_to_auditors(),
         }
     pending = [{"file": file, "status": status} for file, status in found.pending]
-    missing = SchemaMigration.objects.using(database).none()
+    missing = []
     if found.missing:
-        # The newest LISTED rows, for their links; the planner has found which they are.
-        missing = (
-            SchemaMigration.objects.using(database)
-            .alias(version_key=version_key())
-            .filter(version__in=found.missing[:LISTED])
-            .order_by("-version_key")
-        )
+        # The newest LISTED rows, for their links, in the planner's order (newest first).
+        listed = found.missing[:LISTED]
+        rows = SchemaMigration.objects.using(database).filter(version__in=listed)
+        place = {version: n for n, version in enumerate(listed)}
+        missing = sorted(rows, key=lambda row: place[row.version])
     return {
         "directory": queries.shown_to_auditors(),
         "files_on_disk": len(found.files),
