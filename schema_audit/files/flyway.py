@@ -49,7 +49,12 @@ def read(found: layouts.Scan) -> Found:
     undo: dict[tuple, tuple[Path, str]] = {}
     problems: list[InvalidMigration] = []
     migrations: list[MigrationFile] = []
-    for path, plain in [*found.sql, *_below(found)]:
+    # One walk of the sub-folders, which Flyway reads as its own: every file found there.
+    folders = list(layouts.walk(found.directory))
+    nested = [folder / name for folder, names in folders for name in names]
+    beside = [found.directory / name for name in found.others] + nested
+    below = [(path, False) for path in nested if path.name.endswith(".sql")]
+    for path, plain in [*found.sql, *below]:
         name = path.name
         versioned, repeatable = _VERSIONED_RE.match(name), _REPEATABLE_RE.match(name)
         if not (versioned or repeatable):
@@ -72,14 +77,14 @@ def read(found: layouts.Scan) -> Found:
         built = _migration(path, version, description, text, bool(repeatable), problems)
         if built:
             migrations.append(built)
-    problems += _orphan_confs(found) + linked_folders(found.directory) + _scripts(found)
+    problems += _orphan_confs(beside) + _scripts(beside)
+    problems += linked_folders([found.directory, *(folder for folder, _ in folders)])
     return _with_undo(migrations, undo, problems), problems
 
 
-def _scripts(found: layouts.Scan) -> list[InvalidMigration]:
-    """Flyway's script migrations: never run here, so never left silently behind."""
-    paths = [found.directory / name for name in found.others]
-    paths += [folder / name for folder, names in layouts.walk(found.directory) for name in names]
+def _scripts(paths: list[Path]) -> list[InvalidMigration]:
+    """Flyway's script migrations among `paths`: never run here, so never left silently
+    behind."""
     return [
         InvalidMigration(
             "is a Flyway script migration; the runner applies SQL files only (write it as "
@@ -100,9 +105,10 @@ def _twin_undo(path: Path, version: str, twin: Path) -> InvalidMigration:
     )
 
 
-def linked_folders(directory: Path) -> list[InvalidMigration]:
-    """A link to a folder in a Flyway tree: Flyway reads the files under it, the runner does
-    not follow links, so its versions would never run while the folder reads as up to date."""
+def linked_folders(folders: list[Path]) -> list[InvalidMigration]:
+    """A link to a folder in one of `folders` (a Flyway tree): Flyway reads the files under
+    it, the runner does not follow links, so its versions would never run while the folder
+    reads as up to date."""
     return [
         InvalidMigration(
             "is a symbolic link to a folder; the runner does not follow links in a Flyway "
@@ -110,19 +116,9 @@ def linked_folders(directory: Path) -> list[InvalidMigration]:
             folder / name,
             rule="unreadable",
         )
-        for folder in (directory, *(below for below, _ in layouts.walk(directory)))
+        for folder in folders
         for name in sorted(os.listdir(folder))
         if not name.startswith(".") and (folder / name).is_symlink() and (folder / name).is_dir()
-    ]
-
-
-def _below(found: layouts.Scan) -> list[tuple[Path, bool]]:
-    """The `.sql` files in the folder's sub-folders, which Flyway reads as its own."""
-    return [
-        (folder / name, False)
-        for folder, names in layouts.walk(found.directory)
-        for name in names
-        if name.endswith(".sql")
     ]
 
 
@@ -236,10 +232,9 @@ def _execute_in_transaction(path: Path, text: str) -> tuple[bool, InvalidMigrati
     return (default, None) if value is None else (_CONF_TRUE_FALSE[value.lower()], None)
 
 
-def _orphan_confs(found: layouts.Scan) -> list[InvalidMigration]:
-    """A `.sql.conf` whose file is not there: its setting would silently apply to nothing."""
-    confs = [found.directory / name for name in found.others]
-    confs += [folder / name for folder, names in layouts.walk(found.directory) for name in names]
+def _orphan_confs(paths: list[Path]) -> list[InvalidMigration]:
+    """A `.sql.conf` among `paths` whose file is not beside it: its setting would silently
+    apply to nothing."""
     return [
         InvalidMigration(
             f"configures {conf.name[: -len('.conf')]}, which is not beside it; rename or "
@@ -247,7 +242,7 @@ def _orphan_confs(found: layouts.Scan) -> list[InvalidMigration]:
             conf,
             rule=sections.RULE,
         )
-        for conf in sorted(confs)
+        for conf in sorted(paths)
         if conf.name.endswith(".sql.conf") and not conf.with_suffix("").exists()
     ]
 
