@@ -34,8 +34,8 @@ def import_history(
     tool = foreign_history.tool_named(tool_name)
     with locked(database, options.lock_wait) as (conn, guard):
         history = foreign_history.read(conn, tool)
-        applied, changed = _unchanged(_applied_files(history, files))
-        missing = _missing(history, files)
+        applied, missing = _on_disk(history, files)
+        applied, changed = _unchanged(applied)
         rows = store.read_rows(conn)
         new = [(m, entry) for m, entry in applied if m.version not in rows]
         why = f"imported from {tool.name}'s {history.table}"
@@ -102,25 +102,23 @@ def _newest(history: foreign_history.History, applied: list) -> tuple | None:
     return max(keys, default=None)
 
 
-def _applied_files(
+def _on_disk(
     history: foreign_history.History, files: list[MigrationFile]
-) -> list[tuple[MigrationFile, foreign_history.Applied | None]]:
-    """The files on disk the tool applied, in version order, each with the tool's entry."""
+) -> tuple[list[tuple[MigrationFile, foreign_history.Applied | None]], list[str]]:
+    """The files on disk the tool applied, in version order, each with the tool's entry; and
+    the tool's applied versions with no file on disk."""
     if history.up_to is not None:  # golang-migrate: everything up to its one version
-        return [(m, None) for m in files if m.key <= version_key(str(history.up_to))]
-    found = {}
+        up_to = version_key(str(history.up_to))
+        known = any(m.key == up_to for m in files)
+        missing = [] if known or history.up_to == 0 else [str(history.up_to)]
+        return [(m, None) for m in files if m.key <= up_to], missing
+    found, missing = {}, []
     for entry, m in _matched(history, files):
-        if m is not None:
+        if m is None:
+            missing.append(entry.version)
+        else:
             found[m.key] = (m, entry)
-    return [found[key] for key in sorted(found)]
-
-
-def _missing(history: foreign_history.History, files: list[MigrationFile]) -> list[str]:
-    """The tool's applied versions with no file on disk."""
-    if history.up_to is not None:
-        known = any(m.key == version_key(str(history.up_to)) for m in files)
-        return [] if known or history.up_to == 0 else [str(history.up_to)]
-    return [a.version for a, m in _matched(history, files) if m is None]
+    return [found[key] for key in sorted(found)], missing
 
 
 def _matched(
