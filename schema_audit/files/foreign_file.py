@@ -57,24 +57,6 @@ def migration(
     )
 
 
-def outside(root: Path, path: Path) -> InvalidMigration | None:
-    """The error of a file `root` reaches only through a linked folder (a script in a
-    `deploy/sub` that links elsewhere, a diesel folder that is a link): its text would be run,
-    shown and shipped as a migration of `root`. None for a file inside it."""
-    try:
-        inside = path.resolve().is_relative_to(root.resolve())
-    except (OSError, RuntimeError):
-        return None  # a loop or an unreadable link: reading it reports why
-    if inside:
-        return None
-    return InvalidMigration(
-        "is reached through a link to a folder outside the migrations directory; copy the "
-        "migration into the directory instead",
-        path,
-        rule="unreadable",
-    )
-
-
 def text_of(path: Path, plain: bool = False) -> tuple[str, InvalidMigration | None]:
     """The decoded text of a file, or the reason it cannot be read."""
     trouble = None if plain else kind_problem(path)

@@ -18,6 +18,7 @@ from schema_audit.files import flyway, foreign_file, layouts, sections, sqitch
 from schema_audit.files.naming import is_number
 from schema_audit.files.source import (
     MigrationFile,
+    outside_problem,
     read_text,
 )
 from schema_audit.files.statements import outside_transaction
@@ -159,7 +160,7 @@ def _read_diesel(found: layouts.Scan) -> Found:
             )
             continue
         text, trouble = foreign_file.text_of(up)
-        trouble = trouble or foreign_file.outside(found.directory, up)
+        trouble = trouble or outside_problem(up, found.directory)
         if trouble:
             problems.append(trouble)
             continue

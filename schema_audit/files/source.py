@@ -155,20 +155,23 @@ def kind_problem(path: Path) -> InvalidMigration | None:
     return outside_problem(path) or irregular_problem(path)
 
 
-def outside_problem(path: Path) -> InvalidMigration | None:
-    """The error of a `.sql` link that leads out of its migrations directory, else None."""
-    if not path.is_symlink():
-        return None
+def outside_problem(path: Path, root: Path | None = None) -> InvalidMigration | None:
+    """The error of a file that leads out of `root` (by default the folder it is listed in):
+    a `.sql` link to a file elsewhere, or, below `root`, a file reached through a link to a
+    folder elsewhere (a sqitch `deploy/sub`, a diesel migration folder); else None."""
+    linked = path.is_symlink()
+    if root is None and not linked:
+        return None  # a plain file in its own folder
     try:
         target = path.resolve(strict=True)
     except (OSError, RuntimeError):
         return None  # broken or looping: reading it reports why
-    if target.is_relative_to(path.parent.resolve()):
+    if target.is_relative_to((root or path.parent).resolve()):
         return None
     # Whatever it points at (a .env, a key) would be run, shown and shipped as SQL.
+    how = "is a symbolic link to a file" if linked else "is reached through a link to a folder"
     return InvalidMigration(
-        "is a symbolic link to a file outside the migrations directory; copy the migration "
-        "into the directory instead",
+        f"{how} outside the migrations directory; copy the migration into the directory instead",
         path,
         rule="unreadable",
     )

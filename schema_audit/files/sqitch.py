@@ -21,7 +21,7 @@ from pathlib import Path
 
 from schema_audit.exceptions import InvalidMigration
 from schema_audit.files import layouts
-from schema_audit.files.foreign_file import outside, text_of
+from schema_audit.files.foreign_file import text_of
 from schema_audit.files.header import Header
 from schema_audit.files.sections import RULE
 from schema_audit.files.source import (
@@ -30,6 +30,7 @@ from schema_audit.files.source import (
     has_statements,
     line_of,
     meta_problems,
+    outside_problem,
 )
 from schema_audit.files.sqitch_plan import Change, Plan, parse_plan, plan_problem
 from schema_audit.files.statements import outside_transaction, spans, transaction_control
@@ -98,7 +99,7 @@ def _migration(
     for kind in SCRIPTS:
         where = directory / kind / script
         text, trouble = text_of(where) if kind == "deploy" or where.exists() else ("", None)
-        trouble = trouble or (outside(directory, where) if text else None)
+        trouble = trouble or (outside_problem(where, directory) if text else None)
         body = unwrapped(text, where, kind, found) if not trouble else ""
         found += [trouble] if trouble else meta_problems(body, where)
         texts[kind] = (body, text)
