@@ -22,6 +22,7 @@ from schema_audit.admin.queries import slow_threshold, version_key
 from schema_audit.engine import approvals
 from schema_audit.exceptions import InvalidMigration, SchemaAuditError
 from schema_audit.files import redact
+from schema_audit.files.paths import shown_path
 from schema_audit.ledger import store
 from schema_audit.ledger.terms import Status
 from schema_audit.models import MigrationEvent, SchemaMigration
@@ -199,20 +200,15 @@ def evidence_download(request) -> HttpResponse:
     return response
 
 
-def _in(folder, path) -> str:
-    """A file's path in the migrations folder (`2024-01-01-000001_a/up.sql`, `deploy/x.sql`),
-    its name alone for one outside it."""
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
-
-
 def pending_csv(request) -> StreamingHttpResponse:
     """Every pending file of the selected database as CSV (the summary lists the first ones)."""
     database = fleet.selected_database(request)
     report = _disk_report(queries.tracking_tables_ready(database), database, cap=False)
     folder = api.migrations_dir()
+    # A file by its path in the folder (`2024-01-01-000001_a/up.sql`, `deploy/x.sql`).
     rows = (
-        (i["file"].version, i["file"].name, i["status"], _in(folder, i["file"].path),
-         i["file"].checksum)
+        (i["file"].version, i["file"].name, i["status"],
+         shown_path(i["file"].path, folder, private=True), i["file"].checksum)
         for i in report.get("pending", [])
     )  # fmt: skip
     header = ["version", "name", "status", "file", "checksum"]
