@@ -11,6 +11,7 @@ from schema_audit.files.naming import version_key
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.store import APPLIED, DELETED
 from schema_audit.ledger.terms import Action, Status
+from schema_audit.records import whole
 from schema_audit.remedies import Advice, Fix, Remedy
 
 
@@ -147,11 +148,18 @@ def reconcile(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[En
         if (key := key_of(v))[0] == 0 or named or v.startswith(REPEATABLE_PREFIX)
     }
     entries = []
-    for key in sorted(set(by_key) | set(row_by_key)):
+    for key in sorted(by_key.keys() | row_by_key.keys()):
         file, row = by_key.get(key), row_by_key.get(key)
-        version = row.version if row else file.version
-        name = file.name if file else (row.name or "")
-        entries.append(Entry(version, name, file, row, drift_of(file, row), key))
+        # Every field, in declaration order (records.whole): one entry per version per run.
+        state = {
+            "version": row.version if row else file.version,
+            "name": file.name if file else (row.name or ""),
+            "file": file,
+            "row": row,
+            "drift": drift_of(file, row),
+            "placed": key,
+        }
+        entries.append(whole(Entry, state))
     return entries
 
 
@@ -188,17 +196,24 @@ def build_plan(
 ) -> Plan:
     """The files to apply next, and the problems that must stop a run before it starts."""
     entries = reconcile(files, rows)
-    problems = [_problem(e, e.drift) for e in entries if e.drift]
-    problems += [_problem(e, _dirty(e.version)) for e in entries if e.status == _RUNNING]
-    problems += [_problem(e, _retired(e)) for e in entries if _applied_retired(e)]
     limit = _target_key(target, entries)
-    applied = [e for e in versions(entries) if e.status in APPLIED]
-    newest = max(applied, key=lambda e: e.key) if applied else None
-    pending = [
-        e.file
-        for e in entries
-        if e.file and (e.status in _RUNNABLE or e.rerun) and (limit is None or e.key <= limit)
-    ]
+    # One pass (it runs over every version on every run); the problems are listed drift
+    # first, then dirty, then retired, each in run order.
+    drifted, dirty, retired, pending = [], [], [], []
+    newest = None  # the last applied version: entries are in run order
+    for e in entries:
+        status, file = e.status, e.file
+        if e.drift:
+            drifted.append(_problem(e, e.drift))
+        if status == _RUNNING:
+            dirty.append(_problem(e, _dirty(e.version)))
+        if file and file.retired and status in _IN_EFFECT:
+            retired.append(_problem(e, _retired(e)))
+        if status in APPLIED and not e.repeatable:
+            newest = e
+        if file and (status in _RUNNABLE or e.rerun) and (limit is None or e.key <= limit):
+            pending.append(file)
+    problems = drifted + dirty + retired
     if not out_of_order:
         problems += [
             _problem(m, _out_of_order(newest.version))
@@ -220,10 +235,6 @@ def _dirty(version: str) -> Advice:
 # Where a retired file's SQL took effect: its change is in this schema though its file says no
 # database keeps it. (rolled_back already says it is undone; pending ones are recorded unrun.)
 _IN_EFFECT = (Status.COMPLETED, Status.BASELINE)
-
-
-def _applied_retired(entry: Entry) -> bool:
-    return bool(entry.file and entry.file.retired and entry.status in _IN_EFFECT)
 
 
 def _retired(entry: Entry) -> Advice:

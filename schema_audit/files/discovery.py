@@ -22,7 +22,7 @@ from schema_audit.files.source import (  # noqa: F401 (re-exported: the file as 
     outside_problem,
     read_text,
 )
-from schema_audit.records import filled
+from schema_audit.records import whole
 
 
 def read_migration(path: Path) -> MigrationFile:
@@ -32,10 +32,13 @@ def read_migration(path: Path) -> MigrationFile:
     return migration
 
 
-def load(path: Path, regular: bool = False) -> tuple[MigrationFile | None, list[InvalidMigration]]:
+def load(
+    path: Path, regular: bool = False, folder_fd: int | None = None
+) -> tuple[MigrationFile | None, list[InvalidMigration]]:
     """One file and every reason it cannot run (lint reports the same list as errors).
 
     `regular`: the caller's directory listing already showed a plain file (not a link).
+    `folder_fd`: a descriptor of the file's folder to open it in (source.read_text).
     """
     match = FILENAME_RE.match(path.name)
     problems = [] if match else [name_problem(path)]
@@ -43,22 +46,30 @@ def load(path: Path, regular: bool = False) -> tuple[MigrationFile | None, list[
     if trouble:
         return None, [*problems, trouble]
     try:
-        text = read_text(path)
+        text = read_text(path, folder_fd)
     except InvalidMigration as exc:
         return None, [*problems, exc]
     header = parse_header(text)
     problems += text_problems(path, text, header, match.group(1) if match else None)
     if problems:
         return None, problems
-    migration = filled(
+    version, major, minor, description = match.groups()
+    # Every field, in declaration order: one record per file per run (records.whole).
+    migration = whole(
         MigrationFile,
-        version=match.group(1),
-        name=f"v{match.group(2)}.{match.group(3)}_{match.group(4)}",
-        path=path,
-        sql=text,
-        checksum=checksum(without_retired(text, header)),
-        header=header,
-        empty=not has_statements(text),
+        {
+            "version": version,
+            "name": f"v{major}.{minor}_{description}",
+            "path": path,
+            "sql": text,
+            "checksum": checksum(without_retired(text, header)),
+            "header": header,
+            "empty": not has_statements(text),
+            "first_line": 1,
+            "order": (),
+            "repeatable": False,
+            "appended": (),
+        },
     )
     return migration, []
 
@@ -180,7 +191,7 @@ def collect(
     listing = layouts.scan(directory)
     chosen = layout or layouts.detect(listing, sniff)
     if chosen == layouts.UAP:
-        found, problems = _collect_uap(listing.sql)
+        found, problems = _collect_uap(listing)
     else:
         from schema_audit.files import readers  # other runners' folders only
 
@@ -189,14 +200,15 @@ def collect(
     return sorted(found, key=lambda migration: migration.key), problems
 
 
-def _collect_uap(listing: list[tuple[Path, bool]]) -> tuple[list, list[InvalidMigration]]:
-    problems = duplicate_problems([path for path, _ in listing])
+def _collect_uap(listing: layouts.Scan) -> tuple[list, list[InvalidMigration]]:
+    problems = duplicate_problems([path for path, _ in listing.sql])
     found: dict[tuple, MigrationFile] = {}
-    for path, regular in listing:
-        migration, trouble = load(path, regular)
-        problems += trouble
-        if migration and migration.key not in found:
-            found[migration.key] = migration
+    with layouts.opened(listing.directory) as folder_fd:
+        for path, regular in listing.sql:
+            migration, trouble = load(path, regular, folder_fd)
+            problems += trouble
+            if migration and migration.key not in found:
+                found[migration.key] = migration
     return list(found.values()), problems
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import MISSING, dataclass, field, fields
 
-from schema_audit.records import filled
+from schema_audit.records import whole
 
 HEADER_FIELDS = {
     "migration": "migration",
@@ -131,7 +131,7 @@ def parse_header(text: str) -> Header:
             if values:
                 break  # a blank line ends the header
             continue
-        body = stripped[2:].strip()
+        body = stripped[2:].lstrip()  # `stripped` ends in text already
         if ":" in body and (match := _FIELD_RE.match(body)):
             name, value = match.groups()
             # Lower-case words stay continuation text (`-- note: ...` inside a Rollback).
@@ -149,11 +149,13 @@ def parse_header(text: str) -> Header:
             current = None
         elif current:
             values[current].append(body)
-    known, extra = dict(_DEFAULTS), {}
+    known, extra = _DEFAULTS.copy(), {}
     for key, parts in values.items():
         (known if key in _KNOWN else extra)[key] = "\n".join(parts)
-    known.update(lines=lines, extra=extra)
-    return filled(Header, **known)  # runs per file per run: no field-by-field __init__
+    known["lines"], known["extra"] = lines, extra
+    # Every field is in `known` by now: it is the header's own dict, set in one step (this
+    # runs per file per run).
+    return whole(Header, known)
 
 
 # The leading lines that are blank or `--` comments: all a header can be made of.

@@ -94,6 +94,22 @@ def scan(directory: Path | str) -> Scan:
     )
 
 
+@contextmanager
+def opened(directory: Path) -> Iterator[int | None]:
+    """A descriptor of `directory` for reading its files by name (source.read_text), closed
+    after the block; None where it cannot be opened, and each file is then read by its path
+    (and its own error names it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def sql_kind(name: str) -> str:
     """The layout a `.sql` name belongs to by its name alone ('' for none)."""
     if FILENAME_RE.match(name):

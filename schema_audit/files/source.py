@@ -188,17 +188,18 @@ def irregular_problem(path: Path) -> InvalidMigration | None:
 _IRREGULAR = "is not a regular file (a FIFO, device or directory); use a plain .sql file"
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, folder_fd: int | None = None) -> str:
     """The decoded text of a plain file; InvalidMigration (rule unreadable or encoding) if not.
 
     Plain system calls: a third of `Path.read_bytes`'s time on a small file, which counts in
     a directory of thousands. The opened file itself is checked, so a FIFO or device put in
     place after the listing is refused, not read forever; and it is opened without following
     a link, so a link swapped in after the listing said "plain file" is judged as a link
-    (kind_problem) instead of read.
+    (kind_problem) instead of read. `folder_fd`, a descriptor of the file's folder, has the
+    file opened by its name in it: the kernel then looks up one name, not the whole path.
     """
     try:
-        fd = _open_plain(path)
+        fd = _open_plain(path, folder_fd)
     except OSError as exc:
         raise _unreadable(path, exc) from exc
     try:
@@ -228,13 +229,15 @@ def read_text(path: Path) -> str:
 _NO_FOLLOW = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW
 
 
-def _open_plain(path: Path) -> int:
+def _open_plain(path: Path, folder_fd: int | None = None) -> int:
     """A descriptor of `path`, or of the file its link leads to inside its directory.
 
     Only the last component of a name is checked for a link: the one a swap replaces.
     """
     try:
-        return os.open(path, _NO_FOLLOW)
+        if folder_fd is None:
+            return os.open(path, _NO_FOLLOW)
+        return os.open(path.name, _NO_FOLLOW, dir_fd=folder_fd)
     except OSError as exc:
         if exc.errno != errno.ELOOP or not path.is_symlink():
             raise

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from schema_audit.ledger.terms import Action, Status
-from schema_audit.records import filled
+from schema_audit.records import whole
 
 # The member for a stored value (`.get(value, value)`): a value edited in by hand stays the
 # text it is.
@@ -54,27 +54,33 @@ class LedgerRow:
         action, status and checksum (the id None for a row without one)."""
         event = None
         if len(record) > 11 and record[11] is not None:
-            event = filled(
+            action, status = record[12], record[13]
+            event = whole(
                 LastEvent,
-                id=record[11],
-                action=_ACTIONS.get(record[12], record[12]),
-                status=_STATUSES.get(record[13], record[13]),
-                checksum=record[14],
+                {
+                    "id": record[11],
+                    "action": _ACTIONS.get(action, action),
+                    "status": _STATUSES.get(status, status),
+                    "checksum": record[14],
+                },
             )
-        return filled(
+        # Every field, in declaration order (records.whole): one row per version per run.
+        return whole(
             cls,
-            version=record[0],
-            status=_STATUSES.get(record[3], record[3]),
-            name=record[1],
-            checksum=record[2],
-            applied_at=record[4],
-            duration_ms=record[5],
-            error_message=record[6],
-            applied_by=record[7],
-            description=record[8],
-            impact=record[9],
-            rollback_sql=record[10],
-            last_event=event,
+            {
+                "version": record[0],
+                "status": _STATUSES.get(record[3], record[3]),
+                "name": record[1],
+                "checksum": record[2],
+                "applied_at": record[4],
+                "duration_ms": record[5],
+                "error_message": record[6],
+                "applied_by": record[7],
+                "description": record[8],
+                "impact": record[9],
+                "rollback_sql": record[10],
+                "last_event": event,
+            },
         )
 
     def as_dict(self) -> dict:
