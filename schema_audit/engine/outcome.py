@@ -86,6 +86,28 @@ def error_line(exc: psycopg.Error, text: str, first: int = 1, skip: int = 0) -> 
     return line_of(text, offset) + first - 1 if offset >= 0 else None
 
 
+def located(
+    exc: psycopg.Error, migration: MigrationFile, failed_at: int | None = None
+) -> tuple[int | None, str]:
+    """The line of the file where `exc` happened, and its message (describe_error).
+
+    Lines count from the top of the file: another runner's layout runs the part after its
+    `up` marker, which starts on `first_line`. An error found while running (a division by
+    zero, a constraint) names no position: then the count of results before it, `failed_at`
+    (StatementCounter), says which of the file's statements it was, and the message quotes it.
+    """
+    line = error_line(exc, migration.sql, migration.first_line)
+    message = describe_error(exc)
+    found = failed_statement(migration.sql, failed_at) if line is None else None
+    if found:
+        line = found[0] + migration.first_line - 1
+        where, at = migration.locate(line)
+        shown = f"{where.parent.name}/{where.name}:{at}" if where != migration.path else ""
+        shown = shown or f"line {at}"
+        message = f"{message}\nin the statement at {shown}: {found[1]}"
+    return line, message
+
+
 def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
     """`file:line: label failed [SQLSTATE]: message`."""
     where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)

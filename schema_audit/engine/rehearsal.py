@@ -8,7 +8,14 @@ from datetime import datetime, timezone
 import psycopg
 
 from schema_audit.engine import lock_retry
-from schema_audit.engine.outcome import Outcome, describe_error, elapsed_ms, error_line
+from schema_audit.engine.outcome import (
+    Outcome,
+    StatementCounter,
+    describe_error,
+    elapsed_ms,
+    error_line,
+    located,
+)
 from schema_audit.engine.session import Session
 from schema_audit.exceptions import ESCAPED, TransactionEscaped
 from schema_audit.files.discovery import MigrationFile
@@ -117,6 +124,7 @@ def _in_savepoint(
     met: list[str] = []
     for attempt in attempts:
         clock = time.perf_counter()
+        counter = StatementCounter(conn)  # which statement failed, as a real run tells
         try:
             with conn.transaction():
                 if attempt.retried:
@@ -124,7 +132,7 @@ def _in_savepoint(
                 if tracer:
                     duration = tracer.run_file(migration)
                 else:
-                    conn.execute(migration.sql)
+                    counter.execute(migration.sql)
                 session.restore(migration.path, xact)  # as after_file does in a real run
             break
         except psycopg.Error as exc:
@@ -135,16 +143,19 @@ def _in_savepoint(
                 met.append(lock_retry.describe(attempt, holders))
                 lock_retry.pause(attempt.wait, exc)
                 continue
-            text, first = (failed.text, failed.line) if failed else (migration.sql, 1)
-            first += migration.first_line - 1  # the up part of another runner's file
+            if failed:  # the tracer ran the file statement by statement
+                first = failed.line + migration.first_line - 1  # another runner's up part
+                line, message = error_line(exc, failed.text, first), describe_error(exc)
+            else:
+                line, message = located(exc, migration, counter.failed_at)
             return Outcome(
                 version,
                 name,
                 Status.FAILED,
                 elapsed_ms(clock),
-                "\n".join([*met, describe_error(exc)]),
+                "\n".join([*met, message]),
                 exc.sqlstate,
-                error_line(exc, text, first),
+                line,
             )
     if tracer and met and migration.version in tracer.traces:
         tracer.traces[migration.version]["reasons"] += met

@@ -22,8 +22,7 @@ from schema_audit.engine.outcome import (
     connection_lost,
     describe_error,
     elapsed_ms,
-    error_line,
-    failed_statement,
+    located,
 )
 from schema_audit.engine.session import Session, last_row
 from schema_audit.exceptions import (
@@ -158,23 +157,7 @@ def _fail(
         # ran, so parsing the file alone runs nothing either and gives PostgreSQL's own
         # message (`syntax error at end of input`, `unterminated ...`) and line.
         exc = _alone(session.conn, migration) or exc
-    # Lines count from the top of the file: another runner's layout runs the part after
-    # its `up` marker, which starts on `first_line`.
-    line = error_line(exc, migration.sql, migration.first_line)
-    message = describe_error(exc)
-    if line is None and failed_at is not None:
-        # An error found while running names no position: the count of results before
-        # it says which of the file's statements it was.
-        found = failed_statement(migration.sql, failed_at)
-        if found:
-            line = found[0] + migration.first_line - 1
-            where, at = migration.locate(line)
-            shown = (
-                f"line {at}"
-                if where == migration.path
-                else f"{where.parent.name}/{where.name}:{at}"
-            )
-            message = f"{message}\nin the statement at {shown}: {found[1]}"
+    line, message = located(exc, migration, failed_at)
     attempt = session.attempt(migration, started, duration)
     session.fail(attempt, exc, message, migration=migration, line=line)
 

@@ -320,3 +320,21 @@ def test_failing_statement_of_a_multi_statement_file_is_named(uap, database, mig
     assert "duplicate key" in error and where in error
     data = json.loads(uap("--json", directory=folder).out)
     assert data["errors"][0]["line"] == line
+
+
+def test_a_dry_run_names_the_failing_statement_as_a_run_does(uap, database, migrations_dir):
+    """A division by zero, found while running, has no position: the dry run names the
+    statement by the count of results before it, in its text, JSON and event."""
+    body = "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\nSELECT 1 / 0;\n"
+    folder = migrations_dir({"001_v1.0_zero.sql": migration("001", body)})
+    line = 11 + body.splitlines().index("SELECT 1 / 0;")
+    where = f"in the statement at line {line}: SELECT 1 / 0"
+    result = uap("--dry-run", directory=folder)
+    assert result.code == 1
+    assert f"001_v1.0_zero.sql:{line}:" in result.err and where in result.err
+    data = json.loads(uap("--dry-run", "--json", directory=folder).out)
+    assert data["errors"][0]["line"] == line and where in data["errors"][0]["error"]
+    assert where in database.scalar(
+        "SELECT error_message FROM schema_migration_events WHERE action = 'dry_run' LIMIT 1"
+    )
+    assert "t" not in database.tables()
