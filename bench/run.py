@@ -158,7 +158,23 @@ def run_once(tool: str, corpus: Path, size: int, samples: dict | None) -> float:
             samples.setdefault((tool, op, size), []).append(seconds)
             if tool == "uap" and op == "apply":
                 samples.setdefault(("uap", "rss_kib", size), []).append(rss)
+    if tool == "uap" and samples is not None:
+        noop_pairs(ops["noop"], env, size, samples)
     return applied
+
+
+NOOP_PAIRS = 3  # adjacent (no-op, check) pairs per repetition, in alternating order
+
+
+def noop_pairs(noop: list[str], env: dict, size: int, samples: dict) -> None:
+    """The no-op rerun and `manage.py check` back to back, first one then the other first:
+    adjacent runs share the machine's moment, which on a shared host moves both by a
+    third or more between repetitions."""
+    check = [PYTHON, "manage.py", "check"]
+    for turn in range(NOOP_PAIRS):
+        order = (("uap", noop), ("django-check", check))
+        for tool, argv in order if turn % 2 == 0 else reversed(order):
+            samples.setdefault((tool, "noop-pair", size), []).append(timed(argv, env)[0])
 
 
 HISTORY_TOOLS = ("uap", "psql-floor", "dbmate", "yoyo")  # gen_history.py writes their layouts
@@ -383,10 +399,10 @@ def issue_targets(samples: dict) -> list[tuple[str, bool, str]]:
                 f"paired {pair}; medians {u3000 / d3000:.2f}×",
             )
         )
-    noop, check = m("uap", "noop", 3000), m("django-check", "startup", 3000)
+    noop, check = m("uap", "noop-pair", 3000), m("django-check", "noop-pair", 3000)
     if noop and check:
-        pairs = pair_ratios(samples, ("uap", "noop", 3000), ("django-check", "startup", 3000))
-        pair = paired(samples, ("uap", "noop", 3000), ("django-check", "startup", 3000))
+        adjacent = ("uap", "noop-pair", 3000), ("django-check", "noop-pair", 3000)
+        pairs, pair = pair_ratios(samples, *adjacent), paired(samples, *adjacent)
         found.append(
             (
                 "no-op rerun 3000 ≤ 1.05× manage.py check (paired median)",
