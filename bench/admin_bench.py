@@ -143,7 +143,7 @@ def export(browser: Client, url: str, trace: bool) -> tuple[float, int, int]:
 
 
 def sort_uses_index() -> bool:
-    """Whether the changelist's newest-first query reads the ledger's version-key index."""
+    """Whether the changelist's newest-first query reads the ledger's version-order index."""
     from schema_audit.admin.filters import version_key
     from schema_audit.ledger.schema import VERSION_SORT_INDEX
     from schema_audit.models import SchemaMigration
@@ -174,7 +174,7 @@ def main() -> None:
     for name, url in PAGES.items():
         p50, p95 = time_page(browser, url, args.requests)
         print(f"{name:<40} {p50:8.1f} {p95:8.1f}")
-    print(f"version sort reads the lpad(version) index: {sort_uses_index()}")
+    print(f"version sort reads the version-order index: {sort_uses_index()}")
     print(f"\n{'export':<40} {'seconds':>8} {'MB':>8} {'peak MB':>8}")
     for name, url in EXPORTS.items():
         elapsed, size, _ = export(browser, url, trace=False)

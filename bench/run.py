@@ -420,7 +420,7 @@ def issue_targets(samples: dict) -> list[tuple[str, bool, str]]:
             sorted_page = samples.get(("admin", "changelist", rows), [0, 0])
             found.append(
                 (
-                    f"sort {rows:,} versions on the lpad(version) index, no per-request sort",
+                    f"sort {rows:,} versions on the version-order index, no per-request sort",
                     bool(values[0]),
                     f"index scan: {bool(values[0])}; changelist p95 {sorted_page[1]:.0f} ms",
                 )

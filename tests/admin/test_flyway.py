@@ -1,5 +1,5 @@
-"""A Flyway folder in the admin: the current version in Flyway's order (1.10 after 1.2.3, a
-repeatable never current), a changed repeatable pending, every page open."""
+"""A Flyway folder in the admin: the current version and the changelist in Flyway's order (1.10
+after 1.2.3, a repeatable never current), a changed repeatable pending, every page open."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def test_summary_and_pages_follow_flyways_order(client, flyway):
     assert 'id="current-version">1.10<' in summary and "R__items_view" in summary
     changelist = client.get(reverse("admin:schema_audit_schemamigration_changelist"))
     assert changelist.status_code == 200
+    # Newest first, as Flyway orders versions (the ledger's version-order index).
+    versions = [v for v in listed_versions(changelist) if not v.startswith("R__")]
+    assert versions == ["1.10", "1.2.3", "1"]
     for version in ("1.2.3", "R__items_view"):
         url = reverse("admin:schema_audit_schemamigration_change", args=[version])
         assert client.get(url).status_code == 200, version

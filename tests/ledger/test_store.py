@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from django.db.models import Q
 
 from schema_audit import api
 from schema_audit.ledger import store
@@ -115,14 +116,19 @@ def test_event_log_rejects_edits(uap, database, statement):
 
 
 def test_version_sort_key_is_indexed_and_used_by_the_admin_ordering(database):
-    """The ledger indexes lpad(version); the admin's newest-first query reads that index,
-    and a ledger created before the index gets it on the next run."""
+    """The ledger indexes the version order key; the admin's newest-first query reads that
+    index, and a ledger made with the earlier lpad(version) index gets the new one (and
+    loses the old) on the next run."""
     from schema_audit.admin.filters import version_key
     from schema_audit.models import SchemaMigration
 
     with database.connect() as conn:
         assert store.ensure_schema(conn)
-        conn.execute("DROP INDEX schema_migrations_version_key_idx")
+        conn.execute("DROP INDEX schema_migrations_version_order_idx")
+        conn.execute(
+            "CREATE INDEX schema_migrations_version_key_idx "
+            "ON schema_migrations (lpad(version, 20, '0'))"
+        )
         assert store.ensure_schema(conn), "a missing sort index is an upgrade"
         assert not store.ensure_schema(conn)
         conn.execute(
@@ -130,10 +136,58 @@ def test_version_sort_key_is_indexed_and_used_by_the_admin_ordering(database):
             "SELECT lpad(g::text, 4 + g % 3, '0'), 'completed' FROM generate_series(1, 3000) g"
         )
         conn.execute("ANALYZE schema_migrations")
+        indexes = database.query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'schema_migrations'"
+        )
+    assert ("schema_migrations_version_key_idx",) not in indexes
     query = SchemaMigration.objects.alias(version_key=version_key()).order_by("-version_key")
     text, params = query.values_list("version")[:20].query.sql_with_params()
     with database.connect() as conn:
         plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + text, params))
         newest = [row[0] for row in conn.execute(text, params)]
-    assert "schema_migrations_version_key_idx" in plan and "Sort" not in plan, plan
+    assert "schema_migrations_version_order_idx" in plan and "Sort" not in plan, plan
     assert newest[:3] == ["3000", "002999", "02998"]
+
+
+def test_versions_order_part_by_part_as_the_planner_orders_them(database):
+    """Dotted versions (a Flyway folder's) and numbers of any width sort as naming.version_key
+    sorts them: 1.2.3 before 1.10, 9 before 10, a 25-digit number after a 20-digit one."""
+    from schema_audit.admin.filters import version_key
+    from schema_audit.files.naming import version_key as planner_key
+    from schema_audit.models import SchemaMigration
+
+    versions = ["1.10", "2", "1.2.3", "1.2", "010", "9", "1", "0.9", "20240101000000", "1" * 25]
+    with database.connect() as conn:
+        store.ensure_schema(conn)
+        for version in versions:
+            conn.execute(
+                "INSERT INTO schema_migrations (version, status) VALUES (%s, 'completed')",
+                (version,),
+            )
+    ordered = SchemaMigration.objects.alias(key=version_key()).order_by("key")
+    text, params = ordered.values_list("version").query.sql_with_params()
+    with database.connect() as conn:
+        shown = [row[0] for row in conn.execute(text, params)]
+    assert shown == sorted(versions, key=planner_key)
+
+
+def test_the_drift_filter_hashes_its_versions(database):
+    """The admin's filter on a list of versions (100,000 on a ledger whose files are gone) is
+    a hashed sub-select, probed once per row, never an array searched from its start."""
+    from schema_audit.admin.queries import _VersionIn
+    from schema_audit.models import SchemaMigration
+
+    with database.connect() as conn:
+        store.ensure_schema(conn)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, status) "
+            "SELECT g::text, 'completed' FROM generate_series(1, 2000) g"
+        )
+    wanted = [str(n) for n in range(1, 2000, 2)] + ["a,b"]
+    query = SchemaMigration.objects.filter(Q(_VersionIn(wanted)) | Q(status="failed"))
+    text, params = query.values_list("version").query.sql_with_params()
+    with database.connect() as conn:
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + text, params))
+        found = {row[0] for row in conn.execute(text, params)}
+    assert "hashed SubPlan" in plan, plan
+    assert found == set(wanted) - {"a,b"}
