@@ -13,7 +13,6 @@ from schema_audit.exceptions import InvalidMigration, RefusedRequest
 from schema_audit.files import discovery, redact
 from schema_audit.files.statements import parse
 from schema_audit.ledger import store
-from schema_audit.ledger.terms import Action, Status
 
 
 def show(files: list[discovery.MigrationFile], database: str, version: str, options: Options):
@@ -112,14 +111,14 @@ def _rollback(entry: plan.Entry) -> str:
 
 def _ran(conn, version: str) -> dict | None:
     """The last completed apply event of `version`: what it ran, when, with what checksum."""
-    for event in store.read_events(conn, action=Action.APPLY, newest_first=True):
-        if event["version"] == version and event["status"] == Status.COMPLETED:
-            started = event["started_at"]
-            return {
-                "event_id": event["id"],
-                "started_at": started.isoformat() if started else None,
-                "applied_by": event.get("applied_by"),
-                "checksum": (event.get("checksum") or "").strip() or None,
-                "sql_text": event.get("sql_text"),
-            }
-    return None
+    event = store.last_apply(conn, version)
+    if event is None:
+        return None
+    started = event["started_at"]
+    return {
+        "event_id": event["id"],
+        "started_at": started.isoformat() if started else None,
+        "applied_by": event["applied_by"],
+        "checksum": (event["checksum"] or "").strip() or None,
+        "sql_text": event["sql_text"],
+    }

@@ -11,7 +11,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schema_audit.db import names
-from schema_audit.ledger.schema import EVENTS_TABLE, ledger_sql, qualified, tables_exist
+from schema_audit.ledger.schema import (
+    EVENTS_TABLE,
+    ledger_sql,
+    ledger_tables,
+    qualified,
+    tables_exist,
+)
 from schema_audit.ledger.terms import (
     APPROVE_ACTION,
     REVOKE_ACTION,
@@ -25,6 +31,22 @@ SELECT max(started_at) FROM {{events}}
 WHERE action = '{Action.PATCH}' AND status = '{Status.COMPLETED}' AND checksum = %s
 HAVING count(*) > 0
 """
+
+
+_LAST_APPLY_SQL = f"""
+SELECT id, started_at, applied_by, checksum, sql_text FROM {{events}}
+WHERE version = %s AND action = '{Action.APPLY}' AND status = '{Status.COMPLETED}'
+ORDER BY id DESC LIMIT 1
+"""
+
+
+def last_apply(conn: psycopg.Connection, version: str) -> dict | None:
+    """The newest completed apply event of `version` (id, started_at, applied_by, checksum,
+    sql_text), or None; one index probe (version, id), whatever the log's size."""
+    if not ledger_tables(conn)[1]:
+        return None  # a guide-shaped table with no event log yet
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(ledger_sql(_LAST_APPLY_SQL), (version,)).fetchone()
 
 
 def last_patch(conn: psycopg.Connection, checksum: str) -> datetime | None:

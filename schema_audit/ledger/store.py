@@ -25,6 +25,7 @@ from schema_audit.ledger import chain, provenance, signing
 from schema_audit.ledger.events import (  # noqa: F401 (the ledger's public names)
     chain_trigger_state,
     event_filter_choices,
+    last_apply,
     last_fingerprint,
     last_patch,
     last_rollout,
