@@ -92,14 +92,21 @@ def selector_context(request) -> dict:
     return {"uap_databases": databases(), "uap_database": selected_database(request)}
 
 
+# Problems listed per database; the rest are counted and linked (a ledger whose files are all
+# gone has one per version: 100,000 lines made an 11 MB page that took seconds to render).
+SHOWN_PROBLEMS = 5
+
+
 def fleet_page(request, admin_site) -> TemplateResponse:
     """Every configured database: version, pending, failed, drift or unreachable, last rollout."""
     context = {**admin_site.each_context(request), "title": "Fleet", "directory_error": None}
     try:
         context["databases"] = api.fleet_status()
         for member in context["databases"]:
-            if "problems" in member:  # in the admin's words (findings.py)
-                member["problems"] = [findings.text(problem) for problem in member["problems"]]
+            if "problems" in member:  # in the admin's words (findings.py), the first few
+                problems = member["problems"]
+                member["problems"] = [findings.text(p) for p in problems[:SHOWN_PROBLEMS]]
+                member["more_problems"] = max(len(problems) - SHOWN_PROBLEMS, 0)
             weeks = None
             if member["state"] != "unreachable":
                 weeks = queries.fleet_weekly_outcomes(member["alias"])

@@ -78,6 +78,23 @@ def test_fleet_page_shows_every_database_its_version_and_last_rollout(auditor, r
     assert f"rollout={rollout_of(second)}" in html
 
 
+def test_a_database_with_many_problems_lists_the_first_few_and_links_the_rest(auditor, rolled_out):
+    """A ledger whose files are gone has a problem per version: the page names five and
+    links the changelist's problem filter for the others, instead of rendering them all."""
+    first, _ = rolled_out
+    with first.connect() as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, status) "
+            "SELECT (100 + g)::text, 'gone', 'completed' FROM generate_series(1, 8) g"
+        )
+    page = auditor.get(FLEET)
+    row = {row["alias"]: row for row in page.context["databases"]}[first.alias]
+    assert row["state"] == "drift" and len(row["problems"]) == 5 and row["more_problems"] == 3
+    assert all("file is missing" in problem for problem in row["problems"])
+    html = page.content.decode()
+    assert f'{CHANGELIST}?db={first.alias}&amp;problem=any">3 more</a>' in html
+
+
 def test_unreachable_database_renders_as_unreachable_not_an_error(auditor, rolled_out, down_alias):
     """A database that cannot be reached is listed as unreachable; its changelist says so."""
     with override_settings(UAP_FLEET=[*(d.alias for d in rolled_out), down_alias]):
