@@ -109,8 +109,10 @@ def located(
 
 
 def failure_text(migration: MigrationFile, outcome: Outcome) -> str:
-    """`file:line: label failed [SQLSTATE]: message`."""
-    where = f"{migration.path}:{outcome.line}" if outcome.line else str(migration.path)
+    """`file:line: label failed [SQLSTATE]: message`; the file and line are those the line of
+    `sql` comes from (a sqitch change's verify script's own, MigrationFile.locate)."""
+    path, line = migration.locate(outcome.line)
+    where = f"{path}:{line}" if line else str(path)
     return f"{where}: {migration.label} failed [SQLSTATE {outcome.sqlstate}]: {outcome.error}"
 
 

@@ -411,3 +411,22 @@ def test_import_matches_changes_named_with_leading_digits_by_name(uap, database,
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'app'"
         )
     }
+
+
+@pytest.mark.parametrize(
+    "mode", [pytest.param((), id="run"), pytest.param(("--dry-run",), id="dry")]
+)
+def test_a_failing_verify_is_named_at_its_own_line_in_the_text_too(uap, database, folder, mode):
+    """The `file:line:` that opens the error names the verify script and its line, as the
+    JSON does: the deploy script has no such line."""
+    write(
+        folder,
+        {
+            "sqitch.plan": plan(line("items")),
+            **scripts("items", "CREATE TABLE items (id int);\n", "DROP TABLE items;\n",
+                      "SELECT 1 / count(*) FROM items;\n"),
+        },
+    )  # fmt: skip
+    result = uap(*mode, directory=folder)
+    assert result.code == 1
+    assert f"{folder / 'verify' / 'items.sql'}:5: items items " in result.err, result.err
