@@ -146,3 +146,8 @@ def test_dry_run_role_without_a_dry_run_is_refused(uap, counter, migrations_dir,
     result = uap("--dry-run-role", restricted, directory=folder)
     assert result.code == 2 and "--dry-run-role goes with --dry-run or --trace" in result.err
     assert _counter(counter) == 1
+    # A rollback's dry run does not take the role either, and says so rather than that
+    # --dry-run is missing.
+    dry = uap("--rollback-to", "000", "--dry-run", "--dry-run-role", restricted, directory=folder)
+    assert dry.code == 2 and "--dry-run-role does not go with --rollback-to" in dry.err
+    assert _counter(counter) == 1

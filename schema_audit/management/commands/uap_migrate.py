@@ -171,6 +171,12 @@ class Command(BaseCommand):
         if options["parallel"] < 1:
             raise RefusedRequest(f"--parallel {options['parallel']}: give 1 or more")
         if options.get("dry_run_role") and mode.name not in ("dry_run", "trace"):
+            if options.get("dry_run") or options.get("trace"):  # --rollback-to --dry-run
+                raise RefusedRequest(
+                    f"--dry-run-role does not go with {mode.flag}: its dry run runs the "
+                    "Rollback SQL on the runner's own session, in one transaction rolled back "
+                    "at the end; leave --dry-run-role out"
+                )
             raise RefusedRequest("--dry-run-role goes with --dry-run or --trace")
         if not mode.database:
             return self._one(report, mode, {**options, "database": "default"})
