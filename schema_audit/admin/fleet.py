@@ -92,8 +92,10 @@ def selector_context(request) -> dict:
     return {"uap_databases": databases(), "uap_database": selected_database(request)}
 
 
-# Problems listed per database; the rest are counted and linked (a ledger whose files are all
-# gone has one per version: 100,000 lines made an 11 MB page that took seconds to render).
+# Problems listed per database; the rest are counted, with the command that lists them all
+# (a ledger whose files are all gone has one per version: 100,000 lines made an 11 MB page
+# that took seconds to render). Not a changelist link: some problems are no row's status
+# (an applied file since retired), so no filter lists them.
 SHOWN_PROBLEMS = 5
 
 

@@ -127,14 +127,18 @@ def _trigger_sql() -> str:
     ) + chain.trigger_sql(EVENTS_TABLE)
 
 
-# Versions sort by their numbers as text in which every run of digits is made 20 digits wide:
-# '3' < '010' < '1000', and part by part for dotted ones (Flyway's '1.2.3' < '1.10' < '2'),
-# as the planner orders them (files.naming.version_key). A version of digits alone is
-# left-padded; any other has each run prefixed with 20 zeros, then cut to its last 20 digits
-# (a longer number keeps its digits and sorts after). The index on that key lets the admin
-# order and match 100k versions without sorting them per request; PostgreSQL still computes
-# the key of each row it reads past (a deep page), which is why the usual version takes
-# lpad, not the regular expressions (30 times as costly).
+# Versions sort as the planner orders them (files.naming.version_key): by value, part by part
+# for dotted ones (Flyway's '1.2.3' < '1.10' < '2'), every number before any other text.
+# The key is text compared byte by byte (COLLATE "C", whatever the database's locale):
+# - digits alone: the number without its leading zeros, left-padded to 20 digits ('3' <
+#   '010' < '1000'); a longer one is '~', its length in 10 digits, then its digits, after
+#   every shorter one and by value among themselves;
+# - dotted: each run of digits padded to 20 the same way ('_' read as '.'); a run of more
+#   than 20 significant digits is marked '~', after every shorter one;
+# - anything else: '~~' and the text itself, after every number.
+# The index on that key lets the admin order and match 100k versions without sorting them per
+# request. PostgreSQL still computes the key of each row it reads past (a deep page), which
+# is why the usual version, digits alone, takes no regular expression (30 times as costly).
 VERSION_SORT_WIDTH = 20
 VERSION_SORT_INDEX = f"{MIGRATIONS_TABLE}_version_order_idx"
 # The index an earlier version made, on lpad(version, 20, '0'): dotted versions out of order.
@@ -145,12 +149,20 @@ def version_order_sql(column: str) -> str:
     """The sort key of the versions in `column` (an SQL expression) as SQL, constants
     written out: the index (below) and the admin's ordering (admin.queries.version_key)
     must be the same expression for PostgreSQL to read the index."""
-    width = VERSION_SORT_WIDTH
-    padded = rf"regexp_replace({column}, '([0-9]+)', '{'0' * width}\1', 'g')"
+    width, number = VERSION_SORT_WIDTH, f"ltrim({column}, '0')"
+    dotted = f"translate({column}, '_', '.')"
+    for pattern, replacement in (
+        (rf"0*([1-9][0-9]{{{width},}})", r"~\1"),  # more than `width` significant digits
+        ("([0-9]+)", "0" * width + r"\1"),
+        (rf"0*([0-9]{{{width}}})", r"\1"),
+    ):
+        dotted = f"regexp_replace({dotted}, '{pattern}', '{replacement}', 'g')"
     return (
-        f"CASE WHEN length({column}) <= {width} "
-        f"AND translate({column}, '0123456789', '') = '' THEN lpad({column}, {width}, '0') "
-        rf"ELSE regexp_replace({padded}, '0*([0-9]{{{width}}})', '\1', 'g') END"
+        f"(CASE WHEN {column} <> '' AND translate({column}, '0123456789', '') = '' THEN "
+        f"CASE WHEN length({number}) <= {width} THEN lpad({number}, {width}, '0') "
+        f"ELSE '~' || lpad(length({number})::text, 10, '0') || {number} END "
+        f"WHEN {column} ~ '^[0-9]+([._][0-9]+)*$' THEN {dotted} "
+        f"ELSE '~~' || {column} END) COLLATE \"C\""
     )
 
 

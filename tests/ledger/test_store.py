@@ -193,17 +193,15 @@ def test_the_drift_filter_hashes_its_versions(database):
     assert found == set(wanted) - {"a,b"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="version_order_sql keeps a run of more than 20 digits as written: it compares as "
-    "text with the 20-wide keys and with other long runs, not by its value",
-)
 @pytest.mark.parametrize(
     "versions",
     [
         pytest.param(["99999999999999999999", "100000000000000000000"], id="20-then-21-digits"),
         pytest.param(["200000000000000000000", "1000000000000000000000"], id="21-then-22-digits"),
         pytest.param(["1.99999999999999999999", "1.100000000000000000000"], id="dotted-part"),
+        pytest.param(["9", "0000000000000000000000010"], id="zeros-before-a-small-number"),
+        pytest.param(["99999999999999999999.5", "100000000000000000000"], id="dotted-then-long"),
+        pytest.param(["1_10", "2", "1a", "R__view"], id="words-after-numbers"),
     ],
 )
 def test_numbers_longer_than_the_key_width_order_by_value(database, versions):
