@@ -10,7 +10,6 @@ from schema_audit.exceptions import InvalidMigration, InvalidMigrations
 from schema_audit.files.discovery import checksum, discover, read_migration, sql_paths
 from schema_audit.files.header import Header, parse_header
 from schema_audit.files.source import MigrationFile
-from schema_audit.records import filled
 
 BODY = "-- Migration: m\n-- Version: {version}\n-- Rollback: SELECT 1;\n\nSELECT 1;\n"
 NAME_RULE = (
@@ -397,19 +396,3 @@ def test_a_file_and_its_header_are_what_their_constructors_would_build(tmp_path)
     rebuilt = MigrationFile(**{f.name: getattr(found, f.name) for f in fields(MigrationFile)})
     assert found == rebuilt and list(vars(found))[: len(fields(found))] == list(vars(rebuilt))
     assert replace(found, empty=True).empty and not found.empty
-
-
-def test_filled_refuses_a_missing_field_or_a_stray_name():
-    with pytest.raises(TypeError):
-        filled(MigrationFile, version="001")
-    with pytest.raises(TypeError):
-        filled(
-            MigrationFile,
-            version="001",
-            name="n",
-            path=None,
-            sql="",
-            checksum="",
-            header=None,
-            x=1,
-        )

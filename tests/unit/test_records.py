@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+from schema_audit.engine import plan
+from schema_audit.files.naming import version_key
 from schema_audit.ledger.rows import LastEvent, LedgerRow
 from schema_audit.ledger.terms import Action, Status
-from schema_audit.records import filled, whole
+from schema_audit.records import whole
 
 CHECKSUM = "ab" * 32
 ROW = ("001", "v1.0_init", CHECKSUM, "completed", datetime(2026, 1, 2, tzinfo=timezone.utc))
@@ -51,6 +53,14 @@ def test_a_ledger_row_is_what_its_constructor_builds(record, event):
     assert row.status is status or row.status == status
 
 
-def test_filled_and_whole_agree():
-    values = {"id": 3, "action": "apply", "status": "failed", "checksum": CHECKSUM}
-    assert filled(LastEvent, **values) == whole(LastEvent, dict(values))
+def test_a_plan_entry_is_what_its_constructor_builds():
+    """reconcile builds each Entry in one step (records.whole): equal to, and laid out like,
+    the dataclass's own."""
+    row = LedgerRow.from_record(ROW)
+    (entry,) = plan.reconcile([], {row.version: row})
+    expected = plan.Entry(
+        "001", "v1.0_init", None, row, "applied, but its file is missing from the migrations "
+        "directory", version_key("001"),
+    )  # fmt: skip
+    assert entry == expected
+    assert list(vars(entry)) == [f.name for f in fields(plan.Entry)] == list(vars(expected))
