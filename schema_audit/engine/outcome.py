@@ -33,6 +33,12 @@ class Outcome:
         """JSON-ready form."""
         return dict(self.__dict__)
 
+    def as_dict_in(self, migration: MigrationFile) -> dict:
+        """as_dict with the file and line its error comes from (MigrationFile.locate: a
+        sqitch change's verify script's own), as `--json` reports a failure."""
+        where, line = migration.locate(self.line)
+        return {**self.as_dict(), "file": str(where), "line": line}
+
 
 def elapsed_ms(clock: float) -> int:
     """Milliseconds since the perf_counter value `clock`."""
@@ -102,8 +108,9 @@ def located(
     if found:
         line = found[0] + migration.first_line - 1
         where, at = migration.locate(line)
-        shown = f"{where.parent.name}/{where.name}:{at}" if where != migration.path else ""
-        shown = shown or f"line {at}"
+        shown = (
+            f"line {at}" if where == migration.path else f"{where.parent.name}/{where.name}:{at}"
+        )
         message = f"{message}\nin the statement at {shown}: {found[1]}"
     return line, message
 

@@ -115,7 +115,7 @@ class DryRunResult:
     def as_dict(self) -> dict:
         """`{action, current_version, dry_run, successful, failed, skipped, errors, ...}`."""
         files = {m.version: m for m in self.plan.pending}
-        results = [_located(o, files[o.version]) for o in self.outcomes]
+        results = [o.as_dict_in(files[o.version]) for o in self.outcomes]
         count = [o.status for o in self.outcomes].count
         return {
             "action": terms.Action.DRY_RUN,
@@ -127,9 +127,3 @@ class DryRunResult:
             "errors": [r for r in results if r["status"] == terms.Status.FAILED],
             **(self.tracer.attach(results) if self.tracer else {}),
         }
-
-
-def _located(outcome, migration: MigrationFile) -> dict:
-    """An outcome's dict with the file (and line in it) its error comes from."""
-    where, line = migration.locate(outcome.line)
-    return {**outcome.as_dict(), "file": str(where), "line": line}

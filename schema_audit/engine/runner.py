@@ -49,9 +49,6 @@ def apply_all(session: Session, pending: list[MigrationFile]) -> tuple[list[Outc
         except MigrationFailed as exc:
             failed = exc.outcome
             outcomes.append(failed)
-            where, line = migration.locate(failed.line)
-            errors.append(
-                {**failed.as_dict(), "file": str(where), "line": line, "message": str(exc)}
-            )
+            errors.append({**failed.as_dict_in(migration), "message": str(exc)})
             break  # later files may depend on this one: stop here
     return outcomes, errors
