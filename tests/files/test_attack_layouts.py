@@ -18,6 +18,13 @@ def problems_of(folder) -> list[str]:
     return [str(p) for p in discovery.collect(folder)[1]]
 
 
+def linked_in(outside, link, name: str, text: str) -> None:
+    """A folder `outside` the migrations directory holding one file, reached through `link`."""
+    outside.mkdir()
+    (outside / name).write_text(text)
+    os.symlink(outside, link)
+
+
 def test_two_undo_files_of_one_version_are_refused(folder):
     """U1.0 and U1 both undo V1: one of them would be dropped silently."""
     write(folder, {"V1__a.sql": "SELECT 1;\n", "U1.0__a.sql": "SELECT 2;\n",
@@ -29,11 +36,8 @@ def test_two_undo_files_of_one_version_are_refused(folder):
 
 def test_a_linked_sub_folder_is_not_skipped_silently(folder, tmp_path):
     """Flyway reads a linked sub-folder; silently leaving its V5 out reads as up to date."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "V5__e.sql").write_text("SELECT 5;\n")
     write(folder, {"V1__a.sql": "SELECT 1;\n"})
-    os.symlink(shared, folder / "shared")
+    linked_in(tmp_path / "shared", folder / "shared", "V5__e.sql", "SELECT 5;\n")
     assert any("shared" in p for p in problems_of(folder)), problems_of(folder)
 
 
@@ -158,11 +162,8 @@ def test_versions_too_long_for_an_integer_order_as_text():
 def test_sqitch_scripts_behind_a_linked_folder_are_refused(folder, tmp_path):
     """deploy/sub links outside the project: its script would run, show and ship as the
     project's; refused, named, nothing read from there."""
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "secret.sql").write_text("SELECT 'not yours';\n")
     write(folder, {"sqitch.plan": plan(line("sub/secret")), "deploy/keep.txt": ""})
-    os.symlink(elsewhere, folder / "deploy" / "sub")
+    linked_in(tmp_path / "elsewhere", folder / "deploy" / "sub", "secret.sql", "SELECT 'no';\n")
     found, problems = discovery.collect(folder)
     assert found == [] and any(
         "through a link to a folder outside the migrations directory" in str(p) for p in problems
@@ -170,11 +171,8 @@ def test_sqitch_scripts_behind_a_linked_folder_are_refused(folder, tmp_path):
 
 
 def test_a_diesel_folder_that_links_outside_is_refused(folder, tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "up.sql").write_text("SELECT 'not yours';\n")
     write(folder, {"2024-01-01-000001_a/up.sql": "SELECT 1;\n"})
-    os.symlink(elsewhere, folder / "2024-01-01-000002_b")
+    linked_in(tmp_path / "elsewhere", folder / "2024-01-01-000002_b", "up.sql", "SELECT 2;\n")
     found, problems = discovery.collect(folder)
     assert [m.version for m in found] == ["20240101000001"]
     assert any("through a link to a folder outside" in str(p) for p in problems), problems
